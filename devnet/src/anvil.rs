@@ -1,0 +1,224 @@
+//! A real anvil chain on loopback.
+
+use std::{
+    collections::VecDeque,
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, mpsc},
+    time::Duration,
+};
+
+use quorate_contracts::foundry;
+
+use crate::DevnetError;
+
+/// How to start anvil. `AnvilConfig::default()` is a fresh automining chain with anvil's ten
+/// well-known test accounts (chain id 31337).
+#[derive(Debug, Clone)]
+pub struct AnvilConfig {
+    /// Seconds between blocks; `None` mines one block per transaction (automine). Anvil's
+    /// automine loses transactions under many concurrent senders: use a block time there.
+    pub block_time: Option<u64>,
+    /// Chain id; `None` keeps anvil's 31337.
+    pub chain_id: Option<u64>,
+    /// How many funded accounts to create (anvil's default is 10).
+    pub accounts: u32,
+    /// The binary to run; `None` finds it with [`foundry::find`].
+    pub binary: Option<PathBuf>,
+    /// How long to wait for anvil to say where it listens. Default 20 s.
+    pub startup_timeout: Duration,
+}
+
+impl Default for AnvilConfig {
+    fn default() -> Self {
+        Self {
+            block_time: None,
+            chain_id: None,
+            accounts: 10,
+            binary: None,
+            startup_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Lines of anvil's output kept for error messages.
+const OUTPUT_TAIL_LINES: usize = 40;
+
+/// A running anvil, killed when dropped.
+#[derive(Debug)]
+pub struct Anvil {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Anvil {
+    /// Starts anvil on `127.0.0.1` with a port the OS picks, and waits until it listens.
+    pub fn spawn(config: AnvilConfig) -> Result<Self, DevnetError> {
+        let binary = match config.binary {
+            Some(path) => path,
+            None => foundry::find("anvil")?,
+        };
+        let mut command = Command::new(binary);
+        command
+            .args(["--host", "127.0.0.1", "--port", "0", "--accounts"])
+            .arg(config.accounts.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(seconds) = config.block_time {
+            command.arg("--block-time").arg(seconds.to_string());
+        }
+        if let Some(id) = config.chain_id {
+            command.arg("--chain-id").arg(id.to_string());
+        }
+        let mut child =
+            command.spawn().map_err(|source| DevnetError::Spawn { tool: "anvil", source })?;
+
+        // One thread per stream drains anvil's output for its whole life (it logs every call,
+        // and a full pipe would stall it), keeps a short tail for diagnostics, and reports the
+        // listening port once.
+        let output = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_LINES)));
+        let (port_tx, port_rx) = mpsc::sync_channel::<u16>(1);
+        if let Some(stdout) = child.stdout.take() {
+            drain(stdout, Arc::clone(&output), Some(port_tx));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            drain(stderr, Arc::clone(&output), None);
+        }
+
+        let port = port_rx.recv_timeout(config.startup_timeout);
+        let mut anvil = Self { child, port: 0, output };
+        match port {
+            Ok(port) => {
+                anvil.port = port;
+                Ok(anvil)
+            }
+            Err(_) => Err(DevnetError::NotReady {
+                tool: "anvil",
+                waited: config.startup_timeout,
+                output: anvil.output_tail(),
+            }),
+        }
+    }
+
+    /// The TCP port anvil listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The HTTP JSON-RPC endpoint, `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The last lines anvil printed.
+    pub fn output_tail(&self) -> String {
+        self.output
+            .lock()
+            .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+
+    /// Makes one JSON-RPC call and returns its `result`. A minimal HTTP/1.1 client, enough for
+    /// health checks and test set-up; the node talks to chains through alloy.
+    pub fn rpc(
+        &self,
+        method: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, DevnetError> {
+        let fail = |reason: String| DevnetError::Rpc { method: method.to_owned(), reason };
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+                .to_string();
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| fail(e.to_string()))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| fail(e.to_string()))?;
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            body.len(),
+            body
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).map_err(|e| fail(e.to_string()))?;
+        let (head, payload) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| fail("truncated HTTP response".into()))?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(fail(head.lines().next().unwrap_or_default().to_owned()));
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_str(payload).map_err(|e| fail(format!("bad JSON: {e}")))?;
+        if let Some(error) = value.get("error") {
+            return Err(fail(error.to_string()));
+        }
+        value.get_mut("result").map(serde_json::Value::take).ok_or_else(|| fail("no result".into()))
+    }
+
+    /// The chain id, read from the chain.
+    pub fn chain_id(&self) -> Result<u64, DevnetError> {
+        let value = self.rpc("eth_chainId", &serde_json::json!([]))?;
+        let text = value.as_str().unwrap_or_default();
+        u64::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|e| DevnetError::Rpc {
+            method: "eth_chainId".into(),
+            reason: format!("{text:?}: {e}"),
+        })
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        // Already exited is fine; there is nothing more to do on failure in a destructor.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn drain<R: Read + Send + 'static>(
+    stream: R,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    port_tx: Option<mpsc::SyncSender<u16>>,
+) {
+    std::thread::spawn(move || {
+        let mut port_tx = port_tx;
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(tx) = &port_tx
+                && let Some(port) = listening_port(&line)
+            {
+                // The receiver may have given up waiting; that is its business.
+                let _ = tx.try_send(port);
+                port_tx = None;
+            }
+            if let Ok(mut lines) = tail.lock() {
+                if lines.len() == OUTPUT_TAIL_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(line);
+            }
+        }
+    });
+}
+
+/// Parses anvil's `Listening on 127.0.0.1:PORT` line.
+fn listening_port(line: &str) -> Option<u16> {
+    let rest = line.trim().strip_prefix("Listening on ")?;
+    rest.rsplit(':').next()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_port;
+
+    #[test]
+    fn parses_the_listening_line() {
+        assert_eq!(listening_port("Listening on 127.0.0.1:45123"), Some(45123));
+        assert_eq!(listening_port("  Listening on 127.0.0.1:8545  "), Some(8545));
+        assert_eq!(listening_port("Listening on [::1]:9000"), Some(9000));
+        assert_eq!(listening_port("Available Accounts"), None);
+        assert_eq!(listening_port("Listening on nowhere"), None);
+    }
+}

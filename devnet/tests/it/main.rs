@@ -1,0 +1,3 @@
+//! Integration tests of the devnet against the real anvil installed by setup.
+
+mod anvil;

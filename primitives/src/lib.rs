@@ -1,0 +1,51 @@
+//! # quorate-primitives
+//!
+//! The types every other Quorate crate speaks, and the hash functions both the contract and the
+//! Rust side must compute identically. Pure: no I/O, no clock, no async; it depends only on
+//! `alloy-primitives` (256-bit integers, addresses, keccak256), `serde` and `thiserror`.
+//!
+//! ## What it owns
+//!
+//! | module | contents |
+//! |---|---|
+//! | [`ids`] | [`DealId`], [`TaskId`], [`ContentHash`] and how they are derived |
+//! | [`amount`] | [`Amount`]: a token amount whose arithmetic is checked and never panics |
+//! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`], the pool owner's task authorization digest |
+//! | [`error`] | [`Error`]: the structured reasons an operation is refused |
+//!
+//! ## Data flow of one task's vote (docs/poco.md)
+//!
+//! ```text
+//! requestHash, nonce ──keccak──▶ DealId ──(index)──▶ TaskId
+//! canonical result bytes ──keccak──▶ ResultDigest
+//! (TaskId, ResultDigest) ──keccak──▶ ResultHash           the vote, equal for all who agree
+//! (worker, TaskId, ResultDigest) ──keccak──▶ ResultSeal   binds the vote to one worker
+//! ```
+//!
+//! ## Example
+//!
+//! ```
+//! use quorate_primitives::{Address, DealId, ResultDigest, TaskId, B256};
+//!
+//! let deal = DealId::derive(B256::repeat_byte(0x11), 0u64.into());
+//! let task = TaskId::derive(deal, 2);
+//! let digest = ResultDigest::of(b"{\"answer\":42}");
+//! let worker = Address::repeat_byte(0x77);
+//! // Every worker that computed the same bytes casts the same vote…
+//! assert_eq!(digest.vote(task), ResultDigest::of(b"{\"answer\":42}").vote(task));
+//! // …but the seal differs per worker, so a vote cannot be copied.
+//! assert_ne!(digest.seal(worker, task), digest.seal(Address::ZERO, task));
+//! ```
+
+pub mod amount;
+pub mod error;
+pub mod ids;
+pub mod result;
+
+pub use alloy_primitives::{Address, B256, U256, keccak256};
+pub use amount::Amount;
+pub use error::Error;
+pub use ids::{ContentHash, DealId, TaskId};
+pub use result::{
+    ResultDigest, ResultHash, ResultSeal, authorization_digest, authorization_message,
+};

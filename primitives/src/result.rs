@@ -1,0 +1,84 @@
+//! Result votes: digest, hash, seal, and the pool owner's per-task authorization.
+//!
+//! As the contract computes them (`abi.encodePacked`; docs/poco.md):
+//!
+//! - `resultDigest = keccak256(canonical result bytes)`;
+//! - `resultHash = keccak256(taskId ‖ resultDigest)`: the vote, equal for all who agree;
+//! - `resultSeal = keccak256(worker ‖ taskId ‖ resultDigest)` with `worker` as its 20 address
+//!   bytes: binds the vote to one worker so a hash seen in the mempool cannot be copied;
+//! - authorization: the pool owner signs, with EIP-191 (`personal_sign`), the 32 bytes
+//!   `keccak256(worker ‖ taskId)`; [`authorization_digest`] returns the digest that signature
+//!   is over, ready for `ecrecover`.
+
+use alloy_primitives::{Address, B256, eip191_hash_message, keccak256};
+
+use crate::{TaskId, ids::id32};
+
+id32!(
+    /// keccak256 of a task's canonical result bytes.
+    ResultDigest,
+    "result digest"
+);
+id32!(
+    /// `keccak256(taskId ‖ resultDigest)`: a worker's vote.
+    ResultHash,
+    "result hash"
+);
+id32!(
+    /// `keccak256(worker ‖ taskId ‖ resultDigest)`: the vote bound to its worker.
+    ResultSeal,
+    "result seal"
+);
+
+impl ResultDigest {
+    /// The digest of canonical result bytes.
+    pub fn of(result_bytes: &[u8]) -> Self {
+        Self(keccak256(result_bytes))
+    }
+
+    /// The vote for this digest on `task`.
+    pub fn vote(&self, task: TaskId) -> ResultHash {
+        let mut packed = [0u8; 64];
+        packed[..32].copy_from_slice(task.0.as_slice());
+        packed[32..].copy_from_slice(self.0.as_slice());
+        ResultHash(keccak256(packed))
+    }
+
+    /// The seal of this digest by `worker` on `task`.
+    pub fn seal(&self, worker: Address, task: TaskId) -> ResultSeal {
+        let mut packed = [0u8; 84];
+        packed[..20].copy_from_slice(worker.as_slice());
+        packed[20..52].copy_from_slice(task.0.as_slice());
+        packed[52..].copy_from_slice(self.0.as_slice());
+        ResultSeal(keccak256(packed))
+    }
+
+    /// True when `hash` and `seal` are exactly what `worker` must have committed for this digest:
+    /// the check `reveal` makes.
+    pub fn matches(
+        &self,
+        worker: Address,
+        task: TaskId,
+        hash: ResultHash,
+        seal: ResultSeal,
+    ) -> bool {
+        self.vote(task) == hash && self.seal(worker, task) == seal
+    }
+}
+
+/// The digest an authorization signature is over: EIP-191 of `keccak256(worker ‖ taskId)`.
+///
+/// The pool owner's signer signs the 32-byte message `keccak256(worker ‖ taskId)` with
+/// `personal_sign`; the contract recovers the signer from this digest and compares it with the
+/// pool owner.
+pub fn authorization_digest(worker: Address, task: TaskId) -> B256 {
+    eip191_hash_message(authorization_message(worker, task))
+}
+
+/// The 32-byte message the pool owner signs for `worker` on `task` (before EIP-191 prefixing).
+pub fn authorization_message(worker: Address, task: TaskId) -> B256 {
+    let mut packed = [0u8; 52];
+    packed[..20].copy_from_slice(worker.as_slice());
+    packed[20..].copy_from_slice(task.0.as_slice());
+    keccak256(packed)
+}

@@ -1,0 +1,4 @@
+//! Integration tests of quorate-primitives: third-party vectors and properties.
+
+mod amount;
+mod vectors;

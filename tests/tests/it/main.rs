@@ -1,0 +1,3 @@
+//! End-to-end scenarios.
+
+mod toolchain;
