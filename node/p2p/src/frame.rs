@@ -2,7 +2,7 @@
 //!
 //! A decoder never allocates from a length it has not checked against the cap, never panics on
 //! any input, and tells a short read ([`Decoded::Incomplete`]) apart from a violation
-//! ([`FrameError`]), so a stream reader can wait for more bytes or disconnect the peer.
+//! ([`Error`]), so a stream reader can wait for more bytes or disconnect the peer.
 
 /// The wire version this code speaks.
 pub const VERSION: u8 = 1;
@@ -11,31 +11,26 @@ pub const HEADER_LEN: usize = 5;
 /// The default cap on one frame's payload: 4 MiB. Larger data travels as chunked data fetches.
 pub const DEFAULT_MAX_PAYLOAD: u32 = 4 * 1024 * 1024;
 
-/// A frame that must not be accepted. Every variant is the peer's fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// The version byte is not one this code speaks.
-    #[error("unsupported wire version {found} (this node speaks {VERSION})")]
-    UnsupportedVersion {
-        /// The version received.
-        found: u8,
-    },
-    /// The declared or given payload is larger than the cap.
-    #[error("frame payload of {len} bytes exceeds the cap of {max}")]
-    TooLarge {
-        /// The declared length.
-        len: u64,
-        /// The cap in force.
-        max: u32,
-    },
+/// Parses a frame header: the payload length it declares, checked against `max_payload`.
+pub fn decode_header(header: [u8; HEADER_LEN], max_payload: u32) -> Result<u32, Error> {
+    let [version, a, b, c, d] = header;
+    if version != VERSION {
+        return Err(Error::UnsupportedVersion { found: version });
+    }
+    let len = u32::from_be_bytes([a, b, c, d]);
+    if len > max_payload {
+        return Err(Error::FrameTooLarge { len: u64::from(len), max: max_payload });
+    }
+    Ok(len)
 }
 
-impl FrameError {
-    /// True when the peer should be penalised for sending this (all frame errors are).
-    pub fn is_bad_peer(&self) -> bool {
-        true
-    }
+/// The header of a frame carrying `len` payload bytes.
+pub fn encode_header(len: u32) -> [u8; HEADER_LEN] {
+    let [a, b, c, d] = len.to_be_bytes();
+    [VERSION, a, b, c, d]
 }
+
+use crate::Error;
 
 /// The outcome of decoding from the front of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +50,11 @@ pub enum Decoded<'a> {
 }
 
 /// Encodes `payload` as one frame, refusing payloads over `max_payload`.
-pub fn encode(payload: &[u8], max_payload: u32) -> Result<Vec<u8>, FrameError> {
+pub fn encode(payload: &[u8], max_payload: u32) -> Result<Vec<u8>, Error> {
     let len = u32::try_from(payload.len())
         .ok()
         .filter(|len| *len <= max_payload)
-        .ok_or(FrameError::TooLarge { len: payload.len() as u64, max: max_payload })?;
+        .ok_or(Error::FrameTooLarge { len: payload.len() as u64, max: max_payload })?;
     let mut out = Vec::with_capacity(HEADER_LEN.saturating_add(payload.len()));
     out.push(VERSION);
     out.extend_from_slice(&len.to_be_bytes());
@@ -68,12 +63,12 @@ pub fn encode(payload: &[u8], max_payload: u32) -> Result<Vec<u8>, FrameError> {
 }
 
 /// Decodes one frame from the front of `buf`.
-pub fn decode(buf: &[u8], max_payload: u32) -> Result<Decoded<'_>, FrameError> {
+pub fn decode(buf: &[u8], max_payload: u32) -> Result<Decoded<'_>, Error> {
     let Some(&version) = buf.first() else {
         return Ok(Decoded::Incomplete { needed: HEADER_LEN });
     };
     if version != VERSION {
-        return Err(FrameError::UnsupportedVersion { found: version });
+        return Err(Error::UnsupportedVersion { found: version });
     }
     let Some(len_bytes) = buf.get(1..HEADER_LEN) else {
         return Ok(Decoded::Incomplete { needed: HEADER_LEN });
@@ -82,7 +77,7 @@ pub fn decode(buf: &[u8], max_payload: u32) -> Result<Decoded<'_>, FrameError> {
     be.copy_from_slice(len_bytes);
     let len = u32::from_be_bytes(be);
     if len > max_payload {
-        return Err(FrameError::TooLarge { len: u64::from(len), max: max_payload });
+        return Err(Error::FrameTooLarge { len: u64::from(len), max: max_payload });
     }
     // len ≤ max_payload ≤ u32::MAX, so this fits in usize on every supported target.
     let end = HEADER_LEN.saturating_add(len as usize);
@@ -106,18 +101,18 @@ mod tests {
 
     #[test]
     fn oversized_payloads_are_refused_both_ways() {
-        assert_eq!(encode(&[0; 17], 16), Err(FrameError::TooLarge { len: 17, max: 16 }));
+        assert_eq!(encode(&[0; 17], 16), Err(Error::FrameTooLarge { len: 17, max: 16 }));
         // A header that declares 4 GiB is refused before anything is allocated or awaited.
         let hostile = [VERSION, 0xff, 0xff, 0xff, 0xff];
         assert_eq!(
             decode(&hostile, 16),
-            Err(FrameError::TooLarge { len: u64::from(u32::MAX), max: 16 })
+            Err(Error::FrameTooLarge { len: u64::from(u32::MAX), max: 16 })
         );
     }
 
     #[test]
     fn unknown_versions_are_refused() {
-        assert_eq!(decode(&[2, 0, 0, 0, 0], 16), Err(FrameError::UnsupportedVersion { found: 2 }));
+        assert_eq!(decode(&[2, 0, 0, 0, 0], 16), Err(Error::UnsupportedVersion { found: 2 }));
     }
 
     #[test]

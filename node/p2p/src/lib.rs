@@ -9,24 +9,96 @@
 //! | module | contents |
 //! |---|---|
 //! | [`frame`] | length-prefixed, size-capped frames: the envelope of every wire message |
+//! | [`wire`] | every message, pure encode/decode, per-kind size caps, strict decoding |
+//! | [`identity`] | EIP-191 identity proofs binding a peer id to an address and a purpose; join credentials; task authorizations |
+//! | [`guard`] | per-peer rate limits, misbehaviour scores and timed bans (pure, clock passed in) |
+//! | [`config`] | [`Config`]: documented defaults and `validate()` |
+//! | [`protocol`] | the request-response codec on `/quorate/wire/1` |
+//! | [`service`] | the event loop owning the libp2p swarm, its [`Client`] handle and [`Event`]s |
+//! | [`fetch`] | chunked, resumable, hash-verified data fetch by content hash |
+//!
+//! ## Data flow
+//!
+//! ```text
+//!             Client (clone per task) ──bounded commands──▶ EventLoop ──▶ libp2p Swarm
+//!  application ◀──bounded events (Request, Announcement, PeerVerified, Banned…)──┘  │
+//!                                                                                    │
+//!  Swarm: TCP+Noise+Yamux, QUIC │ identify, ping │ Kademlia (pool providers) │ mDNS (devnets)
+//!         gossipsub (announcements, orders) │ request-response /quorate/wire/1 (frames)
+//!         connection limits │ block list (timed bans from the guard)
+//! ```
+//!
+//! A peer's session: connected → both sides send `Hello(IdentityProof)` and answer
+//! `HelloAck(IdentityProof)`; a peer is *verified* once its proof checks out and *ready* once it
+//! acknowledged ours. Only then do other requests flow; anything earlier is refused and scored.
+//! Forged proofs, oversized or undecodable frames, floods and role violations add to a score
+//! that ends in a disconnect and a timed ban.
+//!
+//! ## What the application still checks
+//!
+//! - Signed pool orders arrive as [`Event::Order`] unverified: their EIP-712 signature is the
+//!   contracts crate's to check.
+//! - A pool's owner is known here only when configured ([`Config::pool_owners`]) or given to
+//!   [`Client::find_scheduler`]; otherwise announcements arrive with `owner_confirmed: false`
+//!   and the chain must be asked. Scheduler proofs for known pools are refused unless signed by
+//!   the owner.
+//! - A task assignment's authorization: [`identity::verify_authorization`].
+//!
+//! ## Example: a worker finds its pool's scheduler and asks to join
+//!
+//! ```no_run
+//! # async fn example(
+//! #     worker_key: libp2p::identity::Keypair,
+//! #     proof: quorate_p2p::identity::IdentityProof,
+//! #     bootstrap: libp2p::Multiaddr,
+//! #     pool: quorate_p2p::identity::PoolId,
+//! #     owner: alloy_primitives::Address,
+//! # ) -> Result<(), quorate_p2p::Error> {
+//! use quorate_p2p::{Config, Message, wire::{Capabilities, JoinRequest, evaluators}};
+//!
+//! let config = Config { bootstrap: vec![bootstrap], dht_server: false, ..Config::new(worker_key, 1) };
+//! let (client, mut events) = quorate_p2p::spawn(config, proof)?;
+//! let scheduler = client.find_scheduler(pool, owner).await?;
+//! let capabilities = Capabilities { slots: 3, memory_mib: 512, evaluators: evaluators::JS, gpu_class: None };
+//! let answer = client
+//!     .request(scheduler, Message::JoinRequest(JoinRequest { pool, capabilities, credential: None }))
+//!     .await?;
+//! # let _ = (answer, events.recv().await);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## Frames
 //!
 //! ```text
-//! ┌────────────┬──────────────┬──────────────────────┐
-//! │ version u8 │ length u32be │ payload (length B)   │   length ≤ the frame's cap
-//! └────────────┴──────────────┴──────────────────────┘
+//! ┌────────────┬──────────────┬────────────────────────────────────┐
+//! │ version u8 │ length u32be │ payload: kind u8, fields (≤ cap)   │
+//! └────────────┴──────────────┴────────────────────────────────────┘
 //! ```
 //!
 //! ```
-//! use quorate_p2p::frame::{self, Decoded};
+//! use quorate_p2p::{Message, wire::RevealRequest};
+//! use quorate_primitives::TaskId;
 //!
-//! let bytes = frame::encode(b"hello", frame::DEFAULT_MAX_PAYLOAD)?;
-//! let Decoded::Frame { payload, consumed } = frame::decode(&bytes, frame::DEFAULT_MAX_PAYLOAD)? else {
-//!     unreachable!("a whole frame was given");
-//! };
-//! assert_eq!((payload, consumed), (&b"hello"[..], bytes.len()));
-//! # Ok::<(), quorate_p2p::frame::FrameError>(())
+//! let message = Message::RevealRequest(RevealRequest { task: TaskId::default() });
+//! let bytes = message.encode_frame()?;
+//! assert_eq!(bytes[..6], [1, 0, 0, 0, 33, 11]); // version 1, 33-byte payload, kind 11
+//! assert_eq!(Message::decode_frame(&bytes)?, message);
+//! # Ok::<(), quorate_p2p::Error>(())
 //! ```
 
+mod codec;
+pub mod config;
+pub mod error;
+pub mod fetch;
 pub mod frame;
+pub mod guard;
+pub mod identity;
+pub mod protocol;
+pub mod service;
+pub mod wire;
+
+pub use config::Config;
+pub use error::Error;
+pub use service::{Client, Event, Responder, spawn};
+pub use wire::Message;

@@ -1,0 +1,240 @@
+//! Network benchmarks on loopback, printed as a Markdown table:
+//!
+//! - request-response round trip (sequential) and messages/s (64 in flight), TCP and QUIC;
+//! - a 100 MB data fetch (chunked, hash-verified) against a plain TCP copy of the same bytes,
+//!   measured in the same run, with and without the receiver's keccak check;
+//! - the time 25 workers take to find a pool's scheduler from cold, with only a bootstrap
+//!   address configured.
+//!
+//! Run: `cargo run --release -p quorate-p2p --example bench` (add `-- quick` for a short run,
+//! `-- rtt`, `-- fetch` or `-- discovery` for one part).
+
+#![allow(clippy::print_stdout, reason = "an example that prints its measurements")]
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::B256;
+use alloy_signer_local::PrivateKeySigner;
+use futures::{StreamExt, stream};
+use libp2p::{Multiaddr, identity::Keypair, multiaddr::Protocol};
+use quorate_p2p::{
+    Client, Config, Message,
+    config::{loopback_quic, loopback_tcp},
+    fetch::{FetchConfig, fetch},
+    guard::GuardConfig,
+    identity::{IdentityProof, PoolId, Purpose},
+    wire::DataRequest,
+};
+use quorate_primitives::ContentHash;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CHAIN: u64 = 31337;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn signer(seed: u8) -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(seed)).expect("valid key")
+}
+
+fn keypair(seed: u8) -> Keypair {
+    Keypair::ed25519_from_bytes([seed; 32]).expect("valid key")
+}
+
+async fn start(seed: u8, purpose: Purpose, mut config: Config) -> Result<(Client, Multiaddr)> {
+    let signer = signer(seed);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let peer = config.keypair.public().to_peer_id();
+    let proof = IdentityProof::sign(&signer, signer.address(), &peer, purpose, CHAIN, now + 3600)?;
+    config.event_buffer = 4096;
+    let (client, mut events) = quorate_p2p::spawn(config, proof)?;
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let addr = client.listen_addrs().await?.first().cloned().ok_or("no listen address")?;
+    Ok((client, addr.with(Protocol::P2p(peer))))
+}
+
+/// Two peers measuring the stack's limits: the per-peer rate limit (a policy, 200/s by
+/// default) is lifted so it does not cap the figures.
+fn pair_config(seed: u8, listen: Multiaddr) -> Config {
+    let guard = GuardConfig { rate_per_s: 1e7, burst: 1e7, ..GuardConfig::default() };
+    Config { listen: vec![listen], guard, ..Config::test(keypair(seed), CHAIN) }
+}
+
+async fn rtt(
+    transport: &str,
+    listen: fn() -> Multiaddr,
+    rounds: usize,
+    burst: usize,
+) -> Result<()> {
+    let (server, addr) = start(1, Purpose::Client, pair_config(1, listen())).await?;
+    let (client, _) = start(2, Purpose::Worker, pair_config(2, listen())).await?;
+    let hash = server.put_content(vec![7; 64]).await?;
+    client.dial(addr).await?;
+    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 64 });
+    for _ in 0..50 {
+        client.request(server.peer_id(), request.clone()).await?;
+    }
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        client.request(server.peer_id(), request.clone()).await?;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    let p50 = samples[rounds / 2];
+    let p99 = samples[rounds * 99 / 100];
+    let t = Instant::now();
+    let ok = stream::iter(0..burst)
+        .map(|_| client.request(server.peer_id(), request.clone()))
+        .buffer_unordered(64)
+        .filter(|r| futures::future::ready(r.is_ok()))
+        .count()
+        .await;
+    let rate = ok as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "| request-response RTT, {transport} | p50 {:.0} µs, p99 {:.0} µs ({rounds} sequential) |",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6
+    );
+    println!("| messages/s, {transport} (64 in flight) | {rate:.0} ({ok}/{burst} answered) |");
+    Ok(())
+}
+
+async fn plain_tcp(data: &[u8], verify: bool) -> Result<Duration> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let payload = data.to_vec();
+    let sender = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await?;
+        socket.write_all(&payload).await?;
+        socket.shutdown().await
+    });
+    let t = Instant::now();
+    let mut socket = tokio::net::TcpStream::connect(addr).await?;
+    let mut received = Vec::with_capacity(data.len());
+    socket.read_to_end(&mut received).await?;
+    if verify && !ContentHash::of(data).verifies(&received) {
+        return Err("plain copy corrupted".into());
+    }
+    let elapsed = t.elapsed();
+    sender.await??;
+    if received.len() != data.len() {
+        return Err("short plain copy".into());
+    }
+    Ok(elapsed)
+}
+
+async fn throughput(size: usize) -> Result<()> {
+    let data: Vec<u8> = (0..size)
+        .map(|i| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes()[0])
+        .collect();
+    let mb = size as f64 / 1e6;
+    let plain = plain_tcp(&data, false).await?;
+    let plain_verified = plain_tcp(&data, true).await?;
+    println!(
+        "| plain TCP copy, {mb:.0} MB | {:.0} MB/s ({:.0} MB/s with the receiver's keccak check) |",
+        mb / plain.as_secs_f64(),
+        mb / plain_verified.as_secs_f64()
+    );
+    for (transport, listen) in [("TCP", loopback_tcp as fn() -> Multiaddr), ("QUIC", loopback_quic)]
+    {
+        let (server, addr) = start(3, Purpose::Client, pair_config(3, listen())).await?;
+        let (client, _) = start(4, Purpose::Worker, pair_config(4, listen())).await?;
+        let hash = server.put_content(data.clone()).await?;
+        client.dial(addr).await?;
+        // The transport alone: the same chunks, 8 in flight, without assembling or hashing.
+        let t = Instant::now();
+        let chunk = quorate_p2p::wire::MAX_CHUNK as u64;
+        let moved = stream::iter((0..size as u64).step_by(chunk as usize))
+            .map(|offset| {
+                let request = Message::DataRequest(DataRequest { hash, offset, len: chunk as u32 });
+                client.request(server.peer_id(), request)
+            })
+            .buffer_unordered(8)
+            .fold(0usize, |n, r| async move {
+                match r {
+                    Ok(Message::DataChunk(c)) => n + c.bytes.len(),
+                    _ => n,
+                }
+            })
+            .await;
+        let raw = t.elapsed();
+        if moved != size {
+            return Err("chunks went missing".into());
+        }
+        println!(
+            "| chunk transfer only, {mb:.0} MB, {transport} (no assembly, no hash) | {:.0} MB/s: {:.0} % of the plain copy |",
+            mb / raw.as_secs_f64(),
+            plain.as_secs_f64() / raw.as_secs_f64() * 100.0
+        );
+        let t = Instant::now();
+        let fetched = fetch(&client, &[server.peer_id()], hash, &FetchConfig::default()).await?;
+        let elapsed = t.elapsed();
+        if fetched != data {
+            return Err("fetch returned other bytes".into());
+        }
+        let vs_plain = plain.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
+        let vs_verified = plain_verified.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
+        println!(
+            "| data fetch, {mb:.0} MB, {transport} (1 MiB chunks, 8 in flight, keccak-verified) | {:.0} MB/s: {vs_plain:.0} % of the plain copy, {vs_verified:.0} % of the verified plain copy |",
+            mb / elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+async fn discovery(workers: u8) -> Result<()> {
+    let pool = PoolId(B256::repeat_byte(0x42));
+    let owner = signer(100);
+    let (_bootstrap, bootstrap_addr) =
+        start(101, Purpose::Client, Config::test(keypair(101), CHAIN)).await?;
+    let scheduler_config =
+        Config { bootstrap: vec![bootstrap_addr.clone()], ..Config::test(keypair(100), CHAIN) };
+    let (scheduler, _) = start(100, Purpose::Scheduler { pool }, scheduler_config).await?;
+    scheduler.provide(pool).await?;
+    let t = Instant::now();
+    let mut clients = Vec::new();
+    for i in 0..workers {
+        let config = Config {
+            bootstrap: vec![bootstrap_addr.clone()],
+            dht_server: false,
+            ..Config::test(keypair(110 + i), CHAIN)
+        };
+        clients.push(start(110 + i, Purpose::Worker, config).await?.0);
+    }
+    let found = futures::future::join_all(clients.iter().map(|c| {
+        tokio::time::timeout(Duration::from_secs(60), c.find_scheduler(pool, owner.address()))
+    }))
+    .await;
+    let elapsed = t.elapsed();
+    let ok =
+        found.into_iter().filter(|r| matches!(r, Ok(Ok(p)) if *p == scheduler.peer_id())).count();
+    println!(
+        "| {workers} workers discover the scheduler from cold (start + DHT lookup + dial + identity) | {:.0} ms ({ok}/{workers} found) |",
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "quick");
+    let (rounds, burst, size) =
+        if quick { (200, 2000, 10_000_000) } else { (2000, 20_000, 100_000_000) };
+    let only = |part: &str| {
+        let parts = ["rtt", "fetch", "discovery"];
+        let named: Vec<String> = std::env::args().filter(|a| parts.contains(&a.as_str())).collect();
+        named.is_empty() || named.iter().any(|a| a == part)
+    };
+    println!("| measure | result |\n|---|---|");
+    if only("rtt") {
+        rtt("TCP", loopback_tcp, rounds, burst).await?;
+        rtt("QUIC", loopback_quic, rounds, burst).await?;
+    }
+    if only("fetch") {
+        throughput(size).await?;
+    }
+    if only("discovery") {
+        discovery(25).await?;
+    }
+    Ok(())
+}

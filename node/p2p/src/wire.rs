@@ -1,0 +1,942 @@
+//! The wire protocol: every message schedulers, workers and clients exchange, as pure
+//! encode/decode functions.
+//!
+//! A message travels as one [`crate::frame`] (version byte, `u32` length, payload). The
+//! payload is a kind tag followed by the kind's fields in a fixed order: big-endian integers,
+//! raw 32-byte hashes and 20-byte addresses, `u32`-length-prefixed bytes and UTF-8 text, `0`/`1`
+//! option tags, `u16` list counts. Decoding is strict: an unknown version or kind, a field over its
+//! cap, a bad tag, invalid UTF-8 or a trailing byte (a field this version does not know) is
+//! refused with the reason, and each kind has its own size cap, checked before the body is read.
+//! Encoding refuses what decoding would refuse, so an honest node never sends a message its
+//! peers drop.
+//!
+//! | kind | carried by | from → to |
+//! |---|---|---|
+//! | [`PoolAnnouncement`], [`SignedOrder`] | gossipsub | scheduler → all |
+//! | `Hello` / `HelloAck` ([`IdentityProof`]) | request-response | any ↔ any, first on every connection |
+//! | [`JoinRequest`] → [`JoinAccepted`] / [`JoinRefused`] | request-response | worker → scheduler |
+//! | [`Heartbeat`] → `Ack` | request-response | worker → scheduler |
+//! | [`TaskAssignment`] → `Ack` / `Refused` | request-response | scheduler → worker |
+//! | [`ContributionNotice`] → `Ack` | request-response | worker → scheduler |
+//! | [`RevealRequest`] → `Ack` | request-response | scheduler → worker |
+//! | [`ResultUpload`] → `Ack` | request-response | worker → scheduler |
+//! | [`Abort`] → `Ack` | request-response | scheduler → worker |
+//! | [`RecoveryRequest`] → [`RecoveryReport`] | request-response | worker → scheduler |
+//! | [`DataRequest`] → [`DataChunk`] / `DataUnavailable` | request-response | any → any |
+
+use alloy_primitives::{Address, B256};
+use libp2p::Multiaddr;
+use quorate_primitives::{ContentHash, ResultHash, TaskId};
+
+use crate::{
+    Error,
+    codec::{Reader, Writer},
+    frame,
+    identity::{IdentityProof, JoinCredential, PoolId, Purpose},
+};
+
+/// Largest data chunk, inline task input or uploaded result: 1 MiB. Larger blobs are fetched in
+/// chunks by content hash.
+pub const MAX_CHUNK: usize = 1024 * 1024;
+/// Largest free-text field (reasons, details).
+pub const MAX_TEXT: usize = 256;
+/// Largest pool metadata text (a URI or a short description).
+pub const MAX_METADATA: usize = 512;
+/// Most listen addresses in an announcement.
+pub const MAX_ADDRS: usize = 8;
+/// Largest encoded multiaddr.
+pub const MAX_ADDR_LEN: usize = 128;
+/// Largest encoded pool order (its EIP-712 struct, ABI-encoded by quorate-contracts).
+pub const MAX_ORDER: usize = 2048;
+/// Most tasks in a recovery request or report.
+pub const MAX_RECOVERY_TASKS: usize = 1024;
+/// Largest GPU adapter class name.
+pub const MAX_GPU_CLASS: usize = 128;
+/// Cap on any message payload: the largest kind's cap. Frames declaring more are refused from
+/// the header alone.
+pub const MAX_MESSAGE: usize = MAX_CHUNK + 1024;
+
+/// The message kinds, with their tags and size caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// [`PoolAnnouncement`].
+    PoolAnnouncement = 1,
+    /// [`SignedOrder`].
+    SignedOrder = 2,
+    /// Identity proof, sent first.
+    Hello = 3,
+    /// Identity proof, the answer to `Hello`.
+    HelloAck = 4,
+    /// [`JoinRequest`].
+    JoinRequest = 5,
+    /// [`JoinAccepted`].
+    JoinAccepted = 6,
+    /// [`JoinRefused`].
+    JoinRefused = 7,
+    /// [`Heartbeat`].
+    Heartbeat = 8,
+    /// [`TaskAssignment`].
+    TaskAssignment = 9,
+    /// [`ContributionNotice`].
+    ContributionNotice = 10,
+    /// [`RevealRequest`].
+    RevealRequest = 11,
+    /// [`ResultUpload`].
+    ResultUpload = 12,
+    /// [`Abort`].
+    Abort = 13,
+    /// [`RecoveryRequest`].
+    RecoveryRequest = 14,
+    /// [`RecoveryReport`].
+    RecoveryReport = 15,
+    /// [`DataRequest`].
+    DataRequest = 16,
+    /// [`DataChunk`].
+    DataChunk = 17,
+    /// The content is not held.
+    DataUnavailable = 18,
+    /// A request was accepted.
+    Ack = 19,
+    /// A request was refused, with a reason.
+    Refused = 20,
+}
+
+impl Kind {
+    const ALL: [Self; 20] = [
+        Self::PoolAnnouncement,
+        Self::SignedOrder,
+        Self::Hello,
+        Self::HelloAck,
+        Self::JoinRequest,
+        Self::JoinAccepted,
+        Self::JoinRefused,
+        Self::Heartbeat,
+        Self::TaskAssignment,
+        Self::ContributionNotice,
+        Self::RevealRequest,
+        Self::ResultUpload,
+        Self::Abort,
+        Self::RecoveryRequest,
+        Self::RecoveryReport,
+        Self::DataRequest,
+        Self::DataChunk,
+        Self::DataUnavailable,
+        Self::Ack,
+        Self::Refused,
+    ];
+
+    /// The kind with this tag.
+    pub fn from_tag(tag: u8) -> Result<Self, Error> {
+        Self::ALL.into_iter().find(|k| *k as u8 == tag).ok_or(Error::UnknownKind { tag })
+    }
+
+    /// Its name, for errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PoolAnnouncement => "pool announcement",
+            Self::SignedOrder => "signed order",
+            Self::Hello => "hello",
+            Self::HelloAck => "hello ack",
+            Self::JoinRequest => "join request",
+            Self::JoinAccepted => "join accepted",
+            Self::JoinRefused => "join refused",
+            Self::Heartbeat => "heartbeat",
+            Self::TaskAssignment => "task assignment",
+            Self::ContributionNotice => "contribution notice",
+            Self::RevealRequest => "reveal request",
+            Self::ResultUpload => "result upload",
+            Self::Abort => "abort",
+            Self::RecoveryRequest => "recovery request",
+            Self::RecoveryReport => "recovery report",
+            Self::DataRequest => "data request",
+            Self::DataChunk => "data chunk",
+            Self::DataUnavailable => "data unavailable",
+            Self::Ack => "ack",
+            Self::Refused => "refused",
+        }
+    }
+
+    /// The largest payload (tag included) of this kind.
+    pub fn max_len(self) -> usize {
+        match self {
+            Self::TaskAssignment | Self::ResultUpload | Self::DataChunk => MAX_MESSAGE,
+            Self::RecoveryRequest | Self::RecoveryReport => 48 * 1024,
+            Self::PoolAnnouncement | Self::SignedOrder => 4 * 1024,
+            _ => 1024,
+        }
+    }
+
+    /// True for kinds that answer a request (and so must never arrive as one).
+    pub fn is_response(self) -> bool {
+        matches!(
+            self,
+            Self::HelloAck
+                | Self::JoinAccepted
+                | Self::JoinRefused
+                | Self::RecoveryReport
+                | Self::DataChunk
+                | Self::DataUnavailable
+                | Self::Ack
+                | Self::Refused
+        )
+    }
+
+    /// True for kinds published on gossipsub rather than addressed to one peer.
+    pub fn is_gossip(self) -> bool {
+        matches!(self, Self::PoolAnnouncement | Self::SignedOrder)
+    }
+}
+
+/// A scheduler advertising its pool: who runs it, whether it is open, where to dial it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolAnnouncement {
+    /// The pool.
+    pub pool: PoolId,
+    /// The scheduler's proof: purpose "scheduler of `pool`", signed by the pool owner.
+    pub scheduler: IdentityProof,
+    /// Whether any worker may join (false: a join credential is needed).
+    pub public: bool,
+    /// Free task slots the scheduler wants filled.
+    pub wanted_workers: u32,
+    /// Increases with every announcement, so old ones can be told apart.
+    pub sequence: u64,
+    /// Where the scheduler listens.
+    pub addrs: Vec<Multiaddr>,
+    /// Free text or a URI describing the pool.
+    pub metadata: String,
+}
+
+/// A pool order signed off-chain by the pool owner (EIP-712), published for clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedOrder {
+    /// The pool.
+    pub pool: PoolId,
+    /// The order, ABI-encoded as the contract's EIP-712 struct.
+    pub order: Vec<u8>,
+    /// The owner's signature.
+    pub signature: [u8; 65],
+}
+
+/// Evaluator kinds a worker runs, as bit flags.
+pub mod evaluators {
+    /// JavaScript.
+    pub const JS: u8 = 1;
+    /// WebAssembly.
+    pub const WASM: u8 = 2;
+    /// WebGPU compute.
+    pub const WEBGPU: u8 = 4;
+    /// Every flag this version knows; other bits are refused.
+    pub const ALL: u8 = JS | WASM | WEBGPU;
+}
+
+/// What a worker can run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Evaluator slots (one per core minus one).
+    pub slots: u16,
+    /// Memory per slot, MiB.
+    pub memory_mib: u32,
+    /// [`evaluators`] flags.
+    pub evaluators: u8,
+    /// The GPU adapter class, when it has one (results are grouped by class).
+    pub gpu_class: Option<String>,
+}
+
+/// A worker asks to join a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// The pool.
+    pub pool: PoolId,
+    /// What the worker offers.
+    pub capabilities: Capabilities,
+    /// For a private pool, the owner's credential for this worker.
+    pub credential: Option<JoinCredential>,
+}
+
+/// The scheduler accepts a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinAccepted {
+    /// The pool.
+    pub pool: PoolId,
+    /// How often the worker must send a heartbeat, seconds.
+    pub heartbeat_interval_s: u32,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RefusalReason {
+    /// No room.
+    Full = 0,
+    /// A private pool and no credential.
+    CredentialRequired = 1,
+    /// The credential did not verify.
+    CredentialInvalid = 2,
+    /// The credential expired.
+    CredentialExpired = 3,
+    /// The address is not on the pool's allow-list or was revoked.
+    NotAllowed = 4,
+    /// The worker's capabilities do not fit the pool.
+    Incompatible = 5,
+    /// Something else: see the detail.
+    Other = 6,
+}
+
+impl RefusalReason {
+    fn from_tag(tag: u8) -> Result<Self, Error> {
+        Ok(match tag {
+            0 => Self::Full,
+            1 => Self::CredentialRequired,
+            2 => Self::CredentialInvalid,
+            3 => Self::CredentialExpired,
+            4 => Self::NotAllowed,
+            5 => Self::Incompatible,
+            6 => Self::Other,
+            tag => return Err(Error::InvalidTag { field: "refusal.reason", tag }),
+        })
+    }
+}
+
+/// The scheduler refuses a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRefused {
+    /// The pool.
+    pub pool: PoolId,
+    /// Why.
+    pub reason: RefusalReason,
+    /// A human-readable detail.
+    pub detail: String,
+}
+
+/// A worker's periodic sign of life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The pool.
+    pub pool: PoolId,
+    /// Free evaluator slots.
+    pub free_slots: u16,
+    /// Tasks running.
+    pub running: u16,
+}
+
+/// A task's input: inline when small, else by content hash (fetched with [`DataRequest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskInput {
+    /// The input bytes.
+    Inline(Vec<u8>),
+    /// The input's hash and size.
+    ByHash {
+        /// Its content hash.
+        hash: ContentHash,
+        /// Its size in bytes.
+        size: u64,
+    },
+}
+
+/// The scheduler gives a worker one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskAssignment {
+    /// The pool.
+    pub pool: PoolId,
+    /// The task.
+    pub task: TaskId,
+    /// The job's code, by content hash.
+    pub job: ContentHash,
+    /// The input.
+    pub input: TaskInput,
+    /// The pool owner's EIP-191 authorization for this worker and task
+    /// ([`crate::identity::verify_authorization`]), which the contract requires to contribute.
+    pub authorization: [u8; 65],
+    /// Contribution deadline, unix seconds.
+    pub deadline: u64,
+}
+
+/// A worker tells the scheduler it contributed on-chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContributionNotice {
+    /// The task.
+    pub task: TaskId,
+    /// The vote committed.
+    pub result_hash: ResultHash,
+    /// The contribution's transaction hash.
+    pub tx: B256,
+}
+
+/// The scheduler asks a worker to reveal its contribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealRequest {
+    /// The task.
+    pub task: TaskId,
+}
+
+/// A worker uploads its result bytes (at most [`MAX_CHUNK`]; larger results are served by hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultUpload {
+    /// The task.
+    pub task: TaskId,
+    /// The canonical result bytes.
+    pub result: Vec<u8>,
+}
+
+/// The scheduler withdraws a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abort {
+    /// The task.
+    pub task: TaskId,
+    /// Why.
+    pub reason: String,
+}
+
+/// After a reconnect a worker asks "what did I miss?", listing the tasks it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryRequest {
+    /// The pool.
+    pub pool: PoolId,
+    /// Tasks the worker holds.
+    pub known: Vec<TaskId>,
+}
+
+/// Where a task stands, as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TaskState {
+    /// Assigned to this worker and still wanted: the scheduler re-sends its assignment if the
+    /// worker did not list it.
+    Assigned = 0,
+    /// The worker must reveal.
+    RevealRequested = 1,
+    /// Withdrawn: drop it.
+    Aborted = 2,
+    /// Finished: nothing more to do.
+    Done = 3,
+}
+
+/// One task's state in a [`RecoveryReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// The task.
+    pub task: TaskId,
+    /// Its state.
+    pub state: TaskState,
+}
+
+/// The scheduler's answer to a [`RecoveryRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The pool.
+    pub pool: PoolId,
+    /// Every task of this worker the scheduler still tracks.
+    pub tasks: Vec<TaskStatus>,
+}
+
+/// Asks for `len` bytes at `offset` of a blob by content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRequest {
+    /// The blob.
+    pub hash: ContentHash,
+    /// First byte wanted.
+    pub offset: u64,
+    /// Bytes wanted, at most [`MAX_CHUNK`].
+    pub len: u32,
+}
+
+/// A chunk of a blob. The receiver checks the whole blob's hash once it has every chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataChunk {
+    /// The blob.
+    pub hash: ContentHash,
+    /// Where this chunk starts.
+    pub offset: u64,
+    /// The blob's total size.
+    pub total: u64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Every wire message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// See [`PoolAnnouncement`].
+    PoolAnnouncement(PoolAnnouncement),
+    /// See [`SignedOrder`].
+    SignedOrder(SignedOrder),
+    /// The sender's identity proof: the first request on every connection.
+    Hello(IdentityProof),
+    /// The answerer's identity proof.
+    HelloAck(IdentityProof),
+    /// See [`JoinRequest`].
+    JoinRequest(JoinRequest),
+    /// See [`JoinAccepted`].
+    JoinAccepted(JoinAccepted),
+    /// See [`JoinRefused`].
+    JoinRefused(JoinRefused),
+    /// See [`Heartbeat`].
+    Heartbeat(Heartbeat),
+    /// See [`TaskAssignment`].
+    TaskAssignment(TaskAssignment),
+    /// See [`ContributionNotice`].
+    ContributionNotice(ContributionNotice),
+    /// See [`RevealRequest`].
+    RevealRequest(RevealRequest),
+    /// See [`ResultUpload`].
+    ResultUpload(ResultUpload),
+    /// See [`Abort`].
+    Abort(Abort),
+    /// See [`RecoveryRequest`].
+    RecoveryRequest(RecoveryRequest),
+    /// See [`RecoveryReport`].
+    RecoveryReport(RecoveryReport),
+    /// See [`DataRequest`].
+    DataRequest(DataRequest),
+    /// See [`DataChunk`].
+    DataChunk(DataChunk),
+    /// The content asked for is not held here.
+    DataUnavailable {
+        /// The blob.
+        hash: ContentHash,
+    },
+    /// The request was accepted.
+    Ack,
+    /// The request was refused.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Message {
+    /// The message's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::PoolAnnouncement(_) => Kind::PoolAnnouncement,
+            Self::SignedOrder(_) => Kind::SignedOrder,
+            Self::Hello(_) => Kind::Hello,
+            Self::HelloAck(_) => Kind::HelloAck,
+            Self::JoinRequest(_) => Kind::JoinRequest,
+            Self::JoinAccepted(_) => Kind::JoinAccepted,
+            Self::JoinRefused(_) => Kind::JoinRefused,
+            Self::Heartbeat(_) => Kind::Heartbeat,
+            Self::TaskAssignment(_) => Kind::TaskAssignment,
+            Self::ContributionNotice(_) => Kind::ContributionNotice,
+            Self::RevealRequest(_) => Kind::RevealRequest,
+            Self::ResultUpload(_) => Kind::ResultUpload,
+            Self::Abort(_) => Kind::Abort,
+            Self::RecoveryRequest(_) => Kind::RecoveryRequest,
+            Self::RecoveryReport(_) => Kind::RecoveryReport,
+            Self::DataRequest(_) => Kind::DataRequest,
+            Self::DataChunk(_) => Kind::DataChunk,
+            Self::DataUnavailable { .. } => Kind::DataUnavailable,
+            Self::Ack => Kind::Ack,
+            Self::Refused { .. } => Kind::Refused,
+        }
+    }
+
+    /// The purposes whose peers may send this message as a request. Anything else from a
+    /// verified peer is a protocol violation.
+    pub fn allowed_from(&self, purpose: &Purpose) -> bool {
+        let scheduler_of = |pool: &PoolId| *purpose == Purpose::Scheduler { pool: *pool };
+        match self {
+            Self::JoinRequest(_)
+            | Self::Heartbeat(_)
+            | Self::ContributionNotice(_)
+            | Self::ResultUpload(_)
+            | Self::RecoveryRequest(_) => *purpose == Purpose::Worker,
+            Self::TaskAssignment(m) => scheduler_of(&m.pool),
+            Self::RevealRequest(_) | Self::Abort(_) => {
+                matches!(purpose, Purpose::Scheduler { .. })
+            }
+            Self::Hello(_) | Self::DataRequest(_) => true,
+            Self::PoolAnnouncement(_)
+            | Self::SignedOrder(_)
+            | Self::HelloAck(_)
+            | Self::JoinAccepted(_)
+            | Self::JoinRefused(_)
+            | Self::RecoveryReport(_)
+            | Self::DataChunk(_)
+            | Self::DataUnavailable { .. }
+            | Self::Ack
+            | Self::Refused { .. } => false,
+        }
+    }
+
+    /// Encodes the payload (kind tag and fields), refusing values over their caps.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.validate()?;
+        let kind = self.kind();
+        let mut w = Writer::with_capacity(self.size_hint());
+        w.u8(kind as u8);
+        self.encode_body(&mut w);
+        let bytes = w.finish()?;
+        if bytes.len() > kind.max_len() {
+            return Err(Error::MessageTooLarge {
+                kind: kind.name(),
+                len: bytes.len(),
+                max: kind.max_len(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes a payload: exactly one message, nothing after it.
+    pub fn decode(payload: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(payload);
+        let kind = Kind::from_tag(r.u8("kind")?)?;
+        if payload.len() > kind.max_len() {
+            return Err(Error::MessageTooLarge {
+                kind: kind.name(),
+                len: payload.len(),
+                max: kind.max_len(),
+            });
+        }
+        let message = Self::decode_body(kind, &mut r)?;
+        r.finish()?;
+        Ok(message)
+    }
+
+    /// Encodes a whole frame: version, length and payload.
+    pub fn encode_frame(&self) -> Result<Vec<u8>, Error> {
+        let payload = self.encode()?;
+        let len = u32::try_from(payload.len())
+            .map_err(|_| Error::FrameTooLarge { len: payload.len() as u64, max: u32::MAX })?;
+        let mut out = Vec::with_capacity(payload.len().saturating_add(frame::HEADER_LEN));
+        out.extend_from_slice(&frame::encode_header(len));
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Decodes exactly one whole frame.
+    pub fn decode_frame(bytes: &[u8]) -> Result<Self, Error> {
+        match frame::decode(bytes, MAX_MESSAGE as u32)? {
+            frame::Decoded::Frame { payload, consumed } if consumed == bytes.len() => {
+                Self::decode(payload)
+            }
+            frame::Decoded::Frame { consumed, .. } => {
+                Err(Error::TrailingBytes { count: bytes.len().saturating_sub(consumed) })
+            }
+            frame::Decoded::Incomplete { .. } => Err(Error::Truncated { field: "frame" }),
+        }
+    }
+
+    /// Value checks the field encoding cannot express.
+    fn validate(&self) -> Result<(), Error> {
+        match self {
+            Self::DataRequest(m) if m.len as usize > MAX_CHUNK => {
+                Err(Error::FieldTooLarge { field: "data.len", len: m.len as usize, max: MAX_CHUNK })
+            }
+            Self::JoinRequest(m) if m.capabilities.evaluators & !evaluators::ALL != 0 => {
+                Err(Error::InvalidTag {
+                    field: "capabilities.evaluators",
+                    tag: m.capabilities.evaluators,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn size_hint(&self) -> usize {
+        match self {
+            Self::DataChunk(m) => m.bytes.len() + 96,
+            Self::ResultUpload(m) => m.result.len() + 64,
+            Self::TaskAssignment(TaskAssignment { input: TaskInput::Inline(b), .. }) => {
+                b.len() + 256
+            }
+            _ => 256,
+        }
+    }
+
+    fn encode_body(&self, w: &mut Writer) {
+        match self {
+            Self::PoolAnnouncement(m) => {
+                w.b256(&m.pool.0);
+                m.scheduler.encode(w);
+                w.bool(m.public);
+                w.u32(m.wanted_workers);
+                w.u64(m.sequence);
+                w.count("announcement.addrs", m.addrs.len(), MAX_ADDRS);
+                for addr in &m.addrs {
+                    w.bytes("announcement.addr", &addr.to_vec(), MAX_ADDR_LEN);
+                }
+                w.string("announcement.metadata", &m.metadata, MAX_METADATA);
+            }
+            Self::SignedOrder(m) => {
+                w.b256(&m.pool.0);
+                w.bytes("order.order", &m.order, MAX_ORDER);
+                w.raw(&m.signature);
+            }
+            Self::Hello(proof) | Self::HelloAck(proof) => proof.encode(w),
+            Self::JoinRequest(m) => {
+                w.b256(&m.pool.0);
+                let c = &m.capabilities;
+                w.u16(c.slots);
+                w.u32(c.memory_mib);
+                w.u8(c.evaluators);
+                match &c.gpu_class {
+                    None => w.bool(false),
+                    Some(class) => {
+                        w.bool(true);
+                        w.string("capabilities.gpu_class", class, MAX_GPU_CLASS);
+                    }
+                }
+                match &m.credential {
+                    None => w.bool(false),
+                    Some(credential) => {
+                        w.bool(true);
+                        credential.encode(w);
+                    }
+                }
+            }
+            Self::JoinAccepted(m) => {
+                w.b256(&m.pool.0);
+                w.u32(m.heartbeat_interval_s);
+            }
+            Self::JoinRefused(m) => {
+                w.b256(&m.pool.0);
+                w.u8(m.reason as u8);
+                w.string("refusal.detail", &m.detail, MAX_TEXT);
+            }
+            Self::Heartbeat(m) => {
+                w.b256(&m.pool.0);
+                w.u16(m.free_slots);
+                w.u16(m.running);
+            }
+            Self::TaskAssignment(m) => {
+                w.b256(&m.pool.0);
+                w.b256(&m.task.0);
+                w.b256(&m.job.0);
+                match &m.input {
+                    TaskInput::Inline(bytes) => {
+                        w.u8(0);
+                        w.bytes("assignment.input", bytes, MAX_CHUNK);
+                    }
+                    TaskInput::ByHash { hash, size } => {
+                        w.u8(1);
+                        w.b256(&hash.0);
+                        w.u64(*size);
+                    }
+                }
+                w.raw(&m.authorization);
+                w.u64(m.deadline);
+            }
+            Self::ContributionNotice(m) => {
+                w.b256(&m.task.0);
+                w.b256(&m.result_hash.0);
+                w.b256(&m.tx);
+            }
+            Self::RevealRequest(m) => w.b256(&m.task.0),
+            Self::ResultUpload(m) => {
+                w.b256(&m.task.0);
+                w.bytes("result.bytes", &m.result, MAX_CHUNK);
+            }
+            Self::Abort(m) => {
+                w.b256(&m.task.0);
+                w.string("abort.reason", &m.reason, MAX_TEXT);
+            }
+            Self::RecoveryRequest(m) => {
+                w.b256(&m.pool.0);
+                w.count("recovery.known", m.known.len(), MAX_RECOVERY_TASKS);
+                for task in &m.known {
+                    w.b256(&task.0);
+                }
+            }
+            Self::RecoveryReport(m) => {
+                w.b256(&m.pool.0);
+                w.count("recovery.tasks", m.tasks.len(), MAX_RECOVERY_TASKS);
+                for status in &m.tasks {
+                    w.b256(&status.task.0);
+                    w.u8(status.state as u8);
+                }
+            }
+            Self::DataRequest(m) => {
+                w.b256(&m.hash.0);
+                w.u64(m.offset);
+                w.u32(m.len);
+            }
+            Self::DataChunk(m) => {
+                w.b256(&m.hash.0);
+                w.u64(m.offset);
+                w.u64(m.total);
+                w.bytes("chunk.bytes", &m.bytes, MAX_CHUNK);
+            }
+            Self::DataUnavailable { hash } => w.b256(&hash.0),
+            Self::Ack => {}
+            Self::Refused { reason } => w.string("refused.reason", reason, MAX_TEXT),
+        }
+    }
+
+    fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Self, Error> {
+        let pool = |r: &mut Reader<'_>| r.b256("pool").map(PoolId);
+        let task = |r: &mut Reader<'_>| r.b256("task").map(TaskId);
+        Ok(match kind {
+            Kind::PoolAnnouncement => {
+                let pool = pool(r)?;
+                let scheduler = IdentityProof::decode(r)?;
+                let public = r.bool("announcement.public")?;
+                let wanted_workers = r.u32("announcement.wanted_workers")?;
+                let sequence = r.u64("announcement.sequence")?;
+                let n = r.count("announcement.addrs", MAX_ADDRS)?;
+                let mut addrs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let bytes = r.bytes("announcement.addr", MAX_ADDR_LEN)?;
+                    // Refuse anything that does not re-encode to the same bytes (non-minimal
+                    // varints…): one value, one encoding.
+                    let addr = Multiaddr::try_from(bytes.to_vec())
+                        .ok()
+                        .filter(|addr| addr.as_ref() == bytes)
+                        .ok_or(Error::InvalidTag { field: "announcement.addr", tag: 0 })?;
+                    addrs.push(addr);
+                }
+                let metadata = r.string("announcement.metadata", MAX_METADATA)?;
+                Self::PoolAnnouncement(PoolAnnouncement {
+                    pool,
+                    scheduler,
+                    public,
+                    wanted_workers,
+                    sequence,
+                    addrs,
+                    metadata,
+                })
+            }
+            Kind::SignedOrder => Self::SignedOrder(SignedOrder {
+                pool: pool(r)?,
+                order: r.bytes("order.order", MAX_ORDER)?.to_vec(),
+                signature: r.fixed("order.signature")?,
+            }),
+            Kind::Hello => Self::Hello(IdentityProof::decode(r)?),
+            Kind::HelloAck => Self::HelloAck(IdentityProof::decode(r)?),
+            Kind::JoinRequest => {
+                let pool = pool(r)?;
+                let slots = r.u16("capabilities.slots")?;
+                let memory_mib = r.u32("capabilities.memory_mib")?;
+                let evaluators = r.u8("capabilities.evaluators")?;
+                if evaluators & !evaluators::ALL != 0 {
+                    return Err(Error::InvalidTag {
+                        field: "capabilities.evaluators",
+                        tag: evaluators,
+                    });
+                }
+                let gpu_class = if r.option("capabilities.gpu_class")? {
+                    Some(r.string("capabilities.gpu_class", MAX_GPU_CLASS)?)
+                } else {
+                    None
+                };
+                let credential =
+                    if r.option("credential")? { Some(JoinCredential::decode(r)?) } else { None };
+                Self::JoinRequest(JoinRequest {
+                    pool,
+                    capabilities: Capabilities { slots, memory_mib, evaluators, gpu_class },
+                    credential,
+                })
+            }
+            Kind::JoinAccepted => Self::JoinAccepted(JoinAccepted {
+                pool: pool(r)?,
+                heartbeat_interval_s: r.u32("accepted.heartbeat_interval_s")?,
+            }),
+            Kind::JoinRefused => Self::JoinRefused(JoinRefused {
+                pool: pool(r)?,
+                reason: RefusalReason::from_tag(r.u8("refusal.reason")?)?,
+                detail: r.string("refusal.detail", MAX_TEXT)?,
+            }),
+            Kind::Heartbeat => Self::Heartbeat(Heartbeat {
+                pool: pool(r)?,
+                free_slots: r.u16("heartbeat.free_slots")?,
+                running: r.u16("heartbeat.running")?,
+            }),
+            Kind::TaskAssignment => {
+                let pool = pool(r)?;
+                let task = task(r)?;
+                let job = ContentHash(r.b256("assignment.job")?);
+                let input = match r.u8("assignment.input")? {
+                    0 => TaskInput::Inline(r.bytes("assignment.input", MAX_CHUNK)?.to_vec()),
+                    1 => TaskInput::ByHash {
+                        hash: ContentHash(r.b256("assignment.input.hash")?),
+                        size: r.u64("assignment.input.size")?,
+                    },
+                    tag => return Err(Error::InvalidTag { field: "assignment.input", tag }),
+                };
+                Self::TaskAssignment(TaskAssignment {
+                    pool,
+                    task,
+                    job,
+                    input,
+                    authorization: r.fixed("assignment.authorization")?,
+                    deadline: r.u64("assignment.deadline")?,
+                })
+            }
+            Kind::ContributionNotice => Self::ContributionNotice(ContributionNotice {
+                task: task(r)?,
+                result_hash: ResultHash(r.b256("contribution.result_hash")?),
+                tx: r.b256("contribution.tx")?,
+            }),
+            Kind::RevealRequest => Self::RevealRequest(RevealRequest { task: task(r)? }),
+            Kind::ResultUpload => Self::ResultUpload(ResultUpload {
+                task: task(r)?,
+                result: r.bytes("result.bytes", MAX_CHUNK)?.to_vec(),
+            }),
+            Kind::Abort => {
+                Self::Abort(Abort { task: task(r)?, reason: r.string("abort.reason", MAX_TEXT)? })
+            }
+            Kind::RecoveryRequest => {
+                let pool = pool(r)?;
+                let n = r.count("recovery.known", MAX_RECOVERY_TASKS)?;
+                let mut known = Vec::with_capacity(n);
+                for _ in 0..n {
+                    known.push(task(r)?);
+                }
+                Self::RecoveryRequest(RecoveryRequest { pool, known })
+            }
+            Kind::RecoveryReport => {
+                let pool = pool(r)?;
+                let n = r.count("recovery.tasks", MAX_RECOVERY_TASKS)?;
+                let mut tasks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let task = task(r)?;
+                    let state = match r.u8("recovery.state")? {
+                        0 => TaskState::Assigned,
+                        1 => TaskState::RevealRequested,
+                        2 => TaskState::Aborted,
+                        3 => TaskState::Done,
+                        tag => return Err(Error::InvalidTag { field: "recovery.state", tag }),
+                    };
+                    tasks.push(TaskStatus { task, state });
+                }
+                Self::RecoveryReport(RecoveryReport { pool, tasks })
+            }
+            Kind::DataRequest => {
+                let hash = ContentHash(r.b256("data.hash")?);
+                let offset = r.u64("data.offset")?;
+                let len = r.u32("data.len")?;
+                if len as usize > MAX_CHUNK {
+                    return Err(Error::FieldTooLarge {
+                        field: "data.len",
+                        len: len as usize,
+                        max: MAX_CHUNK,
+                    });
+                }
+                Self::DataRequest(DataRequest { hash, offset, len })
+            }
+            Kind::DataChunk => Self::DataChunk(DataChunk {
+                hash: ContentHash(r.b256("chunk.hash")?),
+                offset: r.u64("chunk.offset")?,
+                total: r.u64("chunk.total")?,
+                bytes: r.bytes("chunk.bytes", MAX_CHUNK)?.to_vec(),
+            }),
+            Kind::DataUnavailable => {
+                Self::DataUnavailable { hash: ContentHash(r.b256("data.hash")?) }
+            }
+            Kind::Ack => Self::Ack,
+            Kind::Refused => Self::Refused { reason: r.string("refused.reason", MAX_TEXT)? },
+        })
+    }
+}
+
+/// The announcement's scheduler address, for callers that index pools by owner.
+impl PoolAnnouncement {
+    /// The address the scheduler's proof claims (the pool owner, once verified).
+    pub fn owner(&self) -> Address {
+        self.scheduler.address
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,511 @@
+//! Byte snapshots, round-trip properties and the stable-toolchain fuzz of every decoder.
+
+use alloy_primitives::{Address, B256};
+use libp2p::{Multiaddr, multiaddr::Protocol};
+use proptest::{collection::vec, option, prelude::*};
+use quorate_primitives::{ContentHash, ResultHash, TaskId};
+
+use super::*;
+use crate::identity::{IdentityProof, JoinCredential, PoolId, Purpose};
+
+fn b(byte: u8) -> B256 {
+    B256::repeat_byte(byte)
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![1];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn proof() -> IdentityProof {
+    IdentityProof {
+        peer: vec![0xaa, 0xbb],
+        address: Address::repeat_byte(0x22),
+        purpose: Purpose::Scheduler { pool: PoolId(b(0x33)) },
+        chain_id: 31337,
+        expires_at: 1_700_000_000,
+        signature: [0x44; 65],
+    }
+}
+
+fn proof_bytes() -> Vec<u8> {
+    let mut out = vec![0, 0, 0, 2, 0xaa, 0xbb];
+    out.extend_from_slice(&[0x22; 20]);
+    out.push(2);
+    out.extend_from_slice(&[0x33; 32]);
+    out.extend_from_slice(&31337u64.to_be_bytes());
+    out.extend_from_slice(&1_700_000_000u64.to_be_bytes());
+    out.extend_from_slice(&[0x44; 65]);
+    out
+}
+
+/// Each snapshot spells out the layout field by field: a change to the wire format must change
+/// this test, on purpose.
+#[test]
+fn byte_snapshots() {
+    let heartbeat =
+        Message::Heartbeat(Heartbeat { pool: PoolId(b(0x11)), free_slots: 3, running: 1 });
+    let mut payload = vec![8];
+    payload.extend_from_slice(&[0x11; 32]);
+    payload.extend_from_slice(&[0, 3, 0, 1]);
+    assert_eq!(heartbeat.encode_frame().unwrap(), frame(&payload));
+
+    let request =
+        Message::DataRequest(DataRequest { hash: ContentHash(b(0x55)), offset: 7, len: 4096 });
+    let mut payload = vec![16];
+    payload.extend_from_slice(&[0x55; 32]);
+    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0x10, 0]);
+    assert_eq!(request.encode_frame().unwrap(), frame(&payload));
+
+    let hello = Message::Hello(proof());
+    let mut payload = vec![3];
+    payload.extend_from_slice(&proof_bytes());
+    assert_eq!(hello.encode_frame().unwrap(), frame(&payload));
+
+    let refused = Message::JoinRefused(JoinRefused {
+        pool: PoolId(b(0x01)),
+        reason: RefusalReason::CredentialExpired,
+        detail: "late".into(),
+    });
+    let mut payload = vec![7];
+    payload.extend_from_slice(&[0x01; 32]);
+    payload.extend_from_slice(&[3, 0, 0, 0, 4, b'l', b'a', b't', b'e']);
+    assert_eq!(refused.encode_frame().unwrap(), frame(&payload));
+
+    let assignment = Message::TaskAssignment(TaskAssignment {
+        pool: PoolId(b(0x01)),
+        task: TaskId(b(0x02)),
+        job: ContentHash(b(0x03)),
+        input: TaskInput::ByHash { hash: ContentHash(b(0x04)), size: 9 },
+        authorization: [0x05; 65],
+        deadline: 10,
+    });
+    let mut payload = vec![9];
+    for byte in 1..=3 {
+        payload.extend_from_slice(&[byte; 32]);
+    }
+    payload.push(1);
+    payload.extend_from_slice(&[0x04; 32]);
+    payload.extend_from_slice(&9u64.to_be_bytes());
+    payload.extend_from_slice(&[0x05; 65]);
+    payload.extend_from_slice(&10u64.to_be_bytes());
+    assert_eq!(assignment.encode_frame().unwrap(), frame(&payload));
+
+    let join = Message::JoinRequest(JoinRequest {
+        pool: PoolId(b(0x01)),
+        capabilities: Capabilities {
+            slots: 2,
+            memory_mib: 256,
+            evaluators: evaluators::JS | evaluators::WASM,
+            gpu_class: Some("v".into()),
+        },
+        credential: Some(JoinCredential {
+            pool: PoolId(b(0x01)),
+            worker: Address::repeat_byte(0x09),
+            chain_id: 1,
+            expires_at: 2,
+            signature: [0x07; 65],
+        }),
+    });
+    let mut payload = vec![5];
+    payload.extend_from_slice(&[0x01; 32]);
+    payload.extend_from_slice(&[0, 2, 0, 0, 1, 0, 3, 1, 0, 0, 0, 1, b'v', 1]);
+    payload.extend_from_slice(&[0x01; 32]);
+    payload.extend_from_slice(&[0x09; 20]);
+    payload.extend_from_slice(&1u64.to_be_bytes());
+    payload.extend_from_slice(&2u64.to_be_bytes());
+    payload.extend_from_slice(&[0x07; 65]);
+    assert_eq!(join.encode_frame().unwrap(), frame(&payload));
+
+    assert_eq!(Message::Ack.encode_frame().unwrap(), frame(&[19]));
+    assert_eq!(
+        Message::Refused { reason: "no".into() }.encode_frame().unwrap(),
+        frame(&[20, 0, 0, 0, 2, b'n', b'o'])
+    );
+}
+
+#[test]
+fn strict_decoding_refuses_with_reasons() {
+    let ack = Message::Ack.encode().unwrap();
+    assert_eq!(Message::decode(&[]), Err(Error::Truncated { field: "kind" }));
+    assert_eq!(Message::decode(&[0]), Err(Error::UnknownKind { tag: 0 }));
+    assert_eq!(Message::decode(&[21]), Err(Error::UnknownKind { tag: 21 }));
+    // A field this version does not know.
+    assert_eq!(Message::decode(&[ack[0], 0]), Err(Error::TrailingBytes { count: 1 }));
+    // Another wire version.
+    let mut v2 = Message::Ack.encode_frame().unwrap();
+    v2[0] = 2;
+    assert_eq!(Message::decode_frame(&v2), Err(Error::UnsupportedVersion { found: 2 }));
+    // Bad tags and text.
+    let mut refused = vec![7];
+    refused.extend_from_slice(&[0; 32]);
+    refused.extend_from_slice(&[9, 0, 0, 0, 0]);
+    assert_eq!(
+        Message::decode(&refused),
+        Err(Error::InvalidTag { field: "refusal.reason", tag: 9 })
+    );
+    let bad_utf8 = [20, 0, 0, 0, 1, 0xff];
+    assert_eq!(Message::decode(&bad_utf8), Err(Error::InvalidUtf8 { field: "refused.reason" }));
+    // A field that declares more than its cap is refused before anything is read.
+    let long_reason = [20, 0, 0, 1, 1];
+    assert_eq!(
+        Message::decode(&long_reason),
+        Err(Error::FieldTooLarge { field: "refused.reason", len: 257, max: MAX_TEXT })
+    );
+    // A small kind padded past its cap.
+    let mut padded = vec![19];
+    padded.resize(Kind::Ack.max_len() + 1, 0);
+    assert!(matches!(Message::decode(&padded), Err(Error::MessageTooLarge { kind: "ack", .. })));
+    // A frame header declaring 4 GiB.
+    assert!(matches!(
+        Message::decode_frame(&[1, 0xff, 0xff, 0xff, 0xff]),
+        Err(Error::FrameTooLarge { .. })
+    ));
+    // Data requests over the chunk size, unknown evaluator bits: refused both ways.
+    let big = Message::DataRequest(DataRequest {
+        hash: ContentHash::default(),
+        offset: 0,
+        len: MAX_CHUNK as u32 + 1,
+    });
+    assert!(matches!(big.encode(), Err(Error::FieldTooLarge { field: "data.len", .. })));
+    let mut raw = vec![16];
+    raw.extend_from_slice(&[0; 40]);
+    raw.extend_from_slice(&(MAX_CHUNK as u32 + 1).to_be_bytes());
+    assert!(matches!(Message::decode(&raw), Err(Error::FieldTooLarge { field: "data.len", .. })));
+    // Encoding refuses over-cap values.
+    let long = Message::Abort(Abort { task: TaskId::default(), reason: "x".repeat(MAX_TEXT + 1) });
+    assert!(matches!(long.encode(), Err(Error::FieldTooLarge { field: "abort.reason", .. })));
+    let chunk = Message::DataChunk(DataChunk {
+        hash: ContentHash::default(),
+        offset: 0,
+        total: 0,
+        bytes: vec![0; MAX_CHUNK + 1],
+    });
+    assert!(chunk.encode().is_err());
+}
+
+#[test]
+fn every_kind_has_a_tag_that_round_trips() {
+    for tag in 0..=u8::MAX {
+        if let Ok(kind) = Kind::from_tag(tag) {
+            assert_eq!(kind as u8, tag);
+            assert!(kind.max_len() <= MAX_MESSAGE);
+        }
+    }
+    assert_eq!(Kind::ALL.len(), 20);
+}
+
+// ---------------------------------------------------------------- strategies
+
+fn b256() -> impl Strategy<Value = B256> {
+    any::<[u8; 32]>().prop_map(B256::from)
+}
+
+fn address() -> impl Strategy<Value = Address> {
+    any::<[u8; 20]>().prop_map(Address::from)
+}
+
+fn sig() -> impl Strategy<Value = [u8; 65]> {
+    vec(any::<u8>(), 65).prop_map(|v| {
+        let mut out = [0u8; 65];
+        out.copy_from_slice(&v);
+        out
+    })
+}
+
+fn text(max: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("[a-zA-Z0-9 éλ✓]{{0,{}}}", max / 4)).unwrap()
+}
+
+fn purpose() -> impl Strategy<Value = Purpose> {
+    prop_oneof![
+        Just(Purpose::Worker),
+        Just(Purpose::Client),
+        b256().prop_map(|p| Purpose::Scheduler { pool: PoolId(p) }),
+    ]
+}
+
+fn identity_proof() -> impl Strategy<Value = IdentityProof> {
+    (vec(any::<u8>(), 0..=64), address(), purpose(), any::<u64>(), any::<u64>(), sig()).prop_map(
+        |(peer, address, purpose, chain_id, expires_at, signature)| IdentityProof {
+            peer,
+            address,
+            purpose,
+            chain_id,
+            expires_at,
+            signature,
+        },
+    )
+}
+
+fn credential() -> impl Strategy<Value = JoinCredential> {
+    (b256(), address(), any::<u64>(), any::<u64>(), sig()).prop_map(
+        |(pool, worker, chain_id, expires_at, signature)| JoinCredential {
+            pool: PoolId(pool),
+            worker,
+            chain_id,
+            expires_at,
+            signature,
+        },
+    )
+}
+
+fn multiaddr() -> impl Strategy<Value = Multiaddr> {
+    (any::<[u8; 4]>(), any::<u16>(), any::<bool>()).prop_map(|(ip, port, quic)| {
+        let base = Multiaddr::empty().with(Protocol::Ip4(ip.into()));
+        if quic {
+            base.with(Protocol::Udp(port)).with(Protocol::QuicV1)
+        } else {
+            base.with(Protocol::Tcp(port))
+        }
+    })
+}
+
+fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 0..=max)
+}
+
+fn task() -> impl Strategy<Value = TaskId> {
+    b256().prop_map(TaskId)
+}
+
+fn pool() -> impl Strategy<Value = PoolId> {
+    b256().prop_map(PoolId)
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    let announcement = (
+        pool(),
+        identity_proof(),
+        any::<bool>(),
+        any::<u32>(),
+        any::<u64>(),
+        vec(multiaddr(), 0..=MAX_ADDRS),
+        text(MAX_METADATA),
+    )
+        .prop_map(|(pool, scheduler, public, wanted_workers, sequence, addrs, metadata)| {
+            Message::PoolAnnouncement(PoolAnnouncement {
+                pool,
+                scheduler,
+                public,
+                wanted_workers,
+                sequence,
+                addrs,
+                metadata,
+            })
+        });
+    let order = (pool(), bytes(MAX_ORDER), sig()).prop_map(|(pool, order, signature)| {
+        Message::SignedOrder(SignedOrder { pool, order, signature })
+    });
+    let join = (
+        pool(),
+        any::<u16>(),
+        any::<u32>(),
+        0..=evaluators::ALL,
+        option::of(text(MAX_GPU_CLASS)),
+        option::of(credential()),
+    )
+        .prop_map(|(pool, slots, memory_mib, evaluators, gpu_class, credential)| {
+            Message::JoinRequest(JoinRequest {
+                pool,
+                capabilities: Capabilities { slots, memory_mib, evaluators, gpu_class },
+                credential,
+            })
+        });
+    let refusal = prop_oneof![
+        Just(RefusalReason::Full),
+        Just(RefusalReason::CredentialRequired),
+        Just(RefusalReason::CredentialInvalid),
+        Just(RefusalReason::CredentialExpired),
+        Just(RefusalReason::NotAllowed),
+        Just(RefusalReason::Incompatible),
+        Just(RefusalReason::Other),
+    ];
+    let input = prop_oneof![
+        bytes(4096).prop_map(TaskInput::Inline),
+        (b256(), any::<u64>())
+            .prop_map(|(h, size)| TaskInput::ByHash { hash: ContentHash(h), size }),
+    ];
+    let assignment = (pool(), task(), b256(), input, sig(), any::<u64>()).prop_map(
+        |(pool, task, job, input, authorization, deadline)| {
+            Message::TaskAssignment(TaskAssignment {
+                pool,
+                task,
+                job: ContentHash(job),
+                input,
+                authorization,
+                deadline,
+            })
+        },
+    );
+    let state = prop_oneof![
+        Just(TaskState::Assigned),
+        Just(TaskState::RevealRequested),
+        Just(TaskState::Aborted),
+        Just(TaskState::Done),
+    ];
+    prop_oneof![
+        announcement,
+        order,
+        identity_proof().prop_map(Message::Hello),
+        identity_proof().prop_map(Message::HelloAck),
+        join,
+        (pool(), any::<u32>()).prop_map(|(pool, heartbeat_interval_s)| Message::JoinAccepted(
+            JoinAccepted { pool, heartbeat_interval_s }
+        )),
+        (pool(), refusal, text(MAX_TEXT)).prop_map(|(pool, reason, detail)| Message::JoinRefused(
+            JoinRefused { pool, reason, detail }
+        )),
+        (pool(), any::<u16>(), any::<u16>()).prop_map(|(pool, free_slots, running)| {
+            Message::Heartbeat(Heartbeat { pool, free_slots, running })
+        }),
+        assignment,
+        (task(), b256(), b256()).prop_map(|(task, r, tx)| Message::ContributionNotice(
+            ContributionNotice { task, result_hash: ResultHash(r), tx }
+        )),
+        task().prop_map(|task| Message::RevealRequest(RevealRequest { task })),
+        (task(), bytes(4096))
+            .prop_map(|(task, result)| Message::ResultUpload(ResultUpload { task, result })),
+        (task(), text(MAX_TEXT)).prop_map(|(task, reason)| Message::Abort(Abort { task, reason })),
+        (pool(), vec(task(), 0..32))
+            .prop_map(|(pool, known)| Message::RecoveryRequest(RecoveryRequest { pool, known })),
+        (pool(), vec((task(), state).prop_map(|(task, state)| TaskStatus { task, state }), 0..32))
+            .prop_map(|(pool, tasks)| Message::RecoveryReport(RecoveryReport { pool, tasks })),
+        (b256(), any::<u64>(), 0..=MAX_CHUNK as u32).prop_map(|(h, offset, len)| {
+            Message::DataRequest(DataRequest { hash: ContentHash(h), offset, len })
+        }),
+        (b256(), any::<u64>(), any::<u64>(), bytes(4096)).prop_map(|(h, offset, total, bytes)| {
+            Message::DataChunk(DataChunk { hash: ContentHash(h), offset, total, bytes })
+        }),
+        b256().prop_map(|h| Message::DataUnavailable { hash: ContentHash(h) }),
+        Just(Message::Ack),
+        text(MAX_TEXT).prop_map(|reason| Message::Refused { reason }),
+    ]
+}
+
+/// The decoder fuzz, on stable: whatever the bytes, decoding never panics, and whatever it
+/// accepts re-encodes to exactly the same bytes (one value, one encoding).
+fn fuzz_one(bytes: &[u8]) {
+    if let Ok(message) = Message::decode(bytes) {
+        assert_eq!(message.encode().as_deref(), Ok(bytes), "accepted bytes must be canonical");
+    }
+    if let Ok(message) = Message::decode_frame(bytes) {
+        assert_eq!(message.encode_frame().as_deref(), Ok(bytes));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_message_round_trips(message in message()) {
+        let payload = message.encode().unwrap();
+        prop_assert!(payload.len() <= message.kind().max_len());
+        prop_assert_eq!(&Message::decode(&payload).unwrap(), &message);
+        let framed = message.encode_frame().unwrap();
+        prop_assert_eq!(Message::decode_frame(&framed).unwrap(), message);
+    }
+
+    #[test]
+    fn truncations_are_refused_never_panic(message in message(), cut in any::<prop::sample::Index>()) {
+        let payload = message.encode().unwrap();
+        let cut = cut.index(payload.len());
+        prop_assert!(Message::decode(&payload[..cut]).is_err());
+    }
+
+    #[test]
+    fn fuzz_arbitrary_bytes(bytes in vec(any::<u8>(), 0..512)) {
+        fuzz_one(&bytes);
+    }
+
+    #[test]
+    fn fuzz_mutated_messages(message in message(), flips in vec((any::<prop::sample::Index>(), any::<u8>()), 1..4)) {
+        let mut bytes = message.encode().unwrap();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        fuzz_one(&bytes);
+        let mut framed = message.encode_frame().unwrap();
+        framed.truncate(framed.len() - 1);
+        fuzz_one(&framed);
+    }
+}
+
+/// The largest value of each big kind fits its cap, so caps never refuse honest maximal messages.
+#[test]
+fn maximal_messages_fit_their_caps() {
+    let long_addr = Multiaddr::empty()
+        .with(Protocol::Dns("a".repeat(100).into()))
+        .with(Protocol::Udp(u16::MAX))
+        .with(Protocol::QuicV1);
+    assert!(long_addr.as_ref().len() <= MAX_ADDR_LEN);
+    let mut proof = proof();
+    proof.peer = vec![0xaa; crate::identity::MAX_PEER_ID_LEN];
+    let maximal = [
+        Message::PoolAnnouncement(PoolAnnouncement {
+            pool: PoolId(b(1)),
+            scheduler: proof,
+            public: false,
+            wanted_workers: u32::MAX,
+            sequence: u64::MAX,
+            addrs: vec![long_addr; MAX_ADDRS],
+            metadata: "m".repeat(MAX_METADATA),
+        }),
+        Message::SignedOrder(SignedOrder {
+            pool: PoolId(b(1)),
+            order: vec![1; MAX_ORDER],
+            signature: [2; 65],
+        }),
+        Message::TaskAssignment(TaskAssignment {
+            pool: PoolId(b(1)),
+            task: TaskId(b(2)),
+            job: ContentHash(b(3)),
+            input: TaskInput::Inline(vec![4; MAX_CHUNK]),
+            authorization: [5; 65],
+            deadline: u64::MAX,
+        }),
+        Message::ResultUpload(ResultUpload { task: TaskId(b(2)), result: vec![6; MAX_CHUNK] }),
+        Message::DataChunk(DataChunk {
+            hash: ContentHash(b(3)),
+            offset: 0,
+            total: 1,
+            bytes: vec![7; MAX_CHUNK],
+        }),
+        Message::RecoveryRequest(RecoveryRequest {
+            pool: PoolId(b(1)),
+            known: vec![TaskId(b(2)); MAX_RECOVERY_TASKS],
+        }),
+        Message::RecoveryReport(RecoveryReport {
+            pool: PoolId(b(1)),
+            tasks: vec![
+                TaskStatus { task: TaskId(b(2)), state: TaskState::Done };
+                MAX_RECOVERY_TASKS
+            ],
+        }),
+        Message::JoinRequest(JoinRequest {
+            pool: PoolId(b(1)),
+            capabilities: Capabilities {
+                slots: u16::MAX,
+                memory_mib: u32::MAX,
+                evaluators: evaluators::ALL,
+                gpu_class: Some("g".repeat(MAX_GPU_CLASS)),
+            },
+            credential: Some(JoinCredential {
+                pool: PoolId(b(1)),
+                worker: Address::ZERO,
+                chain_id: 1,
+                expires_at: 1,
+                signature: [0; 65],
+            }),
+        }),
+        Message::Abort(Abort { task: TaskId(b(2)), reason: "r".repeat(MAX_TEXT) }),
+        Message::Refused { reason: "r".repeat(MAX_TEXT) },
+    ];
+    for message in maximal {
+        let bytes = message.encode().unwrap_or_else(|e| panic!("{}: {e}", message.kind().name()));
+        assert_eq!(Message::decode(&bytes).unwrap(), message);
+    }
+}

@@ -1,0 +1,287 @@
+//! Hostile peers: oversized frames, garbage, floods and half-open connections. The offender is
+//! banned (or, without an identity, cut off), honest traffic goes on, nothing panics.
+
+use std::{io, time::Duration};
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt, future::join_all};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, noise, request_response, swarm::SwarmEvent, tcp,
+    yamux,
+};
+use quorate_p2p::{
+    Config, Event, Message,
+    guard::{GuardConfig, Offence},
+    identity::Purpose,
+    protocol::PROTOCOL,
+    wire::{DataRequest, Heartbeat},
+};
+use quorate_primitives::ContentHash;
+use tokio::{io::AsyncReadExt as _, io::AsyncWriteExt as _, net::TcpStream};
+
+use crate::common::{CHAIN, Node, POOL, keypair, node, proof, signer, start, wait_for, within};
+
+/// Writes whatever bytes it is given on our protocol: a peer that speaks libp2p correctly but
+/// our wire protocol wrongly.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        io.take(64 * 1024).read_to_end(&mut out).await?;
+        Ok(out)
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        io.take(64 * 1024).read_to_end(&mut out).await?;
+        Ok(out)
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&req).await?;
+        io.close().await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&res).await?;
+        io.close().await
+    }
+}
+
+fn raw_swarm(seed: u8) -> Swarm<request_response::Behaviour<RawCodec>> {
+    libp2p::SwarmBuilder::with_existing_identity(keypair(seed))
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawCodec,
+                [(PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+        .build()
+}
+
+/// Connects the raw swarm to `target` and sends each payload as a request.
+async fn attack(
+    swarm: &mut Swarm<request_response::Behaviour<RawCodec>>,
+    target: PeerId,
+    addr: Multiaddr,
+    payloads: Vec<Vec<u8>>,
+) {
+    swarm.dial(addr).unwrap();
+    within(10, async {
+        loop {
+            if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
+                swarm.select_next_some().await
+                && peer_id == target
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    for payload in payloads {
+        swarm.behaviour_mut().send_request(&target, payload);
+    }
+    // Drive the swarm until the target closes on us.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } =
+                swarm.select_next_some().await
+                && peer_id == target
+            {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+fn victim_config(seed: u8) -> Config {
+    Config {
+        guard: GuardConfig { rate_per_s: 20.0, burst: 20.0, ..GuardConfig::default() },
+        handshake_timeout: Duration::from_secs(1),
+        max_pending_incoming: 128,
+        ..Config::test(keypair(seed), CHAIN)
+    }
+}
+
+async fn victim(seed: u8) -> Node {
+    let config = victim_config(seed);
+    start(
+        config.clone(),
+        proof(&signer(seed), &config.keypair, Purpose::Scheduler { pool: POOL }, 3600),
+    )
+    .await
+}
+
+/// An honest worker's request still gets its answer.
+async fn honest_round_trip(honest: &Node, victim: &Node, hash: ContentHash) {
+    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 16 });
+    let answer = within(10, honest.client.request(victim.peer, request)).await.unwrap();
+    assert!(matches!(answer, Message::DataChunk(_)), "{answer:?}");
+}
+
+async fn banned(victim: &mut Node, offender: PeerId) -> Offence {
+    wait_for(&mut victim.events, 15, |e| match e {
+        Event::Banned { peer, offence } if peer == offender => Some(offence),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_and_garbage_get_the_sender_banned() {
+    let mut target = victim(30).await;
+    let hash = target.client.put_content(b"honest data".to_vec()).await.unwrap();
+    let honest = node(31, &signer(31), Purpose::Worker).await;
+    honest.client.dial(target.addr.clone()).await.unwrap();
+    honest_round_trip(&honest, &target, hash).await;
+
+    // A frame header declaring 256 MiB: refused from its header, the sender banned.
+    let mut big = raw_swarm(32);
+    let big_peer = *big.local_peer_id();
+    let mut oversized = vec![1];
+    oversized.extend_from_slice(&(256u32 << 20).to_be_bytes());
+    oversized.extend_from_slice(&[0; 1024]);
+    let (peer, addr) = (target.peer, target.addr.clone());
+    let (offence, ()) = tokio::join!(
+        banned(&mut target, big_peer),
+        attack(&mut big, peer, addr.clone(), vec![oversized])
+    );
+    assert_eq!(offence, Offence::Oversized);
+    honest_round_trip(&honest, &target, hash).await;
+
+    // Garbage: an unknown version, a truncated message, a response kind sent as a request.
+    let mut junk = raw_swarm(33);
+    let junk_peer = *junk.local_peer_id();
+    let garbage = vec![
+        vec![7, 1, 2, 3, 4, 5, 6],
+        vec![1, 0, 0, 0, 9, 8, 0],
+        Message::Ack.encode_frame().unwrap(),
+    ];
+    let (offence, ()) =
+        tokio::join!(banned(&mut target, junk_peer), attack(&mut junk, peer, addr, garbage));
+    assert!(matches!(offence, Offence::Malformed | Offence::ProtocolViolation), "{offence:?}");
+    honest_round_trip(&honest, &target, hash).await;
+
+    // A banned peer cannot come back.
+    junk.dial(target.addr.clone()).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            junk.select_next_some().await;
+        }
+    })
+    .await;
+    assert!(!junk.is_connected(&target.peer), "a banned peer must not stay connected");
+    let stats = target.client.stats().await.unwrap();
+    assert_eq!(stats.banned, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_is_banned_while_honest_traffic_goes_on() {
+    let ban = Duration::from_secs(6);
+    let mut config = victim_config(40);
+    config.guard.ban = ban;
+    let purpose = Purpose::Scheduler { pool: POOL };
+    let mut target =
+        start(config.clone(), proof(&signer(40), &config.keypair, purpose, 3600)).await;
+    let hash = target.client.put_content(b"honest data".to_vec()).await.unwrap();
+    let honest = node(41, &signer(41), Purpose::Worker).await;
+    let flooder = node(42, &signer(42), Purpose::Worker).await;
+    honest.client.dial(target.addr.clone()).await.unwrap();
+    flooder.client.dial(target.addr.clone()).await.unwrap();
+    honest_round_trip(&honest, &target, hash).await;
+
+    // A verified worker sends far more than its rate allows.
+    let heartbeat = Message::Heartbeat(Heartbeat { pool: POOL, free_slots: 0, running: 0 });
+    let flood = join_all((0..300).map(|_| flooder.client.request(target.peer, heartbeat.clone())));
+    let (offence, _) = tokio::join!(banned(&mut target, flooder.peer), flood);
+    let banned_at = std::time::Instant::now();
+    assert_eq!(offence, Offence::Flood);
+    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 16 });
+    assert!(within(3, flooder.client.request(target.peer, request.clone())).await.is_err());
+    assert!(banned_at.elapsed() < ban, "the refusal must come while the ban holds");
+    honest_round_trip(&honest, &target, hash).await;
+    // The ban is timed: once it ends the peer is served again.
+    tokio::time::sleep((ban + Duration::from_millis(600)).saturating_sub(banned_at.elapsed()))
+        .await;
+    let answer = within(10, flooder.client.request(target.peer, request)).await.unwrap();
+    assert!(matches!(answer, Message::DataChunk(_)), "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_and_raw_garbage_are_cut_off() {
+    let target = victim(50).await;
+    let hash = target.client.put_content(b"honest data".to_vec()).await.unwrap();
+    let tcp_addr = target.client.listen_addrs().await.unwrap().into_iter().find_map(|a| {
+        let mut ip = None;
+        let mut port = None;
+        for p in a.iter() {
+            match p {
+                libp2p::multiaddr::Protocol::Ip4(i) => ip = Some(i),
+                libp2p::multiaddr::Protocol::Tcp(p) => port = Some(p),
+                _ => {}
+            }
+        }
+        Some(std::net::SocketAddr::from((ip?, port?)))
+    });
+    let tcp_addr = tcp_addr.expect("a TCP listener");
+    // 40 connections that never finish a handshake, and 10 that send garbage.
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        silent.push(TcpStream::connect(tcp_addr).await.unwrap());
+    }
+    let mut noisy = Vec::new();
+    for i in 0..10u8 {
+        let mut s = TcpStream::connect(tcp_addr).await.unwrap();
+        let _ = s.write_all(&[i; 4096]).await;
+        noisy.push(s);
+    }
+    // Honest traffic goes on meanwhile.
+    let honest = node(51, &signer(51), Purpose::Worker).await;
+    honest.client.dial(target.addr.clone()).await.unwrap();
+    honest_round_trip(&honest, &target, hash).await;
+    // Every one of them is closed by the target within the handshake timeout (1 s here).
+    for mut socket in silent.into_iter().chain(noisy) {
+        let mut buf = [0u8; 1024];
+        let closed = within(10, async {
+            loop {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed);
+    }
+    honest_round_trip(&honest, &target, hash).await;
+}
