@@ -38,9 +38,7 @@ contract QuorateCreditTest is Test {
         vm.prank(owner);
         credit.mint(alice, 5);
         vm.prank(alice);
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, 5, 6)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, 5, 6));
         credit.transfer(owner, 6);
     }
 

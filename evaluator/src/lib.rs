@@ -2,8 +2,9 @@
 //!
 //! The sandbox in which workers run strangers' work functions: V8 through `libmini_racer` (a
 //! prebuilt V8 with a small C API, shipped in the `mini-racer` wheel that `scripts/setup`
-//! unpacks) for JavaScript and WebAssembly, and wgpu for WebGPU compute. One evaluator process
-//! per sandbox, driven by the worker over an inherited pipe (docs/architecture.md §5).
+//! unpacks) for JavaScript and WebAssembly, and wgpu (Vulkan) for WGSL compute shaders. One
+//! evaluator process per sandbox, driven by the worker over the child's stdin/stdout pipes: no
+//! port, no socket path (docs/architecture.md §5).
 //!
 //! May depend on `quorate-primitives` only among our crates; it is the one crate that loads V8.
 //!
@@ -12,6 +13,121 @@
 //! | module | contents |
 //! |---|---|
 //! | [`v8lib`] | finding and loading `libmini_racer.so`, checking its V8 version |
+//! | `ffi` (private) | the raw C API and the few OS calls (rlimits, nice, prctl, setuid): the crate's only `unsafe`, each block with its reason |
+//! | [`engine`] | the safe layer: [`engine::Runtime`] (V8 initialised once per process), [`engine::Context`] (an isolate), eval and call with deadlines and cancellation, the hard heap limit, JS→host notifications, value conversion |
+//! | [`sandbox`] | [`sandbox::Sandbox`]: the JavaScript runtime (`runtime.js`), job loading checked against its content hash, tasks run under [`sandbox::Limits`], canonical results and their digest |
+//! | [`gpu`] | the host side of `gpu.compute`: one wgpu device per process, WGSL compiled and dispatched, buffers read back; base64 for the JS↔host buffer transfer |
+//! | [`protocol`] | the worker↔evaluator frames and messages ([`protocol::Request`], [`protocol::Response`]) |
+//! | [`server`] | the sandbox process's request loop, and the capabilities report (V8 version, GPU class, floating-point probe) |
+//! | [`client`] | the worker's side: [`client::EvaluatorHandle`] (spawn, describe, load, run, reset, kill, with timeouts) and [`client::Pool`] |
+//! | [`hardening`] | what the sandbox process does to itself: rlimits, nice, death with its parent, no new privileges, dropping root |
+//! | [`seccomp`] | the system-call filter installed once V8 is up: no exec, no sockets, no fork, no file opening |
+//! | `src/bin/quorate-evaluator.rs` | the sandbox process |
+//!
+//! ## Data flow
+//!
+//! ```text
+//! worker ── EvaluatorHandle ──(stdin: Request frames)──▶ quorate-evaluator ── Sandbox ── V8 isolate thread
+//!        ◀─(stdout: progress, console, then result | task_error | failed)──┘
+//! ```
+//!
+//! Inside the process, the main thread reads a request and posts work to the isolate's thread
+//! (libmini_racer runs each isolate on its own thread); JavaScript talks back through a
+//! `SharedArrayBuffer` *mailbox* that the host reads while JS is paused inside a host callback
+//! (progress, console, promise settled), so nothing the job does costs a round trip.
+//!
+//! ## The JavaScript API (DCP style)
+//!
+//! - The job's code is a script whose completion value is the *work function*
+//!   `(input, ...args) => result` (or which defines a global function `work`); it may return a
+//!   promise. `input` and `args` arrive as JSON (binary values as `{"$bytes","$type"}`, below).
+//! - `progress(fraction)`: a number in `[0, 1]`, or nothing for "still alive"; it resets the
+//!   progress watchdog. `console.log/info/debug/warn/error` are relayed, capped per task.
+//! - `gpu.compute({ code, entryPoint = 'main', workgroups: [x, y, z], buffers, read })` runs a
+//!   WGSL compute shader and resolves to an array of `ArrayBuffer`s (the buffers listed in
+//!   `read`, default all). Buffer `i` is `@group(0) @binding(i) var<storage, read_write>`; a
+//!   typed array, `DataView` or `ArrayBuffer` gives its initial bytes, `{ size }` a zeroed
+//!   buffer. Shader errors reject the promise. Only sandboxes started with a GPU
+//!   (`ProcessLimits::gpu`) have one; elsewhere the promise rejects with "no GPU".
+//! - `WebAssembly` is available. There is no `fetch`, `require`, `setTimeout`, `process`, file
+//!   or network access (V8 alone has none); `Atomics.wait`/`waitAsync`, `WeakRef`,
+//!   `FinalizationRegistry` and `Temporal.Now` are removed (clocks and GC timing).
+//!
+//! ## Determinism
+//!
+//! Consensus compares digests, so every replica must produce the same bytes:
+//! - `Math.random` is xoshiro128** seeded from the first 16 bytes of the task id (53-bit
+//!   doubles); `Date()`, `new Date()`, `Date.now()` and date-less `Intl.DateTimeFormat` calls
+//!   see the task's `now_ms`; the child gets `TZ=UTC` and `LC_ALL=C` and an otherwise empty
+//!   environment.
+//! - A job's tasks share one context (so JIT warm-up is paid once); loading another job, a
+//!   `reset`, and any timeout, watchdog or heap-limit stop start from a fresh context. A work
+//!   function that keeps global state across calls is not deterministic; the worker may
+//!   `reset` between tasks where a pool requires it.
+//! - The capabilities report a floating-point probe (keccak of bit-exact results of `Math`
+//!   transcendental functions and WebAssembly f64 arithmetic) so the scheduler can group
+//!   replicas whose floating point agrees. All replicas run the same V8 (14.4 is pinned).
+//! - GPU results depend on the adapter: the capabilities report its class
+//!   (`backend/device type/name/driver`) so the scheduler can give a task's replicas the same
+//!   class (homogeneous redundancy), or the job canonicalises its GPU output itself.
+//!
+//! ## Canonical result encoding (version 1)
+//!
+//! The result bytes are UTF-8 JSON text, written by the runtime (not by `JSON.stringify`,
+//! which user code may replace):
+//! - values follow `JSON.stringify`'s rules: `toJSON` is honoured (so a `Date` becomes its ISO
+//!   string); `undefined`, functions and symbols are left out of objects and become `null` in
+//!   arrays; a top-level `undefined` is `null`;
+//! - object keys (own, enumerable, string) are sorted by UTF-16 code units, as in RFC 8785;
+//! - numbers use ECMAScript's shortest round-trip form (`Number.prototype.toString`, as RFC
+//!   8785), `-0` is written `0`; `NaN` and `±Infinity` are errors (`bad_result`);
+//! - strings are escaped as `JSON.stringify` does (lone surrogates as `\udXXX`);
+//! - typed arrays, `DataView`, `ArrayBuffer` and `SharedArrayBuffer` are written as
+//!   `{"$bytes":"<base64 with padding>","$type":"<constructor name>"}` with their bytes in
+//!   little-endian order (the in-memory order on every supported platform);
+//! - `BigInt`, `Map`, `Set`, cycles and nesting deeper than 512 are errors (`bad_result`);
+//!   a result longer than the task's `result_bytes` is `output_too_large`.
+//!
+//! The digest is `quorate_primitives::ResultDigest::of(bytes)`: keccak256 of those bytes.
+//!
+//! ## Limits and failure
+//!
+//! | limit | how | after it |
+//! |---|---|---|
+//! | wall clock (`timeout_ms`) | the task is terminated from the host thread | fresh context |
+//! | progress watchdog | no `progress()` for `progress_watchdog_ms` → terminated | fresh context |
+//! | V8 heap (`heap_bytes`) | libmini_racer's hard limit terminates the task | fresh context |
+//! | V8 heap, runaway | `--max-old-space-size` (process flag): V8 aborts the process | the handle reports `heap_limit` and respawns |
+//! | result, console | capped bytes; console overflow is dropped and counted | - |
+//! | process | `RLIMIT_DATA`, `RLIMIT_NOFILE`, no core files, no file writes, nice 10, killed with its parent, no new privileges, `nobody` when started as root | - |
+//! | system calls | seccomp filter once V8 (and the GPU) are up: exec, sockets, fork, ptrace and signals to other processes kill the process; opening files and everything not needed fails with `EPERM` | - |
+//! | no answer | the handle kills the process after the task's timeout plus a grace | respawned on next use |
+//!
+//! V8 flags: none by default ([`engine::V8_FLAGS`]). `--single-threaded` (Python's default)
+//! makes CPU-bound code 1.6× slower because it disables concurrent (re)compilation; with
+//! concurrent OSR, some optimised allocation loops miss termination requests, which is why a
+//! runaway heap is also capped by V8's own ceiling in a process the worker can replace.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use quorate_evaluator::sandbox::{Limits, Sandbox, TaskSpec};
+//! use quorate_primitives::{B256, ContentHash, TaskId};
+//!
+//! let code = "(input, k) => ({ doubled: input.x * k })";
+//! let mut sandbox = Sandbox::new()?;
+//! sandbox.load(ContentHash::of(code.as_bytes()), code)?;
+//! let spec = TaskSpec {
+//!     task_id: TaskId::from(B256::repeat_byte(1)),
+//!     now_ms: 1_700_000_000_000,
+//!     input: r#"{"x": 21}"#.into(),
+//!     args: "[2]".into(),
+//!     limits: Limits::default(),
+//! };
+//! let out = sandbox.run(&spec, &mut |event| println!("{event:?}"))?;
+//! assert_eq!(out.result, br#"{"doubled":42}"#);
+//! # Ok::<(), quorate_evaluator::Error>(())
+//! ```
 //!
 //! ## Finding V8
 //!
@@ -19,11 +135,19 @@
 //! `.tools/v8` (filled by `scripts/setup`), and in `../lib/quorate/v8` beside the running
 //! executable (an installed layout). A missing or wrong library is an error that names the
 //! setup command.
-//!
-//! ```no_run
-//! let v8 = quorate_evaluator::v8lib::V8Library::locate()?;
-//! println!("V8 {}", v8.version());
-//! # Ok::<(), quorate_evaluator::v8lib::V8Error>(())
-//! ```
 
+#[allow(unsafe_code)]
+mod ffi;
+
+pub mod client;
+pub mod engine;
+mod error;
+pub mod gpu;
+pub mod hardening;
+pub mod protocol;
+pub mod sandbox;
+pub mod seccomp;
+pub mod server;
 pub mod v8lib;
+
+pub use error::{Error, TaskErrorKind};

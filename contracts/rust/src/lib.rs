@@ -11,18 +11,45 @@
 //!
 //! | module | contents |
 //! |---|---|
+//! | [`bindings`] | `sol!` bindings of `QuorateCredit` and `Hub` (calls, events, errors, deploy) |
+//! | [`checked_in`] | the ABI and bytecode under `contracts/abi/` the bindings come from, and their drift check |
+//! | [`deploy`] | deploying the token and the Hub, registering categories, confirming receipts |
+//! | [`sign`] | the pool owner's signatures: EIP-712 pool orders, EIP-191 task authorizations |
+//! | [`hashes`] | request hashes and deal ids as the Hub derives them |
 //! | [`artifact`] | reading a contract's ABI and bytecode from forge's output |
 //! | [`foundry`] | finding the pinned `anvil`, `forge` and `cast` that `scripts/setup` installs |
+//!
+//! ## Data flow
+//!
+//! `src/*.sol` → `forge build` → `out/` → (`QUORATE_UPDATE_ABI=1`, test `checked_in`) →
+//! `abi/*.json` → `sol!` → [`bindings`]. A test fails when `abi/` no longer matches `out/`.
+//!
+//! On chain, a task goes `UNSET → ACTIVE → REVEALING → COMPLETED` (or `FAILED` by claim, or
+//! back to `ACTIVE` by reopen): the pool owner signs an order ([`sign::sign_pool_order`]), the
+//! client calls `matchOrders`, anyone calls `initialize`, workers call `contribute` with the
+//! pool owner's [`sign::sign_authorization`], then `reveal`; the pool owner calls `finalize`.
 //!
 //! ## Example
 //!
 //! ```no_run
-//! use quorate_contracts::artifact::{Artifact, foundry_project_dir};
+//! use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+//! use quorate_contracts::sign::sign_authorization;
+//! use quorate_primitives::TaskId;
 //!
-//! let credit = Artifact::load(&foundry_project_dir(), "QuorateCredit")?;
-//! assert!(credit.has_function("mint"));
-//! # Ok::<(), quorate_contracts::artifact::ArtifactError>(())
+//! let pool_owner = PrivateKeySigner::random();
+//! let worker = Address::repeat_byte(7);
+//! let auth = sign_authorization(&pool_owner, worker, TaskId::default())?;
+//! assert_eq!(auth.len(), 65);
+//! # Ok::<(), quorate_contracts::Error>(())
 //! ```
 
 pub mod artifact;
+pub mod bindings;
+pub mod checked_in;
+pub mod deploy;
+mod error;
 pub mod foundry;
+pub mod hashes;
+pub mod sign;
+
+pub use error::Error;

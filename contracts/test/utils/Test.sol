@@ -5,6 +5,12 @@ pragma solidity ^0.8.24;
 /// installable here, so the project keeps this small interface of its own; the signatures are
 /// forge's, so every call below is served by forge's built-in cheatcode address.
 interface Vm {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
     function prank(address msgSender) external;
@@ -30,6 +36,21 @@ interface Vm {
     function startSnapshotGas(string calldata name) external;
     function stopSnapshotGas() external returns (uint256 gasUsed);
     function assume(bool condition) external pure;
+    function startSnapshotGas(string calldata group, string calldata name) external;
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function store(address target, bytes32 slot, bytes32 value) external;
+    function expectEmit() external;
+    function expectEmit(address emitter) external;
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
+    function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
+    function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
+    function parseJsonBool(string calldata json, string calldata key) external pure returns (bool);
+    function parseJsonUintArray(string calldata json, string calldata key) external pure returns (uint256[] memory);
+    function parseJsonBytes32Array(string calldata json, string calldata key) external pure returns (bytes32[] memory);
+    function parseJsonStringArray(string calldata json, string calldata key) external pure returns (string[] memory);
+    function exists(string calldata path) external view returns (bool);
+    function getBlockTimestamp() external view returns (uint256);
 }
 
 /// @notice Minimal test base: the cheatcode handle and the assertions the tests need. Failing
@@ -77,10 +98,33 @@ abstract contract Test {
         if (a < b) revert AssertionFailed(string.concat(message, ": ", _str(a), " < ", _str(b)));
     }
 
+    function assertEq(bool a, bool b, string memory message) internal pure {
+        if (a != b) revert AssertionFailed(message);
+    }
+
+    function assertLt(uint256 a, uint256 b, string memory message) internal pure {
+        if (a >= b) revert AssertionFailed(string.concat(message, ": ", _str(a), " >= ", _str(b)));
+    }
+
+    function assertGt(uint256 a, uint256 b, string memory message) internal pure {
+        if (a <= b) revert AssertionFailed(string.concat(message, ": ", _str(a), " <= ", _str(b)));
+    }
+
+    /// @notice Maps any `x` into `[min, max]` (fuzz inputs), keeping small values unchanged.
+    function bound(uint256 x, uint256 min, uint256 max) internal pure returns (uint256) {
+        if (min > max) revert AssertionFailed("bound: min > max");
+        if (x >= min && x <= max) return x;
+        uint256 size = max - min;
+        if (size == type(uint256).max) return x;
+        return min + (x % (size + 1));
+    }
+
     function _str(uint256 value) private pure returns (string memory) {
         if (value == 0) return "0";
         uint256 digits;
-        for (uint256 v = value; v != 0; v /= 10) digits++;
+        for (uint256 v = value; v != 0; v /= 10) {
+            digits++;
+        }
         bytes memory buffer = new bytes(digits);
         for (uint256 v = value; v != 0; v /= 10) {
             digits--;

@@ -1,18 +1,6 @@
-use std::process::Command;
-
 use quorate_contracts::artifact::{Artifact, ArtifactError, foundry_project_dir};
 
-/// Builds the Foundry project with the pinned forge, so the test reads fresh artifacts.
-fn forge_build() {
-    let forge = quorate_contracts::foundry::find("forge").unwrap_or_else(|e| panic!("{e}"));
-    let status = Command::new(&forge)
-        .arg("build")
-        .arg("--quiet")
-        .current_dir(foundry_project_dir())
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e}): run ./scripts/setup", forge.display()));
-    assert!(status.success(), "forge build failed");
-}
+use crate::forge_build;
 
 #[test]
 fn the_credit_token_artifact_has_its_abi_and_code() {

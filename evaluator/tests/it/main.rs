@@ -1,3 +1,9 @@
 //! Integration tests of the evaluator against the real libmini_racer installed by setup.
 
+mod engine;
+mod gpu;
+mod process;
+mod protocol;
+mod sandbox;
+mod seccomp;
 mod v8lib;

@@ -1,0 +1,299 @@
+//! GPU compute through wgpu: the host side of `gpu.compute(...)`.
+//!
+//! One device per sandbox process, opened at start-up (before the seccomp filter, since the
+//! Vulkan loader opens driver files). Each request compiles its WGSL, binds its buffers at
+//! `@group(0) @binding(i)` as read-write storage, dispatches, and reads back the requested
+//! buffers. Errors (a shader that does not compile, a bad entry point, limits) come back as
+//! messages, never as panics.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Largest buffer a request may use.
+pub const MAX_BUFFER_BYTES: u64 = 256 << 20;
+
+/// An open GPU device.
+#[derive(Debug)]
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    class: String,
+}
+
+/// A parsed `gpu.compute` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The request's id in the JS runtime.
+    pub id: u64,
+    /// WGSL source.
+    pub code: String,
+    /// The compute entry point.
+    pub entry_point: String,
+    /// Workgroup counts.
+    pub workgroups: [u32; 3],
+    /// Buffer sizes in bytes.
+    pub sizes: Vec<u64>,
+    /// Initial contents (empty: zeroed).
+    pub data: Vec<Vec<u8>>,
+    /// Which buffers to read back, in order.
+    pub read: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Header {
+    code: String,
+    entry_point: String,
+    workgroups: [u32; 3],
+    sizes: Vec<u64>,
+    read: Vec<usize>,
+}
+
+impl Request {
+    /// Parses the runtime's packet: `id \0 header JSON \0 base64 \0 base64 ...`.
+    pub fn parse(packet: &str) -> Result<Self, String> {
+        let mut parts = packet.split('\u{0}');
+        let id = parts.next().and_then(|s| s.parse().ok()).ok_or("bad request id")?;
+        let header: Header = serde_json::from_str(parts.next().ok_or("no header")?)
+            .map_err(|e| format!("bad header: {e}"))?;
+        let data: Vec<Vec<u8>> = parts.map(base64_decode).collect::<Result<_, _>>()?;
+        if data.len() != header.sizes.len() {
+            return Err("buffer count mismatch".into());
+        }
+        for (size, bytes) in header.sizes.iter().zip(&data) {
+            if *size == 0 || *size > MAX_BUFFER_BYTES {
+                return Err(format!("buffer sizes must be in 1..={MAX_BUFFER_BYTES} bytes"));
+            }
+            if !bytes.is_empty() && bytes.len() as u64 != *size {
+                return Err("buffer size mismatch".into());
+            }
+        }
+        if header.read.iter().any(|&i| i >= header.sizes.len()) {
+            return Err("read lists a buffer that does not exist".into());
+        }
+        Ok(Self {
+            id,
+            code: header.code,
+            entry_point: header.entry_point,
+            workgroups: header.workgroups,
+            sizes: header.sizes,
+            data,
+            read: header.read,
+        })
+    }
+}
+
+impl Gpu {
+    /// Opens the first adapter wgpu finds (Vulkan), or `None` when there is none.
+    pub fn open() -> Result<Option<Self>, Error> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::VULKAN,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let adapter = match block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })) {
+            Ok(a) => a,
+            Err(_) => return Ok(None),
+        };
+        let info = adapter.get_info();
+        let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("quorate-evaluator"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Sandbox { reason: format!("GPU device: {e}") })?;
+        device.on_uncaptured_error(Arc::new(|_e: wgpu::Error| {}));
+        let class =
+            format!("{:?}/{:?}/{}/{}", info.backend, info.device_type, info.name, info.driver_info)
+                .to_lowercase();
+        Ok(Some(Self { device, queue, class }))
+    }
+
+    /// The adapter class: backend, device type, name and driver, which replicas whose GPU
+    /// results must agree should share.
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+
+    /// Runs one request; returns the bytes of the buffers it asked to read.
+    pub fn compute(&self, req: &Request) -> Result<Vec<Vec<u8>>, String> {
+        let d = &self.device;
+        let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: None,
+            source: wgpu::ShaderSource::Wgsl(req.code.as_str().into()),
+        });
+        let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: None,
+            layout: None,
+            module: &module,
+            entry_point: Some(&req.entry_point),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = block_on(scope.pop()) {
+            return Err(e.to_string());
+        }
+        let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffers: Vec<wgpu::Buffer> = req
+            .sizes
+            .iter()
+            .zip(&req.data)
+            .map(|(&size, data)| {
+                let b = d.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: size.next_multiple_of(4),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                if !data.is_empty() {
+                    let mut padded = data.clone();
+                    padded.resize(size.next_multiple_of(4) as usize, 0);
+                    self.queue.write_buffer(&b, 0, &padded);
+                }
+                b
+            })
+            .collect();
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = d.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        let staging: Vec<(usize, wgpu::Buffer)> = req
+            .read
+            .iter()
+            .map(|&i| {
+                let size = req.sizes.get(i).copied().unwrap_or(4).next_multiple_of(4);
+                let b = d.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                (i, b)
+            })
+            .collect();
+        let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            let [x, y, z] = req.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+        for (i, dst) in &staging {
+            if let Some(src) = buffers.get(*i) {
+                encoder.copy_buffer_to_buffer(src, 0, dst, 0, dst.size());
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        if let Some(e) = block_on(scope.pop()) {
+            return Err(e.to_string());
+        }
+        let mapped = Arc::new(Mutex::new(Vec::new()));
+        for (_, dst) in &staging {
+            let mapped = Arc::clone(&mapped);
+            dst.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                if let Ok(mut m) = mapped.lock() {
+                    m.push(r.is_ok());
+                }
+            });
+        }
+        d.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
+        if mapped.lock().map(|m| m.len() != staging.len() || m.contains(&false)).unwrap_or(true) {
+            return Err("reading the GPU buffers back failed".into());
+        }
+        let mut out = Vec::with_capacity(staging.len());
+        for (i, dst) in &staging {
+            let size = req.sizes.get(*i).copied().unwrap_or(0) as usize;
+            let view = dst.slice(..).get_mapped_range().map_err(|e| e.to_string())?;
+            out.push(view.get(..size).unwrap_or_default().to_vec());
+        }
+        Ok(out)
+    }
+}
+
+/// Drives a future to completion on this thread. wgpu's native futures are ready once the
+/// device has been polled, so this spins only briefly.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let sym = |shift: u32| char::from(B64[((n >> shift) & 63) as usize]);
+        out.push(sym(18));
+        out.push(sym(12));
+        out.push(if chunk.len() > 1 { sym(6) } else { '=' });
+        out.push(if chunk.len() > 2 { sym(0) } else { '=' });
+    }
+    out
+}
+
+/// Decodes standard base64 with padding.
+pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return Err("base64 length is not a multiple of 4".into());
+    }
+    let value = |c: u8| -> Result<u32, String> {
+        match c {
+            b'A'..=b'Z' => Ok(u32::from(c - b'A')),
+            b'a'..=b'z' => Ok(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Ok(u32::from(c - b'0') + 52),
+            b'+' => Ok(62),
+            b'/' => Ok(63),
+            _ => Err(format!("bad base64 character {:?}", char::from(c))),
+        }
+    };
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let groups = bytes.len() / 4;
+    for (g, quad) in bytes.chunks_exact(4).enumerate() {
+        let last = g + 1 == groups;
+        let pad = if last { quad.iter().rev().take_while(|&&c| c == b'=').count() } else { 0 };
+        if pad > 2 {
+            return Err("bad base64 padding".into());
+        }
+        let mut n = 0u32;
+        for (i, &c) in quad.iter().enumerate() {
+            n = (n << 6) | if i >= 4 - pad { 0 } else { value(c)? };
+        }
+        out.push((n >> 16) as u8);
+        if pad < 2 {
+            out.push((n >> 8) as u8);
+        }
+        if pad < 1 {
+            out.push(n as u8);
+        }
+    }
+    Ok(out)
+}

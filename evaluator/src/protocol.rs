@@ -1,0 +1,185 @@
+//! The worker↔evaluator protocol: length-prefixed, versioned, size-capped frames carrying JSON
+//! messages, over the child's stdin (requests) and stdout (responses).
+//!
+//! A frame is `len: u32 big-endian` then `len` bytes: one version byte ([`VERSION`]) and the
+//! message as JSON (serde, internally tagged by `"type"`). A receiver refuses a frame longer
+//! than its cap before reading it, a version it does not speak, and any JSON that is not
+//! exactly one known message (unknown fields are errors).
+//!
+//! Flow: the worker sends one [`Request`] and reads [`Response`]s until the one that ends it:
+//! `describe` → `capabilities`; `load_job` → `loaded` | `failed`; `run_task` → any number of
+//! `progress` and `console`, then `result` | `task_error` | `failed`; `reset` → `reset_done` |
+//! `failed`; `die` → the process exits.
+
+use std::io::{Read, Write};
+
+use quorate_primitives::{ContentHash, ResultDigest};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Error, TaskErrorKind,
+    sandbox::{ConsoleLevel, TaskSpec},
+};
+
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+
+/// Default cap of a frame, both ways: 64 MiB (inputs and results are capped below it).
+pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
+
+/// What the worker asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Report the sandbox's capabilities.
+    Describe,
+    /// Load a job's code, which must hash to `hash`.
+    LoadJob {
+        /// keccak256 of `code`'s UTF-8 bytes.
+        hash: ContentHash,
+        /// The job's JavaScript.
+        code: String,
+    },
+    /// Run one task of the loaded job.
+    RunTask {
+        /// The task.
+        spec: TaskSpec,
+    },
+    /// Start again from a fresh context with the same job.
+    Reset,
+    /// Exit now.
+    Die,
+}
+
+/// What the sandbox reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Response {
+    /// Answer to `describe`.
+    Capabilities(Capabilities),
+    /// The job is loaded.
+    Loaded {
+        /// Its hash.
+        hash: ContentHash,
+    },
+    /// `progress(fraction)` (throttled); `None` is an indeterminate report.
+    Progress {
+        /// The fraction.
+        fraction: Option<f64>,
+    },
+    /// A console line.
+    Console {
+        /// Which method.
+        level: ConsoleLevel,
+        /// The text (capped).
+        text: String,
+    },
+    /// The task's canonical result.
+    Result {
+        /// The canonical result (JSON text; see the crate docs).
+        result: String,
+        /// keccak256 of `result`'s bytes.
+        digest: ResultDigest,
+        /// Console lines and events dropped by the caps.
+        dropped_events: u64,
+    },
+    /// The task failed.
+    TaskError {
+        /// How.
+        kind: TaskErrorKind,
+        /// Why, for people.
+        message: String,
+    },
+    /// A request other than a task failed (bad job, engine failure, malformed request).
+    Failed {
+        /// Why.
+        message: String,
+    },
+    /// The context was replaced.
+    ResetDone,
+}
+
+/// What a sandbox can do, so the scheduler can group replicas that must agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// The protocol version.
+    pub protocol: u8,
+    /// This crate's version.
+    pub evaluator: String,
+    /// V8's version.
+    pub v8: String,
+    /// The GPU adapter class, or `None` where no GPU path is available.
+    pub gpu: Option<String>,
+    /// keccak256 (hex) of the canonical results of a fixed set of floating-point operations
+    /// (transcendental `Math` functions, WebAssembly f64 arithmetic): equal probes mean the
+    /// same floating-point behaviour.
+    pub float_probe: String,
+}
+
+/// Encodes one message as a frame.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, Error> {
+    let mut frame = vec![0u8; 5];
+    serde_json::to_writer(&mut frame, msg)
+        .map_err(|e| Error::Protocol { reason: format!("cannot encode: {e}") })?;
+    let len = u32::try_from(frame.len() - 4)
+        .map_err(|_| Error::FrameTooLarge { len: frame.len() as u64, max: u64::from(u32::MAX) })?;
+    frame[0..4].copy_from_slice(&len.to_be_bytes());
+    frame[4] = VERSION;
+    Ok(frame)
+}
+
+/// Decodes the body of a frame (version byte and JSON, without the length prefix).
+pub fn decode_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Error> {
+    let (&version, json) =
+        body.split_first().ok_or_else(|| Error::Protocol { reason: "empty frame".into() })?;
+    if version != VERSION {
+        return Err(Error::Version { got: version, want: VERSION });
+    }
+    serde_json::from_slice(json).map_err(|e| Error::Protocol { reason: e.to_string() })
+}
+
+/// Decodes one whole frame from `bytes`, returning the message and the bytes it used, or
+/// `Ok(None)` when more bytes are needed.
+pub fn decode<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    max_frame: u32,
+) -> Result<Option<(T, usize)>, Error> {
+    let Some(prefix) = bytes.get(0..4) else { return Ok(None) };
+    let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    if len > max_frame {
+        return Err(Error::FrameTooLarge { len: u64::from(len), max: u64::from(max_frame) });
+    }
+    let end = 4 + len as usize;
+    match bytes.get(4..end) {
+        Some(body) => Ok(Some((decode_body(body)?, end))),
+        None => Ok(None),
+    }
+}
+
+/// Reads one frame from a stream; `Ok(None)` at a clean end of stream.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(
+    r: &mut impl Read,
+    max_frame: u32,
+) -> Result<Option<T>, Error> {
+    let mut prefix = [0u8; 4];
+    match r.read_exact(&mut prefix) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(Error::io("reading a frame", &e)),
+    }
+    let len = u32::from_be_bytes(prefix);
+    if len > max_frame {
+        return Err(Error::FrameTooLarge { len: u64::from(len), max: u64::from(max_frame) });
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).map_err(|e| Error::io("reading a frame", &e))?;
+    decode_body(&body).map(Some)
+}
+
+/// Writes one frame and flushes.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), Error> {
+    let frame = encode(msg)?;
+    w.write_all(&frame).map_err(|e| Error::io("writing a frame", &e))?;
+    w.flush().map_err(|e| Error::io("flushing a frame", &e))
+}
