@@ -172,6 +172,12 @@ contract Hub is IHub, EIP712, Ownable, ReentrancyGuardTransient {
         _withdraw(to, amount);
     }
 
+    /// @notice The Hub always has an owner: the penalty account and the categories are the
+    /// owner's to manage, and renouncing would lock them for good. Use `transferOwnership`.
+    function renounceOwnership() public view override onlyOwner {
+        revert OwnershipRequired();
+    }
+
     /// @notice Sends `amount` from the penalty account (seized pool stakes) to `to`.
     function withdrawPenalties(address to, uint256 amount) external onlyOwner nonReentrant {
         if (to == address(0)) revert ZeroAddress();
@@ -274,9 +280,11 @@ contract Hub is IHub, EIP712, Ownable, ReentrancyGuardTransient {
         return _hashTypedDataV4(keccak256(abi.encode(POOL_ORDER_TYPEHASH, order)));
     }
 
-    /// @notice The hash of a client's request, the first half of its deal id.
-    function hashRequest(address client, Request calldata request) public pure returns (bytes32) {
-        return keccak256(abi.encode(client, request));
+    /// @notice The hash of a client's request, the first half of its deal id. It names the chain
+    /// and this Hub, so deal and task ids (and with them the pool owner's per-task authorizations,
+    /// which sign `worker ‖ taskId`) can never coincide with those of another Hub or chain.
+    function hashRequest(address client, Request calldata request) public view returns (bytes32) {
+        return keccak256(abi.encode(block.chainid, address(this), client, request));
     }
 
     /// @notice Withdraws a signed order: it can never be matched again.

@@ -7,6 +7,7 @@ import {QuorateCredit} from "../src/QuorateCredit.sol";
 import {IHub} from "../src/interfaces/IHub.sol";
 import {ReentrantToken, FeeToken} from "./mocks/HostileTokens.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
@@ -63,12 +64,18 @@ contract HubAccountsTest is HubFixture {
         hub.deposit(10);
     }
 
+    /// @dev QCR caps its supply at 2^112 - 1, but a Hub may be configured with any ERC-20: the
+    /// Hub itself refuses an amount its 112-bit balances cannot hold.
     function test_deposit_revertsAboveUint112() public {
+        ReentrantToken uncapped = new ReentrantToken(); // unarmed: a plain, uncapped ERC-20
+        Hub other = new Hub(IERC20(address(uncapped)), hubOwner);
         uint256 huge = uint256(type(uint112).max) + 1;
-        credit.mint(alice, huge);
-        vm.prank(alice);
+        uncapped.mint(alice, huge);
+        vm.startPrank(alice);
+        uncapped.approve(address(other), huge);
         vm.expectRevert(abi.encodeWithSelector(IHub.AmountTooLarge.selector, huge));
-        hub.deposit(huge);
+        other.deposit(huge);
+        vm.stopPrank();
     }
 
     function test_withdraw_sendsFreeBalance() public {
@@ -321,5 +328,16 @@ contract HubAccountsTest is HubFixture {
         assertEq(hub.freeBalanceOf(alice), uint256(deposited) - withdrawn, "free");
         assertEq(credit.balanceOf(alice), 1000 ether - deposited + withdrawn, "wallet");
         _assertConservation();
+    }
+
+    function test_renounceOwnership_isRefused() public {
+        vm.prank(hubOwner);
+        vm.expectRevert(IHub.OwnershipRequired.selector);
+        hub.renounceOwnership();
+        assertEq(hub.owner(), hubOwner, "owner kept");
+
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
+        hub.renounceOwnership();
     }
 }

@@ -31,13 +31,14 @@ contract HubOrdersTest is HubFixture {
         r.maxPrice = uint96(PRICE + 1);
         bytes memory sig = _signOrder(o);
         uint256 nonce = hub.dealCount() + 1;
-        bytes32 expectedId = keccak256(abi.encodePacked(keccak256(abi.encode(client, r)), nonce));
+        bytes32 requestHash = keccak256(abi.encode(block.chainid, address(hub), client, r));
+        bytes32 expectedId = keccak256(abi.encodePacked(requestHash, nonce));
 
         vm.expectEmit(address(hub));
         emit IHub.DealCreated(expectedId, poolId, client, _orderDigest(o), uint96(PRICE), nonce, r);
         bytes32 dealId = _matchAs(client, o, sig, r);
 
-        assertEq(dealId, expectedId, "dealId = keccak(keccak(abi.encode(client, request)) || nonce)");
+        assertEq(dealId, expectedId, "dealId = keccak(keccak(abi.encode(chainid, hub, client, request)) || nonce)");
         assertEq(hub.hashPoolOrder(o), _orderDigest(o), "EIP-712 digest");
         IHub.DealView memory d = hub.deal(dealId);
         assertEq(d.client, client, "client");
@@ -287,7 +288,55 @@ contract HubOrdersTest is HubFixture {
 
     function test_hashRequest_matchesAbiEncoding() public view {
         IHub.Request memory r = _request(5, 3);
-        assertEq(hub.hashRequest(client, r), keccak256(abi.encode(client, r)), "request hash");
+        assertEq(
+            hub.hashRequest(client, r),
+            keccak256(abi.encode(block.chainid, address(hub), client, r)),
+            "request hash names the chain and the Hub"
+        );
+    }
+
+    /// @dev The same client, request and deal nonce on two Hubs give two different task ids, so
+    /// an authorization the pool owner signed for a task on one Hub is worthless on the other.
+    function test_authorizationFromAnotherHubIsRefused() public {
+        Hub other = new Hub(credit, hubOwner);
+        vm.prank(hubOwner);
+        other.createCategory("XS", TIME_REF);
+        vm.prank(poolOwner);
+        assertEq(other.createPool(_policy(30, SCHEDULER_RATIO, 10_000), ""), poolId, "same pool id");
+        credit.mint(client, FUNDS);
+        credit.mint(poolOwner, FUNDS);
+        vm.prank(client);
+        credit.approve(address(other), type(uint256).max);
+        vm.prank(poolOwner);
+        credit.approve(address(other), type(uint256).max);
+        vm.prank(client);
+        other.deposit(FUNDS);
+        vm.prank(poolOwner);
+        other.deposit(FUNDS);
+
+        // Hub 1: a trust-1 deal whose task the scheduler authorizes for workers[0].
+        bytes32 taskHere = hub.initialize(_match(1, 1), 0);
+        bytes memory auth = _auth(workers[0], taskHere);
+
+        // Hub 2: the same request, at the same deal nonce, on an order signed for Hub 2.
+        IHub.PoolOrder memory o = _order(1, 1);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                other.POOL_ORDER_TYPEHASH(), o.pool, o.price, o.volume, o.category, o.trust, o.tag,
+                o.requester, o.expiry, o.salt
+            )
+        );
+        bytes memory sig =
+            _sign(poolOwnerKey, keccak256(abi.encodePacked("\x19\x01", other.domainSeparator(), structHash)));
+        vm.prank(client);
+        bytes32 dealThere = other.matchOrders(o, sig, _request(1, 1));
+        bytes32 taskThere = other.initialize(dealThere, 0);
+        assertTrue(taskThere != taskHere, "task ids differ between Hubs");
+
+        vm.prank(workers[0]);
+        vm.expectRevert(IHub.InvalidAuthorization.selector);
+        other.contributeAndFinalize(taskThere, keccak256("garbage"), "", auth);
+        assertEq(uint256(other.task(taskThere).status), uint256(IHub.TaskStatus.ACTIVE), "still active");
     }
 
     // ------------------------------------------------------------------ fuzz

@@ -42,12 +42,24 @@ contract QuorateCreditTest is Test {
         credit.transfer(owner, 6);
     }
 
-    function testFuzz_mintThenTransferConservesSupply(uint128 minted, uint128 sent) public {
+    function testFuzz_mintThenTransferConservesSupply(uint112 minted, uint112 sent) public {
         vm.assume(sent <= minted);
         vm.prank(owner);
         credit.mint(alice, minted);
         vm.prank(alice);
         credit.transfer(owner, sent);
         assertEq(credit.balanceOf(alice) + credit.balanceOf(owner), minted, "conservation");
+    }
+
+    function test_supplyIsCappedBelowTheHubsBalanceWidth() public {
+        uint256 cap = credit.MAX_SUPPLY();
+        vm.prank(owner);
+        credit.mint(alice, cap);
+        assertEq(credit.totalSupply(), type(uint112).max, "minted up to the cap");
+        vm.prank(owner);
+        vm.expectRevert(
+            abi.encodeWithSelector(QuorateCredit.SupplyCapExceeded.selector, type(uint112).max, 1)
+        );
+        credit.mint(alice, 1);
     }
 }

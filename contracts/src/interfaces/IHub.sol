@@ -168,6 +168,8 @@ interface IHub {
     // ---------------------------------------------------------------- errors
 
     error ZeroAmount();
+    /// @notice `renounceOwnership` is refused: the Hub must keep an owner.
+    error OwnershipRequired();
     error ZeroAddress();
     error AmountTooLarge(uint256 amount);
     error InsufficientFreeBalance(address account, uint256 free, uint256 needed);

@@ -103,13 +103,17 @@ async fn a_three_worker_task_settles_on_anvil() {
         tag: B256::ZERO,
         beneficiary: client.address(),
     };
-    let expected_deal = derive_deal_id(client.address(), &request, 1);
+    let expected_deal = derive_deal_id(chain_id, deployment.hub, client.address(), &request, 1);
     let on_chain_request_hash = hub
         .hashRequest(client.address(), request.clone())
         .call()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(on_chain_request_hash, request_hash(client.address(), &request), "request hash");
+    assert_eq!(
+        on_chain_request_hash,
+        request_hash(chain_id, deployment.hub, client.address(), &request),
+        "request hash"
+    );
     let receipt =
         mined!("matchOrders", hub.matchOrders(order, signature, request).from(client.address()));
     let deal_id = receipt

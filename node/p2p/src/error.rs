@@ -232,26 +232,18 @@ impl Error {
     /// True when the peer that caused this should be penalised: it sent something no honest
     /// implementation sends.
     pub fn is_bad_peer(&self) -> bool {
-        matches!(
-            self,
-            Self::UnsupportedVersion { .. }
-                | Self::FrameTooLarge { .. }
-                | Self::MessageTooLarge { .. }
-                | Self::Truncated { .. }
-                | Self::TrailingBytes { .. }
-                | Self::FieldTooLarge { .. }
-                | Self::InvalidUtf8 { .. }
-                | Self::InvalidTag { .. }
-                | Self::UnknownKind { .. }
-                | Self::BadSignature { .. }
-                | Self::SignerMismatch { .. }
-                | Self::WrongPeer
-                | Self::NotPoolOwner { .. }
-                | Self::NotVerified { .. }
-                | Self::ProtocolViolation { .. }
-                | Self::RateLimited { .. }
-                | Self::ContentMismatch { .. }
-        )
+        self.is_malformed()
+            || matches!(
+                self,
+                Self::BadSignature { .. }
+                    | Self::SignerMismatch { .. }
+                    | Self::WrongPeer
+                    | Self::NotPoolOwner { .. }
+                    | Self::NotVerified { .. }
+                    | Self::ProtocolViolation { .. }
+                    | Self::RateLimited { .. }
+                    | Self::ContentMismatch { .. }
+            )
     }
 
     /// True when trying again (later, or with another peer) may succeed.
