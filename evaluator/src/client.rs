@@ -229,7 +229,9 @@ impl EvaluatorHandle {
     }
 
     /// Runs a task; progress and console go to `on_event`. A sandbox that does not answer
-    /// within the task's timeout plus the grace is killed (and respawned on the next call).
+    /// within the task's timeout plus the grace is killed (and respawned on the next call), and
+    /// so is one whose task returned a promise that never settled (`never_settled`: the
+    /// promise's continuations may still be running there).
     pub fn run(
         &mut self,
         spec: &TaskSpec,
@@ -251,6 +253,12 @@ impl EvaluatorHandle {
                 // The sandbox failed underneath the task (and may be exiting): start afresh.
                 self.kill();
                 Err(Error::task(TaskErrorKind::Internal, message))
+            }
+            Ok(Response::TaskError { kind: TaskErrorKind::NeverSettled, message }) => {
+                // The promise's continuations may still be running: the sandbox then exits
+                // right after this answer (it is poisoned). Start afresh either way.
+                self.kill();
+                Err(Error::task(TaskErrorKind::NeverSettled, message))
             }
             Ok(Response::TaskError { kind, message }) => Err(Error::Task { kind, message }),
             Ok(Response::Failed { message }) => {

@@ -210,7 +210,7 @@ impl Context {
         let (tx, rx) = sync_channel::<Wake<()>>(1);
         let raw = Arc::clone(&self.raw);
         let task = self.start(tx, |cb| raw.eval(&code, cb))?;
-        let h = self.wait(task, &rx, deadline, &mut |_| Ok(()))?;
+        let h = self.wait(task, &rx, deadline, CANCEL_GRACE)?;
         check(&h)?;
         Ok(h)
     }
@@ -222,10 +222,24 @@ impl Context {
         argv: &Handle,
         deadline: Deadline,
     ) -> Result<Handle, Error> {
+        self.call_handle_within(func, this, argv, deadline, CANCEL_GRACE)
+    }
+
+    /// [`Self::call_handle`] with a given grace for a call terminated at its deadline: if it
+    /// has not reported back by then (e.g. it never started because the isolate is busy), the
+    /// context is wedged.
+    pub(crate) fn call_handle_within(
+        &mut self,
+        func: &Handle,
+        this: &Handle,
+        argv: &Handle,
+        deadline: Deadline,
+        grace: Duration,
+    ) -> Result<Handle, Error> {
         let (tx, rx) = sync_channel::<Wake<()>>(1);
         let raw = Arc::clone(&self.raw);
         let task = self.start(tx, |cb| raw.call(func, this, argv, cb))?;
-        let h = self.wait(task, &rx, deadline, &mut |_| Ok(()))?;
+        let h = self.wait(task, &rx, deadline, grace)?;
         check(&h)?;
         Ok(h)
     }
@@ -263,6 +277,18 @@ impl Context {
         next_check: &mut dyn FnMut() -> Option<Instant>,
         on_event: &mut dyn FnMut(E) -> Result<(), Interrupt>,
     ) -> Result<Handle, Interrupt> {
+        self.wait_events_within(task, rx, deadline, next_check, on_event, CANCEL_GRACE)
+    }
+
+    fn wait_events_within<E>(
+        &mut self,
+        task: ffi::TaskId,
+        rx: &Receiver<Wake<E>>,
+        deadline: Deadline,
+        next_check: &mut dyn FnMut() -> Option<Instant>,
+        on_event: &mut dyn FnMut(E) -> Result<(), Interrupt>,
+        grace: Duration,
+    ) -> Result<Handle, Interrupt> {
         let stop = loop {
             let now = Instant::now();
             let mut until = deadline.at;
@@ -288,7 +314,7 @@ impl Context {
             }
         };
         self.raw.cancel(task);
-        let grace = Instant::now() + CANCEL_GRACE;
+        let grace = Instant::now() + grace;
         loop {
             match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
                 Ok(Wake::Done(_)) => return Err(stop),
@@ -306,15 +332,20 @@ impl Context {
         task: ffi::TaskId,
         rx: &Receiver<Wake<()>>,
         deadline: Deadline,
-        on_event: &mut dyn FnMut(()) -> Result<(), Interrupt>,
+        grace: Duration,
     ) -> Result<Handle, Error> {
-        self.wait_events(task, rx, deadline, &mut || None, on_event).map_err(|_| {
-            if self.wedged {
-                Error::engine("a timed-out task did not stop; the context is abandoned")
-            } else {
-                Error::task(crate::TaskErrorKind::Timeout, "the evaluation ran past its deadline")
-            }
-        })
+        self.wait_events_within(task, rx, deadline, &mut || None, &mut |()| Ok(()), grace).map_err(
+            |_| {
+                if self.wedged {
+                    Error::engine("a timed-out task did not stop; the context is abandoned")
+                } else {
+                    Error::task(
+                        crate::TaskErrorKind::Timeout,
+                        "the evaluation ran past its deadline",
+                    )
+                }
+            },
+        )
     }
 
     /// Registers a mailbox: `mailbox` must be a `SharedArrayBuffer` handle of this context

@@ -71,6 +71,9 @@ impl Request {
                 return Err("buffer size mismatch".into());
             }
         }
+        if header.read.len() > header.sizes.len() {
+            return Err("read lists more buffers than there are".into());
+        }
         if header.read.iter().any(|&i| i >= header.sizes.len()) {
             return Err("read lists a buffer that does not exist".into());
         }

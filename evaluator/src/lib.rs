@@ -45,10 +45,11 @@
 //!   progress watchdog. `console.log/info/debug/warn/error` are relayed, capped per task.
 //! - `gpu.compute({ code, entryPoint = 'main', workgroups: [x, y, z], buffers, read })` runs a
 //!   WGSL compute shader and resolves to an array of `ArrayBuffer`s (the buffers listed in
-//!   `read`, default all). Buffer `i` is `@group(0) @binding(i) var<storage, read_write>`; a
-//!   typed array, `DataView` or `ArrayBuffer` gives its initial bytes, `{ size }` a zeroed
-//!   buffer. Shader errors reject the promise. Only sandboxes started with a GPU
-//!   (`ProcessLimits::gpu`) have one; elsewhere the promise rejects with "no GPU".
+//!   `read`, default all; at most as many entries as there are buffers). Buffer `i` is
+//!   `@group(0) @binding(i) var<storage, read_write>`; a typed array, `DataView` or
+//!   `ArrayBuffer` gives its initial bytes, `{ size }` a zeroed buffer. Shader errors reject
+//!   the promise. Only sandboxes started with a GPU (`ProcessLimits::gpu`) have one; elsewhere
+//!   the promise rejects with "no GPU".
 //! - `WebAssembly` is available. There is no `fetch`, `require`, `setTimeout`, `process`, file
 //!   or network access (V8 alone has none); `Atomics.wait`/`waitAsync`, `WeakRef`,
 //!   `FinalizationRegistry` and `Temporal.Now` are removed (clocks and GC timing).
@@ -61,12 +62,20 @@
 //!   see the task's `now_ms`; the child gets `TZ=UTC` and `LC_ALL=C` and an otherwise empty
 //!   environment.
 //! - A job's tasks share one context (so JIT warm-up is paid once); loading another job, a
-//!   `reset`, and any timeout, watchdog or heap-limit stop start from a fresh context. A work
-//!   function that keeps global state across calls is not deterministic; the worker may
-//!   `reset` between tasks where a pool requires it.
-//! - The capabilities report a floating-point probe (keccak of bit-exact results of `Math`
-//!   transcendental functions and WebAssembly f64 arithmetic) so the scheduler can group
-//!   replicas whose floating point agrees. All replicas run the same V8 (14.4 is pinned).
+//!   `reset`, and any timeout, watchdog or heap-limit stop start from a fresh context. Before
+//!   every task the runtime installs its API afresh (`Math.random`, `Date`, `progress`,
+//!   `console`, `gpu`), so a task sees the runtime's own whatever an earlier task, or the job's
+//!   code when it was loaded, did to them; where it cannot (the job froze the global object or
+//!   `Math`), the task runs on a fresh context with the job loaded again (so it sees what the
+//!   job's code froze). Any other global state a work function keeps across calls is not
+//!   deterministic; the worker may `reset` between tasks where a pool requires it.
+//! - The depth of recursion before a stack overflow (`RangeError`) is not fixed: it can differ
+//!   by a frame between runs in one sandbox (it depends on how V8 compiled the frames). A job
+//!   that catches stack overflows to measure or limit depth is not deterministic.
+//! - The capabilities report a floating-point probe (keccak256 of the raw little-endian bytes
+//!   of a `Float64Array` of results of `Math` transcendental functions and WebAssembly f64
+//!   arithmetic, NaN signs and payloads included) so the scheduler can group replicas whose
+//!   floating point agrees. All replicas run the same V8 (14.4 is pinned).
 //! - GPU results depend on the adapter: the capabilities report its class
 //!   (`backend/device type/name/driver`) so the scheduler can give a task's replicas the same
 //!   class (homogeneous redundancy), or the job canonicalises its GPU output itself.
@@ -85,8 +94,15 @@
 //! - typed arrays, `DataView`, `ArrayBuffer` and `SharedArrayBuffer` are written as
 //!   `{"$bytes":"<base64 with padding>","$type":"<constructor name>"}` with their bytes in
 //!   little-endian order (the in-memory order on every supported platform);
+//! - in `Float16Array`, `Float32Array` and `Float64Array` every NaN is written as the quiet
+//!   NaN `0x7e00`, `0x7fc00000` and `0x7ff8000000000000` respectively (NaN signs and payloads
+//!   depend on the JIT tier and the hardware); other element types, `DataView` and the buffers
+//!   are written as they are;
 //! - `BigInt`, `Map`, `Set`, cycles and nesting deeper than 512 are errors (`bad_result`);
-//!   a result longer than the task's `result_bytes` is `output_too_large`.
+//!   a result longer than the task's `result_bytes` is `output_too_large`;
+//! - an exception thrown while reading the result (a `then` or `toJSON` that throws, a
+//!   `Proxy` trap, a getter) is the job's own error, `threw`, as is a promise whose value
+//!   cannot be read; it never fails the sandbox.
 //!
 //! The digest is `quorate_primitives::ResultDigest::of(bytes)`: keccak256 of those bytes.
 //!
@@ -95,6 +111,7 @@
 //! | limit | how | after it |
 //! |---|---|---|
 //! | wall clock (`timeout_ms`) | the task is terminated from the host thread | fresh context |
+//! | wall clock, returned promise | not settled by `timeout_ms` → `never_settled`; continuations that never yield (`for (;;) await null`) wedge the context within 200 ms more, and the process exits after answering | fresh context; the handle respawns the process |
 //! | progress watchdog | no `progress()` for `progress_watchdog_ms` → terminated | fresh context |
 //! | V8 heap (`heap_bytes`) | libmini_racer's hard limit terminates the task | fresh context |
 //! | V8 heap, runaway | `--max-old-space-size` (process flag): V8 aborts the process | the handle reports `heap_limit` and respawns |

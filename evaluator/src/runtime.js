@@ -42,7 +42,12 @@
   const PromiseC = Promise;
   const promiseResolve = Promise.resolve;
   const promiseThen = Promise.prototype.then;
+  const PromiseProto = Promise.prototype;
   const ErrorC = Error;
+  const TypeErrorC = TypeError;
+  const RangeErrorC = RangeError;
+  const RangeErrorProto = RangeError.prototype;
+  const isErrorF = Error.isError;
   const RealDate = Date;
   const U8 = Uint8Array;
   const U16 = Uint16Array;
@@ -67,7 +72,7 @@
   const mapSize = getter(Map.prototype, 'size');
   const setSize = getter(Set.prototype, 'size');
   const TYPED = {
-    Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+    __proto__: null, Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
     Float16Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array,
   };
 
@@ -121,18 +126,25 @@
     // 53 random bits, uniform in [0, 1).
     return ((next32() >>> 5) * 67108864 + (next32() >>> 6)) / 9007199254740992;
   }
-  defineProperty(Math, 'random', { value: random, writable: true, configurable: true });
+  const MathObject = Math;
+  const DateProto = RealDate.prototype;
+  const dateToString = DateProto.toString;
+  const dateUTC = RealDate.UTC;
+  const dateParse = RealDate.parse;
+  const dateNow = { now() { return fixedNow; } }.now;
 
-  function FixedDate(...args) {
-    if (new.target === undefined) return apply(RealDate.prototype.toString, new RealDate(fixedNow), []);
-    return construct(RealDate, args.length === 0 ? [fixedNow] : args, new.target);
+  // A fresh `Date` constructor, so nothing an earlier task did to the last one is seen.
+  function makeDate() {
+    function FixedDate(...args) {
+      if (new.target === undefined) return apply(dateToString, new RealDate(fixedNow), []);
+      return construct(RealDate, args.length === 0 ? [fixedNow] : args, new.target);
+    }
+    FixedDate.prototype = DateProto;
+    FixedDate.UTC = dateUTC;
+    FixedDate.parse = dateParse;
+    FixedDate.now = dateNow;
+    return FixedDate;
   }
-  FixedDate.prototype = RealDate.prototype;
-  defineProperty(RealDate.prototype, 'constructor', { value: FixedDate, writable: true, configurable: true });
-  FixedDate.UTC = RealDate.UTC;
-  FixedDate.parse = RealDate.parse;
-  FixedDate.now = function now() { return fixedNow; };
-  defineProperty(G, 'Date', { value: FixedDate, writable: true, configurable: true });
 
   // Intl formatters default to "now" when given no date.
   for (const name of ['format', 'formatToParts']) {
@@ -176,7 +188,6 @@
     apply(notify, undefined, []);
     return true;
   }
-  defineProperty(G, 'progress', { value: progress, writable: true, configurable: true });
 
   function show(v, depth) {
     if (typeof v === 'string') return v;
@@ -205,14 +216,25 @@
       post(kind, text);
     };
   }
-  const consoleObject = {
-    log: log(KIND_LOG), info: log(KIND_LOG), debug: log(KIND_LOG),
-    warn: log(KIND_WARN), error: log(KIND_ERROR),
-  };
-  defineProperty(G, 'console', { value: consoleObject, writable: true, configurable: true });
+  const consoleLog = log(KIND_LOG), consoleWarn = log(KIND_WARN), consoleError = log(KIND_ERROR);
 
   // ---- Canonical result encoding (documented in the crate docs) ------------------------------
-  class EncodeError { constructor(kind, message) { this.kind = kind; this.message = message; } }
+  class EncodeError {
+    #brand = true;
+    constructor(kind, message) { this.kind = kind; this.message = message; }
+    // A brand check: no Proxy trap or Symbol.hasInstance of the job's runs.
+    static is(e) { return e !== null && typeof e === 'object' && #brand in e; }
+  }
+  // True for a genuine RangeError (e.g. V8's "Invalid string length" while encoding), checked
+  // without running any of the job's code (no instanceof, no Proxy trap).
+  function isRangeError(e) {
+    try {
+      return e !== null && typeof e === 'object' && apply(isErrorF, ErrorC, [e]) &&
+        getPrototypeOf(e) === RangeErrorProto;
+    } catch (_) {
+      return false;
+    }
+  }
 
   function bytesOf(v) {
     // Returns [type name, Uint8Array] for binary values, or null.
@@ -227,6 +249,38 @@
     try { apply(abLength, v, []); return ['ArrayBuffer', new U8(v)]; } catch (_) { /* not one */ }
     try { apply(sabLength, v, []); return ['SharedArrayBuffer', new U8(v)]; } catch (_) { /* not one */ }
     return null;
+  }
+  // The bytes of a float typed array with every NaN written as the canonical quiet NaN
+  // (f64 0x7ff8000000000000, f32 0x7fc00000, f16 0x7e00, little-endian): NaN payloads and signs
+  // depend on the JIT tier and the hardware, so they are not part of a result. Other bytes are
+  // returned as they are (a copy is made only when a NaN must be rewritten).
+  function canonicalNaNs(name, bytes) {
+    const size = name === 'Float64Array' ? 8 : name === 'Float32Array' ? 4 : name === 'Float16Array' ? 2 : 0;
+    if (size === 0) return bytes;
+    let out = bytes;
+    const n = bytes.length;
+    for (let i = 0; i + size <= n; i += size) {
+      const top = out[i + size - 1] & 0x7f;
+      let nan;
+      if (size === 8) {
+        const hi = (top << 24) | (out[i + 6] << 16) | (out[i + 5] << 8) | out[i + 4];
+        nan = (hi & 0x7ff00000) === 0x7ff00000 &&
+          ((hi & 0xfffff) | out[i] | out[i + 1] | out[i + 2] | out[i + 3]) !== 0;
+      } else if (size === 4) {
+        const w = (top << 24) | (out[i + 2] << 16) | (out[i + 1] << 8) | out[i];
+        nan = (w & 0x7f800000) === 0x7f800000 && (w & 0x7fffff) !== 0;
+      } else {
+        const h = (top << 8) | out[i];
+        nan = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+      }
+      if (!nan) continue;
+      if (out === bytes) out = new U8(bytes);
+      for (let j = 0; j < size; j++) out[i + j] = 0;
+      if (size === 8) { out[i + 6] = 0xf8; out[i + 7] = 0x7f; }
+      else if (size === 4) { out[i + 2] = 0xc0; out[i + 3] = 0x7f; }
+      else { out[i + 1] = 0x7e; }
+    }
+    return out;
   }
   function isMapOrSet(v) {
     try { apply(mapSize, v, []); return 'Map'; } catch (_) { /* not a Map */ }
@@ -268,7 +322,8 @@
         if (out.length + (binary[1].length * 4) / 3 > cap) {
           throw new EncodeError('output_too_large', 'the result exceeds the output cap of ' + cap + ' characters');
         }
-        emit('{"$bytes":"' + apply(toBase64, binary[1], []) + '","$type":"' + binary[0] + '"}');
+        const bytes = canonicalNaNs(binary[0], binary[1]);
+        emit('{"$bytes":"' + apply(toBase64, bytes, []) + '","$type":"' + binary[0] + '"}');
         return true;
       }
       const ms = isMapOrSet(v);
@@ -302,10 +357,11 @@
     return out;
   }
 
+  function describeThrew(e) { return describe('threw', e); }
   function describe(kind, e) {
     let message;
     try {
-      if (e instanceof EncodeError) return 'E' + e.kind + '\n' + e.message;
+      if (EncodeError.is(e)) return 'E' + e.kind + '\n' + e.message;
       if (e instanceof ErrorC) {
         const stack = e.stack;
         message = typeof stack === 'string' ? stack : StringC(e);
@@ -320,13 +376,20 @@
     if (message.length > 16384) message = apply(slice, message, [0, 16384]) + '...';
     return 'E' + kind + '\n' + message;
   }
+  // Never throws: the job's own exceptions while encoding (toJSON, getters, proxies) are
+  // `threw`.
   function encode(v) {
-    try { return 'R' + canonical(v, resultCap, 512); } catch (e) {
-      if (e instanceof EncodeError) return describe('', e);
-      if (e instanceof RangeError) return 'Ebad_result\nthe result cannot be encoded: ' + StringC(e.message);
-      return describe('threw', e);
+    try {
+      try { return 'R' + canonical(v, resultCap, 512); } catch (e) {
+        if (EncodeError.is(e)) return describe('', e);
+        if (isRangeError(e)) return 'Ebad_result\nthe result cannot be encoded: ' + StringC(e.message);
+        return describe('threw', e);
+      }
+    } catch (_) {
+      return UNDESCRIBABLE;
     }
   }
+  const UNDESCRIBABLE = 'Ethrew\nuncaught value that cannot be described';
 
   // ---- Inputs: JSON, with {"$bytes","$type"} objects turned back into binary values ---------
   function revive(_key, v) {
@@ -355,21 +418,21 @@
   let gpuNextId = 1;
   function compute(spec) {
     return new PromiseC((resolve, reject) => {
-      if (gpuEnabled !== true) throw new TypeError('gpu.compute: this sandbox has no GPU');
-      if (spec === null || typeof spec !== 'object') throw new TypeError('gpu.compute: expected an object');
+      if (gpuEnabled !== true) throw new TypeErrorC('gpu.compute: this sandbox has no GPU');
+      if (spec === null || typeof spec !== 'object') throw new TypeErrorC('gpu.compute: expected an object');
       const code = spec.code;
       const entryPoint = spec.entryPoint === undefined ? 'main' : spec.entryPoint;
-      if (typeof code !== 'string' || typeof entryPoint !== 'string') throw new TypeError('gpu.compute: code and entryPoint must be strings');
+      if (typeof code !== 'string' || typeof entryPoint !== 'string') throw new TypeErrorC('gpu.compute: code and entryPoint must be strings');
       const wg = spec.workgroups;
       const groups = [1, 1, 1];
-      if (!isArray(wg) || wg.length < 1 || wg.length > 3) throw new TypeError('gpu.compute: workgroups must be an array of 1 to 3 integers');
+      if (!isArray(wg) || wg.length < 1 || wg.length > 3) throw new TypeErrorC('gpu.compute: workgroups must be an array of 1 to 3 integers');
       for (let i = 0; i < wg.length; i++) {
         const n = wg[i];
-        if (!isInteger(n) || n < 0 || n > 65535) throw new RangeError('gpu.compute: workgroup counts must be integers in [0, 65535]');
+        if (!isInteger(n) || n < 0 || n > 65535) throw new RangeErrorC('gpu.compute: workgroup counts must be integers in [0, 65535]');
         groups[i] = n;
       }
       const buffers = spec.buffers;
-      if (!isArray(buffers) || buffers.length < 1 || buffers.length > GPU_MAX_BUFFERS) throw new TypeError('gpu.compute: buffers must be an array of 1 to ' + GPU_MAX_BUFFERS);
+      if (!isArray(buffers) || buffers.length < 1 || buffers.length > GPU_MAX_BUFFERS) throw new TypeErrorC('gpu.compute: buffers must be an array of 1 to ' + GPU_MAX_BUFFERS);
       const sizes = [];
       const datas = [];
       for (let i = 0; i < buffers.length; i++) {
@@ -382,20 +445,21 @@
           apply(push, sizes, [b.size]);
           apply(push, datas, ['']);
         } else {
-          throw new TypeError('gpu.compute: buffer ' + i + ' must be a typed array, DataView, ArrayBuffer or { size }');
+          throw new TypeErrorC('gpu.compute: buffer ' + i + ' must be a typed array, DataView, ArrayBuffer or { size }');
         }
       }
       const read = [];
       if (spec.read === undefined) {
         for (let i = 0; i < buffers.length; i++) apply(push, read, [i]);
       } else if (isArray(spec.read)) {
+        if (spec.read.length > buffers.length) throw new RangeErrorC('gpu.compute: read lists at most as many indices as there are buffers');
         for (let i = 0; i < spec.read.length; i++) {
           const r = spec.read[i];
-          if (!isInteger(r) || r < 0 || r >= buffers.length) throw new RangeError('gpu.compute: read lists buffer indices');
+          if (!isInteger(r) || r < 0 || r >= buffers.length) throw new RangeErrorC('gpu.compute: read lists buffer indices');
           apply(push, read, [r]);
         }
       } else {
-        throw new TypeError('gpu.compute: read must be an array of buffer indices');
+        throw new TypeErrorC('gpu.compute: read must be an array of buffer indices');
       }
       const id = gpuNextId++;
       const header = canonical({ code, entryPoint, workgroups: groups, sizes, read }, 1 << 30, 8);
@@ -405,8 +469,32 @@
     });
   }
   let gpuEnabled = false;
-  const gpuObject = { compute };
-  defineProperty(G, 'gpu', { value: gpuObject, writable: true, configurable: true });
+
+  // ---- The job's API, installed afresh before every task ------------------------------------
+  // Math.random, Date, progress, console and gpu: whatever an earlier task of the job did to
+  // them (replaced, wrapped, deleted), every task starts with the runtime's own. Returns false
+  // when that is impossible (the job froze the global object or Math): the host then starts
+  // from a fresh context.
+  function installApi() {
+    const D = makeDate();
+    const console = {
+      log: consoleLog, info: consoleLog, debug: consoleLog, warn: consoleWarn, error: consoleError,
+    };
+    return define(MathObject, 'random', random) & define(DateProto, 'constructor', D) &
+      define(G, 'Date', D) & define(G, 'progress', progress) & define(G, 'console', console) &
+      define(G, 'gpu', { compute });
+  }
+  // 1 when done, 0 when the property cannot be redefined. The descriptor has no prototype, so
+  // nothing the job put on Object.prototype (a `get`, say) is read as part of it.
+  function define(obj, key, value) {
+    try {
+      defineProperty(obj, key, { __proto__: null, value, writable: true, configurable: true });
+      return 1;
+    } catch (_) {
+      return 0;
+    }
+  }
+  installApi();
 
   // The next queued request ('' when none): id \0 header JSON \0 base64 buffers separated by \0.
   function gpuNext() {
@@ -449,12 +537,23 @@
   // calls take()).
   function run(packet) {
     token++;
+    try {
+      return runTask(packet);
+    } catch (_) {
+      return UNDESCRIBABLE;
+    }
+  }
+  function runTask(packet) {
     settled = null;
     gpuQueue = [];
     gpuPending = new MapC();
     const a = apply(indexOf, packet, ['\u0000']);
     const b = apply(indexOf, packet, ['\u0000', a + 1]);
     const header = jsonParse(apply(slice, packet, [0, a]));
+    // On a fresh context the API is as the job's code left it when loaded: no task ran yet.
+    if (!installApi() && header.fresh !== true) {
+      return 'Estale_api\nthe job made the runtime\'s API impossible to reinstall';
+    }
     seed(header.task);
     fixedNow = header.now;
     consoleBudget = header.consoleCap;
@@ -471,17 +570,33 @@
     }
     if (!isArray(args)) return 'Ebad_input\nthe arguments must be a JSON array';
     const argv = [input];
-    for (let i = 0; i < args.length; i++) defineProperty(argv, i + 1, { value: args[i], writable: true, enumerable: true, configurable: true });
+    for (let i = 0; i < args.length; i++) defineProperty(argv, i + 1, { __proto__: null, value: args[i], writable: true, enumerable: true, configurable: true });
     let out;
     try {
       out = apply(work, undefined, argv);
     } catch (e) {
       return describe('threw', e);
     }
-    if (out instanceof PromiseC || (out !== null && typeof out === 'object' && typeof out.then === 'function')) {
+    let thenable;
+    try {
+      // A native promise, or any object with a `then` method (whose getter may throw).
+      thenable = out !== null && typeof out === 'object' &&
+        (getPrototypeOf(out) === PromiseProto || typeof out.then === 'function');
+    } catch (e) {
+      return describe('threw', e);
+    }
+    if (thenable) {
       const mine = token;
-      const onValue = (v) => { if (mine === token) { settled = encode(v); post(KIND_SETTLED, ''); } };
-      const onError = (e) => { if (mine === token) { settled = describe('threw', e); post(KIND_SETTLED, ''); } };
+      // Always posts a settlement, whatever encoding the value or the reason does.
+      const settle = (f, v) => {
+        if (mine !== token) return;
+        let text;
+        try { text = f(v); } catch (_) { text = UNDESCRIBABLE; }
+        settled = text;
+        post(KIND_SETTLED, '');
+      };
+      const onValue = (v) => settle(encode, v);
+      const onError = (e) => settle(describeThrew, e);
       try {
         apply(promiseThen, apply(promiseResolve, PromiseC, [out]), [onValue, onError]);
       } catch (e) {

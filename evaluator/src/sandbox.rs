@@ -5,7 +5,7 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel},
     },
     time::{Duration, Instant},
@@ -28,8 +28,17 @@ const RUNTIME_JS: &str = include_str!("runtime.js");
 const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Capacity of the queue of events from JavaScript (progress, console) per context; events
-/// beyond it are dropped and counted.
+/// beyond it are dropped and counted. A settlement or a GPU request is never dropped: it is
+/// recorded in [`Shared`], and its note on the queue only wakes the waiting host thread.
 const EVENT_QUEUE: usize = 1024;
+
+/// The runtime could not reinstall its API before a task (the job froze it): the task runs
+/// again on a fresh context.
+const STALE_API: &str = "the runtime's API could not be reinstalled";
+
+/// How long a promise-phase timeout waits for the runtime's `abandon` to start and for it to
+/// stop once terminated.
+const ABANDON_WAIT: Duration = Duration::from_millis(100);
 
 /// Limits applied to one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,9 +130,9 @@ pub struct TaskOutput {
 #[derive(Debug)]
 enum Note {
     Event(Event),
-    Settled,
-    /// `gpu.compute` queued a request.
-    Gpu,
+    /// A wake-up: the promise settled or `gpu.compute` queued a request (both recorded in
+    /// [`Shared`], so losing this note when the queue is full loses nothing).
+    Wake,
 }
 
 /// State shared with the mailbox listener (which runs on the isolate thread).
@@ -132,6 +141,10 @@ struct Shared {
     last_progress: Mutex<Instant>,
     dropped: AtomicU64,
     console_left: AtomicU64,
+    /// The task's promise settled (the runtime holds the outcome for `take`).
+    settled: AtomicBool,
+    /// `gpu.compute` requests queued in the runtime and not yet served.
+    gpu_requests: AtomicU64,
 }
 
 /// A booted context: the runtime's entry points as handles.
@@ -224,6 +237,8 @@ impl Sandbox {
             last_progress: Mutex::new(Instant::now()),
             dropped: AtomicU64::new(0),
             console_left: AtomicU64::new(0),
+            settled: AtomicBool::new(false),
+            gpu_requests: AtomicU64::new(0),
         });
         let listener = {
             let tx = tx.clone();
@@ -290,8 +305,9 @@ impl Sandbox {
     }
 
     /// Runs one task of the loaded job. Progress and console events go to `on_event` as they
-    /// happen. After a timeout, a stalled watchdog or the heap limit, the context is replaced
-    /// before this returns, so the sandbox is ready for the next task.
+    /// happen. After a timeout, a stalled watchdog, the heap limit or a promise that never
+    /// settled, the context is replaced before this returns, so the sandbox is ready for the
+    /// next task.
     pub fn run(
         &mut self,
         spec: &TaskSpec,
@@ -304,7 +320,14 @@ impl Sandbox {
             self.reset()?;
         }
         let booted = self.booted.as_mut().ok_or_else(|| Error::engine("no context"))?;
-        let outcome = run_in(booted, self.gpu.as_deref(), spec, on_event);
+        let mut outcome = run_in(booted, self.gpu.as_deref(), spec, false, on_event);
+        if matches!(&outcome, Err(Error::Engine { reason }) if reason == STALE_API) {
+            // The job froze what the runtime reinstalls before each task: run this one on a
+            // fresh context, where the API is as the job's code left it when loaded.
+            self.reset()?;
+            let booted = self.booted.as_mut().ok_or_else(|| Error::engine("no context"))?;
+            outcome = run_in(booted, self.gpu.as_deref(), spec, true, on_event);
+        }
         let needs_reset = match &outcome {
             Err(e) => {
                 matches!(
@@ -313,6 +336,7 @@ impl Sandbox {
                         TaskErrorKind::Timeout
                             | TaskErrorKind::ProgressStalled
                             | TaskErrorKind::HeapLimit
+                            | TaskErrorKind::NeverSettled
                             | TaskErrorKind::Internal
                     )
                 ) || matches!(e, Error::Engine { .. })
@@ -358,10 +382,13 @@ fn load_into(booted: &mut Booted, code: &str) -> Result<(), Error> {
     }
 }
 
+/// `fresh`: the context was just booted and the job loaded, so the runtime need not reinstall
+/// its API (and does not fail when it cannot).
 fn run_in(
     booted: &mut Booted,
     gpu: Option<&Gpu>,
     spec: &TaskSpec,
+    fresh: bool,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<TaskOutput, Error> {
     let limits = spec.limits;
@@ -375,6 +402,8 @@ fn run_in(
     }
     booted.shared.dropped.store(0, Ordering::Relaxed);
     booted.shared.console_left.store(limits.console_bytes, Ordering::Relaxed);
+    booted.shared.settled.store(false, Ordering::SeqCst);
+    booted.shared.gpu_requests.store(0, Ordering::SeqCst);
     let heap = usize::try_from(limits.heap_bytes).unwrap_or(usize::MAX);
     booted.cx.set_heap_limit(heap);
 
@@ -385,6 +414,7 @@ fn run_in(
         "consoleCap": limits.console_bytes,
         "resultCap": limits.result_bytes,
         "gpu": gpu.is_some(),
+        "fresh": fresh,
     });
     let packet = format!("{header}\u{0}{}\u{0}{}", spec.input, spec.args);
     let raw = Arc::clone(booted.cx.raw());
@@ -397,18 +427,15 @@ fn run_in(
         let last = shared.last_progress.lock().map(|t| *t).unwrap_or(started);
         Some(last + w)
     };
-    let mut settled_early = false;
-    let mut gpu_requests = 0usize;
     let task = {
         let (run, undefined, args) = (&booted.run, &booted.undefined, &booted.args);
         booted.cx.start(booted.tx.clone(), |cb| raw.call(run, undefined, args, cb))?
     };
     let out =
         booted.cx.wait_events(task, &booted.rx, deadline, &mut next_check.clone(), &mut |note| {
-            match note {
-                Note::Event(e) => on_event(e),
-                Note::Settled => settled_early = true,
-                Note::Gpu => gpu_requests += 1,
+            // A settlement or GPU request waits in `shared` until the call returns.
+            if let Note::Event(e) = note {
+                on_event(e);
             }
             Ok(())
         });
@@ -417,7 +444,9 @@ fn run_in(
         return Err(match e.task_kind() {
             Some(TaskErrorKind::HeapLimit) => heap_error(&limits),
             _ if booted.cx.heap_limit_reached() => heap_error(&limits),
-            _ => e,
+            // The runtime catches everything the job throws; an exception that still escapes
+            // it is the job's doing (and leaves the context usable), not the sandbox's.
+            _ => js_to_threw(e),
         });
     }
     let mut text = match out.view() {
@@ -427,14 +456,9 @@ fn run_in(
     drop(out);
     if text.first() == Some(&b'P') {
         // The work function returned a promise: wait for it to settle, then take the outcome.
-        for _ in 0..gpu_requests {
-            serve_gpu(booted, gpu, deadline)?;
-        }
-        if !settled_early {
-            wait_settled(booted, gpu, deadline, &mut next_check, on_event, &limits)?;
-        }
+        wait_settled(booted, gpu, deadline, &mut next_check, on_event, &limits)?;
         let (take, undefined, args) = (&booted.take, &booted.undefined, &booted.args);
-        let h = booted.cx.call_handle(take, undefined, args, deadline)?;
+        let h = booted.cx.call_handle(take, undefined, args, deadline).map_err(js_to_threw)?;
         text = match h.view() {
             View::Str(b) => b.to_vec(),
             other => return Err(Error::engine(format!("take returned {other:?}"))),
@@ -453,22 +477,38 @@ fn wait_settled(
     limits: &Limits,
 ) -> Result<(), Error> {
     loop {
+        // Checked on every wake and timeout: these never depend on a note reaching the queue.
+        for _ in 0..booted.shared.gpu_requests.swap(0, Ordering::SeqCst) {
+            serve_gpu(booted, gpu, deadline)?;
+        }
+        if booted.shared.settled.load(Ordering::SeqCst) {
+            // Hand over what the task reported before the outcome.
+            while let Ok(wake) = booted.rx.try_recv() {
+                if let Wake::Event(Note::Event(e)) = wake {
+                    on_event(e);
+                }
+            }
+            return Ok(());
+        }
         let until = next_check().map_or(deadline.at, |t| t.min(deadline.at));
         match booted.rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            Ok(Wake::Event(Note::Settled)) => return Ok(()),
             Ok(Wake::Event(Note::Event(e))) => on_event(e),
-            Ok(Wake::Event(Note::Gpu)) => serve_gpu(booted, gpu, deadline)?,
-            Ok(Wake::Done(_)) => {}
+            Ok(Wake::Event(Note::Wake) | Wake::Done(_)) => {}
             Err(RecvTimeoutError::Timeout) => {
                 if Instant::now() < deadline.at && next_check().is_none_or(|t| Instant::now() < t) {
                     continue;
                 }
+                // Tell the runtime to ignore the task's late settlement. The isolate is idle
+                // unless the job's promise continuations never end (`for (;;) await null`):
+                // then this call cannot start, the context is wedged at once, and the sandbox
+                // is poisoned (its owner replaces the process).
                 let (abandon, undefined, args) = (&booted.abandon, &booted.undefined, &booted.args);
-                let _ = booted.cx.call_handle(
+                let _ = booted.cx.call_handle_within(
                     abandon,
                     undefined,
                     args,
-                    Deadline::after(Duration::from_secs(5)),
+                    Deadline::after(ABANDON_WAIT),
+                    ABANDON_WAIT,
                 );
                 let stalled = Instant::now() < deadline.at;
                 return Err(if stalled {
@@ -535,6 +575,14 @@ fn serve_gpu(booted: &mut Booted, gpu: Option<&Gpu>, deadline: Deadline) -> Resu
     Ok(())
 }
 
+/// A JavaScript exception out of a runtime entry point becomes the task's `threw` error.
+fn js_to_threw(e: Error) -> Error {
+    match e {
+        Error::Js { message, .. } => Error::task(TaskErrorKind::Threw, message),
+        other => other,
+    }
+}
+
 fn heap_error(limits: &Limits) -> Error {
     Error::task(
         TaskErrorKind::HeapLimit,
@@ -594,6 +642,7 @@ fn decode_outcome(text: Vec<u8>, limits: &Limits, dropped: u64) -> Result<TaskOu
                 "output_too_large" => TaskErrorKind::OutputTooLarge,
                 "no_job" => TaskErrorKind::NoJob,
                 "never_settled" => TaskErrorKind::NeverSettled,
+                "stale_api" => return Err(Error::engine(STALE_API)),
                 _ => TaskErrorKind::Threw,
             };
             Err(Error::task(kind, message))
@@ -648,8 +697,16 @@ fn on_mailbox(bytes: &[u8], tx: &SyncSender<Wake<Note>>, shared: &Shared) {
             };
             Note::Event(Event::Console { level, text })
         }
-        5 => Note::Settled,
-        7 => Note::Gpu,
+        5 | 7 => {
+            if kind == 5 {
+                shared.settled.store(true, Ordering::SeqCst);
+            } else {
+                shared.gpu_requests.fetch_add(1, Ordering::SeqCst);
+            }
+            // Only a wake-up: when the queue is full, the waiter wakes for what is in it.
+            let _ = tx.try_send(Wake::Event(Note::Wake));
+            return;
+        }
         6 => {
             shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;

@@ -17,7 +17,8 @@ use crate::{
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The floating-point probe: transcendental functions and WebAssembly f64 arithmetic on fixed
-/// inputs, written with the shortest round-trip number format (so bit-exact).
+/// inputs (some of them giving NaN), as the raw little-endian bytes of a `Float64Array` in hex:
+/// bit-exact, NaN signs and payloads included.
 const FLOAT_PROBE_JS: &str = r#"(() => {
   const xs = [1e-300, 1e-7, 0.1, 0.5, 0.7853981633974483, 1, 2, 3.141592653589793, 10, 88.7, 1e10, 1e300, -7.25];
   const fs = ['sin', 'cos', 'tan', 'exp', 'log', 'atan', 'sinh', 'cosh', 'tanh', 'asin', 'acos', 'cbrt', 'log1p', 'expm1', 'log2', 'log10', 'sqrt'];
@@ -27,23 +28,40 @@ const FLOAT_PROBE_JS: &str = r#"(() => {
   // (module (func (export "f") (param f64 f64) (result f64) local.get 0 local.get 1 f64.div local.get 0 f64.mul f64.sqrt))
   const w = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([0,97,115,109,1,0,0,0,1,7,1,96,2,124,124,1,124,3,2,1,0,7,5,1,1,102,0,0,10,13,1,11,0,32,0,32,1,163,32,0,162,159,11])));
   for (const x of xs) for (const y of xs) out.push(w.exports.f(x, y));
-  return JSON.stringify(out.map((v) => Object.is(v, -0) ? '-0' : String(v)));
+  const z = xs.length - xs.length; // 0, computed so that nothing is folded at compile time
+  out.push(z / z, Infinity - Infinity, Math.sqrt(z - 1), w.exports.f(z, z), w.exports.f(z - 1, 1));
+  return new Uint8Array(new Float64Array(out).buffer).toHex();
 })()"#;
 
 /// Computes the capabilities of this process.
 pub fn capabilities(rt: &'static Runtime, gpu: Option<&str>) -> Result<Capabilities, Error> {
-    let mut cx = rt.context()?;
-    let probe = match cx.eval(FLOAT_PROBE_JS, Deadline::after(Duration::from_secs(10)))? {
-        crate::engine::Value::String(s) => s,
-        other => return Err(Error::engine(format!("float probe returned {other:?}"))),
-    };
+    let probe = float_probe(rt)?;
     Ok(Capabilities {
         protocol: VERSION,
         evaluator: env!("CARGO_PKG_VERSION").to_string(),
         v8: rt.version().to_string(),
         gpu: gpu.map(str::to_string),
-        float_probe: quorate_primitives::keccak256(probe.as_bytes()).to_string(),
+        float_probe: quorate_primitives::keccak256(&probe).to_string(),
     })
+}
+
+/// The floating-point probe's results: the raw little-endian bytes of its `f64`s, NaNs as V8
+/// and the hardware produced them. The capabilities report their keccak256.
+pub fn float_probe(rt: &'static Runtime) -> Result<Vec<u8>, Error> {
+    let mut cx = rt.context()?;
+    let hex = match cx.eval(FLOAT_PROBE_JS, Deadline::after(Duration::from_secs(10)))? {
+        crate::engine::Value::String(s) => s,
+        other => return Err(Error::engine(format!("float probe returned {other:?}"))),
+    };
+    let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [h, l] => Some((digit(*h)? << 4) | digit(*l)?),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| Error::engine("the float probe returned malformed hex"))
 }
 
 /// Serves requests from `input` until `die` or the end of the stream.

@@ -4,6 +4,7 @@ mod engine;
 mod gpu;
 mod process;
 mod protocol;
+mod regressions;
 mod sandbox;
 mod seccomp;
 mod v8lib;

@@ -288,10 +288,13 @@ fn tampering_with_the_api_and_prototypes_cannot_break_the_runtime() {
     assert_eq!(text(&out), r#""hijacked""#);
     let mut sb =
         loaded(&code.replace("Object.prototype.toJSON = function () { return 'hijacked' };", ""));
+    // Math.random is the runtime's again when the task starts (the API is reinstalled).
     let out = run(&mut sb, &spec(1, r#"{"v":1}"#, "[]")).unwrap();
-    assert_eq!(text(&out), r#"{"a":[4],"b":1}"#);
+    let t = text(&out);
+    assert!(t.starts_with(r#"{"a":[0."#) && t.ends_with(r#"],"b":1}"#), "{t}");
     let out = run(&mut sb, &spec(2, r#"{"v":2}"#, "[]")).unwrap();
-    assert_eq!(text(&out), r#"{"a":[4],"b":2}"#);
+    let t = text(&out);
+    assert!(t.starts_with(r#"{"a":[0."#) && t.ends_with(r#"],"b":2}"#), "{t}");
 }
 
 #[test]
