@@ -11,6 +11,7 @@ use std::{
 };
 
 use quorate_contracts::foundry;
+use quorate_primitives::B256;
 
 use crate::DevnetError;
 
@@ -51,6 +52,7 @@ const OUTPUT_TAIL_LINES: usize = 40;
 pub struct Anvil {
     child: Child,
     port: u16,
+    private_keys: Vec<B256>,
     output: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -78,10 +80,10 @@ impl Anvil {
             command.spawn().map_err(|source| DevnetError::Spawn { tool: "anvil", source })?;
 
         // One thread per stream drains anvil's output for its whole life (it logs every call,
-        // and a full pipe would stall it), keeps a short tail for diagnostics, and reports the
-        // listening port once.
+        // and a full pipe would stall it), keeps a short tail for diagnostics, and reports once
+        // the listening port with the dev accounts' keys printed before it.
         let output = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_LINES)));
-        let (port_tx, port_rx) = mpsc::sync_channel::<u16>(1);
+        let (port_tx, port_rx) = mpsc::sync_channel::<Ready>(1);
         if let Some(stdout) = child.stdout.take() {
             drain(stdout, Arc::clone(&output), Some(port_tx));
         }
@@ -89,11 +91,12 @@ impl Anvil {
             drain(stderr, Arc::clone(&output), None);
         }
 
-        let port = port_rx.recv_timeout(config.startup_timeout);
-        let mut anvil = Self { child, port: 0, output };
-        match port {
-            Ok(port) => {
-                anvil.port = port;
+        let ready = port_rx.recv_timeout(config.startup_timeout);
+        let mut anvil = Self { child, port: 0, private_keys: Vec::new(), output };
+        match ready {
+            Ok(ready) => {
+                anvil.port = ready.port;
+                anvil.private_keys = ready.private_keys;
                 Ok(anvil)
             }
             Err(_) => Err(DevnetError::NotReady {
@@ -107,6 +110,12 @@ impl Anvil {
     /// The TCP port anvil listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The private keys of the funded dev accounts, in anvil's order (as many as
+    /// [`AnvilConfig::accounts`]).
+    pub fn private_keys(&self) -> &[B256] {
+        &self.private_keys
     }
 
     /// The HTTP JSON-RPC endpoint, `http://127.0.0.1:<port>`.
@@ -178,20 +187,35 @@ impl Drop for Anvil {
     }
 }
 
+/// What anvil says before it serves: its port and its dev accounts' keys.
+struct Ready {
+    port: u16,
+    private_keys: Vec<B256>,
+}
+
 fn drain<R: Read + Send + 'static>(
     stream: R,
     tail: Arc<Mutex<VecDeque<String>>>,
-    port_tx: Option<mpsc::SyncSender<u16>>,
+    ready_tx: Option<mpsc::SyncSender<Ready>>,
 ) {
     std::thread::spawn(move || {
-        let mut port_tx = port_tx;
+        let mut ready_tx = ready_tx;
+        let mut private_keys = Vec::new();
+        let mut in_key_section = false;
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Some(tx) = &port_tx
-                && let Some(port) = listening_port(&line)
-            {
-                // The receiver may have given up waiting; that is its business.
-                let _ = tx.try_send(port);
-                port_tx = None;
+            if let Some(tx) = &ready_tx {
+                if line.trim() == "Private Keys" {
+                    in_key_section = true;
+                } else if in_key_section && let Some(key) = private_key(&line) {
+                    private_keys.push(key);
+                } else if line.trim().is_empty() && !private_keys.is_empty() {
+                    in_key_section = false;
+                } else if let Some(port) = listening_port(&line) {
+                    let private_keys = std::mem::take(&mut private_keys);
+                    // The receiver may have given up waiting; that is its business.
+                    let _ = tx.try_send(Ready { port, private_keys });
+                    ready_tx = None;
+                }
             }
             if let Ok(mut lines) = tail.lock() {
                 if lines.len() == OUTPUT_TAIL_LINES {
@@ -203,6 +227,15 @@ fn drain<R: Read + Send + 'static>(
     });
 }
 
+/// Parses a `(3) 0x<64 hex digits>` line of anvil's "Private Keys" section.
+fn private_key(line: &str) -> Option<B256> {
+    let (index, key) = line.trim().split_once(' ')?;
+    if !(index.starts_with('(') && index.ends_with(')')) {
+        return None;
+    }
+    key.trim().parse().ok()
+}
+
 /// Parses anvil's `Listening on 127.0.0.1:PORT` line.
 fn listening_port(line: &str) -> Option<u16> {
     let rest = line.trim().strip_prefix("Listening on ")?;
@@ -211,7 +244,7 @@ fn listening_port(line: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use super::listening_port;
+    use super::{listening_port, private_key};
 
     #[test]
     fn parses_the_listening_line() {
@@ -220,5 +253,19 @@ mod tests {
         assert_eq!(listening_port("Listening on [::1]:9000"), Some(9000));
         assert_eq!(listening_port("Available Accounts"), None);
         assert_eq!(listening_port("Listening on nowhere"), None);
+    }
+
+    #[test]
+    fn parses_private_key_lines_only() {
+        let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        assert_eq!(private_key(&format!("(0) {key}")).map(|k| k.to_string()), Some(key.into()));
+        assert_eq!(
+            private_key(
+                "(0) 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 (10000.000000000000000000 ETH)"
+            ),
+            None
+        );
+        assert_eq!(private_key("Mnemonic:          test test test"), None);
+        assert_eq!(private_key("=================="), None);
     }
 }

@@ -3,7 +3,6 @@
 
 use alloy::{
     network::{EthereumWallet, ReceiptResponse},
-    node_bindings::Anvil,
     primitives::{Address, B256, Bytes, U256, aliases::U96, utils::parse_ether},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
@@ -15,10 +14,10 @@ use quorate_contracts::{
         QuorateCredit,
     },
     deploy::{DEVNET_CATEGORIES, create_categories, deploy},
-    foundry,
     hashes::{deal_id as derive_deal_id, request_hash},
     sign::{hub_domain, pool_order_digest, sign_authorization, sign_pool_order},
 };
+use quorate_devnet::{Anvil, AnvilConfig};
 use quorate_primitives::{DealId, ResultDigest, TaskId};
 
 /// Sends a call built by `$call` and waits for its successful receipt; evaluates to it.
@@ -33,10 +32,12 @@ macro_rules! mined {
 
 #[tokio::test]
 async fn a_three_worker_task_settles_on_anvil() {
-    let anvil_bin = foundry::find("anvil").unwrap_or_else(|e| panic!("{e}"));
-    let anvil = Anvil::at(anvil_bin).try_spawn().unwrap_or_else(|e| panic!("anvil: {e}"));
-    let keys: Vec<PrivateKeySigner> =
-        anvil.keys().iter().cloned().map(PrivateKeySigner::from).collect();
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap_or_else(|e| panic!("anvil: {e}"));
+    let keys: Vec<PrivateKeySigner> = anvil
+        .private_keys()
+        .iter()
+        .map(|key| PrivateKeySigner::from_bytes(key).unwrap_or_else(|e| panic!("dev key: {e}")))
+        .collect();
     let [owner, pool_owner, client, w1, w2, w3] = [0, 1, 2, 3, 4, 5].map(|i| keys[i].clone());
     let workers = [w1, w2, w3];
 
@@ -44,7 +45,9 @@ async fn a_three_worker_task_settles_on_anvil() {
     for k in [&pool_owner, &client].into_iter().chain(workers.iter()) {
         wallet.register_signer(k.clone());
     }
-    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url());
+    let provider = ProviderBuilder::new()
+        .wallet(wallet)
+        .connect_http(anvil.endpoint().parse().unwrap_or_else(|e| panic!("endpoint: {e}")));
     let chain_id = provider.get_chain_id().await.unwrap_or_else(|e| panic!("chain id: {e}"));
 
     // Deploy, register the devnet categories, fund everyone.

@@ -7,6 +7,12 @@ fn anvil_starts_on_a_free_port_and_answers() {
     assert_eq!(chain.chain_id().unwrap(), 31337);
     let accounts = chain.rpc("eth_accounts", &serde_json::json!([])).unwrap();
     assert_eq!(accounts.as_array().map(Vec::len), Some(10));
+    // The first dev key is anvil's well-known one for its first account.
+    assert_eq!(chain.private_keys().len(), 10);
+    assert_eq!(
+        chain.private_keys()[0].to_string(),
+        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+    );
 }
 
 #[test]

@@ -35,9 +35,7 @@ impl request_response::Codec for RawCodec {
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        io.take(64 * 1024).read_to_end(&mut out).await?;
-        Ok(out)
+        read_capped(io).await
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -45,9 +43,7 @@ impl request_response::Codec for RawCodec {
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        io.take(64 * 1024).read_to_end(&mut out).await?;
-        Ok(out)
+        read_capped(io).await
     }
 
     async fn write_request<T: AsyncWrite + Unpin + Send>(
@@ -69,6 +65,13 @@ impl request_response::Codec for RawCodec {
         io.write_all(&res).await?;
         io.close().await
     }
+}
+
+/// Reads a whole raw message, at most 64 KiB.
+async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    io.take(64 * 1024).read_to_end(&mut out).await?;
+    Ok(out)
 }
 
 fn raw_swarm(seed: u8) -> Swarm<request_response::Behaviour<RawCodec>> {
