@@ -35,7 +35,7 @@ pub enum Request {
     Describe,
     /// Load a job's code, which must hash to `hash`.
     LoadJob {
-        /// keccak256 of `code`'s UTF-8 bytes.
+        /// BLAKE3 content hash of `code`'s UTF-8 bytes ([`quorate_primitives::ContentHash`]).
         hash: ContentHash,
         /// The job's JavaScript.
         code: String,

@@ -38,6 +38,16 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// A blob outline whose number of piece hashes does not fit the blob's length.
+    #[error("outline of a {len}-byte blob has {pieces} piece hashes, {expected} expected")]
+    MalformedOutline {
+        /// The blob length the outline claims.
+        len: u64,
+        /// Piece hashes given.
+        pieces: u64,
+        /// Piece hashes a blob of that length has.
+        expected: u64,
+    },
 }
 
 impl Error {

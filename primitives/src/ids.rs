@@ -1,12 +1,13 @@
 //! Identifiers of deals, tasks and content.
 //!
-//! All are 32-byte keccak256 values, derived exactly as the contract derives them
+//! Deal and task ids are 32-byte keccak256 values, derived exactly as the contract derives them
 //! (`abi.encodePacked`, docs/poco.md "Identifiers and hashes"):
 //!
 //! - `dealId = keccak256(requestHash ‖ nonce)` with `nonce` a `uint256`;
 //! - `taskId = keccak256(dealId ‖ index)` with `index` a `uint256`;
-//! - a [`ContentHash`] is the keccak256 of a blob's bytes (job code, inputs, results): whoever
-//!   receives bytes checks them against it before use.
+//! - a [`ContentHash`] is the BLAKE3-256 hash of a blob's bytes (job code, inputs, data):
+//!   whoever receives bytes checks them against it before use, piece by piece for large blobs
+//!   ([`crate::content`]). The chain stores it but never computes it.
 
 use alloy_primitives::{B256, U256, keccak256};
 
@@ -71,7 +72,7 @@ id32!(
     "task id"
 );
 id32!(
-    /// keccak256 of a content-addressed blob (job code, inputs, a result).
+    /// BLAKE3-256 of a content-addressed blob (job code, inputs, data); see [`crate::content`].
     ContentHash,
     "content hash"
 );
@@ -97,9 +98,9 @@ impl TaskId {
 }
 
 impl ContentHash {
-    /// The hash of `bytes`.
+    /// The BLAKE3-256 hash of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Self(keccak256(bytes))
+        Self(B256::from(*blake3::hash(bytes).as_bytes()))
     }
 
     /// True when `bytes` hash to `self`: the check every receiver of content makes.

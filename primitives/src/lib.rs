@@ -2,13 +2,15 @@
 //!
 //! The types every other Quorate crate speaks, and the hash functions both the contract and the
 //! Rust side must compute identically. Pure: no I/O, no clock, no async; it depends only on
-//! `alloy-primitives` (256-bit integers, addresses, keccak256), `serde` and `thiserror`.
+//! `alloy-primitives` (256-bit integers, addresses, keccak256), `blake3` (content hashes),
+//! `serde` and `thiserror`.
 //!
 //! ## What it owns
 //!
 //! | module | contents |
 //! |---|---|
 //! | [`ids`] | [`DealId`], [`TaskId`], [`ContentHash`] and how they are derived |
+//! | [`content`] | [`Outline`]: a blob's BLAKE3 piece hashes, to check each piece on arrival |
 //! | [`amount`] | [`Amount`]: a token amount whose arithmetic is checked and never panics |
 //! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`], the pool owner's task authorization digest |
 //! | [`error`] | [`Error`]: the structured reasons an operation is refused |
@@ -38,12 +40,14 @@
 //! ```
 
 pub mod amount;
+pub mod content;
 pub mod error;
 pub mod ids;
 pub mod result;
 
 pub use alloy_primitives::{Address, B256, U256, keccak256};
 pub use amount::Amount;
+pub use content::{Outline, PIECE_LEN};
 pub use error::Error;
 pub use ids::{ContentHash, DealId, TaskId};
 pub use result::{

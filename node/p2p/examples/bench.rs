@@ -1,8 +1,11 @@
 //! Network benchmarks on loopback, printed as a Markdown table:
 //!
-//! - request-response round trip (sequential) and messages/s (64 in flight), TCP and QUIC;
-//! - a 100 MB data fetch (chunked, hash-verified) against a plain TCP copy of the same bytes,
-//!   measured in the same run, with and without the receiver's keccak check;
+//! - request-response round trip (sequential) and messages/s (64 in flight), TCP and QUIC: a
+//!   heartbeat answered by the receiving application;
+//! - a 100 MB data fetch (streamed, every piece BLAKE3-verified) against a plain TCP copy of the
+//!   same bytes, measured in the same run, with and without the receiver's hash check, and
+//!   against the same copy encrypted with ChaCha20-Poly1305 (Noise's cipher) in 64 KiB frames:
+//!   the ceiling any Noise-encrypted stream meets on this machine;
 //! - the time 25 workers take to find a pool's scheduler from cold, with only a bootstrap
 //!   address configured.
 //!
@@ -23,7 +26,7 @@ use quorate_p2p::{
     fetch::{FetchConfig, fetch},
     guard::GuardConfig,
     identity::{IdentityProof, PoolId, Purpose},
-    wire::DataRequest,
+    wire::Heartbeat,
 };
 use quorate_primitives::ContentHash;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,7 +50,14 @@ async fn start(seed: u8, purpose: Purpose, mut config: Config) -> Result<(Client
     let proof = IdentityProof::sign(&signer, signer.address(), &peer, purpose, CHAIN, now + 3600)?;
     config.event_buffer = 4096;
     let (client, mut events) = quorate_p2p::spawn(config, proof)?;
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let answering = client.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let quorate_p2p::Event::Request { responder, .. } = event {
+                let _ = answering.respond(responder, Message::Ack).await;
+            }
+        }
+    });
     let addr = client.listen_addrs().await?.first().cloned().ok_or("no listen address")?;
     Ok((client, addr.with(Protocol::P2p(peer))))
 }
@@ -67,9 +77,9 @@ async fn rtt(
 ) -> Result<()> {
     let (server, addr) = start(1, Purpose::Client, pair_config(1, listen())).await?;
     let (client, _) = start(2, Purpose::Worker, pair_config(2, listen())).await?;
-    let hash = server.put_content(vec![7; 64]).await?;
     client.dial(addr).await?;
-    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 64 });
+    let pool = PoolId(B256::repeat_byte(9));
+    let request = Message::Heartbeat(Heartbeat { pool, free_slots: 1, running: 0 });
     for _ in 0..50 {
         client.request(server.peer_id(), request.clone()).await?;
     }
@@ -123,6 +133,61 @@ async fn plain_tcp(data: &[u8], verify: bool) -> Result<Duration> {
     Ok(elapsed)
 }
 
+/// The plain copy again, every 64 KiB frame sealed with ChaCha20-Poly1305 by the sender and
+/// opened by the receiver: what the cipher alone costs, without libp2p.
+fn chacha_tcp(data: &[u8]) -> Result<Duration> {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+    use std::io::{Read, Write};
+    const FRAME: usize = 65_519; // Noise's largest plaintext per frame
+    let key = || LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7; 32]).expect("key"));
+    let nonce = |i: u64| {
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&i.to_le_bytes());
+        Nonce::assume_unique_for_key(n)
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let payload = data.to_vec();
+    let t = Instant::now();
+    let sender = std::thread::spawn(move || -> std::io::Result<()> {
+        let sealing = key();
+        let mut socket = std::net::TcpStream::connect(addr)?;
+        let mut frame = Vec::with_capacity(FRAME + 16);
+        for (i, chunk) in payload.chunks(FRAME).enumerate() {
+            frame.clear();
+            frame.extend_from_slice(chunk);
+            sealing
+                .seal_in_place_append_tag(nonce(i as u64), Aad::empty(), &mut frame)
+                .map_err(|_| std::io::Error::other("seal"))?;
+            socket.write_all(&(frame.len() as u32).to_be_bytes())?;
+            socket.write_all(&frame)?;
+        }
+        Ok(())
+    });
+    let (mut socket, _) = listener.accept()?;
+    let opening = key();
+    let mut received = vec![0u8; data.len()];
+    let mut frame = vec![0u8; FRAME + 16];
+    let (mut at, mut i) = (0, 0u64);
+    while at < received.len() {
+        let mut len = [0u8; 4];
+        socket.read_exact(&mut len)?;
+        let len = u32::from_be_bytes(len) as usize;
+        let sealed = frame.get_mut(..len).ok_or("frame too long")?;
+        socket.read_exact(sealed)?;
+        let plain = opening.open_in_place(nonce(i), Aad::empty(), sealed).map_err(|_| "open")?;
+        received[at..at + plain.len()].copy_from_slice(plain);
+        at += plain.len();
+        i += 1;
+    }
+    let elapsed = t.elapsed();
+    sender.join().map_err(|_| "sender panicked")??;
+    if received != data {
+        return Err("encrypted copy corrupted".into());
+    }
+    Ok(elapsed)
+}
+
 async fn throughput(size: usize) -> Result<()> {
     let data: Vec<u8> = (0..size)
         .map(|i| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes()[0])
@@ -131,9 +196,19 @@ async fn throughput(size: usize) -> Result<()> {
     let plain = plain_tcp(&data, false).await?;
     let plain_verified = plain_tcp(&data, true).await?;
     println!(
-        "| plain TCP copy, {mb:.0} MB | {:.0} MB/s ({:.0} MB/s with the receiver's keccak check) |",
+        "| plain TCP copy, {mb:.0} MB | {:.0} MB/s ({:.0} MB/s with the receiver's BLAKE3 check) |",
         mb / plain.as_secs_f64(),
         mb / plain_verified.as_secs_f64()
+    );
+    let chacha = tokio::task::spawn_blocking({
+        let data = data.clone();
+        move || chacha_tcp(&data).map_err(|e| e.to_string())
+    })
+    .await??;
+    println!(
+        "| the plain copy sealed with ChaCha20-Poly1305 (Noise's cipher), no libp2p | {:.0} MB/s: {:.0} % of the plain copy |",
+        mb / chacha.as_secs_f64(),
+        plain.as_secs_f64() / chacha.as_secs_f64() * 100.0
     );
     for (transport, listen) in [("TCP", loopback_tcp as fn() -> Multiaddr), ("QUIC", loopback_quic)]
     {
@@ -141,31 +216,9 @@ async fn throughput(size: usize) -> Result<()> {
         let (client, _) = start(4, Purpose::Worker, pair_config(4, listen())).await?;
         let hash = server.put_content(data.clone()).await?;
         client.dial(addr).await?;
-        // The transport alone: the same chunks, 8 in flight, without assembling or hashing.
-        let t = Instant::now();
-        let chunk = quorate_p2p::wire::MAX_CHUNK as u64;
-        let moved = stream::iter((0..size as u64).step_by(chunk as usize))
-            .map(|offset| {
-                let request = Message::DataRequest(DataRequest { hash, offset, len: chunk as u32 });
-                client.request(server.peer_id(), request)
-            })
-            .buffer_unordered(8)
-            .fold(0usize, |n, r| async move {
-                match r {
-                    Ok(Message::DataChunk(c)) => n + c.bytes.len(),
-                    _ => n,
-                }
-            })
-            .await;
-        let raw = t.elapsed();
-        if moved != size {
-            return Err("chunks went missing".into());
-        }
-        println!(
-            "| chunk transfer only, {mb:.0} MB, {transport} (no assembly, no hash) | {:.0} MB/s: {:.0} % of the plain copy |",
-            mb / raw.as_secs_f64(),
-            plain.as_secs_f64() / raw.as_secs_f64() * 100.0
-        );
+        // Warm the connection (identity handshake, stream windows) with a small blob.
+        let warm = server.put_content(vec![1; 1 << 20]).await?;
+        fetch(&client, &[server.peer_id()], warm, &FetchConfig::default()).await?;
         let t = Instant::now();
         let fetched = fetch(&client, &[server.peer_id()], hash, &FetchConfig::default()).await?;
         let elapsed = t.elapsed();
@@ -174,8 +227,9 @@ async fn throughput(size: usize) -> Result<()> {
         }
         let vs_plain = plain.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
         let vs_verified = plain_verified.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
+        let vs_chacha = chacha.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
         println!(
-            "| data fetch, {mb:.0} MB, {transport} (1 MiB chunks, 8 in flight, keccak-verified) | {:.0} MB/s: {vs_plain:.0} % of the plain copy, {vs_verified:.0} % of the verified plain copy |",
+            "| data fetch, {mb:.0} MB, {transport} (streamed, BLAKE3-verified per piece) | {:.0} MB/s: {vs_plain:.0} % of the plain copy, {vs_verified:.0} % of the verified plain copy, {vs_chacha:.0} % of the ChaCha20-Poly1305 copy |",
             mb / elapsed.as_secs_f64()
         );
     }

@@ -56,6 +56,8 @@ pub struct Config {
     pub max_queued_per_peer: usize,
     /// Bytes of content this node serves from memory. Default: 1 GiB.
     pub max_content_bytes: u64,
+    /// Data streams served at once; more are refused as busy. Default: 32.
+    pub max_data_streams: usize,
     /// Gossipsub mesh size (target, low, high). Default: (6, 5, 12).
     pub gossip_mesh: (usize, usize, usize),
 }
@@ -85,6 +87,7 @@ impl Config {
             event_buffer: 1024,
             max_queued_per_peer: 64,
             max_content_bytes: 1 << 30,
+            max_data_streams: 32,
             gossip_mesh: (6, 5, 12),
         }
     }
@@ -114,7 +117,11 @@ impl Config {
                 return bad(format!("bootstrap address {addr} does not end in /p2p/<peer id>"));
             }
         }
-        if self.command_buffer == 0 || self.event_buffer == 0 || self.max_queued_per_peer == 0 {
+        if self.command_buffer == 0
+            || self.event_buffer == 0
+            || self.max_queued_per_peer == 0
+            || self.max_data_streams == 0
+        {
             return bad("channel and queue capacities must be positive".into());
         }
         if self.max_connections == 0 || self.max_connections_per_peer == 0 {

@@ -1,37 +1,39 @@
-//! Data fetch by content hash: chunked, pipelined, resumable, verified.
+//! Data fetch by content hash: streamed, verified piece by piece, resumable.
 //!
-//! The first chunk tells the blob's size; the rest are asked for with up to
-//! [`FetchConfig::window`] requests in flight. A failed request (timeout, peer restarting,
-//! connection closed) does not lose what arrived: after a backoff the fetch asks again for the
-//! missing chunks only, from the next provider in turn. Each chunk is checked against what was
-//! asked (hash, offset, total, length) and the whole blob against its content hash; a provider
-//! that sent bytes failing the check is reported ([`Offence::BadContent`]) and the fetch starts
-//! over from another provider.
+//! A fetch opens one data stream ([`crate::data`]) to a provider and asks for the blob from the
+//! first piece it lacks. The provider's header gives the blob's length and piece hashes; the
+//! fetcher checks that they merge to the content hash it asked for, then reads the bytes straight
+//! into the result buffer and checks each 1 MiB piece as it completes. So:
+//!
+//! - a provider that sends a wrong outline or a corrupted piece is caught at once, reported
+//!   ([`Offence::BadContent`]) and the fetch goes on from the next provider, keeping every piece
+//!   already checked;
+//! - a failure that is nobody's fault (a timeout, a provider restarting, a closed connection)
+//!   keeps what arrived too: after a backoff the fetch asks again from the first missing piece,
+//!   from the next provider in turn.
 
 use std::time::Duration;
 
-use alloy_primitives::Keccak256;
-use futures::{StreamExt, stream::FuturesUnordered};
+use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::PeerId;
-use quorate_primitives::ContentHash;
+use quorate_primitives::{ContentHash, Outline};
 use tracing::debug;
 
 use crate::{
     Error,
     guard::Offence,
+    protocol::{read_message, write_frame},
     service::Client,
-    wire::{DataRequest, MAX_CHUNK, Message},
+    wire::{DataRequest, Message},
 };
 
 /// How a fetch proceeds, with its defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchConfig {
-    /// Bytes per request. Default: [`MAX_CHUNK`] (1 MiB).
-    pub chunk: u32,
-    /// Requests in flight. Default: 8.
-    pub window: usize,
     /// Largest blob accepted. Default: 1 GiB.
     pub max_size: u64,
+    /// Longest wait for the provider's header or for the next piece. Default: 10 s.
+    pub stall: Duration,
     /// Tries in a row that make no progress before giving up. Default: 6.
     pub attempts: u32,
     /// First wait after a failure; doubled each time. Default: 200 ms.
@@ -43,9 +45,8 @@ pub struct FetchConfig {
 impl Default for FetchConfig {
     fn default() -> Self {
         Self {
-            chunk: MAX_CHUNK as u32,
-            window: 8,
             max_size: 1 << 30,
+            stall: Duration::from_secs(10),
             attempts: 6,
             retry_initial: Duration::from_millis(200),
             retry_max: Duration::from_secs(5),
@@ -53,40 +54,20 @@ impl Default for FetchConfig {
     }
 }
 
-/// The progress of one fetch: what has arrived and from whom.
+/// What has arrived so far: the checked outline, the buffer, and how many pieces are verified.
 struct Progress {
-    total: u64,
-    chunk: usize,
+    outline: Outline,
     buf: Vec<u8>,
-    /// Per chunk: the provider that delivered it.
-    done: Vec<Option<PeerId>>,
-    /// Keccak over the contiguous prefix that has arrived, so verifying overlaps the transfer.
-    hasher: Keccak256,
-    /// Chunks hashed so far.
-    hashed: usize,
+    verified: u64,
 }
 
 impl Progress {
-    fn missing(&self) -> impl Iterator<Item = usize> + '_ {
-        self.done.iter().enumerate().filter(|(_, d)| d.is_none()).map(|(i, _)| i)
+    fn pieces(&self) -> u64 {
+        self.outline.pieces().len() as u64
     }
 
-    /// Hashes the chunks that now extend the contiguous prefix.
-    fn advance_hash(&mut self) {
-        while self.done.get(self.hashed).is_some_and(Option::is_some) {
-            let start = self.hashed.saturating_mul(self.chunk);
-            let end = start.saturating_add(self.chunk).min(self.buf.len());
-            if let Some(bytes) = self.buf.get(start..end) {
-                self.hasher.update(bytes);
-            }
-            self.hashed = self.hashed.saturating_add(1);
-        }
-    }
-
-    /// True when every chunk arrived and the bytes hash to `hash`.
-    fn verifies(&mut self, hash: ContentHash) -> bool {
-        self.advance_hash();
-        self.hashed == self.done.len() && std::mem::take(&mut self.hasher).finalize() == hash.0
+    fn complete(&self) -> bool {
+        self.verified >= self.pieces()
     }
 }
 
@@ -97,178 +78,136 @@ pub async fn fetch(
     hash: ContentHash,
     config: &FetchConfig,
 ) -> Result<Vec<u8>, Error> {
-    if providers.is_empty() || config.chunk == 0 || config.window == 0 {
+    if providers.is_empty() {
         return Err(Error::ContentUnavailable { hash, reason: "no provider to ask".into() });
     }
-    let chunk = u64::from(config.chunk.min(MAX_CHUNK as u32));
     let mut progress: Option<Progress> = None;
     let mut turn = 0usize;
     let mut failures = 0u32;
     let mut backoff = config.retry_initial;
-    let mut last_error = String::new();
     loop {
-        if failures >= config.attempts {
-            return Err(Error::ContentUnavailable { hash, reason: last_error });
-        }
         let provider = providers[turn % providers.len()];
-        let step = match progress.as_mut() {
-            None => first_chunk(client, provider, hash, chunk, config.max_size).await.map(|p| {
-                progress = Some(p);
-                true
-            }),
-            Some(p) => rest(client, provider, hash, chunk, config.window, p).await,
+        let before = progress.as_ref().map_or(0, |p| p.verified);
+        let step = from_provider(client, provider, hash, config, &mut progress).await;
+        if let Some(p) = progress.take_if(|p| p.complete()) {
+            return Ok(p.buf);
+        }
+        let error = match step {
+            Ok(()) => Error::ContentUnavailable { hash, reason: "the stream ended early".into() },
+            Err(e) => e,
         };
-        match step {
-            Ok(made_progress) => {
-                if made_progress {
-                    failures = 0;
-                    backoff = config.retry_initial;
-                }
-            }
-            Err(e) => {
-                debug!(target: "quorate::p2p", %provider, %hash, "fetch step failed: {e}");
-                if e.is_bad_peer() {
-                    let _ = client
-                        .report(provider, Offence::of(&e).unwrap_or(Offence::ProtocolViolation))
-                        .await;
-                }
-                last_error = e.to_string();
-                failures = failures.saturating_add(1);
-                turn = turn.wrapping_add(1);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(config.retry_max);
-                continue;
+        debug!(target: "quorate::p2p", %provider, %hash, "fetch step failed: {error}");
+        if progress.as_ref().map_or(0, |p| p.verified) > before {
+            failures = 0;
+            backoff = config.retry_initial;
+        }
+        if error.is_bad_peer() {
+            let offence = Offence::of(&error).unwrap_or(Offence::ProtocolViolation);
+            let _ = client.report(provider, offence).await;
+            if providers.len() == 1 {
+                return Err(error);
             }
         }
-        let Some(p) = progress.as_mut() else { continue };
-        if p.missing().next().is_some() {
-            continue;
-        }
-        if p.verifies(hash) {
-            return progress.map(|p| p.buf).ok_or(Error::ContentMismatch { expected: hash });
-        }
-        // Some provider lied. Report every one that contributed and start over elsewhere.
-        let mut liars: Vec<PeerId> = p.done.iter().flatten().copied().collect();
-        liars.sort();
-        liars.dedup();
-        for liar in liars {
-            let _ = client.report(liar, Offence::BadContent).await;
-        }
-        last_error = Error::ContentMismatch { expected: hash }.to_string();
-        if providers.len() == 1 {
-            return Err(Error::ContentMismatch { expected: hash });
-        }
-        progress = None;
         failures = failures.saturating_add(1);
+        if failures >= config.attempts {
+            return Err(match error {
+                Error::ContentUnavailable { .. } | Error::ContentMismatch { .. } => error,
+                other => Error::ContentUnavailable { hash, reason: other.to_string() },
+            });
+        }
         turn = turn.wrapping_add(1);
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2).min(config.retry_max);
     }
 }
 
-fn check_chunk(
-    answer: Message,
+/// One attempt: asks `provider` for everything from the first unverified piece and reads until
+/// the blob is complete or something fails.
+async fn from_provider(
+    client: &Client,
+    provider: PeerId,
     hash: ContentHash,
-    offset: u64,
-    expected_total: Option<u64>,
-    chunk: u64,
-) -> Result<(u64, Vec<u8>), Error> {
-    let c = match answer {
-        Message::DataChunk(c) => c,
+    config: &FetchConfig,
+    progress: &mut Option<Progress>,
+) -> Result<(), Error> {
+    let stalled = || Error::ContentUnavailable { hash, reason: "provider stalled".into() };
+    let io = |e: std::io::Error| match crate::protocol::decode_failure(&e) {
+        Some(error) => error.clone(),
+        None => Error::ContentUnavailable { hash, reason: e.to_string() },
+    };
+    tokio::time::timeout(config.stall, client.ready(provider)).await.map_err(|_| stalled())??;
+    let mut stream = tokio::time::timeout(config.stall, client.open_data_stream(provider))
+        .await
+        .map_err(|_| stalled())??;
+    let first = progress.as_ref().map_or(0, |p| p.verified);
+    let offset =
+        progress.as_ref().and_then(|p| p.outline.piece_range(first)).map_or(0, |(start, _)| start);
+    let request = DataRequest { hash, offset, len: u64::MAX };
+    tokio::time::timeout(config.stall, write_frame(&mut stream, &Message::DataRequest(request)))
+        .await
+        .map_err(|_| stalled())?
+        .map_err(io)?;
+    let header = tokio::time::timeout(config.stall, read_message(&mut stream))
+        .await
+        .map_err(|_| stalled())?
+        .map_err(io)?;
+    let header = match header {
+        Message::DataHeader(header) => header,
         Message::DataUnavailable { .. } => {
             return Err(Error::ContentUnavailable {
                 hash,
                 reason: "provider does not hold it".into(),
             });
         }
+        Message::Refused { reason } => return Err(Error::Refused { reason }),
         _ => {
             return Err(Error::ProtocolViolation {
                 reason: "data request answered with another kind",
             });
         }
     };
-    let total = expected_total.unwrap_or(c.total);
-    let want = total.saturating_sub(offset).min(chunk);
-    if c.hash != hash || c.offset != offset || c.total != total || c.bytes.len() as u64 != want {
-        return Err(Error::ProtocolViolation { reason: "data chunk does not match its request" });
+    if header.hash != hash {
+        return Err(Error::ProtocolViolation { reason: "data header names another blob" });
     }
-    Ok((total, c.bytes))
-}
-
-async fn first_chunk(
-    client: &Client,
-    provider: PeerId,
-    hash: ContentHash,
-    chunk: u64,
-    max_size: u64,
-) -> Result<Progress, Error> {
-    let request = DataRequest { hash, offset: 0, len: chunk as u32 };
-    let answer = client.request(provider, Message::DataRequest(request)).await?;
-    let (total, bytes) = check_chunk(answer, hash, 0, None, chunk)?;
-    if total > max_size {
-        return Err(Error::ContentTooLarge { size: total, max: max_size });
+    if header.total > config.max_size {
+        return Err(Error::ContentTooLarge { size: header.total, max: config.max_size });
     }
-    let size = usize::try_from(total)
-        .map_err(|_| Error::ContentTooLarge { size: total, max: max_size })?;
-    let chunks = usize::try_from(total.div_ceil(chunk).max(1)).unwrap_or(usize::MAX);
-    let mut buf = vec![0u8; size];
-    if let Some(dst) = buf.get_mut(..bytes.len()) {
-        dst.copy_from_slice(&bytes);
+    let outline = Outline::from_parts(header.total, header.pieces)
+        .map_err(|_| Error::ContentMismatch { expected: hash })?;
+    if outline.root() != hash {
+        return Err(Error::ContentMismatch { expected: hash });
     }
-    let mut done = vec![None; chunks];
-    if let Some(first) = done.first_mut() {
-        *first = Some(provider);
-    }
-    let chunk = usize::try_from(chunk).unwrap_or(usize::MAX);
-    let mut progress = Progress { total, chunk, buf, done, hasher: Keccak256::new(), hashed: 0 };
-    progress.advance_hash();
-    Ok(progress)
-}
-
-/// Asks for the missing chunks, `window` at a time; Ok(true) when some arrived.
-async fn rest(
-    client: &Client,
-    provider: PeerId,
-    hash: ContentHash,
-    chunk: u64,
-    window: usize,
-    p: &mut Progress,
-) -> Result<bool, Error> {
-    let mut missing: Vec<usize> = p.missing().collect();
-    missing.reverse();
-    let mut in_flight = FuturesUnordered::new();
-    let mut arrived = false;
-    let ask = |index: usize| {
-        let offset = (index as u64).saturating_mul(chunk);
-        async move {
-            let request = DataRequest { hash, offset, len: chunk as u32 };
-            (index, offset, client.request(provider, Message::DataRequest(request)).await)
+    let p = match progress {
+        Some(p) => p,
+        None => {
+            let size = usize::try_from(outline.len()).map_err(|_| Error::ContentTooLarge {
+                size: outline.len(),
+                max: config.max_size,
+            })?;
+            progress.insert(Progress { outline, buf: vec![0u8; size], verified: 0 })
         }
     };
-    while in_flight.len() < window {
-        let Some(index) = missing.pop() else { break };
-        in_flight.push(ask(index));
-    }
-    while let Some((index, offset, answer)) = in_flight.next().await {
-        let (_, bytes) =
-            match answer.and_then(|a| check_chunk(a, hash, offset, Some(p.total), chunk)) {
-                Ok(ok) => ok,
-                // Keep what arrived: the next step resumes from the missing chunks.
-                Err(e) if arrived && !e.is_bad_peer() => return Ok(true),
-                Err(e) => return Err(e),
-            };
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let dst = p
+    while !p.complete() {
+        let index = p.verified;
+        let (start, end) = p
+            .outline
+            .piece_range(index)
+            .ok_or(Error::ProtocolViolation { reason: "piece beyond the blob" })?;
+        let range = usize::try_from(start).unwrap_or(usize::MAX)
+            ..usize::try_from(end).unwrap_or(usize::MAX);
+        let piece = p
             .buf
-            .get_mut(start..start.saturating_add(bytes.len()))
-            .ok_or(Error::ProtocolViolation { reason: "data chunk beyond the blob" })?;
-        dst.copy_from_slice(&bytes);
-        if let Some(slot) = p.done.get_mut(index) {
-            *slot = Some(provider);
+            .get_mut(range)
+            .ok_or(Error::ProtocolViolation { reason: "piece beyond the blob" })?;
+        tokio::time::timeout(config.stall, stream.read_exact(piece))
+            .await
+            .map_err(|_| stalled())?
+            .map_err(io)?;
+        if !p.outline.verifies_piece(index, piece) {
+            return Err(Error::ContentMismatch { expected: hash });
         }
-        p.advance_hash();
-        arrived = true;
-        if let Some(next) = missing.pop() {
-            in_flight.push(ask(next));
-        }
+        p.verified = index.saturating_add(1);
     }
-    Ok(arrived)
+    let _ = stream.close().await;
+    Ok(())
 }

@@ -15,7 +15,8 @@
 //! | [`config`] | [`Config`]: documented defaults and `validate()` |
 //! | [`protocol`] | the request-response codec on `/quorate/wire/1` |
 //! | [`service`] | the event loop owning the libp2p swarm, its [`Client`] handle and [`Event`]s |
-//! | [`fetch`] | chunked, resumable, hash-verified data fetch by content hash |
+//! | [`data`] | the data stream `/quorate/data/1`: blobs served by content hash, off the event loop |
+//! | [`fetch`] | streamed, resumable data fetch by content hash, every 1 MiB piece verified on arrival |
 //!
 //! ## Data flow
 //!
@@ -25,6 +26,7 @@
 //!                                                                                    │
 //!  Swarm: TCP+Noise+Yamux, QUIC │ identify, ping │ Kademlia (pool providers) │ mDNS (devnets)
 //!         gossipsub (announcements, orders) │ request-response /quorate/wire/1 (frames)
+//!         libp2p-stream /quorate/data/1 (blobs: admitted by the loop, served by their own tasks)
 //!         connection limits │ block list (timed bans from the guard)
 //! ```
 //!
@@ -89,6 +91,7 @@
 
 mod codec;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod fetch;
 pub mod frame;

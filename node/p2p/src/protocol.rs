@@ -34,7 +34,8 @@ pub fn decode_failure(error: &io::Error) -> Option<&Error> {
     error.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
 }
 
-async fn read_message<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Message> {
+/// Reads one framed message; the header's length is checked before the payload is read.
+pub(crate) async fn read_message<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Message> {
     let mut header = [0u8; frame::HEADER_LEN];
     io.read_exact(&mut header).await?;
     let len = frame::decode_header(header, MAX_MESSAGE as u32).map_err(invalid)?;
@@ -43,7 +44,8 @@ async fn read_message<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Mes
     Message::decode(&payload).map_err(invalid)
 }
 
-async fn write_message<T: AsyncWrite + Unpin + Send>(
+/// Writes one framed message and flushes it, leaving the stream open.
+pub(crate) async fn write_frame<T: AsyncWrite + Unpin + Send>(
     io: &mut T,
     message: &Message,
 ) -> io::Result<()> {
@@ -52,6 +54,14 @@ async fn write_message<T: AsyncWrite + Unpin + Send>(
         .map_err(|_| invalid(Error::FrameTooLarge { len: payload.len() as u64, max: u32::MAX }))?;
     io.write_all(&frame::encode_header(len)).await?;
     io.write_all(&payload).await?;
+    io.flush().await
+}
+
+async fn write_message<T: AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    message: &Message,
+) -> io::Result<()> {
+    write_frame(io, message).await?;
     io.close().await
 }
 

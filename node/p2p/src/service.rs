@@ -16,6 +16,10 @@
 //!
 //! Application requests to a peer wait in a bounded queue until the peer has acknowledged our
 //! proof, so the remote never sees a request before the identity it comes from.
+//!
+//! Blobs travel on their own stream protocol ([`crate::data`]): the loop only admits each
+//! inbound data stream (identity, rate limit, ban, concurrency cap) and hands it to a serving
+//! task, so bulk bytes never queue behind, or in front of, control messages.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -36,16 +40,17 @@ use libp2p::{
     tcp, yamux,
 };
 use quorate_primitives::ContentHash;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::{
     Error,
     config::Config,
+    data::{self, Blob, DATA_PROTOCOL, Server, Store},
     guard::{Guard, Offence, Verdict},
     identity::{IdentityProof, PoolId, Purpose, VerifiedPeer, VerifyPolicy},
     protocol::{PROTOCOL, WireCodec, decode_failure},
-    wire::{DataChunk, DataRequest, Kind, MAX_CHUNK, Message, PoolAnnouncement, SignedOrder},
+    wire::{Kind, Message, PoolAnnouncement, SignedOrder},
 };
 
 /// Gossipsub topic of pool announcements.
@@ -86,6 +91,7 @@ struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
     wire: request_response::Behaviour<WireCodec>,
+    data: libp2p_stream::Behaviour,
 }
 
 /// The handle to answer one inbound request, given with [`Event::Request`].
@@ -188,8 +194,7 @@ enum Command {
     Publish { message: Message, reply: oneshot::Sender<Result<(), Error>> },
     Provide { pool: PoolId, reply: oneshot::Sender<Result<(), Error>> },
     FindScheduler { pool: PoolId, owner: Address, reply: oneshot::Sender<PeerId> },
-    PutContent { hash: ContentHash, bytes: Arc<Vec<u8>>, reply: oneshot::Sender<Result<(), Error>> },
-    RemoveContent { hash: ContentHash },
+    Ready { peer: PeerId, reply: oneshot::Sender<Result<(), Error>> },
     Report { peer: PeerId, offence: Offence },
     SetIdentity { proof: IdentityProof },
     Stats { reply: oneshot::Sender<Stats> },
@@ -198,10 +203,21 @@ enum Command {
 
 /// A cloneable handle to the event loop. Every method sends one bounded command and awaits its
 /// reply; when the loop has stopped they fail with [`Error::Shutdown`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
+    /// The blobs this node serves (shared with the serving tasks).
+    store: Store,
+    max_content_bytes: u64,
+    /// Opens data streams.
+    data: libp2p_stream::Control,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("peer_id", &self.peer_id).finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -265,17 +281,38 @@ impl Client {
         self.call(|reply| Command::FindScheduler { pool, owner, reply }).await
     }
 
-    /// Serves `bytes` to peers that ask for them by content hash; returns the hash.
+    /// Serves `bytes` to peers that ask for them by content hash; returns the hash. Hashes the
+    /// blob piece by piece once (on a blocking thread), so serving it costs no hashing.
     pub async fn put_content(&self, bytes: Vec<u8>) -> Result<ContentHash, Error> {
-        let hash = ContentHash::of(&bytes);
-        let bytes = Arc::new(bytes);
-        self.call(|reply| Command::PutContent { hash, bytes, reply }).await??;
-        Ok(hash)
+        if bytes.len() as u64 > self.max_content_bytes {
+            let (size, max) = (bytes.len() as u64, self.max_content_bytes);
+            return Err(Error::ContentTooLarge { size, max });
+        }
+        let blob = tokio::task::spawn_blocking(move || Blob::new(bytes))
+            .await
+            .map_err(|e| Error::Transport { reason: format!("hashing the blob: {e}") })?;
+        self.store.put(blob, self.max_content_bytes)
     }
 
     /// Stops serving a blob.
     pub async fn remove_content(&self, hash: ContentHash) -> Result<(), Error> {
-        self.commands.send(Command::RemoveContent { hash }).await.map_err(|_| Error::Shutdown)
+        self.store.remove(&hash);
+        Ok(())
+    }
+
+    /// Waits until `peer` is connected and has acknowledged our identity, dialing it when needed
+    /// (with the addresses known for it).
+    pub async fn ready(&self, peer: PeerId) -> Result<(), Error> {
+        self.call(|reply| Command::Ready { peer, reply }).await?
+    }
+
+    /// Opens a data stream to a ready peer.
+    pub(crate) async fn open_data_stream(&self, peer: PeerId) -> Result<libp2p::Stream, Error> {
+        self.data
+            .clone()
+            .open_stream(peer, DATA_PROTOCOL)
+            .await
+            .map_err(|e| Error::Request { reason: e.to_string() })
     }
 
     /// Reports a peer's misbehaviour seen by the application (bad content, bad results…).
@@ -313,6 +350,10 @@ pub fn spawn(
     })?;
     let peer_id = config.keypair.public().to_peer_id();
     let mut swarm = build_swarm(&config)?;
+    let mut data = swarm.behaviour().data.new_control();
+    let incoming = data
+        .accept(DATA_PROTOCOL)
+        .map_err(|e| Error::Transport { reason: format!("data protocol: {e}") })?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -336,7 +377,25 @@ pub fn spawn(
     }
     let (commands_tx, commands_rx) = mpsc::channel(config.command_buffer);
     let (events_tx, events_rx) = mpsc::channel(config.event_buffer);
+    let (offences_tx, offences_rx) = mpsc::channel(config.command_buffer);
+    let store = Store::default();
+    let client = Client {
+        commands: commands_tx,
+        peer_id,
+        store: store.clone(),
+        max_content_bytes: config.max_content_bytes,
+        data,
+    };
     let event_loop = EventLoop {
+        incoming,
+        server: Server {
+            store,
+            offences: offences_tx.downgrade(),
+            deadline: config.request_timeout,
+        },
+        data_slots: Arc::new(Semaphore::new(config.max_data_streams)),
+        _offences_open: offences_tx,
+        offences_rx,
         policy: VerifyPolicy {
             chain_id: config.chain_id,
             max_validity_s: config.max_proof_validity.as_secs(),
@@ -358,12 +417,10 @@ pub fn spawn(
         providing: HashMap::new(),
         targets: HashMap::new(),
         provider_queries: HashMap::new(),
-        content: HashMap::new(),
-        content_bytes: 0,
         disconnect_at: Vec::new(),
     };
     runtime.spawn(event_loop.run());
-    Ok((Client { commands: commands_tx, peer_id }, events_rx))
+    Ok((client, events_rx))
 }
 
 fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, Error> {
@@ -427,6 +484,7 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, Error> {
                         .with_request_timeout(request_timeout)
                         .with_max_concurrent_streams(256),
                 ),
+                data: libp2p_stream::Behaviour::new(),
             })
         })
         .map_err(|e| transport(&e))?
@@ -442,7 +500,26 @@ enum Pending {
     App { reply: oneshot::Sender<Result<Message, Error>> },
 }
 
-type Queued = (Message, oneshot::Sender<Result<Message, Error>>);
+/// What waits for a peer to become ready.
+enum Queued {
+    /// An application request, sent then.
+    Request(Box<Message>, oneshot::Sender<Result<Message, Error>>),
+    /// A caller of [`Client::ready`] (a fetch about to open a data stream).
+    Ready(oneshot::Sender<Result<(), Error>>),
+}
+
+impl Queued {
+    fn fail(self, error: Error) {
+        match self {
+            Self::Request(_, reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Self::Ready(reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 struct Session {
@@ -497,8 +574,15 @@ struct EventLoop {
     providing: HashMap<kad::QueryId, oneshot::Sender<Result<(), Error>>>,
     targets: HashMap<PoolId, Target>,
     provider_queries: HashMap<kad::QueryId, PoolId>,
-    content: HashMap<ContentHash, Arc<Vec<u8>>>,
-    content_bytes: u64,
+    /// Inbound data streams, admitted here and served by their own tasks.
+    incoming: libp2p_stream::IncomingStreams,
+    server: Server,
+    /// Data streams served at once.
+    data_slots: Arc<Semaphore>,
+    /// Offences seen by serving tasks, which hold only weak senders; this one keeps the channel
+    /// open while the loop runs.
+    _offences_open: mpsc::Sender<(PeerId, Offence)>,
+    offences_rx: mpsc::Receiver<(PeerId, Offence)>,
     /// Peers to disconnect (and penalise) once a refusal's reason has gone out.
     disconnect_at: Vec<(PeerId, Option<Offence>, Instant)>,
 }
@@ -514,6 +598,8 @@ impl EventLoop {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some((peer, stream)) = self.incoming.next() => self.on_data_stream(peer, stream),
+                Some((peer, offence)) = self.offences_rx.recv() => self.penalise(peer, offence),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -545,7 +631,17 @@ impl EventLoop {
                     self.swarm.dial(addr).map_err(|e| Error::Transport { reason: e.to_string() });
                 let _ = reply.send(result);
             }
-            Command::Request { peer, message, reply } => self.request(peer, message, reply),
+            Command::Request { peer, message, reply } => {
+                if message.kind().is_response()
+                    || message.kind().is_gossip()
+                    || matches!(message.kind(), Kind::Hello | Kind::DataRequest)
+                {
+                    let reason = "not a request kind of the wire protocol";
+                    let _ = reply.send(Err(Error::ProtocolViolation { reason }));
+                } else {
+                    self.wait_ready(peer, Queued::Request(Box::new(message), reply));
+                }
+            }
             Command::Respond { responder, message, reply } => {
                 let result = if message.kind().is_response() {
                     self.swarm
@@ -574,25 +670,7 @@ impl EventLoop {
             Command::FindScheduler { pool, owner, reply } => {
                 self.find_scheduler(pool, owner, reply);
             }
-            Command::PutContent { hash, bytes, reply } => {
-                let size = bytes.len() as u64;
-                let total = self.content_bytes.saturating_add(size);
-                let result = if self.content.contains_key(&hash) {
-                    Ok(())
-                } else if total > self.config.max_content_bytes {
-                    Err(Error::ContentTooLarge { size, max: self.config.max_content_bytes })
-                } else {
-                    self.content_bytes = total;
-                    self.content.insert(hash, bytes);
-                    Ok(())
-                };
-                let _ = reply.send(result);
-            }
-            Command::RemoveContent { hash } => {
-                if let Some(bytes) = self.content.remove(&hash) {
-                    self.content_bytes = self.content_bytes.saturating_sub(bytes.len() as u64);
-                }
-            }
+            Command::Ready { peer, reply } => self.wait_ready(peer, Queued::Ready(reply)),
             Command::Report { peer, offence } => self.penalise(peer, offence),
             Command::SetIdentity { proof } => self.proof = proof,
             Command::Stats { reply } => {
@@ -611,39 +689,41 @@ impl EventLoop {
         }
     }
 
-    fn request(
-        &mut self,
-        peer: PeerId,
-        message: Message,
-        reply: oneshot::Sender<Result<Message, Error>>,
-    ) {
-        if message.kind().is_response()
-            || message.kind().is_gossip()
-            || message.kind() == Kind::Hello
-        {
-            let _ = reply.send(Err(Error::ProtocolViolation { reason: "not a request kind" }));
-            return;
-        }
+    /// Sends a request, or answers a ready waiter, once `peer` has acknowledged our identity:
+    /// now if it has, else after dialing it and sending our proof.
+    fn wait_ready(&mut self, peer: PeerId, waiter: Queued) {
         if self.guard.is_banned(&peer, Instant::now()) {
-            let _ = reply.send(Err(Error::Banned { peer }));
+            waiter.fail(Error::Banned { peer });
             return;
         }
         let max_queued = self.config.max_queued_per_peer;
         let session = self.sessions.entry(peer).or_default();
         if session.ready && session.connected {
-            let id = self.swarm.behaviour_mut().wire.send_request(&peer, Ok(message));
-            self.pending.insert(id, Pending::App { reply });
+            self.release(peer, waiter);
             return;
         }
         if session.queued.len() >= max_queued {
-            let _ = reply.send(Err(Error::Request { reason: "too many requests queued".into() }));
+            waiter.fail(Error::Request { reason: "too many requests queued".into() });
             return;
         }
-        session.queued.push_back((message, reply));
+        session.queued.push_back(waiter);
         if !self.swarm.is_connected(&peer) {
             self.dial_peer(peer);
         } else if !session.hello_sent && !session.ready {
             self.send_hello(peer);
+        }
+    }
+
+    /// Sends a queued request or answers a ready waiter: the peer is ready.
+    fn release(&mut self, peer: PeerId, waiter: Queued) {
+        match waiter {
+            Queued::Request(message, reply) => {
+                let id = self.swarm.behaviour_mut().wire.send_request(&peer, Ok(*message));
+                self.pending.insert(id, Pending::App { reply });
+            }
+            Queued::Ready(reply) => {
+                let _ = reply.send(Ok(()));
+            }
         }
     }
 
@@ -802,8 +882,8 @@ impl EventLoop {
     fn on_disconnected(&mut self, peer: PeerId) {
         self.guard.disconnected(&peer);
         let Some(session) = self.sessions.remove(&peer) else { return };
-        for (_, reply) in session.queued {
-            let _ = reply.send(Err(Error::Request { reason: "connection closed".into() }));
+        for waiter in session.queued {
+            waiter.fail(Error::Request { reason: "connection closed".into() });
         }
         let lost: Vec<PoolId> = self
             .targets
@@ -824,8 +904,8 @@ impl EventLoop {
 
     fn fail_queued(&mut self, peer: PeerId, error: &Error) {
         if let Some(session) = self.sessions.get_mut(&peer) {
-            for (_, reply) in session.queued.drain(..) {
-                let _ = reply.send(Err(error.clone()));
+            for waiter in session.queued.drain(..) {
+                waiter.fail(error.clone());
             }
             session.hello_sent = false;
             if !session.connected {
@@ -1069,18 +1149,42 @@ impl EventLoop {
             self.penalise(peer, Offence::ProtocolViolation);
             return;
         }
-        match request {
-            Message::DataRequest(request) => {
-                let answer = self.serve(&request);
-                let _ = self.swarm.behaviour_mut().wire.send_response(channel, answer);
+        if let Message::DataRequest(_) = request {
+            self.refuse(channel, "data requests go on the data stream");
+            self.penalise(peer, Offence::ProtocolViolation);
+            return;
+        }
+        self.emit(Event::Request {
+            peer,
+            identity,
+            message: request,
+            responder: Responder(channel),
+        });
+    }
+
+    /// Admits an inbound data stream as [`Self::on_request`] admits a request, and hands it to a
+    /// serving task.
+    fn on_data_stream(&mut self, peer: PeerId, stream: libp2p::Stream) {
+        let now = Instant::now();
+        if self.guard.is_banned(&peer, now) {
+            return; // dropped: the stream is reset
+        }
+        if !self.guard.admit(peer, now) {
+            self.penalise(peer, Offence::Flood);
+            return;
+        }
+        let deadline = self.server.deadline;
+        if self.sessions.get(&peer).and_then(|s| s.verified).is_none() {
+            self.penalise(peer, Offence::ProtocolViolation);
+            tokio::spawn(data::refuse(stream, "identity not proven", deadline));
+            return;
+        }
+        match Arc::clone(&self.data_slots).try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(self.server.clone().serve(peer, stream, permit));
             }
-            message => {
-                self.emit(Event::Request {
-                    peer,
-                    identity,
-                    message,
-                    responder: Responder(channel),
-                });
+            Err(_) => {
+                tokio::spawn(data::refuse(stream, "busy: too many data streams", deadline));
             }
         }
     }
@@ -1091,26 +1195,6 @@ impl EventLoop {
             .behaviour_mut()
             .wire
             .send_response(channel, Message::Refused { reason: reason.into() });
-    }
-
-    fn serve(&self, request: &DataRequest) -> Message {
-        let Some(bytes) = self.content.get(&request.hash) else {
-            return Message::DataUnavailable { hash: request.hash };
-        };
-        let total = bytes.len() as u64;
-        let Ok(start) = usize::try_from(request.offset) else {
-            return Message::Refused { reason: "offset beyond the end".into() };
-        };
-        let len = (request.len as usize).min(MAX_CHUNK);
-        match bytes.get(start..start.saturating_add(len).min(bytes.len())) {
-            Some(chunk) => Message::DataChunk(DataChunk {
-                hash: request.hash,
-                offset: request.offset,
-                total,
-                bytes: chunk.to_vec(),
-            }),
-            None => Message::Refused { reason: "offset beyond the end".into() },
-        }
     }
 
     fn verify_peer(&self, peer: PeerId, proof: &IdentityProof) -> Result<VerifiedPeer, Error> {
@@ -1212,9 +1296,8 @@ impl EventLoop {
         session.ready = true;
         session.hello_sent = false;
         let queued: Vec<Queued> = session.queued.drain(..).collect();
-        for (message, reply) in queued {
-            let id = self.swarm.behaviour_mut().wire.send_request(&peer, Ok(message));
-            self.pending.insert(id, Pending::App { reply });
+        for waiter in queued {
+            self.release(peer, waiter);
         }
     }
 

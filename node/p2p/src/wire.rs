@@ -22,7 +22,7 @@
 //! | [`ResultUpload`] → `Ack` | request-response | worker → scheduler |
 //! | [`Abort`] → `Ack` | request-response | scheduler → worker |
 //! | [`RecoveryRequest`] → [`RecoveryReport`] | request-response | worker → scheduler |
-//! | [`DataRequest`] → [`DataChunk`] / `DataUnavailable` | request-response | any → any |
+//! | [`DataRequest`] → [`DataHeader`] + raw bytes / `DataUnavailable` / `Refused` | the data stream ([`crate::data`]) | any → any |
 
 use alloy_primitives::{Address, B256};
 use libp2p::Multiaddr;
@@ -35,9 +35,11 @@ use crate::{
     identity::{IdentityProof, JoinCredential, PoolId, Purpose},
 };
 
-/// Largest data chunk, inline task input or uploaded result: 1 MiB. Larger blobs are fetched in
-/// chunks by content hash.
+/// Largest inline task input or uploaded result: 1 MiB. Larger blobs are fetched by content hash
+/// on the data stream.
 pub const MAX_CHUNK: usize = 1024 * 1024;
+/// Most piece hashes in a [`DataHeader`]: blobs up to 4 GiB are served.
+pub const MAX_PIECES: usize = 4096;
 /// Largest free-text field (reasons, details).
 pub const MAX_TEXT: usize = 256;
 /// Largest pool metadata text (a URI or a short description).
@@ -92,8 +94,8 @@ pub enum Kind {
     RecoveryReport = 15,
     /// [`DataRequest`].
     DataRequest = 16,
-    /// [`DataChunk`].
-    DataChunk = 17,
+    /// [`DataHeader`].
+    DataHeader = 17,
     /// The content is not held.
     DataUnavailable = 18,
     /// A request was accepted.
@@ -120,7 +122,7 @@ impl Kind {
         Self::RecoveryRequest,
         Self::RecoveryReport,
         Self::DataRequest,
-        Self::DataChunk,
+        Self::DataHeader,
         Self::DataUnavailable,
         Self::Ack,
         Self::Refused,
@@ -150,7 +152,7 @@ impl Kind {
             Self::RecoveryRequest => "recovery request",
             Self::RecoveryReport => "recovery report",
             Self::DataRequest => "data request",
-            Self::DataChunk => "data chunk",
+            Self::DataHeader => "data header",
             Self::DataUnavailable => "data unavailable",
             Self::Ack => "ack",
             Self::Refused => "refused",
@@ -160,7 +162,8 @@ impl Kind {
     /// The largest payload (tag included) of this kind.
     pub fn max_len(self) -> usize {
         match self {
-            Self::TaskAssignment | Self::ResultUpload | Self::DataChunk => MAX_MESSAGE,
+            Self::TaskAssignment | Self::ResultUpload => MAX_MESSAGE,
+            Self::DataHeader => MAX_PIECES * 32 + 64,
             Self::RecoveryRequest | Self::RecoveryReport => 48 * 1024,
             Self::PoolAnnouncement | Self::SignedOrder => 4 * 1024,
             _ => 1024,
@@ -175,7 +178,7 @@ impl Kind {
                 | Self::JoinAccepted
                 | Self::JoinRefused
                 | Self::RecoveryReport
-                | Self::DataChunk
+                | Self::DataHeader
                 | Self::DataUnavailable
                 | Self::Ack
                 | Self::Refused
@@ -430,28 +433,29 @@ pub struct RecoveryReport {
     pub tasks: Vec<TaskStatus>,
 }
 
-/// Asks for `len` bytes at `offset` of a blob by content hash.
+/// Asks, on a data stream, for the bytes of a blob from `offset` on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataRequest {
     /// The blob.
     pub hash: ContentHash,
-    /// First byte wanted.
+    /// First byte wanted: a multiple of [`quorate_primitives::PIECE_LEN`], at most the blob's
+    /// length.
     pub offset: u64,
-    /// Bytes wanted, at most [`MAX_CHUNK`].
-    pub len: u32,
+    /// Bytes wanted; the provider sends fewer when the blob ends first.
+    pub len: u64,
 }
 
-/// A chunk of a blob. The receiver checks the whole blob's hash once it has every chunk.
+/// The provider's answer on a data stream, followed by the requested bytes, unframed: the blob's
+/// length and its piece hashes ([`quorate_primitives::Outline`]), so the receiver checks the
+/// outline against the content hash, then every piece as it arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataChunk {
+pub struct DataHeader {
     /// The blob.
     pub hash: ContentHash,
-    /// Where this chunk starts.
-    pub offset: u64,
-    /// The blob's total size.
+    /// The blob's length.
     pub total: u64,
-    /// The bytes.
-    pub bytes: Vec<u8>,
+    /// Its piece hashes, at most [`MAX_PIECES`].
+    pub pieces: Vec<B256>,
 }
 
 /// Every wire message.
@@ -489,8 +493,8 @@ pub enum Message {
     RecoveryReport(RecoveryReport),
     /// See [`DataRequest`].
     DataRequest(DataRequest),
-    /// See [`DataChunk`].
-    DataChunk(DataChunk),
+    /// See [`DataHeader`].
+    DataHeader(DataHeader),
     /// The content asked for is not held here.
     DataUnavailable {
         /// The blob.
@@ -525,7 +529,7 @@ impl Message {
             Self::RecoveryRequest(_) => Kind::RecoveryRequest,
             Self::RecoveryReport(_) => Kind::RecoveryReport,
             Self::DataRequest(_) => Kind::DataRequest,
-            Self::DataChunk(_) => Kind::DataChunk,
+            Self::DataHeader(_) => Kind::DataHeader,
             Self::DataUnavailable { .. } => Kind::DataUnavailable,
             Self::Ack => Kind::Ack,
             Self::Refused { .. } => Kind::Refused,
@@ -553,7 +557,7 @@ impl Message {
             | Self::JoinAccepted(_)
             | Self::JoinRefused(_)
             | Self::RecoveryReport(_)
-            | Self::DataChunk(_)
+            | Self::DataHeader(_)
             | Self::DataUnavailable { .. }
             | Self::Ack
             | Self::Refused { .. } => false,
@@ -621,9 +625,6 @@ impl Message {
     /// Value checks the field encoding cannot express.
     fn validate(&self) -> Result<(), Error> {
         match self {
-            Self::DataRequest(m) if m.len as usize > MAX_CHUNK => {
-                Err(Error::FieldTooLarge { field: "data.len", len: m.len as usize, max: MAX_CHUNK })
-            }
             Self::JoinRequest(m) if m.capabilities.evaluators & !evaluators::ALL != 0 => {
                 Err(Error::InvalidTag {
                     field: "capabilities.evaluators",
@@ -636,7 +637,7 @@ impl Message {
 
     fn size_hint(&self) -> usize {
         match self {
-            Self::DataChunk(m) => m.bytes.len() + 96,
+            Self::DataHeader(m) => m.pieces.len() * 32 + 48,
             Self::ResultUpload(m) => m.result.len() + 64,
             Self::TaskAssignment(TaskAssignment { input: TaskInput::Inline(b), .. }) => {
                 b.len() + 256
@@ -750,13 +751,15 @@ impl Message {
             Self::DataRequest(m) => {
                 w.b256(&m.hash.0);
                 w.u64(m.offset);
-                w.u32(m.len);
+                w.u64(m.len);
             }
-            Self::DataChunk(m) => {
+            Self::DataHeader(m) => {
                 w.b256(&m.hash.0);
-                w.u64(m.offset);
                 w.u64(m.total);
-                w.bytes("chunk.bytes", &m.bytes, MAX_CHUNK);
+                w.count("header.pieces", m.pieces.len(), MAX_PIECES);
+                for piece in m.pieces.iter().take(MAX_PIECES) {
+                    w.b256(piece);
+                }
             }
             Self::DataUnavailable { hash } => w.b256(&hash.0),
             Self::Ack => {}
@@ -905,22 +908,19 @@ impl Message {
             Kind::DataRequest => {
                 let hash = ContentHash(r.b256("data.hash")?);
                 let offset = r.u64("data.offset")?;
-                let len = r.u32("data.len")?;
-                if len as usize > MAX_CHUNK {
-                    return Err(Error::FieldTooLarge {
-                        field: "data.len",
-                        len: len as usize,
-                        max: MAX_CHUNK,
-                    });
-                }
+                let len = r.u64("data.len")?;
                 Self::DataRequest(DataRequest { hash, offset, len })
             }
-            Kind::DataChunk => Self::DataChunk(DataChunk {
-                hash: ContentHash(r.b256("chunk.hash")?),
-                offset: r.u64("chunk.offset")?,
-                total: r.u64("chunk.total")?,
-                bytes: r.bytes("chunk.bytes", MAX_CHUNK)?.to_vec(),
-            }),
+            Kind::DataHeader => {
+                let hash = ContentHash(r.b256("header.hash")?);
+                let total = r.u64("header.total")?;
+                let count = r.count("header.pieces", MAX_PIECES)?;
+                let mut pieces = Vec::with_capacity(count);
+                for _ in 0..count {
+                    pieces.push(r.b256("header.piece")?);
+                }
+                Self::DataHeader(DataHeader { hash, total, pieces })
+            }
             Kind::DataUnavailable => {
                 Self::DataUnavailable { hash: ContentHash(r.b256("data.hash")?) }
             }

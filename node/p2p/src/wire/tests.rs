@@ -52,12 +52,27 @@ fn byte_snapshots() {
     payload.extend_from_slice(&[0, 3, 0, 1]);
     assert_eq!(heartbeat.encode_frame().unwrap(), frame(&payload));
 
-    let request =
-        Message::DataRequest(DataRequest { hash: ContentHash(b(0x55)), offset: 7, len: 4096 });
+    let request = Message::DataRequest(DataRequest {
+        hash: ContentHash(b(0x55)),
+        offset: 1 << 20,
+        len: u64::MAX,
+    });
     let mut payload = vec![16];
     payload.extend_from_slice(&[0x55; 32]);
-    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0x10, 0]);
+    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0]);
+    payload.extend_from_slice(&[0xff; 8]);
     assert_eq!(request.encode_frame().unwrap(), frame(&payload));
+
+    let header = Message::DataHeader(DataHeader {
+        hash: ContentHash(b(0x55)),
+        total: 3,
+        pieces: vec![b(0x66)],
+    });
+    let mut payload = vec![17];
+    payload.extend_from_slice(&[0x55; 32]);
+    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 3, 0, 1]);
+    payload.extend_from_slice(&[0x66; 32]);
+    assert_eq!(header.encode_frame().unwrap(), frame(&payload));
 
     let hello = Message::Hello(proof());
     let mut payload = vec![3];
@@ -163,27 +178,28 @@ fn strict_decoding_refuses_with_reasons() {
         Message::decode_frame(&[1, 0xff, 0xff, 0xff, 0xff]),
         Err(Error::FrameTooLarge { .. })
     ));
-    // Data requests over the chunk size, unknown evaluator bits: refused both ways.
-    let big = Message::DataRequest(DataRequest {
+    // Data headers with more piece hashes than the cap: refused both ways.
+    let big = Message::DataHeader(DataHeader {
         hash: ContentHash::default(),
-        offset: 0,
-        len: MAX_CHUNK as u32 + 1,
+        total: 0,
+        pieces: vec![B256::ZERO; MAX_PIECES + 1],
     });
-    assert!(matches!(big.encode(), Err(Error::FieldTooLarge { field: "data.len", .. })));
-    let mut raw = vec![16];
+    assert!(matches!(big.encode(), Err(Error::FieldTooLarge { field: "header.pieces", .. })));
+    let mut raw = vec![17];
     raw.extend_from_slice(&[0; 40]);
-    raw.extend_from_slice(&(MAX_CHUNK as u32 + 1).to_be_bytes());
-    assert!(matches!(Message::decode(&raw), Err(Error::FieldTooLarge { field: "data.len", .. })));
+    raw.extend_from_slice(&(MAX_PIECES as u16 + 1).to_be_bytes());
+    assert!(matches!(
+        Message::decode(&raw),
+        Err(Error::FieldTooLarge { field: "header.pieces", .. })
+    ));
     // Encoding refuses over-cap values.
     let long = Message::Abort(Abort { task: TaskId::default(), reason: "x".repeat(MAX_TEXT + 1) });
     assert!(matches!(long.encode(), Err(Error::FieldTooLarge { field: "abort.reason", .. })));
-    let chunk = Message::DataChunk(DataChunk {
-        hash: ContentHash::default(),
-        offset: 0,
-        total: 0,
-        bytes: vec![0; MAX_CHUNK + 1],
+    let upload = Message::ResultUpload(ResultUpload {
+        task: TaskId::default(),
+        result: vec![0; MAX_CHUNK + 1],
     });
-    assert!(chunk.encode().is_err());
+    assert!(upload.encode().is_err());
 }
 
 #[test]
@@ -373,11 +389,11 @@ fn message() -> impl Strategy<Value = Message> {
             .prop_map(|(pool, known)| Message::RecoveryRequest(RecoveryRequest { pool, known })),
         (pool(), vec((task(), state).prop_map(|(task, state)| TaskStatus { task, state }), 0..32))
             .prop_map(|(pool, tasks)| Message::RecoveryReport(RecoveryReport { pool, tasks })),
-        (b256(), any::<u64>(), 0..=MAX_CHUNK as u32).prop_map(|(h, offset, len)| {
+        (b256(), any::<u64>(), any::<u64>()).prop_map(|(h, offset, len)| {
             Message::DataRequest(DataRequest { hash: ContentHash(h), offset, len })
         }),
-        (b256(), any::<u64>(), any::<u64>(), bytes(4096)).prop_map(|(h, offset, total, bytes)| {
-            Message::DataChunk(DataChunk { hash: ContentHash(h), offset, total, bytes })
+        (b256(), any::<u64>(), vec(b256(), 0..64)).prop_map(|(h, total, pieces)| {
+            Message::DataHeader(DataHeader { hash: ContentHash(h), total, pieces })
         }),
         b256().prop_map(|h| Message::DataUnavailable { hash: ContentHash(h) }),
         Just(Message::Ack),
@@ -468,11 +484,10 @@ fn maximal_messages_fit_their_caps() {
             deadline: u64::MAX,
         }),
         Message::ResultUpload(ResultUpload { task: TaskId(b(2)), result: vec![6; MAX_CHUNK] }),
-        Message::DataChunk(DataChunk {
+        Message::DataHeader(DataHeader {
             hash: ContentHash(b(3)),
-            offset: 0,
-            total: 1,
-            bytes: vec![7; MAX_CHUNK],
+            total: u64::MAX,
+            pieces: vec![b(7); MAX_PIECES],
         }),
         Message::RecoveryRequest(RecoveryRequest {
             pool: PoolId(b(1)),

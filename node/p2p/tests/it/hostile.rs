@@ -10,10 +10,11 @@ use libp2p::{
 };
 use quorate_p2p::{
     Config, Event, Message,
+    fetch::{FetchConfig, fetch},
     guard::{GuardConfig, Offence},
     identity::Purpose,
     protocol::PROTOCOL,
-    wire::{DataRequest, Heartbeat},
+    wire::Heartbeat,
 };
 use quorate_primitives::ContentHash;
 use tokio::{io::AsyncReadExt as _, io::AsyncWriteExt as _, net::TcpStream};
@@ -145,11 +146,14 @@ async fn victim(seed: u8) -> Node {
     .await
 }
 
-/// An honest worker's request still gets its answer.
+/// An honest worker's data fetch (admitted like any request) still gets its bytes.
 async fn honest_round_trip(honest: &Node, victim: &Node, hash: ContentHash) {
-    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 16 });
-    let answer = within(10, honest.client.request(victim.peer, request)).await.unwrap();
-    assert!(matches!(answer, Message::DataChunk(_)), "{answer:?}");
+    let fetched = within(10, fetch(&honest.client, &[victim.peer], hash, &once())).await;
+    assert!(fetched.is_ok_and(|bytes| ContentHash::of(&bytes) == hash));
+}
+
+fn once() -> FetchConfig {
+    FetchConfig { attempts: 1, stall: Duration::from_secs(3), ..FetchConfig::default() }
 }
 
 async fn banned(victim: &mut Node, offender: PeerId) -> Offence {
@@ -229,15 +233,14 @@ async fn a_flooding_peer_is_banned_while_honest_traffic_goes_on() {
     let (offence, _) = tokio::join!(banned(&mut target, flooder.peer), flood);
     let banned_at = std::time::Instant::now();
     assert_eq!(offence, Offence::Flood);
-    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 16 });
-    assert!(within(3, flooder.client.request(target.peer, request.clone())).await.is_err());
+    assert!(within(5, fetch(&flooder.client, &[target.peer], hash, &once())).await.is_err());
     assert!(banned_at.elapsed() < ban, "the refusal must come while the ban holds");
     honest_round_trip(&honest, &target, hash).await;
     // The ban is timed: once it ends the peer is served again.
     tokio::time::sleep((ban + Duration::from_millis(600)).saturating_sub(banned_at.elapsed()))
         .await;
-    let answer = within(10, flooder.client.request(target.peer, request)).await.unwrap();
-    assert!(matches!(answer, Message::DataChunk(_)), "{answer:?}");
+    let fetched = within(10, fetch(&flooder.client, &[target.peer], hash, &once())).await;
+    assert!(fetched.is_ok(), "{fetched:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,5 +289,123 @@ async fn half_open_connections_and_raw_garbage_are_cut_off() {
         .await;
         assert!(closed);
     }
+    honest_round_trip(&honest, &target, hash).await;
+}
+
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct DataAttacker {
+    wire: request_response::Behaviour<quorate_p2p::protocol::WireCodec>,
+    data: libp2p_stream::Behaviour,
+}
+
+fn data_attacker(seed: u8) -> Swarm<DataAttacker> {
+    libp2p::SwarmBuilder::with_existing_identity(keypair(seed))
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| DataAttacker {
+            wire: request_response::Behaviour::with_codec(
+                quorate_p2p::protocol::WireCodec,
+                [(PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default(),
+            ),
+            data: libp2p_stream::Behaviour::new(),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+        .build()
+}
+
+/// Opens a data stream, writes `bytes`, and reads the answer frame, if any.
+async fn data_exchange(
+    control: &mut libp2p_stream::Control,
+    target: PeerId,
+    bytes: &[u8],
+) -> Option<Message> {
+    let mut stream = control.open_stream(target, quorate_p2p::data::DATA_PROTOCOL).await.ok()?;
+    stream.write_all(bytes).await.ok()?;
+    stream.flush().await.ok()?;
+    let mut header = [0u8; quorate_p2p::frame::HEADER_LEN];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut header))
+        .await
+        .ok()?
+        .ok()?;
+    let len = quorate_p2p::frame::decode_header(header, 1 << 20).ok()?;
+    let mut payload = vec![0u8; len as usize];
+    stream.read_exact(&mut payload).await.ok()?;
+    Message::decode(&payload).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_streams_from_unproven_or_garbage_sending_peers_are_refused_and_scored() {
+    let mut target = victim(56).await;
+    let hash = target.client.put_content(vec![3; 3 << 20]).await.unwrap();
+    let honest = node(57, &signer(57), Purpose::Worker).await;
+    honest.client.dial(target.addr.clone()).await.unwrap();
+    let request = |offset| {
+        Message::DataRequest(quorate_p2p::wire::DataRequest { hash, offset, len: u64::MAX })
+            .encode_frame()
+            .unwrap()
+    };
+
+    // Without an identity proof: refused with the reason, twice is a ban.
+    let mut stranger = data_attacker(58);
+    let mut control = stranger.behaviour().data.new_control();
+    stranger.dial(target.addr.clone()).unwrap();
+    let stranger_peer = *stranger.local_peer_id();
+    tokio::spawn(async move {
+        loop {
+            stranger.select_next_some().await;
+        }
+    });
+    let answer = within(10, data_exchange(&mut control, target.peer, &request(0))).await;
+    assert!(
+        matches!(&answer, Some(Message::Refused { reason }) if reason.contains("identity")),
+        "{answer:?}"
+    );
+    let _ = within(10, data_exchange(&mut control, target.peer, &request(0))).await;
+    assert_eq!(banned(&mut target, stranger_peer).await, Offence::ProtocolViolation);
+
+    // With a proven identity: a misaligned offset is refused (no fault); garbage and an
+    // oversized frame get the sender banned.
+    let mut proven = data_attacker(59);
+    let mut control = proven.behaviour().data.new_control();
+    let proven_peer = *proven.local_peer_id();
+    proven.dial(target.addr.clone()).unwrap();
+    let hello = Message::Hello(proof(&signer(59), &keypair(59), Purpose::Worker, 3600));
+    proven.behaviour_mut().wire.send_request(&target.peer, Ok(hello));
+    within(10, async {
+        loop {
+            if let SwarmEvent::Behaviour(DataAttackerEvent::Wire(
+                request_response::Event::Message {
+                    message:
+                        request_response::Message::Response { response: Message::HelloAck(_), .. },
+                    ..
+                },
+            )) = proven.select_next_some().await
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    tokio::spawn(async move {
+        loop {
+            proven.select_next_some().await;
+        }
+    });
+    let answer = within(10, data_exchange(&mut control, target.peer, &request(5))).await;
+    assert!(
+        matches!(&answer, Some(Message::Refused { reason }) if reason.contains("piece boundary")),
+        "{answer:?}"
+    );
+    let mut garbage = quorate_p2p::frame::encode_header(4).to_vec();
+    garbage.extend_from_slice(&[0xfe, 1, 2, 3]);
+    assert_eq!(within(10, data_exchange(&mut control, target.peer, &garbage)).await, None);
+    let oversized = [quorate_p2p::frame::VERSION, 0xff, 0xff, 0xff, 0xff];
+    assert_eq!(within(10, data_exchange(&mut control, target.peer, &oversized)).await, None);
+    let offence = banned(&mut target, proven_peer).await;
+    assert!(matches!(offence, Offence::Oversized | Offence::Malformed), "{offence:?}");
+
     honest_round_trip(&honest, &target, hash).await;
 }

@@ -3,7 +3,8 @@
 use alloy_primitives::B256;
 use libp2p::{Multiaddr, PeerId};
 use quorate_p2p::{
-    Client, Config, Event, Message,
+    Client, Config, Error, Event, Message,
+    fetch::{FetchConfig, fetch},
     identity::{JoinCredential, Purpose, VerifyPolicy, sign_authorization, verify_authorization},
     wire::{
         Abort, Capabilities, ContributionNotice, DataRequest, Heartbeat, JoinAccepted, JoinRefused,
@@ -178,24 +179,24 @@ async fn every_message_round_trips_between_two_peers() {
         }
     }
 
-    // Data fetch: served by the event loop itself.
+    // Data fetch: on the data stream, verified piece by piece.
     let blob = b"the job's code".to_vec();
     let hash = s_client.put_content(blob.clone()).await.unwrap();
-    let chunk = w_client
-        .request(scheduler.peer, Message::DataRequest(DataRequest { hash, offset: 4, len: 100 }))
-        .await
-        .unwrap();
-    let Message::DataChunk(chunk) = chunk else { panic!("expected a chunk, got {chunk:?}") };
-    assert_eq!((chunk.offset, chunk.total, &chunk.bytes[..]), (4, blob.len() as u64, &blob[4..]));
+    let fetched = fetch(&w_client, &[scheduler.peer], hash, &FetchConfig::default()).await;
+    assert_eq!(fetched.unwrap(), blob);
     let missing = ContentHash::of(b"nobody has this");
-    let answer = w_client
-        .request(
-            scheduler.peer,
-            Message::DataRequest(DataRequest { hash: missing, offset: 0, len: 1 }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer, Message::DataUnavailable { hash: missing });
+    let once = FetchConfig { attempts: 1, ..FetchConfig::default() };
+    let answer = fetch(&w_client, &[scheduler.peer], missing, &once).await;
+    assert!(
+        matches!(&answer, Err(Error::ContentUnavailable { reason, .. }) if reason.contains("does not hold")),
+        "{answer:?}"
+    );
+    // Data requests do not travel as wire requests.
+    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 1 });
+    assert!(matches!(
+        w_client.request(scheduler.peer, request).await,
+        Err(Error::ProtocolViolation { .. })
+    ));
 
     // Role checks: a worker may not assign tasks, a request kind may not be an answer.
     let forged = Message::RevealRequest(RevealRequest { task });
@@ -261,17 +262,10 @@ async fn requests_cross_quic_too() {
     let server = start(quic(20), proof(&signer(20), &keypair(20), Purpose::Client, 3600)).await;
     let client = start(quic(21), proof(&signer(21), &keypair(21), Purpose::Worker, 3600)).await;
     assert!(server.addr.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1)));
-    let hash = server.client.put_content(vec![1; 5000]).await.unwrap();
+    let blob: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let hash = server.client.put_content(blob.clone()).await.unwrap();
     client.client.dial(server.addr.clone()).await.unwrap();
-    let answer = within(
-        10,
-        client.client.request(
-            server.peer,
-            Message::DataRequest(DataRequest { hash, offset: 1000, len: 10_000 }),
-        ),
-    )
-    .await
-    .unwrap();
-    let Message::DataChunk(chunk) = answer else { panic!("expected a chunk, got {answer:?}") };
-    assert_eq!((chunk.offset, chunk.total, chunk.bytes.len()), (1000, 5000, 4000));
+    let fetched =
+        within(10, fetch(&client.client, &[server.peer], hash, &FetchConfig::default())).await;
+    assert!(fetched.unwrap() == blob, "fetched bytes differ");
 }
