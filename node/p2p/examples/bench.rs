@@ -66,7 +66,8 @@ async fn start(seed: u8, purpose: Purpose, mut config: Config) -> Result<(Client
 /// default) is lifted so it does not cap the figures.
 fn pair_config(seed: u8, listen: Multiaddr) -> Config {
     let guard = GuardConfig { rate_per_s: 1e7, burst: 1e7, ..GuardConfig::default() };
-    Config { listen: vec![listen], guard, ..Config::test(keypair(seed), CHAIN) }
+    let direct_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    Config { listen: vec![listen], guard, direct_listen, ..Config::test(keypair(seed), CHAIN) }
 }
 
 async fn rtt(
@@ -188,28 +189,22 @@ fn chacha_tcp(data: &[u8]) -> Result<Duration> {
     Ok(elapsed)
 }
 
-async fn throughput(size: usize) -> Result<()> {
+/// Median and range of a set of timings, as MB/s for `mb` megabytes.
+fn rates(mb: f64, times: &mut [Duration]) -> (f64, f64, f64) {
+    times.sort();
+    let rate = |d: &Duration| mb / d.as_secs_f64();
+    let median = times.get(times.len() / 2).map_or(0.0, rate);
+    let slowest = times.last().map_or(0.0, rate);
+    let fastest = times.first().map_or(0.0, rate);
+    (median, slowest, fastest)
+}
+
+async fn throughput(size: usize, rounds: usize) -> Result<()> {
     let data: Vec<u8> = (0..size)
         .map(|i| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes()[0])
         .collect();
     let mb = size as f64 / 1e6;
-    let plain = plain_tcp(&data, false).await?;
-    let plain_verified = plain_tcp(&data, true).await?;
-    println!(
-        "| plain TCP copy, {mb:.0} MB | {:.0} MB/s ({:.0} MB/s with the receiver's BLAKE3 check) |",
-        mb / plain.as_secs_f64(),
-        mb / plain_verified.as_secs_f64()
-    );
-    let chacha = tokio::task::spawn_blocking({
-        let data = data.clone();
-        move || chacha_tcp(&data).map_err(|e| e.to_string())
-    })
-    .await??;
-    println!(
-        "| the plain copy sealed with ChaCha20-Poly1305 (Noise's cipher), no libp2p | {:.0} MB/s: {:.0} % of the plain copy |",
-        mb / chacha.as_secs_f64(),
-        plain.as_secs_f64() / chacha.as_secs_f64() * 100.0
-    );
+    let mut pairs = Vec::new();
     for (transport, listen) in [("TCP", loopback_tcp as fn() -> Multiaddr), ("QUIC", loopback_quic)]
     {
         let (server, addr) = start(3, Purpose::Client, pair_config(3, listen())).await?;
@@ -219,18 +214,48 @@ async fn throughput(size: usize) -> Result<()> {
         // Warm the connection (identity handshake, stream windows) with a small blob.
         let warm = server.put_content(vec![1; 1 << 20]).await?;
         fetch(&client, &[server.peer_id()], warm, &FetchConfig::default()).await?;
-        let t = Instant::now();
-        let fetched = fetch(&client, &[server.peer_id()], hash, &FetchConfig::default()).await?;
-        let elapsed = t.elapsed();
-        if fetched != data {
-            return Err("fetch returned other bytes".into());
+        pairs.push((transport, server, client, hash));
+    }
+    let stream_only = FetchConfig { direct: false, ..FetchConfig::default() };
+    let direct = FetchConfig::default();
+    // Every measure once per round, interleaved, so a noisy moment hits them all alike.
+    let names = [
+        "plain TCP copy".to_string(),
+        "plain TCP copy + the receiver's BLAKE3 check".to_string(),
+        "the plain copy sealed with ChaCha20-Poly1305 (Noise's cipher), no libp2p".to_string(),
+        "data fetch, TCP, libp2p data stream (Noise, Yamux)".to_string(),
+        "data fetch, TCP, direct TLS connection (AES-GCM)".to_string(),
+        "data fetch, QUIC, libp2p data stream".to_string(),
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    for _ in 0..rounds {
+        times[0].push(plain_tcp(&data, false).await?);
+        times[1].push(plain_tcp(&data, true).await?);
+        let sealed = data.clone();
+        times[2].push(
+            tokio::task::spawn_blocking(move || chacha_tcp(&sealed).map_err(|e| e.to_string()))
+                .await??,
+        );
+        for (k, (_, server, client, hash), config) in
+            [(3, &pairs[0], &stream_only), (4, &pairs[0], &direct), (5, &pairs[1], &stream_only)]
+        {
+            let t = Instant::now();
+            let fetched = fetch(client, &[server.peer_id()], *hash, config).await?;
+            times[k].push(t.elapsed());
+            if fetched != data {
+                return Err("fetch returned other bytes".into());
+            }
         }
-        let vs_plain = plain.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
-        let vs_verified = plain_verified.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
-        let vs_chacha = chacha.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
+    }
+    if pairs[0].1.stats().await?.direct_transfers < rounds as u64 {
+        return Err("the direct path was not taken".into());
+    }
+    let (plain, _, _) = rates(mb, &mut times[0]);
+    for (name, mut t) in names.iter().zip(times) {
+        let (median, slowest, fastest) = rates(mb, &mut t);
         println!(
-            "| data fetch, {mb:.0} MB, {transport} (streamed, BLAKE3-verified per piece) | {:.0} MB/s: {vs_plain:.0} % of the plain copy, {vs_verified:.0} % of the verified plain copy, {vs_chacha:.0} % of the ChaCha20-Poly1305 copy |",
-            mb / elapsed.as_secs_f64()
+            "| {name}, {mb:.0} MB | {median:.0} MB/s ({slowest:.0}–{fastest:.0}): {:.0} % of the plain copy |",
+            median / plain * 100.0
         );
     }
     Ok(())
@@ -285,7 +310,7 @@ async fn main() -> Result<()> {
         rtt("QUIC", loopback_quic, rounds, burst).await?;
     }
     if only("fetch") {
-        throughput(size).await?;
+        throughput(size, if quick { 2 } else { 5 }).await?;
     }
     if only("discovery") {
         discovery(25).await?;

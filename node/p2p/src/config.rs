@@ -56,8 +56,13 @@ pub struct Config {
     pub max_queued_per_peer: usize,
     /// Bytes of content this node serves from memory. Default: 1 GiB.
     pub max_content_bytes: u64,
-    /// Data streams served at once; more are refused as busy. Default: 32.
+    /// Data streams and direct connections served at once; more are refused as busy. Default: 32.
     pub max_data_streams: usize,
+    /// Where to listen for direct data connections (TCP, TLS 1.3 with AES-GCM, see
+    /// [`crate::direct`]), which move blobs several times faster than the libp2p stream. Port 0
+    /// picks a free port; peers learn it from the data header. Default: none (blobs go on the
+    /// libp2p data stream only).
+    pub direct_listen: Option<std::net::SocketAddr>,
     /// Gossipsub mesh size (target, low, high). Default: (6, 5, 12).
     pub gossip_mesh: (usize, usize, usize),
 }
@@ -88,6 +93,7 @@ impl Config {
             max_queued_per_peer: 64,
             max_content_bytes: 1 << 30,
             max_data_streams: 32,
+            direct_listen: None,
             gossip_mesh: (6, 5, 12),
         }
     }

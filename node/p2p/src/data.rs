@@ -22,6 +22,8 @@
 
 use std::{
     collections::HashMap,
+    io::Write,
+    sync::atomic::{AtomicU64, Ordering},
     sync::{Arc, PoisonError, RwLock},
     time::Duration,
 };
@@ -29,11 +31,12 @@ use std::{
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream, StreamProtocol};
 use quorate_primitives::{ContentHash, Outline, PIECE_LEN};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tracing::debug;
 
 use crate::{
     Error,
+    direct::{self, DirectTls},
     guard::Offence,
     protocol::{read_message, write_frame},
     wire::{DataHeader, DataRequest, MAX_PIECES, Message},
@@ -112,6 +115,36 @@ pub(crate) struct Server {
     pub(crate) offences: mpsc::WeakSender<(PeerId, Offence)>,
     /// Longest wait for the request, and for each write to drain.
     pub(crate) deadline: Duration,
+    /// The direct listener's port, 0 when there is none ([`crate::direct`]).
+    pub(crate) direct_port: u16,
+    /// Direct transfers completed.
+    pub(crate) direct_transfers: Arc<AtomicU64>,
+}
+
+/// An inbound data request's answer: the refusal, or what to send.
+enum Plan {
+    Refuse(Message),
+    Send { header: DataHeader, blob: Arc<Blob>, start: usize, end: usize },
+}
+
+/// A direct connection asking the event loop whether to go on.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Before TLS: is some peer with a proven identity connected from this address? Only then
+    /// may the connection take a handshake slot.
+    Ip(std::net::IpAddr, oneshot::Sender<bool>),
+    /// After TLS: may this peer be served now ([`crate::service`]'s `admit_data`)?
+    Peer(PeerId, oneshot::Sender<bool>),
+}
+
+/// Asks the event loop; `false` when it has stopped.
+async fn ask(
+    admissions: &mpsc::WeakSender<Admission>,
+    make: impl FnOnce(oneshot::Sender<bool>) -> Admission,
+) -> bool {
+    let Some(admissions) = admissions.upgrade() else { return false };
+    let (reply, answer) = oneshot::channel();
+    admissions.send(make(reply)).await.is_ok() && answer.await.unwrap_or(false)
 }
 
 impl Server {
@@ -143,25 +176,110 @@ impl Server {
         drop(permit);
     }
 
-    async fn answer(&self, stream: &mut Stream, request: &DataRequest) -> std::io::Result<()> {
+    /// What to answer `request` with; `direct_port` goes into the header (0: bytes follow).
+    fn plan(&self, request: &DataRequest, direct_port: u16) -> Plan {
         let Some(blob) = self.store.get(&request.hash) else {
-            return self.send(stream, &Message::DataUnavailable { hash: request.hash }).await;
+            return Plan::Refuse(Message::DataUnavailable { hash: request.hash });
         };
         let total = blob.bytes.len() as u64;
         if !request.offset.is_multiple_of(PIECE_LEN as u64) || request.offset > total {
             let reason = "offset is not a piece boundary inside the blob".to_string();
-            return self.send(stream, &Message::Refused { reason }).await;
+            return Plan::Refuse(Message::Refused { reason });
         }
-        let header =
-            DataHeader { hash: request.hash, total, pieces: blob.outline.pieces().to_vec() };
-        self.send(stream, &Message::DataHeader(header)).await?;
+        let header = DataHeader {
+            hash: request.hash,
+            total,
+            pieces: blob.outline.pieces().to_vec(),
+            direct_port,
+        };
         let start = usize::try_from(request.offset).unwrap_or(usize::MAX);
         let end = usize::try_from(request.offset.saturating_add(request.len).min(total))
             .unwrap_or(usize::MAX);
-        for slice in blob.bytes.get(start..end).unwrap_or_default().chunks(WRITE_SLICE) {
-            self.within(stream.write_all(slice)).await?;
+        Plan::Send { header, blob, start, end: end.max(start) }
+    }
+
+    async fn answer(&self, stream: &mut Stream, request: &DataRequest) -> std::io::Result<()> {
+        let direct_port = if request.direct { self.direct_port } else { 0 };
+        let (header, blob, start, end) = match self.plan(request, direct_port) {
+            Plan::Refuse(message) => return self.send(stream, &message).await,
+            Plan::Send { header, blob, start, end } => (header, blob, start, end),
+        };
+        self.send(stream, &Message::DataHeader(header)).await?;
+        if direct_port == 0 {
+            for slice in blob.bytes.get(start..end).unwrap_or_default().chunks(WRITE_SLICE) {
+                self.within(stream.write_all(slice)).await?;
+            }
         }
         self.within(stream.close()).await
+    }
+
+    /// Serves one direct connection to its end. Blocking: runs on a blocking thread, with
+    /// `runtime` to reach the event loop.
+    fn serve_direct(
+        &self,
+        tls: &DirectTls,
+        socket: std::net::TcpStream,
+        admissions: &mpsc::WeakSender<Admission>,
+        slots: &Arc<Semaphore>,
+        handshake: OwnedSemaphorePermit,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let (peer, mut session) = match direct::accept(tls, socket, self.deadline) {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                debug!(target: "quorate::p2p", "direct handshake failed: {e}");
+                return;
+            }
+        };
+        if !runtime.block_on(ask(admissions, |reply| Admission::Peer(peer, reply))) {
+            let reason = "not admitted: prove your identity over libp2p first".to_string();
+            let _ = direct::write_frame(&mut session, &Message::Refused { reason });
+            return;
+        }
+        // Admitted: the connection now counts against the data cap, not the handshake cap.
+        let Ok(_serving) = Arc::clone(slots).try_acquire_owned() else {
+            let reason = "busy: too many data streams".to_string();
+            let _ = direct::write_frame(&mut session, &Message::Refused { reason });
+            return;
+        };
+        drop(handshake);
+        let request = match direct::read_frame(&mut session) {
+            Ok(Message::DataRequest(request)) => request,
+            Ok(_) => return runtime.block_on(self.report(peer, Offence::ProtocolViolation)),
+            Err(e) => {
+                if let Some(offence) = Offence::of(&e) {
+                    runtime.block_on(self.report(peer, offence));
+                }
+                return;
+            }
+        };
+        let result = match self.plan(&request, 0) {
+            Plan::Refuse(message) => direct::write_frame(&mut session, &message).map(|()| false),
+            Plan::Send { header, blob, start, end } => {
+                direct::write_frame(&mut session, &Message::DataHeader(header)).and_then(|()| {
+                    // Each piece must drain within the deadline: a reader that trickles is cut
+                    // off, not served for hours one byte at a time.
+                    let bytes = blob.bytes.get(start..end).unwrap_or_default();
+                    for piece in bytes.chunks(PIECE_LEN) {
+                        direct::write_within(&mut session, piece, self.deadline)?;
+                    }
+                    session
+                        .flush()
+                        .map(|()| true)
+                        .map_err(|e| Error::Transport { reason: format!("direct write: {e}") })
+                })
+            }
+        };
+        session.conn.send_close_notify();
+        let _ = session.flush();
+        match result {
+            Ok(sent) => {
+                if sent {
+                    self.direct_transfers.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => debug!(target: "quorate::p2p", %peer, "direct transfer ended: {e}"),
+        }
     }
 
     async fn send(&self, stream: &mut Stream, message: &Message) -> std::io::Result<()> {
@@ -178,6 +296,52 @@ impl Server {
         if let Some(offences) = self.offences.upgrade() {
             let _ = offences.send((peer, offence)).await;
         }
+    }
+}
+
+/// Accepts direct connections until the event loop stops (`stop` closes). A connection is
+/// dropped at once unless a peer with a proven identity is connected over libp2p from the same
+/// address; it then takes one of `max_data_streams` handshake slots (the handshake has one
+/// deadline in all), and once its peer is admitted, one of the data slots it shares with the
+/// libp2p data streams. Each connection is served on its own blocking thread.
+pub(crate) async fn accept_direct(
+    listener: tokio::net::TcpListener,
+    tls: DirectTls,
+    server: Server,
+    admissions: mpsc::WeakSender<Admission>,
+    slots: Arc<Semaphore>,
+    mut stop: watch::Receiver<()>,
+) {
+    let runtime = tokio::runtime::Handle::current();
+    let handshakes = Arc::new(Semaphore::new(slots.available_permits().max(1)));
+    loop {
+        let (socket, from) = tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors or the like: wait, do not spin.
+                    debug!(target: "quorate::p2p", "direct accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if !ask(&admissions, |reply| Admission::Ip(from.ip().to_canonical(), reply)).await {
+            continue; // nobody proven comes from there: dropped before any TLS work
+        }
+        let Ok(handshake) = Arc::clone(&handshakes).try_acquire_owned() else {
+            continue; // busy: the connection is dropped
+        };
+        let Ok(socket) = socket.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s))
+        else {
+            continue;
+        };
+        let (tls, server, admissions, slots, runtime) =
+            (tls.clone(), server.clone(), admissions.clone(), Arc::clone(&slots), runtime.clone());
+        tokio::task::spawn_blocking(move || {
+            server.serve_direct(&tls, socket, &admissions, &slots, handshake, &runtime);
+        });
     }
 }
 

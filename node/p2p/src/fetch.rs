@@ -11,6 +11,10 @@
 //! - a failure that is nobody's fault (a timeout, a provider restarting, a closed connection)
 //!   keeps what arrived too: after a backoff the fetch asks again from the first missing piece,
 //!   from the next provider in turn.
+//!
+//! When the provider offers its direct port in the header ([`crate::direct`]), the bytes come on
+//! a direct TLS connection instead, read on a blocking thread with the same piece checks; if that
+//! connection cannot be made, the next attempt asks for the bytes on the libp2p stream.
 
 use std::time::Duration;
 
@@ -20,11 +24,11 @@ use quorate_primitives::{ContentHash, Outline};
 use tracing::debug;
 
 use crate::{
-    Error,
+    Error, direct,
     guard::Offence,
     protocol::{read_message, write_frame},
     service::Client,
-    wire::{DataRequest, Message},
+    wire::{DataHeader, DataRequest, Message},
 };
 
 /// How a fetch proceeds, with its defaults.
@@ -40,6 +44,8 @@ pub struct FetchConfig {
     pub retry_initial: Duration,
     /// Longest wait. Default: 5 s.
     pub retry_max: Duration,
+    /// Take the bytes on a provider's direct connection when it offers one. Default: true.
+    pub direct: bool,
 }
 
 impl Default for FetchConfig {
@@ -50,6 +56,7 @@ impl Default for FetchConfig {
             attempts: 6,
             retry_initial: Duration::from_millis(200),
             retry_max: Duration::from_secs(5),
+            direct: true,
         }
     }
 }
@@ -69,6 +76,62 @@ impl Progress {
     fn complete(&self) -> bool {
         self.verified >= self.pieces()
     }
+
+    /// The first piece not verified yet: its index and where its bytes go.
+    fn next_piece(&mut self) -> Result<(u64, &mut [u8]), Error> {
+        let index = self.verified;
+        let beyond = Error::ProtocolViolation { reason: "piece beyond the blob" };
+        let (start, end) = self.outline.piece_range(index).ok_or(beyond.clone())?;
+        let range = usize::try_from(start).unwrap_or(usize::MAX)
+            ..usize::try_from(end).unwrap_or(usize::MAX);
+        Ok((index, self.buf.get_mut(range).ok_or(beyond)?))
+    }
+
+    /// Checks the piece just read into [`Progress::next_piece`]'s slice.
+    fn check_piece(&mut self, index: u64, hash: ContentHash) -> Result<(), Error> {
+        let (start, end) = self.outline.piece_range(index).unwrap_or((0, 0));
+        let range = usize::try_from(start).unwrap_or(usize::MAX)
+            ..usize::try_from(end).unwrap_or(usize::MAX);
+        match self.buf.get(range) {
+            Some(piece) if self.outline.verifies_piece(index, piece) => {
+                self.verified = index.saturating_add(1);
+                Ok(())
+            }
+            _ => Err(Error::ContentMismatch { expected: hash }),
+        }
+    }
+
+    /// Progress under `outline`, keeping the verified pieces of `old` that `outline` agrees with
+    /// (same hash, same byte range); a differing outline is never held against anyone.
+    fn adopt(
+        old: Option<Progress>,
+        outline: Outline,
+    ) -> Result<Progress, std::num::TryFromIntError> {
+        let size = usize::try_from(outline.len())?;
+        let Some(old) = old else {
+            return Ok(Progress { outline, buf: vec![0u8; size], verified: 0 });
+        };
+        if old.outline == outline {
+            return Ok(old);
+        }
+        let keep = (0..old.verified)
+            .take_while(|&i| {
+                old.outline.pieces().get(i as usize) == outline.pieces().get(i as usize)
+                    && old.outline.piece_range(i) == outline.piece_range(i)
+            })
+            .count() as u64;
+        let kept = old.outline.piece_range(keep).map_or(0, |(start, _)| start);
+        let kept = usize::try_from(kept).unwrap_or(0).min(size).min(old.buf.len());
+        let mut buf = old.buf;
+        buf.truncate(kept);
+        buf.resize(size, 0);
+        Ok(Progress { outline, buf, verified: keep })
+    }
+
+    /// The byte offset of the first piece not verified yet.
+    fn resume_offset(&self) -> u64 {
+        self.outline.piece_range(self.verified).map_or(0, |(start, _)| start)
+    }
 }
 
 /// Fetches the blob `hash` from `providers` (tried in turn) through `client`.
@@ -82,13 +145,16 @@ pub async fn fetch(
         return Err(Error::ContentUnavailable { hash, reason: "no provider to ask".into() });
     }
     let mut progress: Option<Progress> = None;
+    // Providers whose direct connection failed: asked on the libp2p stream from then on.
+    let mut no_direct: Vec<PeerId> = Vec::new();
     let mut turn = 0usize;
     let mut failures = 0u32;
     let mut backoff = config.retry_initial;
     loop {
         let provider = providers[turn % providers.len()];
         let before = progress.as_ref().map_or(0, |p| p.verified);
-        let step = from_provider(client, provider, hash, config, &mut progress).await;
+        let direct = config.direct && !no_direct.contains(&provider);
+        let step = from_provider(client, provider, hash, config, direct, &mut progress).await;
         if let Some(p) = progress.take_if(|p| p.complete()) {
             return Ok(p.buf);
         }
@@ -97,6 +163,9 @@ pub async fn fetch(
             Err(e) => e,
         };
         debug!(target: "quorate::p2p", %provider, %hash, "fetch step failed: {error}");
+        if direct && matches!(error, Error::Transport { .. }) {
+            no_direct.push(provider);
+        }
         if progress.as_ref().map_or(0, |p| p.verified) > before {
             failures = 0;
             backoff = config.retry_initial;
@@ -128,6 +197,7 @@ async fn from_provider(
     provider: PeerId,
     hash: ContentHash,
     config: &FetchConfig,
+    direct: bool,
     progress: &mut Option<Progress>,
 ) -> Result<(), Error> {
     let stalled = || Error::ContentUnavailable { hash, reason: "provider stalled".into() };
@@ -135,14 +205,15 @@ async fn from_provider(
         Some(error) => error.clone(),
         None => Error::ContentUnavailable { hash, reason: e.to_string() },
     };
-    tokio::time::timeout(config.stall, client.ready(provider)).await.map_err(|_| stalled())??;
+    let ip = tokio::time::timeout(config.stall, client.ready(provider))
+        .await
+        .map_err(|_| stalled())??;
     let mut stream = tokio::time::timeout(config.stall, client.open_data_stream(provider))
         .await
         .map_err(|_| stalled())??;
-    let first = progress.as_ref().map_or(0, |p| p.verified);
-    let offset =
-        progress.as_ref().and_then(|p| p.outline.piece_range(first)).map_or(0, |(start, _)| start);
-    let request = DataRequest { hash, offset, len: u64::MAX };
+    let offset = progress.as_ref().map_or(0, Progress::resume_offset);
+    let direct = direct && ip.is_some();
+    let request = DataRequest { hash, offset, len: u64::MAX, direct };
     tokio::time::timeout(config.stall, write_frame(&mut stream, &Message::DataRequest(request)))
         .await
         .map_err(|_| stalled())?
@@ -151,24 +222,7 @@ async fn from_provider(
         .await
         .map_err(|_| stalled())?
         .map_err(io)?;
-    let header = match header {
-        Message::DataHeader(header) => header,
-        Message::DataUnavailable { .. } => {
-            return Err(Error::ContentUnavailable {
-                hash,
-                reason: "provider does not hold it".into(),
-            });
-        }
-        Message::Refused { reason } => return Err(Error::Refused { reason }),
-        _ => {
-            return Err(Error::ProtocolViolation {
-                reason: "data request answered with another kind",
-            });
-        }
-    };
-    if header.hash != hash {
-        return Err(Error::ProtocolViolation { reason: "data header names another blob" });
-    }
+    let header = header_of(header, hash)?;
     if header.total > config.max_size {
         return Err(Error::ContentTooLarge { size: header.total, max: config.max_size });
     }
@@ -177,37 +231,125 @@ async fn from_provider(
     if outline.root() != hash {
         return Err(Error::ContentMismatch { expected: hash });
     }
-    let p = match progress {
-        Some(p) => p,
-        None => {
-            let size = usize::try_from(outline.len()).map_err(|_| Error::ContentTooLarge {
-                size: outline.len(),
-                max: config.max_size,
-            })?;
-            progress.insert(Progress { outline, buf: vec![0u8; size], verified: 0 })
+    // This provider's bytes are checked against this provider's own outline, so a mismatch is
+    // always its own fault. (An outline is only fully pinned once its last piece verifies: a
+    // liar can pair the true piece hashes with another length.)
+    let mut p = Progress::adopt(progress.take(), outline)
+        .map_err(|_| Error::ContentTooLarge { size: header.total, max: config.max_size })?;
+    let result = match (header.direct_port, ip) {
+        (0, _) => {
+            let mut result = Ok(());
+            while !p.complete() && result.is_ok() {
+                result = match p.next_piece() {
+                    Ok((index, piece)) => {
+                        match tokio::time::timeout(config.stall, stream.read_exact(piece)).await {
+                            Ok(Ok(())) => p.check_piece(index, hash),
+                            Ok(Err(e)) => Err(io(e)),
+                            Err(_) => Err(stalled()),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+            }
+            let _ = stream.close().await;
+            result
         }
-    };
-    while !p.complete() {
-        let index = p.verified;
-        let (start, end) = p
-            .outline
-            .piece_range(index)
-            .ok_or(Error::ProtocolViolation { reason: "piece beyond the blob" })?;
-        let range = usize::try_from(start).unwrap_or(usize::MAX)
-            ..usize::try_from(end).unwrap_or(usize::MAX);
-        let piece = p
-            .buf
-            .get_mut(range)
-            .ok_or(Error::ProtocolViolation { reason: "piece beyond the blob" })?;
-        tokio::time::timeout(config.stall, stream.read_exact(piece))
+        (port, Some(ip)) if direct => {
+            drop(stream);
+            let tls = client.direct_tls().clone();
+            let stall = config.stall;
+            let (back, result) = tokio::task::spawn_blocking(move || {
+                let result = from_direct(&tls, provider, ip, port, hash, stall, &mut p);
+                (p, result)
+            })
             .await
-            .map_err(|_| stalled())?
-            .map_err(io)?;
-        if !p.outline.verifies_piece(index, piece) {
-            return Err(Error::ContentMismatch { expected: hash });
+            .map_err(|e| Error::Transport { reason: format!("direct fetch: {e}") })?;
+            p = back;
+            result
         }
-        p.verified = index.saturating_add(1);
+        _ => Err(Error::ProtocolViolation { reason: "a direct port offered unasked" }),
+    };
+    *progress = Some(p);
+    result
+}
+
+/// The header a provider answers with, or the error its answer means.
+fn header_of(answer: Message, hash: ContentHash) -> Result<DataHeader, Error> {
+    match answer {
+        Message::DataHeader(header) if header.hash == hash => Ok(header),
+        Message::DataHeader(_) => {
+            Err(Error::ProtocolViolation { reason: "data header names another blob" })
+        }
+        Message::DataUnavailable { .. } => {
+            Err(Error::ContentUnavailable { hash, reason: "provider does not hold it".into() })
+        }
+        Message::Refused { reason } => Err(Error::Refused { reason }),
+        _ => Err(Error::ProtocolViolation { reason: "data request answered with another kind" }),
     }
-    let _ = stream.close().await;
-    Ok(())
+}
+
+/// Reads the missing pieces on the provider's direct connection. Blocking. A failure to connect
+/// or to complete the handshake is a [`Error::Transport`], after which the fetch falls back to
+/// the libp2p stream.
+fn from_direct(
+    tls: &direct::DirectTls,
+    provider: PeerId,
+    ip: std::net::IpAddr,
+    port: u16,
+    hash: ContentHash,
+    stall: Duration,
+    p: &mut Progress,
+) -> Result<(), Error> {
+    let mut session = direct::connect(tls, provider, ip, port, stall)?;
+    let request = DataRequest { hash, offset: p.resume_offset(), len: u64::MAX, direct: false };
+    direct::write_frame(&mut session, &Message::DataRequest(request))?;
+    let header = header_of(direct::read_frame(&mut session)?, hash)?;
+    if header.total != p.outline.len() || header.pieces != p.outline.pieces() {
+        return Err(Error::ContentMismatch { expected: hash });
+    }
+    // Read on this thread, check on another: hashing overlaps the transfer instead of
+    // following each piece.
+    let Progress { outline, buf, verified } = p;
+    let start = *verified;
+    let count = outline.pieces().len() as u64;
+    let first = usize::try_from(outline.piece_range(start).map_or(0, |(from, _)| from))
+        .unwrap_or(usize::MAX);
+    let mut rest = buf.get_mut(first..).unwrap_or_default();
+    let (checked, read) = std::thread::scope(|scope| {
+        let (pieces, arrived) = std::sync::mpsc::sync_channel::<(u64, &[u8])>(8);
+        let outline = &*outline;
+        let checker = scope.spawn(move || {
+            let mut checked = start;
+            for (index, piece) in arrived {
+                if !outline.verifies_piece(index, piece) {
+                    return (checked, Err(Error::ContentMismatch { expected: hash }));
+                }
+                checked = index.saturating_add(1);
+            }
+            (checked, Ok(()))
+        });
+        let mut read = Ok(());
+        for index in start..count {
+            // Every piece, the empty blob's one empty piece included.
+            let len = outline.piece_range(index).map_or(0, |(from, to)| to.saturating_sub(from));
+            let len = usize::try_from(len).unwrap_or(usize::MAX).min(rest.len());
+            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            if let Err(e) = direct::read_within(&mut session, piece, stall) {
+                read = Err(Error::ContentUnavailable { hash, reason: format!("direct read: {e}") });
+                break;
+            }
+            if pieces.send((index, piece)).is_err() {
+                break; // the checker stopped at a bad piece
+            }
+        }
+        drop(pieces);
+        let checked = checker
+            .join()
+            .unwrap_or_else(|_| (start, Err(Error::Transport { reason: "checker".into() })));
+        (checked, read)
+    });
+    let (count, check) = checked;
+    *verified = count;
+    check.and(read)
 }

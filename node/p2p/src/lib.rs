@@ -16,6 +16,7 @@
 //! | [`protocol`] | the request-response codec on `/quorate/wire/1` |
 //! | [`service`] | the event loop owning the libp2p swarm, its [`Client`] handle and [`Event`]s |
 //! | [`data`] | the data stream `/quorate/data/1`: blobs served by content hash, off the event loop |
+//! | [`direct`] | the direct data path: blob bytes on their own TLS 1.3 (AES-GCM) connection, peers authenticated by libp2p certificates |
 //! | [`fetch`] | streamed, resumable data fetch by content hash, every 1 MiB piece verified on arrival |
 //!
 //! ## Data flow
@@ -92,6 +93,7 @@
 mod codec;
 pub mod config;
 pub mod data;
+pub mod direct;
 pub mod error;
 pub mod fetch;
 pub mod frame;

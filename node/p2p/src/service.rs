@@ -23,6 +23,7 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
+    net::IpAddr,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -40,13 +41,14 @@ use libp2p::{
     tcp, yamux,
 };
 use quorate_primitives::ContentHash;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::{
     Error,
     config::Config,
-    data::{self, Blob, DATA_PROTOCOL, Server, Store},
+    data::{self, Admission, Blob, DATA_PROTOCOL, Server, Store},
+    direct::DirectTls,
     guard::{Guard, Offence, Verdict},
     identity::{IdentityProof, PoolId, Purpose, VerifiedPeer, VerifyPolicy},
     protocol::{PROTOCOL, WireCodec, decode_failure},
@@ -184,6 +186,8 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Offences recorded.
     pub offences: u64,
+    /// Blobs (or their missing parts) sent whole on direct connections.
+    pub direct_transfers: u64,
 }
 
 enum Command {
@@ -194,7 +198,7 @@ enum Command {
     Publish { message: Message, reply: oneshot::Sender<Result<(), Error>> },
     Provide { pool: PoolId, reply: oneshot::Sender<Result<(), Error>> },
     FindScheduler { pool: PoolId, owner: Address, reply: oneshot::Sender<PeerId> },
-    Ready { peer: PeerId, reply: oneshot::Sender<Result<(), Error>> },
+    Ready { peer: PeerId, reply: oneshot::Sender<Result<Option<IpAddr>, Error>> },
     Report { peer: PeerId, offence: Offence },
     SetIdentity { proof: IdentityProof },
     Stats { reply: oneshot::Sender<Stats> },
@@ -212,6 +216,9 @@ pub struct Client {
     max_content_bytes: u64,
     /// Opens data streams.
     data: libp2p_stream::Control,
+    /// This node's certificate for direct data connections.
+    tls: DirectTls,
+    direct_port: Option<u16>,
 }
 
 impl std::fmt::Debug for Client {
@@ -301,9 +308,20 @@ impl Client {
     }
 
     /// Waits until `peer` is connected and has acknowledged our identity, dialing it when needed
-    /// (with the addresses known for it).
-    pub async fn ready(&self, peer: PeerId) -> Result<(), Error> {
+    /// (with the addresses known for it). Returns the peer's IP address on that connection, when
+    /// it has one (the direct data path dials it).
+    pub async fn ready(&self, peer: PeerId) -> Result<Option<IpAddr>, Error> {
         self.call(|reply| Command::Ready { peer, reply }).await?
+    }
+
+    /// The port of this node's direct data listener, when it has one.
+    pub fn direct_port(&self) -> Option<u16> {
+        self.direct_port
+    }
+
+    /// This node's TLS identity for direct data connections.
+    pub(crate) fn direct_tls(&self) -> &DirectTls {
+        &self.tls
     }
 
     /// Opens a data stream to a ready peer.
@@ -378,22 +396,57 @@ pub fn spawn(
     let (commands_tx, commands_rx) = mpsc::channel(config.command_buffer);
     let (events_tx, events_rx) = mpsc::channel(config.event_buffer);
     let (offences_tx, offences_rx) = mpsc::channel(config.command_buffer);
+    let (admissions_tx, admissions_rx) = mpsc::channel(config.command_buffer);
+    let (stop_direct, stopped) = watch::channel(());
     let store = Store::default();
+    let tls = DirectTls::new(&config.keypair)?;
+    let data_slots = Arc::new(Semaphore::new(config.max_data_streams));
+    let mut server = Server {
+        store: store.clone(),
+        offences: offences_tx.downgrade(),
+        deadline: config.request_timeout,
+        direct_port: 0,
+        direct_transfers: Arc::default(),
+    };
+    if let Some(addr) = config.direct_listen {
+        let listener = {
+            let _runtime = runtime.enter();
+            std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| Error::Transport {
+                    reason: format!("direct listener on {addr}: {e}"),
+                })?
+        };
+        server.direct_port = listener
+            .local_addr()
+            .map_err(|e| Error::Transport { reason: format!("direct listener: {e}") })?
+            .port();
+        runtime.spawn(data::accept_direct(
+            listener,
+            tls.clone(),
+            server.clone(),
+            admissions_tx.downgrade(),
+            Arc::clone(&data_slots),
+            stopped,
+        ));
+    }
     let client = Client {
         commands: commands_tx,
         peer_id,
-        store: store.clone(),
+        store,
         max_content_bytes: config.max_content_bytes,
         data,
+        tls,
+        direct_port: (server.direct_port != 0).then_some(server.direct_port),
     };
     let event_loop = EventLoop {
         incoming,
-        server: Server {
-            store,
-            offences: offences_tx.downgrade(),
-            deadline: config.request_timeout,
-        },
-        data_slots: Arc::new(Semaphore::new(config.max_data_streams)),
+        server,
+        data_slots,
+        _admissions_open: admissions_tx,
+        admissions_rx,
+        _stop_direct: stop_direct,
         _offences_open: offences_tx,
         offences_rx,
         policy: VerifyPolicy {
@@ -505,7 +558,7 @@ enum Queued {
     /// An application request, sent then.
     Request(Box<Message>, oneshot::Sender<Result<Message, Error>>),
     /// A caller of [`Client::ready`] (a fetch about to open a data stream).
-    Ready(oneshot::Sender<Result<(), Error>>),
+    Ready(oneshot::Sender<Result<Option<IpAddr>, Error>>),
 }
 
 impl Queued {
@@ -533,6 +586,8 @@ struct Session {
     connected: bool,
     /// Requests waiting for `ready`.
     queued: VecDeque<Queued>,
+    /// The peer's IP address on its latest connection.
+    remote_ip: Option<IpAddr>,
 }
 
 /// A pool whose scheduler this node looks for and keeps connected.
@@ -582,6 +637,11 @@ struct EventLoop {
     /// Offences seen by serving tasks, which hold only weak senders; this one keeps the channel
     /// open while the loop runs.
     _offences_open: mpsc::Sender<(PeerId, Offence)>,
+    /// Direct connections asking admission of their peer (the same sort of weak senders).
+    _admissions_open: mpsc::Sender<Admission>,
+    admissions_rx: mpsc::Receiver<Admission>,
+    /// Dropped with the loop: stops the direct listener.
+    _stop_direct: watch::Sender<()>,
     offences_rx: mpsc::Receiver<(PeerId, Offence)>,
     /// Peers to disconnect (and penalise) once a refusal's reason has gone out.
     disconnect_at: Vec<(PeerId, Option<Offence>, Instant)>,
@@ -600,6 +660,7 @@ impl EventLoop {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some((peer, stream)) = self.incoming.next() => self.on_data_stream(peer, stream),
                 Some((peer, offence)) = self.offences_rx.recv() => self.penalise(peer, offence),
+                Some(admission) = self.admissions_rx.recv() => self.on_admission(admission),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -680,6 +741,10 @@ impl EventLoop {
                     banned: self.guard.banned(),
                     events_dropped: self.events_dropped,
                     offences: self.offences,
+                    direct_transfers: self
+                        .server
+                        .direct_transfers
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 };
                 let _ = reply.send(stats);
             }
@@ -722,7 +787,8 @@ impl EventLoop {
                 self.pending.insert(id, Pending::App { reply });
             }
             Queued::Ready(reply) => {
-                let _ = reply.send(Ok(()));
+                let ip = self.sessions.get(&peer).and_then(|s| s.remote_ip);
+                let _ = reply.send(Ok(ip));
             }
         }
     }
@@ -860,8 +926,14 @@ impl EventLoop {
                 if endpoint.is_dialer() {
                     self.remember_addr(peer_id, endpoint.get_remote_address().clone());
                 }
+                let remote_ip = endpoint.get_remote_address().iter().find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+                    libp2p::multiaddr::Protocol::Ip6(ip) => Some(IpAddr::V6(ip).to_canonical()),
+                    _ => None,
+                });
                 let session = self.sessions.entry(peer_id).or_default();
                 session.connected = true;
+                session.remote_ip = remote_ip.or(session.remote_ip);
                 if !session.hello_sent && !session.ready {
                     self.send_hello(peer_id);
                 }
@@ -1165,19 +1237,14 @@ impl EventLoop {
     /// Admits an inbound data stream as [`Self::on_request`] admits a request, and hands it to a
     /// serving task.
     fn on_data_stream(&mut self, peer: PeerId, stream: libp2p::Stream) {
-        let now = Instant::now();
-        if self.guard.is_banned(&peer, now) {
-            return; // dropped: the stream is reset
-        }
-        if !self.guard.admit(peer, now) {
-            self.penalise(peer, Offence::Flood);
-            return;
-        }
         let deadline = self.server.deadline;
-        if self.sessions.get(&peer).and_then(|s| s.verified).is_none() {
-            self.penalise(peer, Offence::ProtocolViolation);
-            tokio::spawn(data::refuse(stream, "identity not proven", deadline));
-            return;
+        match self.admit_data(peer) {
+            Ok(()) => {}
+            Err(Some(reason)) => {
+                tokio::spawn(data::refuse(stream, reason, deadline));
+                return;
+            }
+            Err(None) => return, // dropped: the stream is reset
         }
         match Arc::clone(&self.data_slots).try_acquire_owned() {
             Ok(permit) => {
@@ -1187,6 +1254,40 @@ impl EventLoop {
                 tokio::spawn(data::refuse(stream, "busy: too many data streams", deadline));
             }
         }
+    }
+
+    fn on_admission(&mut self, admission: Admission) {
+        match admission {
+            Admission::Ip(ip, reply) => {
+                let proven = self
+                    .sessions
+                    .values()
+                    .any(|s| s.connected && s.verified.is_some() && s.remote_ip == Some(ip));
+                let _ = reply.send(proven);
+            }
+            Admission::Peer(peer, reply) => {
+                let _ = reply.send(self.admit_data(peer).is_ok());
+            }
+        }
+    }
+
+    /// Whether `peer` may be served data now (by stream or direct connection): not banned,
+    /// within its rate limit, identity proven. Scores the failures; `Err(Some(reason))` is worth
+    /// telling the peer.
+    fn admit_data(&mut self, peer: PeerId) -> Result<(), Option<&'static str>> {
+        let now = Instant::now();
+        if self.guard.is_banned(&peer, now) {
+            return Err(None);
+        }
+        if !self.guard.admit(peer, now) {
+            self.penalise(peer, Offence::Flood);
+            return Err(None);
+        }
+        if self.sessions.get(&peer).and_then(|s| s.verified).is_none() {
+            self.penalise(peer, Offence::ProtocolViolation);
+            return Err(Some("identity not proven"));
+        }
+        Ok(())
     }
 
     fn refuse(&mut self, channel: request_response::ResponseChannel<Message>, reason: &str) {

@@ -163,7 +163,7 @@ impl Kind {
     pub fn max_len(self) -> usize {
         match self {
             Self::TaskAssignment | Self::ResultUpload => MAX_MESSAGE,
-            Self::DataHeader => MAX_PIECES * 32 + 64,
+            Self::DataHeader => MAX_PIECES * 32 + 72,
             Self::RecoveryRequest | Self::RecoveryReport => 48 * 1024,
             Self::PoolAnnouncement | Self::SignedOrder => 4 * 1024,
             _ => 1024,
@@ -443,6 +443,9 @@ pub struct DataRequest {
     pub offset: u64,
     /// Bytes wanted; the provider sends fewer when the blob ends first.
     pub len: u64,
+    /// The requester can take the bytes on the provider's direct TLS connection
+    /// ([`crate::direct`]) instead of this stream.
+    pub direct: bool,
 }
 
 /// The provider's answer on a data stream, followed by the requested bytes, unframed: the blob's
@@ -456,6 +459,9 @@ pub struct DataHeader {
     pub total: u64,
     /// Its piece hashes, at most [`MAX_PIECES`].
     pub pieces: Vec<B256>,
+    /// Non-zero: the bytes do not follow on this stream; ask for them on this TCP port of the
+    /// provider's address ([`crate::direct`]). Only ever set when the request allowed it.
+    pub direct_port: u16,
 }
 
 /// Every wire message.
@@ -752,6 +758,7 @@ impl Message {
                 w.b256(&m.hash.0);
                 w.u64(m.offset);
                 w.u64(m.len);
+                w.bool(m.direct);
             }
             Self::DataHeader(m) => {
                 w.b256(&m.hash.0);
@@ -760,6 +767,7 @@ impl Message {
                 for piece in m.pieces.iter().take(MAX_PIECES) {
                     w.b256(piece);
                 }
+                w.u16(m.direct_port);
             }
             Self::DataUnavailable { hash } => w.b256(&hash.0),
             Self::Ack => {}
@@ -909,7 +917,8 @@ impl Message {
                 let hash = ContentHash(r.b256("data.hash")?);
                 let offset = r.u64("data.offset")?;
                 let len = r.u64("data.len")?;
-                Self::DataRequest(DataRequest { hash, offset, len })
+                let direct = r.bool("data.direct")?;
+                Self::DataRequest(DataRequest { hash, offset, len, direct })
             }
             Kind::DataHeader => {
                 let hash = ContentHash(r.b256("header.hash")?);
@@ -919,7 +928,8 @@ impl Message {
                 for _ in 0..count {
                     pieces.push(r.b256("header.piece")?);
                 }
-                Self::DataHeader(DataHeader { hash, total, pieces })
+                let direct_port = r.u16("header.direct_port")?;
+                Self::DataHeader(DataHeader { hash, total, pieces, direct_port })
             }
             Kind::DataUnavailable => {
                 Self::DataUnavailable { hash: ContentHash(r.b256("data.hash")?) }

@@ -56,22 +56,26 @@ fn byte_snapshots() {
         hash: ContentHash(b(0x55)),
         offset: 1 << 20,
         len: u64::MAX,
+        direct: true,
     });
     let mut payload = vec![16];
     payload.extend_from_slice(&[0x55; 32]);
     payload.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0]);
     payload.extend_from_slice(&[0xff; 8]);
+    payload.push(1);
     assert_eq!(request.encode_frame().unwrap(), frame(&payload));
 
     let header = Message::DataHeader(DataHeader {
         hash: ContentHash(b(0x55)),
         total: 3,
         pieces: vec![b(0x66)],
+        direct_port: 0x1234,
     });
     let mut payload = vec![17];
     payload.extend_from_slice(&[0x55; 32]);
     payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 3, 0, 1]);
     payload.extend_from_slice(&[0x66; 32]);
+    payload.extend_from_slice(&[0x12, 0x34]);
     assert_eq!(header.encode_frame().unwrap(), frame(&payload));
 
     let hello = Message::Hello(proof());
@@ -183,6 +187,7 @@ fn strict_decoding_refuses_with_reasons() {
         hash: ContentHash::default(),
         total: 0,
         pieces: vec![B256::ZERO; MAX_PIECES + 1],
+        direct_port: 0,
     });
     assert!(matches!(big.encode(), Err(Error::FieldTooLarge { field: "header.pieces", .. })));
     let mut raw = vec![17];
@@ -389,12 +394,14 @@ fn message() -> impl Strategy<Value = Message> {
             .prop_map(|(pool, known)| Message::RecoveryRequest(RecoveryRequest { pool, known })),
         (pool(), vec((task(), state).prop_map(|(task, state)| TaskStatus { task, state }), 0..32))
             .prop_map(|(pool, tasks)| Message::RecoveryReport(RecoveryReport { pool, tasks })),
-        (b256(), any::<u64>(), any::<u64>()).prop_map(|(h, offset, len)| {
-            Message::DataRequest(DataRequest { hash: ContentHash(h), offset, len })
+        (b256(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(h, offset, len, direct)| {
+            Message::DataRequest(DataRequest { hash: ContentHash(h), offset, len, direct })
         }),
-        (b256(), any::<u64>(), vec(b256(), 0..64)).prop_map(|(h, total, pieces)| {
-            Message::DataHeader(DataHeader { hash: ContentHash(h), total, pieces })
-        }),
+        (b256(), any::<u64>(), vec(b256(), 0..64), any::<u16>()).prop_map(
+            |(h, total, pieces, direct_port)| {
+                Message::DataHeader(DataHeader { hash: ContentHash(h), total, pieces, direct_port })
+            }
+        ),
         b256().prop_map(|h| Message::DataUnavailable { hash: ContentHash(h) }),
         Just(Message::Ack),
         text(MAX_TEXT).prop_map(|reason| Message::Refused { reason }),
@@ -488,6 +495,7 @@ fn maximal_messages_fit_their_caps() {
             hash: ContentHash(b(3)),
             total: u64::MAX,
             pieces: vec![b(7); MAX_PIECES],
+            direct_port: u16::MAX,
         }),
         Message::RecoveryRequest(RecoveryRequest {
             pool: PoolId(b(1)),

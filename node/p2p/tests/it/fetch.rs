@@ -54,6 +54,12 @@ enum Serve {
     CorruptSecondPiece,
     /// Sends piece hashes that do not merge to the content hash.
     ForgedOutline,
+    /// To a request that allows it, offers this direct port (and sends no bytes); serves
+    /// honestly on the stream otherwise.
+    OfferDirect(u16),
+    /// Sends an outline that merges to the content hash but claims another length (the true
+    /// piece hashes, or the hash itself as a one-piece blob), then closes without any bytes.
+    WrongLengthThenClose,
 }
 
 /// A provider speaking our protocols from outside the crate: it proves its identity, serves one
@@ -63,7 +69,7 @@ async fn provider(
     listen: Multiaddr,
     data: Vec<u8>,
     serve: Serve,
-    offsets: mpsc::Sender<u64>,
+    offsets: mpsc::Sender<(u64, bool)>,
 ) -> Multiaddr {
     let key = keypair(seed);
     let hello: IdentityProof = proof(&signer(seed), &key, Purpose::Client, 3600);
@@ -114,7 +120,7 @@ async fn provider(
                     let (data, offsets, died) = (data.clone(), offsets.clone(), died_tx.clone());
                     tokio::spawn(async move {
                         let Some(request) = read_request(&mut stream).await else { return };
-                        let _ = offsets.try_send(request.offset);
+                        let _ = offsets.try_send((request.offset, request.direct));
                         if answer(&mut stream, &request, &data, serve).await.is_none() {
                             let _ = died.send(()).await;
                         }
@@ -149,8 +155,21 @@ async fn answer(
     if let Serve::ForgedOutline = serve {
         pieces.swap(0, 1);
     }
-    let header = DataHeader { hash: request.hash, total: data.len() as u64, pieces };
+    if let Serve::WrongLengthThenClose = serve {
+        let total = if pieces.len() == 1 { 1 } else { data.len() as u64 - 1 };
+        let header = DataHeader { hash: request.hash, total, pieces, direct_port: 0 };
+        stream.write_all(&Message::DataHeader(header).encode_frame().ok()?).await.ok()?;
+        return stream.close().await.ok();
+    }
+    let direct_port = match serve {
+        Serve::OfferDirect(port) if request.direct => port,
+        _ => 0,
+    };
+    let header = DataHeader { hash: request.hash, total: data.len() as u64, pieces, direct_port };
     stream.write_all(&Message::DataHeader(header).encode_frame().ok()?).await.ok()?;
+    if direct_port != 0 {
+        return stream.close().await.ok();
+    }
     let start = request.offset as usize;
     for (i, piece) in data[start..].chunks(PIECE_LEN).enumerate() {
         if let Serve::DieAfter(n) = serve
@@ -192,7 +211,7 @@ async fn a_fetch_resumes_from_the_first_missing_piece_after_the_provider_restart
     fetcher.client.dial(addr.clone()).await.unwrap();
     let client = fetcher.client.clone();
     let task = tokio::spawn(async move { fetch(&client, &[provider_peer], hash, &quick()).await });
-    assert_eq!(within(10, offsets.recv()).await, Some(0));
+    assert_eq!(within(10, offsets.recv()).await, Some((0, true)));
 
     // …and comes back on the same address and key, now honest.
     let listen: Multiaddr = addr.iter().take(2).collect();
@@ -202,7 +221,7 @@ async fn a_fetch_resumes_from_the_first_missing_piece_after_the_provider_restart
     assert!(fetched == data, "fetched bytes differ");
     // The second request asked only for what was missing: from a piece boundary after the
     // start, no later than the three pieces sent (those in flight when it died are lost).
-    let resumed = within(10, offsets.recv()).await.unwrap();
+    let (resumed, _) = within(10, offsets.recv()).await.unwrap();
     assert!(resumed > 0 && resumed <= 3 * PIECE_LEN as u64, "resumed at {resumed}");
     assert_eq!(resumed % PIECE_LEN as u64, 0);
 }
@@ -242,4 +261,130 @@ async fn a_corrupted_piece_is_caught_and_its_sender_banned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_outline_is_caught_and_its_sender_banned() {
     caught_and_banned(Serve::ForgedOutline, 66).await;
+}
+
+async fn provider_at(
+    seed: u8,
+    data: Vec<u8>,
+    serve: Serve,
+    offsets: mpsc::Sender<(u64, bool)>,
+) -> Multiaddr {
+    provider(seed, loopback(), data, serve, offsets).await
+}
+
+fn with_direct(seed: u8) -> quorate_p2p::Config {
+    quorate_p2p::Config {
+        direct_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..quorate_p2p::Config::test(keypair(seed), crate::common::CHAIN)
+    }
+}
+
+fn peer_of(addr: &Multiaddr) -> PeerId {
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => peer,
+        _ => unreachable!("the address ends in /p2p"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_path_carries_the_bytes_and_falls_back_when_it_cannot() {
+    let data = blob(3 * PIECE_LEN + 77, 11);
+    // A provider with a direct listener: the bytes come over it.
+    let provider = crate::common::start(
+        with_direct(70),
+        proof(&signer(70), &keypair(70), Purpose::Client, 3600),
+    )
+    .await;
+    let hash = provider.client.put_content(data.clone()).await.unwrap();
+    let fetcher = node(71, &signer(71), Purpose::Worker).await;
+    fetcher.client.dial(provider.addr.clone()).await.unwrap();
+    let fetched = within(30, fetch(&fetcher.client, &[provider.peer], hash, &quick())).await;
+    assert!(fetched.unwrap() == data, "fetched bytes differ");
+    assert_eq!(provider.client.stats().await.unwrap().direct_transfers, 1);
+    // Asked not to, it sends them on the stream.
+    let stream_only = FetchConfig { direct: false, ..quick() };
+    let fetched = within(30, fetch(&fetcher.client, &[provider.peer], hash, &stream_only)).await;
+    assert!(fetched.unwrap() == data, "fetched bytes differ");
+    assert_eq!(provider.client.stats().await.unwrap().direct_transfers, 1);
+
+    // A provider whose direct port cannot be reached: the fetch asks again on the stream.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (offsets_tx, mut offsets) = mpsc::channel(16);
+    let addr = provider_at(72, data.clone(), Serve::OfferDirect(closed), offsets_tx).await;
+    fetcher.client.dial(addr.clone()).await.unwrap();
+    let fetched = within(30, fetch(&fetcher.client, &[peer_of(&addr)], hash, &quick())).await;
+    assert!(fetched.unwrap() == data, "fetched bytes differ");
+    assert_eq!(within(10, offsets.recv()).await, Some((0, true)));
+    assert_eq!(within(10, offsets.recv()).await, Some((0, false)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_port_held_by_another_peer_is_refused() {
+    let data = blob(2 * PIECE_LEN, 13);
+    // An impostor: a real node holding the same blob, to which the fetcher is connected and
+    // proven, so it would serve the fetcher if the fetcher talked to it.
+    let impostor = crate::common::start(
+        with_direct(73),
+        proof(&signer(73), &keypair(73), Purpose::Client, 3600),
+    )
+    .await;
+    let hash = impostor.client.put_content(data.clone()).await.unwrap();
+    let fetcher = node(74, &signer(74), Purpose::Worker).await;
+    fetcher.client.dial(impostor.addr.clone()).await.unwrap();
+    within(10, fetcher.client.ready(impostor.peer)).await.unwrap();
+    // The impostor serves this fetcher on its direct port.
+    let fetched = within(30, fetch(&fetcher.client, &[impostor.peer], hash, &quick())).await;
+    assert!(fetched.unwrap() == data);
+    let impostor_port = impostor.client.direct_port().unwrap();
+    assert_eq!(impostor.client.stats().await.unwrap().direct_transfers, 1);
+
+    // A provider that points the fetcher at the impostor's port.
+    let (offsets_tx, mut offsets) = mpsc::channel(16);
+    let addr = provider_at(75, data.clone(), Serve::OfferDirect(impostor_port), offsets_tx).await;
+    fetcher.client.dial(addr.clone()).await.unwrap();
+    let fetched = within(30, fetch(&fetcher.client, &[peer_of(&addr)], hash, &quick())).await;
+    assert!(fetched.unwrap() == data, "fetched bytes differ");
+    // The TLS handshake refused the impostor's certificate: it served nothing more, and the
+    // bytes came on the provider's own stream.
+    assert_eq!(impostor.client.stats().await.unwrap().direct_transfers, 1);
+    assert_eq!(within(10, offsets.recv()).await, Some((0, true)));
+    assert_eq!(within(10, offsets.recv()).await, Some((0, false)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outline_with_a_false_length_does_not_get_honest_providers_blamed() {
+    for (seed, data) in [(76u8, blob(3 * PIECE_LEN + 5000, 15)), (78, blob(700, 16))] {
+        let hash = ContentHash::of(&data);
+        let (offsets_tx, _offsets) = mpsc::channel(16);
+        let liar = provider_at(seed, data.clone(), Serve::WrongLengthThenClose, offsets_tx).await;
+        let honest = node(seed + 1, &signer(seed + 1), Purpose::Client).await;
+        assert_eq!(honest.client.put_content(data.clone()).await.unwrap(), hash);
+        let fetcher = node(seed + 100, &signer(seed + 100), Purpose::Worker).await;
+        fetcher.client.dial(liar.clone()).await.unwrap();
+        fetcher.client.dial(honest.addr.clone()).await.unwrap();
+        let providers = [peer_of(&liar), honest.peer];
+        let fetched = within(30, fetch(&fetcher.client, &providers, hash, &quick())).await;
+        assert!(fetched.unwrap() == data, "fetched bytes differ");
+        // Nobody was reported: the liar sent no bytes, the honest provider sent good ones.
+        assert_eq!(fetcher.client.stats().await.unwrap().offences, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_empty_blob_crosses_both_paths() {
+    let provider = crate::common::start(
+        with_direct(90),
+        proof(&signer(90), &keypair(90), Purpose::Client, 3600),
+    )
+    .await;
+    let hash = provider.client.put_content(Vec::new()).await.unwrap();
+    assert_eq!(hash, ContentHash::of(b""));
+    let fetcher = node(91, &signer(91), Purpose::Worker).await;
+    fetcher.client.dial(provider.addr.clone()).await.unwrap();
+    let direct = within(30, fetch(&fetcher.client, &[provider.peer], hash, &quick())).await;
+    assert_eq!(direct, Ok(Vec::new()));
+    assert_eq!(provider.client.stats().await.unwrap().direct_transfers, 1);
+    let stream_only = FetchConfig { direct: false, ..quick() };
+    let streamed = within(30, fetch(&fetcher.client, &[provider.peer], hash, &stream_only)).await;
+    assert_eq!(streamed, Ok(Vec::new()));
 }

@@ -343,9 +343,14 @@ async fn data_streams_from_unproven_or_garbage_sending_peers_are_refused_and_sco
     let honest = node(57, &signer(57), Purpose::Worker).await;
     honest.client.dial(target.addr.clone()).await.unwrap();
     let request = |offset| {
-        Message::DataRequest(quorate_p2p::wire::DataRequest { hash, offset, len: u64::MAX })
-            .encode_frame()
-            .unwrap()
+        Message::DataRequest(quorate_p2p::wire::DataRequest {
+            hash,
+            offset,
+            len: u64::MAX,
+            direct: false,
+        })
+        .encode_frame()
+        .unwrap()
     };
 
     // Without an identity proof: refused with the reason, twice is a ban.
@@ -408,4 +413,83 @@ async fn data_streams_from_unproven_or_garbage_sending_peers_are_refused_and_sco
     assert!(matches!(offence, Offence::Oversized | Offence::Malformed), "{offence:?}");
 
     honest_round_trip(&honest, &target, hash).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_port_refuses_garbage_impostors_and_strangers() {
+    let config = Config {
+        direct_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..victim_config(80)
+    };
+    let purpose = Purpose::Scheduler { pool: POOL };
+    let target = start(config.clone(), proof(&signer(80), &config.keypair, purpose, 3600)).await;
+    let port = target.client.direct_port().unwrap();
+    let hash = target.client.put_content(vec![5; 2 << 20]).await.unwrap();
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+
+    // Bytes that are not TLS: the connection is closed, nothing is served.
+    let mut raw = TcpStream::connect((loopback, port)).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut answer)).await;
+    assert!(matches!(read, Ok(Ok(_)) | Ok(Err(_))), "the connection must close");
+    assert!(!answer.windows(4).any(|w| w == [5, 5, 5, 5]), "no blob bytes to garbage");
+
+    // A stranger with a valid libp2p certificate, from an address no proven peer uses: dropped
+    // before any TLS work.
+    let target_peer = target.peer;
+    let stranger = quorate_p2p::direct::DirectTls::new(&keypair(81)).unwrap();
+    let early = stranger.clone();
+    let dropped = tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        quorate_p2p::direct::connect(&early, target_peer, loopback, port, timeout).map(|_| ())
+    })
+    .await
+    .unwrap();
+    assert!(dropped.is_err(), "no handshake for an address without a proven peer");
+
+    // Once a proven peer is connected from that address, the stranger gets through TLS, but
+    // its own identity was never proven over libp2p: refused with the reason.
+    let honest = node(83, &signer(83), Purpose::Worker).await;
+    honest.client.dial(target.addr.clone()).await.unwrap();
+    within(10, honest.client.ready(target.peer)).await.unwrap();
+    let answer = tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        let mut session =
+            quorate_p2p::direct::connect(&stranger, target_peer, loopback, port, timeout)?;
+        let request = Message::DataRequest(quorate_p2p::wire::DataRequest {
+            hash,
+            offset: 0,
+            len: u64::MAX,
+            direct: false,
+        });
+        let _ = quorate_p2p::direct::write_frame(&mut session, &request);
+        quorate_p2p::direct::read_frame(&mut session)
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(&answer, Ok(Message::Refused { reason }) if reason.contains("not admitted")),
+        "{answer:?}"
+    );
+
+    // Expecting another peer behind the port: the handshake fails (no man in the middle).
+    let other = quorate_p2p::direct::DirectTls::new(&keypair(82)).unwrap();
+    let wrong = tokio::task::spawn_blocking(move || {
+        quorate_p2p::direct::connect(
+            &other,
+            PeerId::random(),
+            loopback,
+            port,
+            Duration::from_secs(5),
+        )
+        .map(|_| ())
+    })
+    .await
+    .unwrap();
+    assert!(wrong.is_err(), "a handshake with the wrong peer must fail");
+
+    // A proven peer is still served on the direct path.
+    honest_round_trip(&honest, &target, hash).await;
+    assert_eq!(target.client.stats().await.unwrap().direct_transfers, 1);
 }

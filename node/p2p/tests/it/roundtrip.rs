@@ -192,7 +192,7 @@ async fn every_message_round_trips_between_two_peers() {
         "{answer:?}"
     );
     // Data requests do not travel as wire requests.
-    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 1 });
+    let request = Message::DataRequest(DataRequest { hash, offset: 0, len: 1, direct: false });
     assert!(matches!(
         w_client.request(scheduler.peer, request).await,
         Err(Error::ProtocolViolation { .. })
