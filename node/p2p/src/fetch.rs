@@ -145,15 +145,13 @@ pub async fn fetch(
         return Err(Error::ContentUnavailable { hash, reason: "no provider to ask".into() });
     }
     let mut progress: Option<Progress> = None;
-    // Providers whose direct connection failed: asked on the libp2p stream from then on.
-    let mut no_direct: Vec<PeerId> = Vec::new();
     let mut turn = 0usize;
     let mut failures = 0u32;
     let mut backoff = config.retry_initial;
     loop {
         let provider = providers[turn % providers.len()];
         let before = progress.as_ref().map_or(0, |p| p.verified);
-        let direct = config.direct && !no_direct.contains(&provider);
+        let direct = config.direct && !client.direct_failed_recently(provider);
         let step = from_provider(client, provider, hash, config, direct, &mut progress).await;
         if let Some(p) = progress.take_if(|p| p.complete()) {
             return Ok(p.buf);
@@ -164,7 +162,8 @@ pub async fn fetch(
         };
         debug!(target: "quorate::p2p", %provider, %hash, "fetch step failed: {error}");
         if direct && matches!(error, Error::Transport { .. }) {
-            no_direct.push(provider);
+            // Asked on the libp2p stream from now on, for a while (a firewalled port).
+            client.direct_failed(provider);
         }
         if progress.as_ref().map_or(0, |p| p.verified) > before {
             failures = 0;

@@ -219,7 +219,14 @@ pub struct Client {
     /// This node's certificate for direct data connections.
     tls: DirectTls,
     direct_port: Option<u16>,
+    /// Providers whose direct port could not be reached, and when.
+    direct_failures: Arc<std::sync::Mutex<HashMap<PeerId, Instant>>>,
 }
+
+/// How long a provider whose direct port failed is asked on the libp2p stream instead.
+const DIRECT_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Most providers remembered as having an unreachable direct port.
+const MAX_DIRECT_FAILURES: usize = 4096;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -312,6 +319,29 @@ impl Client {
     /// it has one (the direct data path dials it).
     pub async fn ready(&self, peer: PeerId) -> Result<Option<IpAddr>, Error> {
         self.call(|reply| Command::Ready { peer, reply }).await?
+    }
+
+    /// Remembers that `provider`'s direct port could not be reached.
+    pub(crate) fn direct_failed(&self, provider: PeerId) {
+        let now = Instant::now();
+        let mut failures =
+            self.direct_failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.len() >= MAX_DIRECT_FAILURES {
+            failures.retain(|_, at| now.duration_since(*at) < DIRECT_RETRY_AFTER);
+            if failures.len() >= MAX_DIRECT_FAILURES {
+                failures.clear();
+            }
+        }
+        failures.insert(provider, now);
+    }
+
+    /// True when `provider`'s direct port failed within [`DIRECT_RETRY_AFTER`].
+    pub(crate) fn direct_failed_recently(&self, provider: PeerId) -> bool {
+        self.direct_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&provider)
+            .is_some_and(|at| at.elapsed() < DIRECT_RETRY_AFTER)
     }
 
     /// The port of this node's direct data listener, when it has one.
@@ -439,6 +469,7 @@ pub fn spawn(
         data,
         tls,
         direct_port: (server.direct_port != 0).then_some(server.direct_port),
+        direct_failures: Arc::default(),
     };
     let event_loop = EventLoop {
         incoming,
