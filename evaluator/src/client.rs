@@ -201,7 +201,7 @@ impl EvaluatorHandle {
     /// Asks for the sandbox's capabilities.
     pub fn describe(&mut self) -> Result<Capabilities, Error> {
         self.revive()?;
-        match self.request(&Request::Describe, self.cfg.request_timeout, &mut |_| {})? {
+        match self.request(&Request::Describe {}, self.cfg.request_timeout, &mut |_| {})? {
             Response::Capabilities(c) => Ok(c),
             other => Err(unexpected(&other)),
         }
@@ -274,8 +274,8 @@ impl EvaluatorHandle {
     /// Replaces the sandbox's context (same process, same job).
     pub fn reset(&mut self) -> Result<(), Error> {
         self.revive()?;
-        match self.request(&Request::Reset, self.cfg.request_timeout, &mut |_| {})? {
-            Response::ResetDone => Ok(()),
+        match self.request(&Request::Reset {}, self.cfg.request_timeout, &mut |_| {})? {
+            Response::ResetDone {} => Ok(()),
             Response::Failed { message } => Err(Error::Sandbox { reason: message }),
             other => Err(unexpected(&other)),
         }
@@ -290,7 +290,7 @@ impl EvaluatorHandle {
 
     /// Asks the process to exit and waits for it.
     pub fn shutdown(mut self) {
-        let _ = protocol::write_frame(&mut self.stdin, &Request::Die);
+        let _ = protocol::write_frame(&mut self.stdin, &Request::Die {});
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -31,8 +31,9 @@ pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    /// Report the sandbox's capabilities.
-    Describe,
+    /// Report the sandbox's capabilities. (The variants without fields are written with empty
+    /// braces so that serde refuses unknown fields on them too.)
+    Describe {},
     /// Load a job's code, which must hash to `hash`.
     LoadJob {
         /// BLAKE3 content hash of `code`'s UTF-8 bytes ([`quorate_primitives::ContentHash`]).
@@ -46,9 +47,9 @@ pub enum Request {
         spec: TaskSpec,
     },
     /// Start again from a fresh context with the same job.
-    Reset,
+    Reset {},
     /// Exit now.
-    Die,
+    Die {},
 }
 
 /// What the sandbox reports.
@@ -96,7 +97,7 @@ pub enum Response {
         message: String,
     },
     /// The context was replaced.
-    ResetDone,
+    ResetDone {},
 }
 
 /// What a sandbox can do, so the scheduler can group replicas that must agree.

@@ -88,7 +88,7 @@ pub fn serve(
             }
         };
         match request {
-            Request::Describe => {
+            Request::Describe {} => {
                 let reply = match &caps {
                     Some(c) => Response::Capabilities(c.clone()),
                     None => match capabilities(sandbox.runtime(), sandbox.gpu_class()) {
@@ -149,14 +149,14 @@ pub fn serve(
                     });
                 }
             }
-            Request::Reset => {
+            Request::Reset {} => {
                 let reply = match sandbox.reset() {
-                    Ok(()) => Response::ResetDone,
+                    Ok(()) => Response::ResetDone {},
                     Err(e) => Response::Failed { message: e.to_string() },
                 };
                 protocol::write_frame(output, &reply)?;
             }
-            Request::Die => return Ok(()),
+            Request::Die {} => return Ok(()),
         }
     }
 }

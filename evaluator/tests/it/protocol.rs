@@ -14,7 +14,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn frame_bytes_are_stable() {
-    let frame = protocol::encode(&Request::Describe).unwrap();
+    let frame = protocol::encode(&Request::Describe {}).unwrap();
     assert_eq!(hex(&frame), "00000014017b2274797065223a226465736372696265227d");
     assert_eq!(&frame[5..], br#"{"type":"describe"}"#);
     assert_eq!(&frame[..5], &[0, 0, 0, 20, VERSION]);
@@ -61,7 +61,7 @@ fn frame_bytes_are_stable() {
 
 #[test]
 fn oversized_frames_wrong_versions_and_unknown_fields_are_refused() {
-    let mut frame = protocol::encode(&Request::Reset).unwrap();
+    let mut frame = protocol::encode(&Request::Reset {}).unwrap();
     assert!(matches!(
         protocol::decode::<Request>(&frame, 4),
         Err(Error::FrameTooLarge { len: 17, max: 4 })
@@ -74,6 +74,21 @@ fn oversized_frames_wrong_versions_and_unknown_fields_are_refused() {
     ));
     let body = [&[VERSION][..], br#"{"type":"load_job","hash":"0x0000000000000000000000000000000000000000000000000000000000000000","code":"","extra":1}"#].concat();
     assert!(matches!(protocol::decode_body::<Request>(&body), Err(Error::Protocol { .. })));
+    // Unknown fields are refused on the messages without fields too.
+    for extra in [
+        &br#"{"type":"reset","extra":1}"#[..],
+        br#"{"type":"describe","x":null}"#,
+        br#"{"type":"die","now":true}"#,
+    ] {
+        let body = [&[VERSION][..], extra].concat();
+        assert!(matches!(protocol::decode_body::<Request>(&body), Err(Error::Protocol { .. })));
+    }
+    let body = [&[VERSION][..], br#"{"type":"reset_done","x":1}"#].concat();
+    assert!(matches!(protocol::decode_body::<Response>(&body), Err(Error::Protocol { .. })));
+    // And the same messages without them still decode (the wire format is unchanged).
+    let body = [&[VERSION][..], br#"{"type":"reset"}"#].concat();
+    assert!(matches!(protocol::decode_body::<Request>(&body), Ok(Request::Reset {})));
+    assert_eq!(protocol::encode(&Request::Die {}).unwrap()[5..], br#"{"type":"die"}"#[..]);
     let body = [&[VERSION][..], br#"{"type":"format_disk"}"#].concat();
     assert!(matches!(protocol::decode_body::<Request>(&body), Err(Error::Protocol { .. })));
     assert!(matches!(protocol::decode_body::<Request>(&[]), Err(Error::Protocol { .. })));
@@ -120,9 +135,9 @@ fn arb_spec() -> impl Strategy<Value = TaskSpec> {
 
 fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        Just(Request::Describe),
-        Just(Request::Reset),
-        Just(Request::Die),
+        Just(Request::Describe {}),
+        Just(Request::Reset {}),
+        Just(Request::Die {}),
         (any::<[u8; 32]>(), ".*").prop_map(|(h, code)| Request::LoadJob {
             hash: ContentHash::from(B256::from(h)),
             code
@@ -160,7 +175,7 @@ fn arb_response() -> impl Strategy<Value = Response> {
         }),
         ".*".prop_map(|message| Response::TaskError { kind: TaskErrorKind::Threw, message }),
         ".*".prop_map(|message| Response::Failed { message }),
-        Just(Response::ResetDone),
+        Just(Response::ResetDone {}),
     ]
 }
 
