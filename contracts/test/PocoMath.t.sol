@@ -84,8 +84,35 @@ contract PocoMathTest is Test {
     function test_addVote_revertsOnZeroWeightAndOverflow() public {
         vm.expectRevert(PocoMath.PocoMathZeroWeight.selector);
         h.addVote(1, 2, 0);
-        vm.expectRevert(); // checked multiplication panics (0x11)
+        vm.expectRevert(PocoMath.PocoMathOverflow.selector);
         h.addVote(type(uint256).max / 2 + 1, type(uint256).max, 2);
+        vm.expectRevert(PocoMath.PocoMathOverflow.selector);
+        h.addVote(1, type(uint256).max, 2);
+        vm.expectRevert(PocoMath.PocoMathOverflow.selector);
+        h.hasConsensus(type(uint256).max / 3, type(uint256).max / 3, 10000);
+    }
+
+    /// @dev At T = 10000 a run of minimum-weight votes overflows the tally after about 240 votes:
+    /// the vote is refused with the named error, never a Panic.
+    function test_aLongRunOfVotesOverflowsWithTheNamedError() public {
+        uint256 group;
+        uint256 total;
+        uint256 votes;
+        while (true) {
+            try h.addVote(group, total, 2) returns (uint256 g, uint256 t) {
+                (group, total) = (g, t);
+                votes++;
+            } catch (bytes memory reason) {
+                assertEq(bytes4(reason), PocoMath.PocoMathOverflow.selector, "named error");
+                break;
+            }
+            try h.hasConsensus(group, total, 10000) returns (bool) {}
+            catch (bytes memory reason) {
+                assertEq(bytes4(reason), PocoMath.PocoMathOverflow.selector, "named error");
+                break;
+            }
+        }
+        assertGt(votes, 200, "hundreds of votes fit");
     }
 
     function test_share_revertsOnZeroSum() public {

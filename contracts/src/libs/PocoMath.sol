@@ -7,7 +7,9 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// @notice The pure arithmetic of Proof of Contribution (POCO.md), shared by the Hub and by the
 /// tests that replay the poco crate's JSON vectors, so that Solidity and Rust are checked against
 /// one set of numbers. Everything is unsigned 256-bit and checked: an overflow reverts, it never
-/// wraps.
+/// wraps. The consensus arithmetic reverts with `PocoMathOverflow`, a named error, not a Panic: a
+/// vote that would overflow the tally (about 240 votes of the minimum weight) is refused like any
+/// other, as the Rust side refuses it.
 library PocoMath {
     /// @notice Percent base of every ratio (worker stake, scheduler reward, pool stake).
     uint256 internal constant PERCENT = 100;
@@ -18,6 +20,20 @@ library PocoMath {
     error PocoMathZeroWeight();
     /// @notice Thrown when a payout is split with a zero sum of payout weights.
     error PocoMathZeroWeightSum();
+    /// @notice Thrown when a vote or a consensus test would overflow 256 bits.
+    error PocoMathOverflow();
+
+    function _mul(uint256 a, uint256 b) private pure returns (uint256) {
+        (bool ok, uint256 product) = Math.tryMul(a, b);
+        if (!ok) revert PocoMathOverflow();
+        return product;
+    }
+
+    function _add(uint256 a, uint256 b) private pure returns (uint256) {
+        (bool ok, uint256 sum) = Math.tryAdd(a, b);
+        if (!ok) revert PocoMathOverflow();
+        return sum;
+    }
 
     /// @notice `w(s) = max(floor(s / 3), 3) - 1`: scores 0 to 11 weigh 2, 12 weighs 3, 100 weighs 32.
     function weight(uint256 score) internal pure returns (uint256) {
@@ -41,14 +57,14 @@ library PocoMath {
         returns (uint256 newGroup, uint256 newTotal)
     {
         if (w == 0) revert PocoMathZeroWeight();
-        newGroup = (group == 0 ? 1 : group) * w;
-        newTotal = total + (newGroup - group);
+        newGroup = _mul(group == 0 ? 1 : group, w);
+        newTotal = _add(total, newGroup - group);
     }
 
     /// @notice Consensus on a group holds when `group * T > total * (T - 1)`.
     function hasConsensus(uint256 group, uint256 total, uint256 trust) internal pure returns (bool) {
         if (trust == 0) revert PocoMathZeroTrust();
-        return group * trust > total * (trust - 1);
+        return _mul(group, trust) > _mul(total, trust - 1);
     }
 
     /// @notice Score of a worker whose contribution was proved: `+1` only when the task had more
