@@ -58,6 +58,8 @@ pub struct Config {
     pub max_content_bytes: u64,
     /// Data streams and direct connections served at once; more are refused as busy. Default: 32.
     pub max_data_streams: usize,
+    /// Of those, at most this many for one peer. Default: 4.
+    pub max_data_streams_per_peer: usize,
     /// Where to listen for direct data connections (TCP, TLS 1.3 with AES-GCM, see
     /// [`crate::direct`]), which move blobs over twice as fast as the libp2p stream. Port 0
     /// picks a free port; peers learn it from the data header. Default: none (blobs go on the
@@ -93,6 +95,7 @@ impl Config {
             max_queued_per_peer: 64,
             max_content_bytes: 1 << 30,
             max_data_streams: 32,
+            max_data_streams_per_peer: 4,
             direct_listen: None,
             gossip_mesh: (6, 5, 12),
         }
@@ -129,6 +132,7 @@ impl Config {
             || self.event_buffer == 0
             || self.max_queued_per_peer == 0
             || self.max_data_streams == 0
+            || self.max_data_streams_per_peer == 0
         {
             return bad("channel and queue capacities must be positive".into());
         }

@@ -17,14 +17,16 @@
 //! The event loop admits each inbound stream as it would a request (the peer must have proven
 //! its identity, pass the rate limit and not be banned); a serving task then reads the request,
 //! with a deadline, from the shared [`Store`] and writes the bytes from the stored buffer
-//! without copying them. At most [`crate::Config::max_data_streams`] streams are served at once;
-//! a peer that sends a malformed request is scored like any other offender.
+//! without copying them. At most [`crate::Config::max_data_streams`] transfers are served at once,
+//! [`crate::Config::max_data_streams_per_peer`] of them for one peer, and each 1 MiB piece must
+//! drain within the request deadline; a peer that sends a malformed request is scored like any
+//! other offender.
 
 use std::{
     collections::HashMap,
     io::Write,
     sync::atomic::{AtomicU64, Ordering},
-    sync::{Arc, PoisonError, RwLock},
+    sync::{Arc, Mutex, PoisonError, RwLock},
     time::Duration,
 };
 
@@ -45,8 +47,9 @@ use crate::{
 /// The data stream's protocol id.
 pub const DATA_PROTOCOL: StreamProtocol = StreamProtocol::new("/quorate/data/1");
 
-/// Bytes written per call while serving, so a stalled reader is noticed within one deadline.
-const WRITE_SLICE: usize = 256 * 1024;
+/// Bytes that must drain within one deadline while serving: one piece, as on the direct path,
+/// so a reader slower than a piece per deadline is cut off.
+const WRITE_SLICE: usize = PIECE_LEN;
 
 /// One blob held for serving, with its piece hashes computed once.
 #[derive(Debug)]
@@ -107,6 +110,55 @@ impl Store {
     }
 }
 
+/// The data-serving capacity, shared by the stream and direct paths: so many transfers in all,
+/// and so many per peer, so one peer (slow on purpose or not) cannot take every slot.
+#[derive(Debug, Clone)]
+pub(crate) struct Slots {
+    all: Arc<Semaphore>,
+    capacity: usize,
+    per_peer: usize,
+    peers: Arc<Mutex<HashMap<PeerId, usize>>>,
+}
+
+/// One transfer's place in [`Slots`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    _all: OwnedSemaphorePermit,
+    peer: PeerId,
+    peers: Arc<Mutex<HashMap<PeerId, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = peers.get_mut(&self.peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                peers.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl Slots {
+    pub(crate) fn new(capacity: usize, per_peer: usize) -> Self {
+        Self { all: Arc::new(Semaphore::new(capacity)), capacity, per_peer, peers: Arc::default() }
+    }
+
+    /// A slot for `peer`, or why not (worth telling it).
+    pub(crate) fn take(&self, peer: PeerId) -> Result<Slot, &'static str> {
+        let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = peers.get(&peer).copied().unwrap_or(0);
+        if count >= self.per_peer {
+            return Err("busy: too many data streams from this peer");
+        }
+        let permit =
+            Arc::clone(&self.all).try_acquire_owned().map_err(|_| "busy: too many data streams")?;
+        peers.insert(peer, count.saturating_add(1));
+        Ok(Slot { _all: permit, peer, peers: Arc::clone(&self.peers) })
+    }
+}
+
 /// What a serving task needs besides its stream.
 #[derive(Debug, Clone)]
 pub(crate) struct Server {
@@ -148,13 +200,8 @@ async fn ask(
 }
 
 impl Server {
-    /// Serves one admitted stream to its end; `permit` counts it against the concurrency cap.
-    pub(crate) async fn serve(
-        self,
-        peer: PeerId,
-        mut stream: Stream,
-        permit: OwnedSemaphorePermit,
-    ) {
+    /// Serves one admitted stream to its end; `slot` counts it against the concurrency caps.
+    pub(crate) async fn serve(self, peer: PeerId, mut stream: Stream, slot: Slot) {
         let request = match tokio::time::timeout(self.deadline, read_message(&mut stream)).await {
             Ok(Ok(Message::DataRequest(request))) => request,
             Ok(Ok(other)) => {
@@ -173,7 +220,7 @@ impl Server {
         if let Err(e) = self.answer(&mut stream, &request).await {
             debug!(target: "quorate::p2p", %peer, hash = %request.hash, "data stream ended: {e}");
         }
-        drop(permit);
+        drop(slot);
     }
 
     /// What to answer `request` with; `direct_port` goes into the header (0: bytes follow).
@@ -220,7 +267,7 @@ impl Server {
         tls: &DirectTls,
         socket: std::net::TcpStream,
         admissions: &mpsc::WeakSender<Admission>,
-        slots: &Arc<Semaphore>,
+        slots: &Slots,
         handshake: OwnedSemaphorePermit,
         runtime: &tokio::runtime::Handle,
     ) {
@@ -237,10 +284,13 @@ impl Server {
             return;
         }
         // Admitted: the connection now counts against the data cap, not the handshake cap.
-        let Ok(_serving) = Arc::clone(slots).try_acquire_owned() else {
-            let reason = "busy: too many data streams".to_string();
-            let _ = direct::write_frame(&mut session, &Message::Refused { reason });
-            return;
+        let _serving = match slots.take(peer) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                let reason = reason.to_string();
+                let _ = direct::write_frame(&mut session, &Message::Refused { reason });
+                return;
+            }
         };
         drop(handshake);
         let request = match direct::read_frame(&mut session) {
@@ -309,11 +359,11 @@ pub(crate) async fn accept_direct(
     tls: DirectTls,
     server: Server,
     admissions: mpsc::WeakSender<Admission>,
-    slots: Arc<Semaphore>,
+    slots: Slots,
     mut stop: watch::Receiver<()>,
 ) {
     let runtime = tokio::runtime::Handle::current();
-    let handshakes = Arc::new(Semaphore::new(slots.available_permits().max(1)));
+    let handshakes = Arc::new(Semaphore::new(slots.capacity.max(1)));
     loop {
         let (socket, from) = tokio::select! {
             _ = stop.changed() => return,
@@ -338,7 +388,7 @@ pub(crate) async fn accept_direct(
             continue;
         };
         let (tls, server, admissions, slots, runtime) =
-            (tls.clone(), server.clone(), admissions.clone(), Arc::clone(&slots), runtime.clone());
+            (tls.clone(), server.clone(), admissions.clone(), slots.clone(), runtime.clone());
         tokio::task::spawn_blocking(move || {
             server.serve_direct(&tls, socket, &admissions, &slots, handshake, &runtime);
         });

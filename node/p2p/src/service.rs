@@ -41,13 +41,13 @@ use libp2p::{
     tcp, yamux,
 };
 use quorate_primitives::ContentHash;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::{
     Error,
     config::Config,
-    data::{self, Admission, Blob, DATA_PROTOCOL, Server, Store},
+    data::{self, Admission, Blob, DATA_PROTOCOL, Server, Slots, Store},
     direct::DirectTls,
     guard::{Guard, Offence, Verdict},
     identity::{IdentityProof, PoolId, Purpose, VerifiedPeer, VerifyPolicy},
@@ -430,7 +430,7 @@ pub fn spawn(
     let (stop_direct, stopped) = watch::channel(());
     let store = Store::default();
     let tls = DirectTls::new(&config.keypair)?;
-    let data_slots = Arc::new(Semaphore::new(config.max_data_streams));
+    let data_slots = Slots::new(config.max_data_streams, config.max_data_streams_per_peer);
     let mut server = Server {
         store: store.clone(),
         offences: offences_tx.downgrade(),
@@ -457,7 +457,7 @@ pub fn spawn(
             tls.clone(),
             server.clone(),
             admissions_tx.downgrade(),
-            Arc::clone(&data_slots),
+            data_slots.clone(),
             stopped,
         ));
     }
@@ -664,7 +664,7 @@ struct EventLoop {
     incoming: libp2p_stream::IncomingStreams,
     server: Server,
     /// Data streams served at once.
-    data_slots: Arc<Semaphore>,
+    data_slots: Slots,
     /// Offences seen by serving tasks, which hold only weak senders; this one keeps the channel
     /// open while the loop runs.
     _offences_open: mpsc::Sender<(PeerId, Offence)>,
@@ -1277,12 +1277,12 @@ impl EventLoop {
             }
             Err(None) => return, // dropped: the stream is reset
         }
-        match Arc::clone(&self.data_slots).try_acquire_owned() {
-            Ok(permit) => {
-                tokio::spawn(self.server.clone().serve(peer, stream, permit));
+        match self.data_slots.take(peer) {
+            Ok(slot) => {
+                tokio::spawn(self.server.clone().serve(peer, stream, slot));
             }
-            Err(_) => {
-                tokio::spawn(data::refuse(stream, "busy: too many data streams", deadline));
+            Err(reason) => {
+                tokio::spawn(data::refuse(stream, reason, deadline));
             }
         }
     }

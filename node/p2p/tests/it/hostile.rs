@@ -493,3 +493,63 @@ async fn the_direct_port_refuses_garbage_impostors_and_strangers() {
     honest_round_trip(&honest, &target, hash).await;
     assert_eq!(target.client.stats().await.unwrap().direct_transfers, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_take_every_data_slot() {
+    let target = victim(84).await;
+    let hash = target.client.put_content(vec![9; 8 << 20]).await.unwrap();
+    let mut hog = data_attacker(85);
+    let mut control = hog.behaviour().data.new_control();
+    hog.dial(target.addr.clone()).unwrap();
+    let hello = Message::Hello(proof(&signer(85), &keypair(85), Purpose::Worker, 3600));
+    hog.behaviour_mut().wire.send_request(&target.peer, Ok(hello));
+    within(10, async {
+        loop {
+            if let SwarmEvent::Behaviour(DataAttackerEvent::Wire(
+                request_response::Event::Message {
+                    message:
+                        request_response::Message::Response { response: Message::HelloAck(_), .. },
+                    ..
+                },
+            )) = hog.select_next_some().await
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    tokio::spawn(async move {
+        loop {
+            hog.select_next_some().await;
+        }
+    });
+    let request = Message::DataRequest(quorate_p2p::wire::DataRequest {
+        hash,
+        offset: 0,
+        len: u64::MAX,
+        direct: false,
+    })
+    .encode_frame()
+    .unwrap();
+    // Four streams that ask for 8 MiB and never read: each holds a slot.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let opened = control.open_stream(target.peer, quorate_p2p::data::DATA_PROTOCOL);
+        let mut stream = within(10, opened).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        stream.flush().await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The fifth is refused for this peer alone…
+    let answer = within(10, data_exchange(&mut control, target.peer, &request)).await;
+    assert!(
+        matches!(&answer, Some(Message::Refused { reason }) if reason.contains("from this peer")),
+        "{answer:?}"
+    );
+    // …while another peer is served.
+    let honest = node(86, &signer(86), Purpose::Worker).await;
+    honest.client.dial(target.addr.clone()).await.unwrap();
+    honest_round_trip(&honest, &target, hash).await;
+    drop(held);
+}
