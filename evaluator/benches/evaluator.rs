@@ -204,9 +204,12 @@ fn reference_node() -> PathBuf {
 }
 
 fn kernels() {
-    let reference = node_times(&reference_node());
+    let reference_path = reference_node();
+    let reference = node_times(&reference_path);
     // The machine's own node too, when it is another one: older V8s differ on some kernels.
-    let machine = node_times(Path::new("node"))
+    let machine = (reference_path != Path::new("node"))
+        .then(|| node_times(Path::new("node")))
+        .flatten()
         .filter(|m| reference.as_ref().is_none_or(|r| r.label != m.label));
     let mut h = EvaluatorHandle::spawn(config()).unwrap_or_else(|e| panic!("{e}"));
     let v8 = h.describe().map(|c| c.v8).unwrap_or_default();

@@ -163,8 +163,8 @@ impl Slots {
 #[derive(Debug, Clone)]
 pub(crate) struct Server {
     pub(crate) store: Store,
-    /// Where offences go (the event loop); weak, so serving never keeps the loop alive.
-    pub(crate) offences: mpsc::WeakSender<(PeerId, Offence)>,
+    /// The event loop (offences, admissions); weak, so serving never keeps the loop alive.
+    pub(crate) to_loop: mpsc::WeakSender<ToLoop>,
     /// Longest wait for the request, and for each write to drain.
     pub(crate) deadline: Duration,
     /// The direct listener's port, 0 when there is none ([`crate::direct`]).
@@ -179,24 +179,16 @@ enum Plan {
     Send { header: DataHeader, blob: Arc<Blob>, start: usize, end: usize },
 }
 
-/// A direct connection asking the event loop whether to go on.
+/// What data serving tells or asks the event loop.
 #[derive(Debug)]
-pub(crate) enum Admission {
+pub(crate) enum ToLoop {
+    /// A peer misbehaved on a data stream or direct connection.
+    Offence(PeerId, Offence),
     /// Before TLS: is some peer with a proven identity connected from this address? Only then
-    /// may the connection take a handshake slot.
-    Ip(std::net::IpAddr, oneshot::Sender<bool>),
+    /// may a direct connection take a handshake slot.
+    AdmitIp(std::net::IpAddr, oneshot::Sender<bool>),
     /// After TLS: may this peer be served now ([`crate::service`]'s `admit_data`)?
-    Peer(PeerId, oneshot::Sender<bool>),
-}
-
-/// Asks the event loop; `false` when it has stopped.
-async fn ask(
-    admissions: &mpsc::WeakSender<Admission>,
-    make: impl FnOnce(oneshot::Sender<bool>) -> Admission,
-) -> bool {
-    let Some(admissions) = admissions.upgrade() else { return false };
-    let (reply, answer) = oneshot::channel();
-    admissions.send(make(reply)).await.is_ok() && answer.await.unwrap_or(false)
+    AdmitPeer(PeerId, oneshot::Sender<bool>),
 }
 
 impl Server {
@@ -266,7 +258,6 @@ impl Server {
         &self,
         tls: &DirectTls,
         socket: std::net::TcpStream,
-        admissions: &mpsc::WeakSender<Admission>,
         slots: &Slots,
         handshake: OwnedSemaphorePermit,
         runtime: &tokio::runtime::Handle,
@@ -278,7 +269,7 @@ impl Server {
                 return;
             }
         };
-        if !runtime.block_on(ask(admissions, |reply| Admission::Peer(peer, reply))) {
+        if !runtime.block_on(self.ask(|reply| ToLoop::AdmitPeer(peer, reply))) {
             let reason = "not admitted: prove your identity over libp2p first".to_string();
             let _ = direct::write_frame(&mut session, &Message::Refused { reason });
             return;
@@ -343,9 +334,16 @@ impl Server {
     }
 
     async fn report(&self, peer: PeerId, offence: Offence) {
-        if let Some(offences) = self.offences.upgrade() {
-            let _ = offences.send((peer, offence)).await;
+        if let Some(to_loop) = self.to_loop.upgrade() {
+            let _ = to_loop.send(ToLoop::Offence(peer, offence)).await;
         }
+    }
+
+    /// Asks the event loop; `false` when it has stopped.
+    async fn ask(&self, make: impl FnOnce(oneshot::Sender<bool>) -> ToLoop) -> bool {
+        let Some(to_loop) = self.to_loop.upgrade() else { return false };
+        let (reply, answer) = oneshot::channel();
+        to_loop.send(make(reply)).await.is_ok() && answer.await.unwrap_or(false)
     }
 }
 
@@ -358,7 +356,6 @@ pub(crate) async fn accept_direct(
     listener: tokio::net::TcpListener,
     tls: DirectTls,
     server: Server,
-    admissions: mpsc::WeakSender<Admission>,
     slots: Slots,
     mut stop: watch::Receiver<()>,
 ) {
@@ -377,7 +374,7 @@ pub(crate) async fn accept_direct(
                 }
             },
         };
-        if !ask(&admissions, |reply| Admission::Ip(from.ip().to_canonical(), reply)).await {
+        if !server.ask(|reply| ToLoop::AdmitIp(from.ip().to_canonical(), reply)).await {
             continue; // nobody proven comes from there: dropped before any TLS work
         }
         let Ok(handshake) = Arc::clone(&handshakes).try_acquire_owned() else {
@@ -387,10 +384,10 @@ pub(crate) async fn accept_direct(
         else {
             continue;
         };
-        let (tls, server, admissions, slots, runtime) =
-            (tls.clone(), server.clone(), admissions.clone(), slots.clone(), runtime.clone());
+        let (tls, server, slots, runtime) =
+            (tls.clone(), server.clone(), slots.clone(), runtime.clone());
         tokio::task::spawn_blocking(move || {
-            server.serve_direct(&tls, socket, &admissions, &slots, handshake, &runtime);
+            server.serve_direct(&tls, socket, &slots, handshake, &runtime);
         });
     }
 }

@@ -61,6 +61,12 @@ impl Default for FetchConfig {
     }
 }
 
+/// Where piece `index` of `outline` lies in the blob's buffer.
+fn piece_bytes(outline: &Outline, index: u64) -> Option<std::ops::Range<usize>> {
+    let (start, end) = outline.piece_range(index)?;
+    Some(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+}
+
 /// What has arrived so far: the checked outline, the buffer, and how many pieces are verified.
 struct Progress {
     outline: Outline,
@@ -80,19 +86,15 @@ impl Progress {
     /// The first piece not verified yet: its index and where its bytes go.
     fn next_piece(&mut self) -> Result<(u64, &mut [u8]), Error> {
         let index = self.verified;
-        let beyond = Error::ProtocolViolation { reason: "piece beyond the blob" };
-        let (start, end) = self.outline.piece_range(index).ok_or(beyond.clone())?;
-        let range = usize::try_from(start).unwrap_or(usize::MAX)
-            ..usize::try_from(end).unwrap_or(usize::MAX);
-        Ok((index, self.buf.get_mut(range).ok_or(beyond)?))
+        piece_bytes(&self.outline, index)
+            .and_then(|range| self.buf.get_mut(range))
+            .map(|piece| (index, piece))
+            .ok_or(Error::ProtocolViolation { reason: "piece beyond the blob" })
     }
 
     /// Checks the piece just read into [`Progress::next_piece`]'s slice.
     fn check_piece(&mut self, index: u64, hash: ContentHash) -> Result<(), Error> {
-        let (start, end) = self.outline.piece_range(index).unwrap_or((0, 0));
-        let range = usize::try_from(start).unwrap_or(usize::MAX)
-            ..usize::try_from(end).unwrap_or(usize::MAX);
-        match self.buf.get(range) {
+        match piece_bytes(&self.outline, index).and_then(|range| self.buf.get(range)) {
             Some(piece) if self.outline.verifies_piece(index, piece) => {
                 self.verified = index.saturating_add(1);
                 Ok(())
@@ -311,8 +313,7 @@ fn from_direct(
     let Progress { outline, buf, verified } = p;
     let start = *verified;
     let count = outline.pieces().len() as u64;
-    let first = usize::try_from(outline.piece_range(start).map_or(0, |(from, _)| from))
-        .unwrap_or(usize::MAX);
+    let first = piece_bytes(outline, start).map_or(usize::MAX, |range| range.start);
     let mut rest = buf.get_mut(first..).unwrap_or_default();
     let (checked, read) = std::thread::scope(|scope| {
         let (pieces, arrived) = std::sync::mpsc::sync_channel::<(u64, &[u8])>(8);
@@ -330,8 +331,7 @@ fn from_direct(
         let mut read = Ok(());
         for index in start..count {
             // Every piece, the empty blob's one empty piece included.
-            let len = outline.piece_range(index).map_or(0, |(from, to)| to.saturating_sub(from));
-            let len = usize::try_from(len).unwrap_or(usize::MAX).min(rest.len());
+            let len = piece_bytes(outline, index).map_or(0, |range| range.len()).min(rest.len());
             let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
             rest = tail;
             if let Err(e) = direct::read_within(&mut session, piece, stall) {

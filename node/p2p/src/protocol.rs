@@ -49,11 +49,7 @@ pub(crate) async fn write_frame<T: AsyncWrite + Unpin + Send>(
     io: &mut T,
     message: &Message,
 ) -> io::Result<()> {
-    let payload = message.encode().map_err(invalid)?;
-    let len = u32::try_from(payload.len())
-        .map_err(|_| invalid(Error::FrameTooLarge { len: payload.len() as u64, max: u32::MAX }))?;
-    io.write_all(&frame::encode_header(len)).await?;
-    io.write_all(&payload).await?;
+    io.write_all(&message.encode_frame().map_err(invalid)?).await?;
     io.flush().await
 }
 

@@ -47,7 +47,7 @@ use tracing::{debug, info, warn};
 use crate::{
     Error,
     config::Config,
-    data::{self, Admission, Blob, DATA_PROTOCOL, Server, Slots, Store},
+    data::{self, Blob, DATA_PROTOCOL, Server, Slots, Store, ToLoop},
     direct::DirectTls,
     guard::{Guard, Offence, Verdict},
     identity::{IdentityProof, PoolId, Purpose, VerifiedPeer, VerifyPolicy},
@@ -425,15 +425,14 @@ pub fn spawn(
     }
     let (commands_tx, commands_rx) = mpsc::channel(config.command_buffer);
     let (events_tx, events_rx) = mpsc::channel(config.event_buffer);
-    let (offences_tx, offences_rx) = mpsc::channel(config.command_buffer);
-    let (admissions_tx, admissions_rx) = mpsc::channel(config.command_buffer);
+    let (to_loop_tx, from_serving) = mpsc::channel(config.command_buffer);
     let (stop_direct, stopped) = watch::channel(());
     let store = Store::default();
     let tls = DirectTls::new(&config.keypair)?;
     let data_slots = Slots::new(config.max_data_streams, config.max_data_streams_per_peer);
     let mut server = Server {
         store: store.clone(),
-        offences: offences_tx.downgrade(),
+        to_loop: to_loop_tx.downgrade(),
         deadline: config.request_timeout,
         direct_port: 0,
         direct_transfers: Arc::default(),
@@ -456,7 +455,6 @@ pub fn spawn(
             listener,
             tls.clone(),
             server.clone(),
-            admissions_tx.downgrade(),
             data_slots.clone(),
             stopped,
         ));
@@ -475,11 +473,9 @@ pub fn spawn(
         incoming,
         server,
         data_slots,
-        _admissions_open: admissions_tx,
-        admissions_rx,
+        _serving_open: to_loop_tx,
+        from_serving,
         _stop_direct: stop_direct,
-        _offences_open: offences_tx,
-        offences_rx,
         policy: VerifyPolicy {
             chain_id: config.chain_id,
             max_validity_s: config.max_proof_validity.as_secs(),
@@ -665,15 +661,12 @@ struct EventLoop {
     server: Server,
     /// Data streams served at once.
     data_slots: Slots,
-    /// Offences seen by serving tasks, which hold only weak senders; this one keeps the channel
-    /// open while the loop runs.
-    _offences_open: mpsc::Sender<(PeerId, Offence)>,
-    /// Direct connections asking admission of their peer (the same sort of weak senders).
-    _admissions_open: mpsc::Sender<Admission>,
-    admissions_rx: mpsc::Receiver<Admission>,
+    /// Offences and admission questions from data serving, which holds only weak senders; this
+    /// one keeps the channel open while the loop runs.
+    _serving_open: mpsc::Sender<ToLoop>,
+    from_serving: mpsc::Receiver<ToLoop>,
     /// Dropped with the loop: stops the direct listener.
     _stop_direct: watch::Sender<()>,
-    offences_rx: mpsc::Receiver<(PeerId, Offence)>,
     /// Peers to disconnect (and penalise) once a refusal's reason has gone out.
     disconnect_at: Vec<(PeerId, Option<Offence>, Instant)>,
 }
@@ -690,8 +683,7 @@ impl EventLoop {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some((peer, stream)) = self.incoming.next() => self.on_data_stream(peer, stream),
-                Some((peer, offence)) = self.offences_rx.recv() => self.penalise(peer, offence),
-                Some(admission) = self.admissions_rx.recv() => self.on_admission(admission),
+                Some(message) = self.from_serving.recv() => self.on_serving(message),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -1287,16 +1279,17 @@ impl EventLoop {
         }
     }
 
-    fn on_admission(&mut self, admission: Admission) {
-        match admission {
-            Admission::Ip(ip, reply) => {
+    fn on_serving(&mut self, message: ToLoop) {
+        match message {
+            ToLoop::Offence(peer, offence) => self.penalise(peer, offence),
+            ToLoop::AdmitIp(ip, reply) => {
                 let proven = self
                     .sessions
                     .values()
                     .any(|s| s.connected && s.verified.is_some() && s.remote_ip == Some(ip));
                 let _ = reply.send(proven);
             }
-            Admission::Peer(peer, reply) => {
+            ToLoop::AdmitPeer(peer, reply) => {
                 let _ = reply.send(self.admit_data(peer).is_ok());
             }
         }

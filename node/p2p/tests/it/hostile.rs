@@ -316,6 +316,46 @@ fn data_attacker(seed: u8) -> Swarm<DataAttacker> {
         .build()
 }
 
+/// A data attacker connected to `target` and driven in the background; with `prove`, it first
+/// proves its identity (Hello answered by HelloAck). Returns its peer id and stream control.
+async fn connected_data_attacker(
+    seed: u8,
+    target: &Node,
+    prove: bool,
+) -> (PeerId, libp2p_stream::Control) {
+    let mut attacker = data_attacker(seed);
+    let control = attacker.behaviour().data.new_control();
+    let peer = *attacker.local_peer_id();
+    attacker.dial(target.addr.clone()).unwrap();
+    if prove {
+        let hello = Message::Hello(proof(&signer(seed), &keypair(seed), Purpose::Worker, 3600));
+        attacker.behaviour_mut().wire.send_request(&target.peer, Ok(hello));
+        within(10, async {
+            loop {
+                if let SwarmEvent::Behaviour(DataAttackerEvent::Wire(
+                    request_response::Event::Message {
+                        message:
+                            request_response::Message::Response {
+                                response: Message::HelloAck(_), ..
+                            },
+                        ..
+                    },
+                )) = attacker.select_next_some().await
+                {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    tokio::spawn(async move {
+        loop {
+            attacker.select_next_some().await;
+        }
+    });
+    (peer, control)
+}
+
 /// Opens a data stream, writes `bytes`, and reads the answer frame, if any.
 async fn data_exchange(
     control: &mut libp2p_stream::Control,
@@ -354,15 +394,7 @@ async fn data_streams_from_unproven_or_garbage_sending_peers_are_refused_and_sco
     };
 
     // Without an identity proof: refused with the reason, twice is a ban.
-    let mut stranger = data_attacker(58);
-    let mut control = stranger.behaviour().data.new_control();
-    stranger.dial(target.addr.clone()).unwrap();
-    let stranger_peer = *stranger.local_peer_id();
-    tokio::spawn(async move {
-        loop {
-            stranger.select_next_some().await;
-        }
-    });
+    let (stranger_peer, mut control) = connected_data_attacker(58, &target, false).await;
     let answer = within(10, data_exchange(&mut control, target.peer, &request(0))).await;
     assert!(
         matches!(&answer, Some(Message::Refused { reason }) if reason.contains("identity")),
@@ -373,32 +405,7 @@ async fn data_streams_from_unproven_or_garbage_sending_peers_are_refused_and_sco
 
     // With a proven identity: a misaligned offset is refused (no fault); garbage and an
     // oversized frame get the sender banned.
-    let mut proven = data_attacker(59);
-    let mut control = proven.behaviour().data.new_control();
-    let proven_peer = *proven.local_peer_id();
-    proven.dial(target.addr.clone()).unwrap();
-    let hello = Message::Hello(proof(&signer(59), &keypair(59), Purpose::Worker, 3600));
-    proven.behaviour_mut().wire.send_request(&target.peer, Ok(hello));
-    within(10, async {
-        loop {
-            if let SwarmEvent::Behaviour(DataAttackerEvent::Wire(
-                request_response::Event::Message {
-                    message:
-                        request_response::Message::Response { response: Message::HelloAck(_), .. },
-                    ..
-                },
-            )) = proven.select_next_some().await
-            {
-                break;
-            }
-        }
-    })
-    .await;
-    tokio::spawn(async move {
-        loop {
-            proven.select_next_some().await;
-        }
-    });
+    let (proven_peer, mut control) = connected_data_attacker(59, &target, true).await;
     let answer = within(10, data_exchange(&mut control, target.peer, &request(5))).await;
     assert!(
         matches!(&answer, Some(Message::Refused { reason }) if reason.contains("piece boundary")),
@@ -498,31 +505,7 @@ async fn the_direct_port_refuses_garbage_impostors_and_strangers() {
 async fn one_peer_cannot_take_every_data_slot() {
     let target = victim(84).await;
     let hash = target.client.put_content(vec![9; 8 << 20]).await.unwrap();
-    let mut hog = data_attacker(85);
-    let mut control = hog.behaviour().data.new_control();
-    hog.dial(target.addr.clone()).unwrap();
-    let hello = Message::Hello(proof(&signer(85), &keypair(85), Purpose::Worker, 3600));
-    hog.behaviour_mut().wire.send_request(&target.peer, Ok(hello));
-    within(10, async {
-        loop {
-            if let SwarmEvent::Behaviour(DataAttackerEvent::Wire(
-                request_response::Event::Message {
-                    message:
-                        request_response::Message::Response { response: Message::HelloAck(_), .. },
-                    ..
-                },
-            )) = hog.select_next_some().await
-            {
-                break;
-            }
-        }
-    })
-    .await;
-    tokio::spawn(async move {
-        loop {
-            hog.select_next_some().await;
-        }
-    });
+    let (_, mut control) = connected_data_attacker(85, &target, true).await;
     let request = Message::DataRequest(quorate_p2p::wire::DataRequest {
         hash,
         offset: 0,
