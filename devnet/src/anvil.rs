@@ -30,6 +30,11 @@ pub struct AnvilConfig {
     pub binary: Option<PathBuf>,
     /// How long to wait for anvil to say where it listens. Default 20 s.
     pub startup_timeout: Duration,
+    /// The port to listen on; 0 lets the OS pick one (the default).
+    pub port: u16,
+    /// A state file: loaded at start if it exists, written when anvil is stopped with
+    /// [`Anvil::stop`] (anvil's `--state`), so a chain can be stopped and started again.
+    pub state: Option<PathBuf>,
 }
 
 impl Default for AnvilConfig {
@@ -40,6 +45,8 @@ impl Default for AnvilConfig {
             accounts: 10,
             binary: None,
             startup_timeout: Duration::from_secs(20),
+            port: 0,
+            state: None,
         }
     }
 }
@@ -65,13 +72,18 @@ impl Anvil {
         };
         let mut command = Command::new(binary);
         command
-            .args(["--host", "127.0.0.1", "--port", "0", "--accounts"])
+            .args(["--host", "127.0.0.1", "--port"])
+            .arg(config.port.to_string())
+            .arg("--accounts")
             .arg(config.accounts.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(seconds) = config.block_time {
             command.arg("--block-time").arg(seconds.to_string());
+        }
+        if let Some(state) = &config.state {
+            command.arg("--state").arg(state);
         }
         if let Some(id) = config.chain_id {
             command.arg("--chain-id").arg(id.to_string());
@@ -176,6 +188,36 @@ impl Anvil {
             method: "eth_chainId".into(),
             reason: format!("{text:?}: {e}"),
         })
+    }
+}
+
+impl Anvil {
+    /// Stops anvil gracefully (SIGTERM), so that it writes its `--state` file, and waits for
+    /// it to exit.
+    pub fn stop(mut self) -> Result<(), DevnetError> {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(libc::pid_t::MAX);
+        terminate(pid);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(source) => return Err(DevnetError::Spawn { tool: "anvil", source }),
+            }
+        }
+        Err(DevnetError::NotReady {
+            tool: "anvil",
+            waited: Duration::from_secs(10),
+            output: format!("did not exit after SIGTERM; {}", self.output_tail()),
+        })
+    }
+}
+
+#[allow(unsafe_code)]
+fn terminate(pid: libc::pid_t) {
+    // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped) and a valid signal.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
     }
 }
 

@@ -9,6 +9,10 @@
 //! | module | contents |
 //! |---|---|
 //! | [`anvil`] | [`Anvil`]: a real anvil chain on `127.0.0.1:<free port>`, killed on drop |
+//! | [`network`] | [`Devnet`]: anvil with the token and Hub deployed, categories registered and named accounts funded |
+//!
+//! The roles (scheduler, workers, clients) run on top of a [`Devnet`] from `quorate-node`,
+//! which depends on this crate: `quorate devnet` is the node's command over [`Devnet::spawn`].
 //!
 //! ## Example
 //!
@@ -22,8 +26,10 @@
 //! ```
 
 pub mod anvil;
+pub mod network;
 
 pub use anvil::{Anvil, AnvilConfig};
+pub use network::{DevAccount, Devnet, DevnetConfig, Role};
 
 /// Why a devnet part could not be started or reached.
 #[derive(Debug, thiserror::Error)]

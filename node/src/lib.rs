@@ -9,6 +9,42 @@
 //!
 //! | module | contents |
 //! |---|---|
+//! | [`config`] | one TOML schema for every role, read in layers: defaults < site file < `QUORATE_*` < flags |
+//! | [`wallet`] | Ethereum v3 keystores (geth/cast compatible), private files, passwords never from arguments |
+//! | [`chain`] | the chain actor (nonces, fees, resubmission, receipts, decoded reverts) and the Hub event follower |
+//! | [`store`] | redb, one file per role, typed tables, atomic batches, a schema version; an in-memory twin |
+//! | [`accounts`] | Hub accounts: balances, deposit (approve + deposit), withdraw, send |
+//! | [`units`] | amounts as people type them (`12.5`, `12.5qcr`, `0.1eth`, `…wei`) and print them |
+//! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
+//! | [`cli`] | the command line: arguments turned into the calls above |
 //! | [`doctor`] | `quorate doctor`: checks that every tool and library the node needs is installed |
+//!
+//! ## Data flow of a transaction
+//!
+//! ```text
+//! keystore ──password──▶ signer ──▶ Chain (actor: nonce, gas, fees) ──▶ JSON-RPC node
+//!                                         ▲ receipt / named revert ◀──────┘
+//! Follower(cursor) ◀── eth_getLogs (confirmed blocks) ──┘   caller stores events + cursor in one Batch
+//! ```
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use quorate_node::{chain::{Chain, ChainConfig}, wallet};
+//!
+//! # async fn demo() -> anyhow::Result<()> {
+//! let signer = wallet::unlock("client.json".as_ref(), b"password")?;
+//! let chain = Chain::connect(&ChainConfig::devnet("http://127.0.0.1:8545".parse()?), signer).await?;
+//! println!("sending from {}", chain.address());
+//! # Ok(()) }
+//! ```
 
+pub mod accounts;
+pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod devnet;
 pub mod doctor;
+pub mod store;
+pub mod units;
+pub mod wallet;

@@ -1,0 +1,162 @@
+//! The chain: one cloneable [`Chain`] handle per account, sending bounded commands to an actor
+//! task that owns the account's nonces ([`sender`]), and a [`Follower`] that hands over Hub
+//! events from a cursor the caller persists.
+//!
+//! ```text
+//! Chain::send(tx) ──mpsc(1024)──▶ actor: estimate (+margin) ─▶ nonce ─▶ sign ─▶ eth_sendRawTransaction
+//!        ▲                              │ every poll: latest nonce, receipts, fee refresh,
+//!        └──────── oneshot(receipt) ◀───┘ resubmit stuck ones with bumped fees, fill nonce holes
+//! ```
+//!
+//! Nothing here is specific to anvil: any standard Ethereum JSON-RPC node works.
+
+mod error;
+mod follower;
+pub mod revert;
+mod sender;
+
+use std::time::Duration;
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{Provider, RootProvider},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    signers::local::PrivateKeySigner,
+};
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::ChainError;
+pub use follower::{Cursor, EventBatch, Follower, HubLog};
+
+/// How the node talks to the chain. Built from the `[chain]` section of the configuration.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint (HTTP).
+    pub rpc_url: url::Url,
+    /// The chain id the endpoint must report; `None` skips the check.
+    pub chain_id: Option<u64>,
+    /// Blocks an event must be buried under before it is handed over.
+    pub confirmations: u64,
+    /// How often to poll for blocks and receipts.
+    pub poll_interval: Duration,
+    /// Gas limit = estimate × (100 + margin) / 100.
+    pub gas_margin_percent: u64,
+    /// A transaction unmined after this long is sent again with higher fees.
+    pub resubmit_after: Duration,
+    /// Each resubmission raises both fee caps by this many percent.
+    pub fee_bump_percent: u64,
+    /// The highest max fee per gas ever offered, in wei.
+    pub max_fee_per_gas: Option<u128>,
+    /// Sent-and-unmined transactions allowed at once; more wait in the actor's queue.
+    pub max_in_flight: usize,
+    /// Most blocks in one `eth_getLogs`.
+    pub log_block_range: u64,
+}
+
+impl ChainConfig {
+    /// Settings for a local devnet at `rpc_url`: no confirmations, fast polling, quick
+    /// resubmission.
+    pub fn devnet(rpc_url: url::Url) -> Self {
+        Self {
+            rpc_url,
+            chain_id: None,
+            confirmations: 0,
+            poll_interval: Duration::from_millis(100),
+            gas_margin_percent: 20,
+            resubmit_after: Duration::from_secs(3),
+            fee_bump_percent: 25,
+            max_fee_per_gas: None,
+            max_in_flight: 4096,
+            log_block_range: 2000,
+        }
+    }
+}
+
+/// Connects a read-only provider and checks the chain id, so every command fails early and
+/// clearly on a wrong endpoint.
+pub async fn connect_provider(config: &ChainConfig) -> Result<(RootProvider, u64), ChainError> {
+    let provider = RootProvider::new_http(config.rpc_url.clone());
+    let url = config.rpc_url.as_str();
+    let actual =
+        provider.get_chain_id().await.map_err(|e| ChainError::from_rpc("eth_chainId", url, &e))?;
+    if let Some(expected) = config.chain_id
+        && expected != actual
+    {
+        return Err(ChainError::WrongChain { url: url.to_owned(), expected, actual });
+    }
+    Ok((provider, actual))
+}
+
+/// Commands the actor takes.
+#[derive(Debug)]
+enum Command {
+    Send {
+        tx: Box<TransactionRequest>,
+        reply: oneshot::Sender<Result<TransactionReceipt, ChainError>>,
+    },
+}
+
+/// How many commands may wait for the actor before senders wait too.
+const COMMAND_CAPACITY: usize = 1024;
+
+/// A handle on one account's transaction sender. Cheap to clone; the actor stops when the
+/// last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    commands: mpsc::Sender<Command>,
+    provider: RootProvider,
+    address: Address,
+    chain_id: u64,
+}
+
+impl Chain {
+    /// Connects, checks the chain id, reads the account's next nonce and starts the actor.
+    pub async fn connect(
+        config: &ChainConfig,
+        signer: PrivateKeySigner,
+    ) -> Result<Self, ChainError> {
+        let (provider, chain_id) = connect_provider(config).await?;
+        let address = signer.address();
+        let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let actor = sender::Actor::start(
+            provider.clone(),
+            EthereumWallet::from(signer),
+            address,
+            chain_id,
+            config.clone(),
+        )
+        .await?;
+        tokio::spawn(actor.run(rx));
+        Ok(Self { commands, provider, address, chain_id })
+    }
+
+    /// The sending account.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The chain id the node reported.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The provider, for reads (calls, balances, logs).
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
+    }
+
+    /// Sends `tx` from this account and waits until it is mined. The actor fills in the
+    /// nonce, the gas limit (estimate plus margin) and EIP-1559 fees (unless `tx` sets
+    /// them: a fee given is the first offer, raised if the transaction gets stuck). A revert,
+    /// in simulation or once mined, comes back as [`ChainError::Reverted`] with the
+    /// contract's error decoded.
+    pub async fn send(&self, tx: TransactionRequest) -> Result<TransactionReceipt, ChainError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Send { tx: Box::new(tx), reply })
+            .await
+            .map_err(|_| ChainError::Closed)?;
+        rx.await.map_err(|_| ChainError::Closed)?
+    }
+}

@@ -1,0 +1,123 @@
+//! `quorate devnet`: a local chain with the Hub deployed and accounts funded, until Ctrl-C or
+//! SIGTERM.
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use alloy::primitives::utils::parse_ether;
+use clap::Args as ClapArgs;
+use quorate_devnet::{Devnet, DevnetConfig};
+
+use super::Args;
+use crate::{
+    devnet::{DEVNET_PASSWORD, write_files},
+    units::{Currency, short},
+};
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct DevnetArgs {
+    /// Where to write devnet.toml and the keystores (default: <data_dir>/devnet).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Worker accounts to fund.
+    #[arg(long, default_value_t = 3)]
+    workers: u32,
+    /// Client accounts to fund.
+    #[arg(long, default_value_t = 1)]
+    clients: u32,
+    /// Seconds per block.
+    #[arg(long, default_value_t = 1)]
+    block_time: u64,
+    /// The RPC port (0: any free one).
+    #[arg(long, default_value_t = 8545)]
+    port: u16,
+    /// QCR minted to each account.
+    #[arg(long, default_value = "10000")]
+    mint: String,
+    /// QCR each account deposits in the Hub.
+    #[arg(long, default_value = "1000")]
+    deposit: String,
+}
+
+pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    let dir = devnet.dir.clone().unwrap_or_else(|| config.node.data_dir.join("devnet"));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let qcr = |text: &str, what: &str| {
+        parse_ether(text).map_err(|_| {
+            anyhow::anyhow!("--{what} {text:?} is not a QCR amount: write e.g. 1000 or 12.5")
+        })
+    };
+    let net = Devnet::spawn(DevnetConfig {
+        block_time: devnet.block_time.max(1),
+        chain_id: None,
+        workers: devnet.workers,
+        clients: devnet.clients,
+        mint: qcr(&devnet.mint, "mint")?,
+        deposit: qcr(&devnet.deposit, "deposit")?,
+        port: devnet.port,
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}{}",
+            if devnet.port != 0 { " (is the port taken? try --port 0)" } else { "" }
+        )
+    })?;
+    let files = write_files(&net, &dir)?;
+
+    let mut out = std::io::stdout().lock();
+    let d = net.deployment();
+    writeln!(out, "Quorate devnet ready in {:.2} s", net.ready_in().as_secs_f64())?;
+    writeln!(
+        out,
+        "  RPC        {}  (chain id {}, a block every {} s)",
+        net.endpoint(),
+        net.chain_id(),
+        devnet.block_time.max(1)
+    )?;
+    writeln!(out, "  Hub        {}", d.hub)?;
+    writeln!(out, "  QCR token  {}", d.credit)?;
+    writeln!(out, "  config     {}", files.config.display())?;
+    writeln!(
+        out,
+        "  keystores  {}  (password {DEVNET_PASSWORD:?}, also in {})",
+        files.keystores.display(),
+        files.password_file.display()
+    )?;
+    writeln!(out, "  accounts:")?;
+    for a in net.accounts() {
+        writeln!(
+            out,
+            "    {:<12} {:<14} {}  wallet {} QCR, Hub {} QCR",
+            a.name,
+            a.role.as_str(),
+            a.address,
+            short(a.minted.saturating_sub(a.deposited), Currency::Qcr),
+            short(a.deposited, Currency::Qcr)
+        )?;
+    }
+    writeln!(
+        out,
+        "Try: quorate --config {} wallet balance --wallet client",
+        files.config.display()
+    )?;
+    writeln!(out, "Stop with Ctrl-C.")?;
+    drop(out);
+
+    wait_for_stop().await?;
+    drop(net);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "devnet stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

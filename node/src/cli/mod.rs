@@ -1,0 +1,112 @@
+//! The command line: clap arguments turned into library calls. `main.rs` only calls [`run`].
+
+mod config;
+mod devnet;
+mod wallet;
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Layers, NodeConfig};
+
+/// Quorate: a decentralized compute marketplace settled on Ethereum.
+#[derive(Debug, Parser)]
+#[command(name = "quorate", version, about)]
+pub struct Args {
+    /// A site configuration file (TOML); `quorate config defaults` shows every key.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Sets one configuration key, over the file and the environment (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = key_value)]
+    set: Vec<(String, String)>,
+    /// Shortcut for --set chain.rpc_url=URL.
+    #[arg(long, global = true, value_name = "URL")]
+    rpc_url: Option<String>,
+    /// Shortcut for --set node.data_dir=DIR.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that every tool and library this node needs is installed.
+    Doctor,
+    /// Show the configuration: defaults, or the values in force.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Keystores and Hub accounts: create, import, list, balances, deposit, withdraw, send.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
+    /// Start a local chain with the Hub deployed and accounts funded, until Ctrl-C.
+    Devnet(devnet::DevnetArgs),
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+impl Args {
+    /// The configuration layers this invocation gives.
+    fn layers(&self) -> Layers {
+        let mut flags = self.set.clone();
+        if let Some(url) = &self.rpc_url {
+            flags.push(("chain.rpc_url".into(), url.clone()));
+        }
+        if let Some(dir) = &self.data_dir {
+            flags.push(("node.data_dir".into(), dir.display().to_string()));
+        }
+        Layers::from_process(self.config.clone(), flags)
+    }
+
+    /// The configuration in force, derived.
+    fn node_config(&self) -> anyhow::Result<NodeConfig> {
+        let (config, _) = crate::config::load(&self.layers())?;
+        Ok(config.derived())
+    }
+}
+
+/// Runs the command line; errors are printed as one sentence on stderr.
+pub fn run() -> ExitCode {
+    let args = Args::parse();
+    let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(dispatch(args)),
+        Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        Command::Doctor => doctor(),
+        Command::Config(command) => config::run(&args, command),
+        Command::Wallet(command) => wallet::run(&args, command).await,
+        Command::Devnet(devnet) => devnet::run(&args, devnet).await,
+    }
+}
+
+fn doctor() -> anyhow::Result<ExitCode> {
+    let checks = crate::doctor::run();
+    let mut out = std::io::stdout().lock();
+    for check in &checks {
+        writeln!(out, "{check}")?;
+    }
+    let missing = checks.iter().filter(|c| !c.is_ok()).count();
+    if missing > 0 {
+        writeln!(out, "{missing} missing: run ./scripts/setup")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    writeln!(out, "all {} checks passed", checks.len())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,250 @@
+//! `quorate wallet …`: keystores and Hub accounts.
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use alloy::{
+    primitives::Address, rpc::types::TransactionReceipt, signers::local::PrivateKeySigner,
+};
+use clap::{Args as ClapArgs, Subcommand};
+use quorate_primitives::B256;
+
+use super::Args;
+use crate::{
+    accounts,
+    chain::{Chain, connect_provider},
+    config::NodeConfig,
+    units::{Currency, parse_amount, show},
+    wallet::{self, KdfStrength, PasswordSource, Wallets, password::read_secret},
+};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum WalletCommand {
+    /// Create a new key and its keystore (asks for a password).
+    New {
+        /// The wallet's name.
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Import a key: an existing v3 keystore file, or a private key (asked for, or read from a file).
+    Import {
+        /// The wallet's name.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// A v3 keystore (geth, MetaMask, `cast wallet`) to copy in; its password opens it.
+        #[arg(long, value_name = "FILE", conflicts_with = "private_key_file")]
+        keystore: Option<PathBuf>,
+        /// A file whose first line is the private key in hex (else it is asked for).
+        #[arg(long, value_name = "FILE")]
+        private_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List the keystores and their addresses.
+    List,
+    /// Print a wallet's address.
+    Address(Pick),
+    /// ETH, QCR in the wallet, and QCR free and frozen in the Hub.
+    Balance {
+        /// Any address (default: the wallet's).
+        address: Option<Address>,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// Move QCR from the wallet into the Hub (approve + deposit).
+    Deposit(Transfer),
+    /// Move free QCR from the Hub back to the wallet.
+    Withdraw(Transfer),
+    /// Send QCR (or ETH, with an `eth` suffix) from the wallet to an address.
+    Send {
+        /// The recipient.
+        to: Address,
+        #[command(flatten)]
+        transfer: Transfer,
+    },
+}
+
+/// Which wallet.
+#[derive(Debug, ClapArgs)]
+pub(super) struct Pick {
+    /// The wallet's name (default: wallet.name, else the only one).
+    #[arg(long)]
+    wallet: Option<String>,
+}
+
+/// Where the password comes from; never from an argument.
+#[derive(Debug, ClapArgs)]
+pub(super) struct PasswordArgs {
+    /// A file whose first line is the password (else QUORATE_PASSWORD, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct Transfer {
+    /// `12.5`, `12.5qcr`, an exact `12500000000000000000wei` (or `0.1eth` for `send`).
+    amount: String,
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+pub(super) async fn run(args: &Args, command: &WalletCommand) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    let wallets = Wallets::new(&config.wallet.keystore_dir);
+    let mut out = std::io::stdout().lock();
+    match command {
+        WalletCommand::New { name, password } => {
+            let source = PasswordSource::from_cli(password.password_file.clone());
+            let password = source.read_new(name)?;
+            let key = B256::from(PrivateKeySigner::random().to_bytes());
+            let entry = wallets.create(name, &key, password.as_bytes(), KdfStrength::Standard)?;
+            writeln!(out, "created wallet {name}: {}", address_text(entry.address))?;
+            writeln!(out, "keystore: {}", entry.path.display())?;
+            writeln!(
+                out,
+                "keep a copy of the keystore and its password: neither can be recovered"
+            )?;
+        }
+        WalletCommand::Import { name, keystore, private_key_file, password } => {
+            let source = PasswordSource::from_cli(password.password_file.clone());
+            let entry = if let Some(file) = keystore {
+                let password = source.read(&format!("Password of {}: ", file.display()))?;
+                wallets.import_file(name, file, password.as_bytes())?.0
+            } else {
+                let secret = read_secret(private_key_file.as_ref(), "Private key (hex): ")?;
+                let key: B256 =
+                    secret.trim().parse().map_err(|_| wallet::WalletError::InvalidKey)?;
+                let password = source.read_new(name)?;
+                wallets.create(name, &key, password.as_bytes(), KdfStrength::Standard)?
+            };
+            writeln!(out, "imported wallet {name}: {}", address_text(entry.address))?;
+            writeln!(out, "keystore: {}", entry.path.display())?;
+        }
+        WalletCommand::List => {
+            let entries = wallets.list()?;
+            if entries.is_empty() {
+                writeln!(
+                    out,
+                    "no wallet in {}: create one with `quorate wallet new`",
+                    wallets.dir().display()
+                )?;
+            }
+            for entry in entries {
+                writeln!(
+                    out,
+                    "{:<20} {}  {}",
+                    entry.name,
+                    address_text(entry.address),
+                    entry.path.display()
+                )?;
+            }
+        }
+        WalletCommand::Address(pick) => {
+            let entry = wallets.choose(chosen(&config, pick))?;
+            let address = match entry.address {
+                Some(a) => a,
+                None => unlock(&config, pick, &PasswordArgs { password_file: None })?.address(),
+            };
+            writeln!(out, "{address}")?;
+        }
+        WalletCommand::Balance { address, pick } => {
+            let account = match address {
+                Some(a) => *a,
+                None => {
+                    let entry = wallets.choose(chosen(&config, pick))?;
+                    match entry.address {
+                        Some(a) => a,
+                        None => {
+                            unlock(&config, pick, &PasswordArgs { password_file: None })?.address()
+                        }
+                    }
+                }
+            };
+            let (provider, _) = connect_provider(&config.chain_config()?).await?;
+            let balances = accounts::balances(&provider, config.hub()?, account).await?;
+            writeln!(out, "{balances}")?;
+        }
+        WalletCommand::Deposit(t) => {
+            let amount = parse_amount(&t.amount)
+                .and_then(|a| a.in_currency(Currency::Qcr))
+                .map_err(anyhow::Error::msg)?;
+            let (chain, hub) = connect(&config, &t.pick, &t.password).await?;
+            let receipts = accounts::deposit(&chain, hub, amount).await?;
+            writeln!(out, "deposited {}", show(amount, Currency::Qcr))?;
+            print_receipts(&mut out, &receipts)?;
+            writeln!(out, "{}", accounts::balances(chain.provider(), hub, chain.address()).await?)?;
+        }
+        WalletCommand::Withdraw(t) => {
+            let amount = parse_amount(&t.amount)
+                .and_then(|a| a.in_currency(Currency::Qcr))
+                .map_err(anyhow::Error::msg)?;
+            let (chain, hub) = connect(&config, &t.pick, &t.password).await?;
+            let receipt = accounts::withdraw(&chain, hub, amount).await?;
+            writeln!(out, "withdrew {}", show(amount, Currency::Qcr))?;
+            print_receipts(&mut out, &[receipt])?;
+            writeln!(out, "{}", accounts::balances(chain.provider(), hub, chain.address()).await?)?;
+        }
+        WalletCommand::Send { to, transfer: t } => {
+            let parsed = parse_amount(&t.amount).map_err(anyhow::Error::msg)?;
+            let (chain, hub) = connect(&config, &t.pick, &t.password).await?;
+            let (receipt, currency) = match parsed.currency {
+                Some(Currency::Eth) => {
+                    (accounts::send_eth(&chain, *to, parsed.wei).await?, Currency::Eth)
+                }
+                _ => (accounts::send_qcr(&chain, hub, *to, parsed.wei).await?, Currency::Qcr),
+            };
+            writeln!(out, "sent {} to {to}", show(parsed.wei, currency))?;
+            print_receipts(&mut out, &[receipt])?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn chosen<'a>(config: &'a NodeConfig, pick: &'a Pick) -> Option<&'a str> {
+    pick.wallet
+        .as_deref()
+        .or((!config.wallet.name.is_empty()).then_some(config.wallet.name.as_str()))
+}
+
+fn unlock(
+    config: &NodeConfig,
+    pick: &Pick,
+    password: &PasswordArgs,
+) -> anyhow::Result<PrivateKeySigner> {
+    let wallets = Wallets::new(&config.wallet.keystore_dir);
+    let entry = wallets.choose(chosen(config, pick))?;
+    let source = PasswordSource::from_cli(password.password_file.clone());
+    let password = source.read(&format!("Password of wallet {}: ", entry.name))?;
+    Ok(wallet::unlock(&entry.path, password.as_bytes())?)
+}
+
+async fn connect(
+    config: &NodeConfig,
+    pick: &Pick,
+    password: &PasswordArgs,
+) -> anyhow::Result<(Chain, Address)> {
+    let hub = config.hub()?;
+    let signer = unlock(config, pick, password)?;
+    let chain = Chain::connect(&config.chain_config()?, signer).await?;
+    Ok((chain, hub))
+}
+
+fn address_text(address: Option<Address>) -> String {
+    address.map_or_else(|| "(address not recorded in the file)".into(), |a| a.to_string())
+}
+
+fn print_receipts(out: &mut impl Write, receipts: &[TransactionReceipt]) -> std::io::Result<()> {
+    for r in receipts {
+        writeln!(
+            out,
+            "  tx {} in block {} (gas {})",
+            r.transaction_hash,
+            r.block_number.unwrap_or_default(),
+            r.gas_used
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! One configuration schema for every role (scheduler, worker, client), read in layers:
+//! compiled-in defaults ([`DEFAULTS`]), a site file, `QUORATE_*` environment variables, then
+//! flags ([`load`]). The result is a [`NodeConfig`]; [`NodeConfig::derived`] fills in the paths
+//! that default to places under the data directory.
+
+mod load;
+
+use std::{path::PathBuf, time::Duration};
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+pub use load::{ConfigError, Layers, SYSTEM_CONFIG, env_var, get, load};
+
+/// The environment variable naming the site file.
+pub const CONFIG_ENV: &str = "QUORATE_CONFIG";
+
+/// The compiled-in defaults written out, with a comment for every key (`quorate config
+/// defaults`); a test holds it equal to [`NodeConfig::default`].
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// Every setting. Field names are the TOML keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// `[node]`.
+    pub node: NodeSection,
+    /// `[wallet]`.
+    pub wallet: WalletSection,
+    /// `[chain]`.
+    pub chain: ChainSection,
+}
+
+/// `[node]`: where state lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// The data directory; empty for the user's default.
+    pub data_dir: PathBuf,
+}
+
+/// `[wallet]`: keystores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalletSection {
+    /// The keystore directory; empty for `<data_dir>/keystores`.
+    pub keystore_dir: PathBuf,
+    /// The default wallet's name; empty for the only one.
+    pub name: String,
+}
+
+/// `[chain]`: the Ethereum node, the Hub and how transactions are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainSection {
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Expected chain id; 0 for "not checked".
+    pub chain_id: u64,
+    /// The Hub's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<Address>,
+    /// Confirmation depth for events.
+    pub confirmations: u64,
+    /// Polling interval.
+    pub poll_interval_ms: u64,
+    /// Gas estimate margin.
+    pub gas_margin_percent: u64,
+    /// Resubmission delay.
+    pub resubmit_after_secs: u64,
+    /// Fee bump per resubmission.
+    pub fee_bump_percent: u64,
+    /// Fee cap in gwei; 0 for none.
+    pub max_fee_per_gas_gwei: u64,
+    /// Bound on unmined transactions per account.
+    pub max_in_flight: u64,
+    /// Bound on one `eth_getLogs` range.
+    pub log_block_range: u64,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::new() }
+    }
+}
+
+impl Default for WalletSection {
+    fn default() -> Self {
+        Self { keystore_dir: PathBuf::new(), name: String::new() }
+    }
+}
+
+impl Default for ChainSection {
+    fn default() -> Self {
+        Self {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            chain_id: 0,
+            hub: None,
+            confirmations: 2,
+            poll_interval_ms: 1000,
+            gas_margin_percent: 20,
+            resubmit_after_secs: 30,
+            fee_bump_percent: 25,
+            max_fee_per_gas_gwei: 0,
+            max_in_flight: 2048,
+            log_block_range: 2000,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The configuration with every derived value filled in: the data directory and the
+    /// keystore directory become absolute paths.
+    pub fn derived(&self) -> Self {
+        let mut out = self.clone();
+        if out.node.data_dir.as_os_str().is_empty() {
+            out.node.data_dir = default_data_dir();
+        }
+        if out.wallet.keystore_dir.as_os_str().is_empty() {
+            out.wallet.keystore_dir = out.node.data_dir.join("keystores");
+        }
+        out
+    }
+
+    /// Checks the values that parse but cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| {
+            Err(ConfigError::Invalid { key: key.to_owned(), reason: why.to_owned() })
+        };
+        let url = &self.chain.rpc_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return bad("chain.rpc_url", "must be an http:// or https:// URL");
+        }
+        if self.chain.poll_interval_ms == 0 {
+            return bad("chain.poll_interval_ms", "must be at least 1");
+        }
+        if self.chain.fee_bump_percent < 10 {
+            return bad("chain.fee_bump_percent", "nodes refuse replacements below a 10 % bump");
+        }
+        if self.chain.max_in_flight == 0 {
+            return bad("chain.max_in_flight", "must be at least 1");
+        }
+        if self.chain.log_block_range == 0 {
+            return bad("chain.log_block_range", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The chain actor's settings.
+    pub fn chain_config(&self) -> Result<crate::chain::ChainConfig, ConfigError> {
+        let url = self.chain.rpc_url.parse().map_err(|e| ConfigError::Invalid {
+            key: "chain.rpc_url".into(),
+            reason: format!("not a URL: {e}"),
+        })?;
+        let c = &self.chain;
+        Ok(crate::chain::ChainConfig {
+            rpc_url: url,
+            chain_id: (c.chain_id != 0).then_some(c.chain_id),
+            confirmations: c.confirmations,
+            poll_interval: Duration::from_millis(c.poll_interval_ms),
+            gas_margin_percent: c.gas_margin_percent,
+            resubmit_after: Duration::from_secs(c.resubmit_after_secs),
+            fee_bump_percent: c.fee_bump_percent,
+            max_fee_per_gas: (c.max_fee_per_gas_gwei != 0)
+                .then(|| u128::from(c.max_fee_per_gas_gwei).saturating_mul(1_000_000_000)),
+            max_in_flight: usize::try_from(c.max_in_flight).unwrap_or(usize::MAX),
+            log_block_range: c.log_block_range,
+        })
+    }
+
+    /// The Hub's address, or an error saying how to set it.
+    pub fn hub(&self) -> Result<Address, ConfigError> {
+        self.chain.hub.ok_or_else(|| ConfigError::Invalid {
+            key: "chain.hub".into(),
+            reason: "is not set: pass --config devnet.toml (written by `quorate devnet`) or set QUORATE_CHAIN_HUB".into(),
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/quorate`, else `~/.local/share/quorate`, else `./quorate-data`.
+fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("quorate");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/quorate");
+    }
+    PathBuf::from("quorate-data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_defaults_parse_and_validate() {
+        let parsed: NodeConfig = toml::from_str(DEFAULTS).unwrap();
+        assert_eq!(parsed, NodeConfig::default());
+        parsed.validate().unwrap();
+        assert!(parsed.chain_config().is_ok());
+    }
+
+    #[test]
+    fn derived_paths_sit_under_the_data_dir() {
+        let mut config = NodeConfig::default();
+        config.node.data_dir = "/srv/q".into();
+        let derived = config.derived();
+        assert_eq!(derived.wallet.keystore_dir, PathBuf::from("/srv/q/keystores"));
+        config.wallet.keystore_dir = "/keys".into();
+        assert_eq!(config.derived().wallet.keystore_dir, PathBuf::from("/keys"));
+    }
+}

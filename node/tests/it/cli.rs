@@ -1,0 +1,220 @@
+//! The `quorate` binary as a user runs it: configuration layers, and the wallet commands
+//! against `quorate devnet`.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+fn quorate() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quorate"));
+    // Nothing of the caller's environment may leak into what is tested.
+    for (key, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("QUORATE_") && k != "QUORATE_FOUNDRY_BIN")
+    {
+        command.env_remove(key);
+    }
+    command
+}
+
+fn run(command: &mut Command) -> (bool, String, String) {
+    let Output { status, stdout, stderr } = command.output().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn configuration_layers_stack_in_order_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.toml");
+    std::fs::write(&site, "[chain]\nrpc_url = \"http://file:1\"\nconfirmations = 7\n[node]\ndata_dir = \"/srv/quorate\"\n").unwrap();
+    let get = |key: &str, env: &[(&str, &str)], flags: &[&str]| {
+        let mut command = quorate();
+        command.arg("--config").arg(&site).args(flags).args(["config", "get", key]);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let (ok, out, err) = run(&mut command);
+        assert!(ok, "{err}");
+        out.trim().to_owned()
+    };
+    assert_eq!(get("chain.poll_interval_ms", &[], &[]), "1000", "default");
+    assert_eq!(get("chain.rpc_url", &[], &[]), "http://file:1", "site file over default");
+    assert_eq!(
+        get("chain.rpc_url", &[("QUORATE_CHAIN_RPC_URL", "http://env:2")], &[]),
+        "http://env:2",
+        "environment over file"
+    );
+    assert_eq!(
+        get(
+            "chain.rpc_url",
+            &[("QUORATE_CHAIN_RPC_URL", "http://env:2")],
+            &["--rpc-url", "http://flag:3"]
+        ),
+        "http://flag:3",
+        "flag over environment"
+    );
+    assert_eq!(get("chain.confirmations", &[], &["--set", "chain.confirmations=9"]), "9");
+    assert_eq!(
+        get("wallet.keystore_dir", &[], &[]),
+        "/srv/quorate/keystores",
+        "derived from the data dir"
+    );
+
+    let (ok, all, _) = run(quorate().arg("--config").arg(&site).args(["config", "get", "--all"]));
+    assert!(
+        ok && all.contains("[chain]") && all.contains("keystore_dir = \"/srv/quorate/keystores\""),
+        "{all}"
+    );
+    let (ok, defaults, _) = run(quorate().args(["config", "defaults"]));
+    assert!(ok && defaults.contains("confirmations = 2"), "{defaults}");
+
+    std::fs::write(&site, "[chain]\nconfirmations = 7\nconfirmation = 8\n").unwrap();
+    let (ok, _, err) = run(quorate().arg("--config").arg(&site).args(["config", "get", "--all"]));
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("{}, line 3, key `chain.confirmation`", site.display())),
+        "{err}"
+    );
+}
+
+/// A `quorate devnet` process, stopped with SIGTERM when dropped.
+struct DevnetProcess {
+    child: Child,
+    config: PathBuf,
+    password: PathBuf,
+    summary: String,
+}
+
+impl DevnetProcess {
+    fn start(dir: &Path) -> Self {
+        let started = Instant::now();
+        let mut child = quorate()
+            .args(["devnet", "--port", "0", "--workers", "2", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut summary = String::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            summary.push_str(&line);
+            summary.push('\n');
+            if line.starts_with("Stop with Ctrl-C") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "devnet never became ready: {summary}"
+            );
+        }
+        // Keep draining, so a late line never blocks the process.
+        std::thread::spawn(move || lines.for_each(drop));
+        eprintln!("quorate devnet: ready after {:?} (command to summary)", started.elapsed());
+        Self { child, config: dir.join("devnet.toml"), password: dir.join("password"), summary }
+    }
+
+    fn wallet(&self, args: &[&str]) -> (bool, String, String) {
+        run(quorate().arg("--config").arg(&self.config).arg("wallet").args(args))
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "devnet ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DevnetProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_wallet_commands_work_against_quorate_devnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = DevnetProcess::start(dir.path());
+    for expected in ["RPC", "Hub", "operator", "worker-2", "client", "hub-owner"] {
+        assert!(devnet.summary.contains(expected), "{expected} missing from:\n{}", devnet.summary);
+    }
+    let password = devnet.password.to_str().unwrap().to_owned();
+
+    let (ok, out, err) = devnet.wallet(&["balance", "--wallet", "client"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("hub free    1000 QCR (1000000000000000000000 wei)"), "{out}");
+    assert!(out.contains("wallet      9000 QCR"), "{out}");
+
+    let (ok, out, err) =
+        devnet.wallet(&["deposit", "12.5qcr", "--wallet", "client", "--password-file", &password]);
+    assert!(ok, "{err}");
+    assert!(out.contains("deposited 12.5 QCR (12500000000000000000 wei)"), "{out}");
+    assert!(out.contains("hub free    1012.5 QCR"), "{out}");
+
+    let (ok, out, err) = devnet.wallet(&[
+        "withdraw",
+        "2500000000000000000wei",
+        "--wallet",
+        "client",
+        "--password-file",
+        &password,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("hub free    1010 QCR"), "{out}");
+
+    let (ok, _, err) =
+        devnet.wallet(&["withdraw", "5000", "--wallet", "client", "--password-file", &password]);
+    assert!(!ok);
+    assert!(
+        err.contains("the Hub holds 1010 QCR free for 0x") && err.contains("5000 needed"),
+        "{err}"
+    );
+
+    let (ok, _, err) = devnet.wallet(&["withdraw", "1", "--wallet", "client"]);
+    assert!(!ok, "no password source and no terminal");
+    assert!(err.contains("--password-file"), "{err}");
+
+    // A new wallet, its address, and QCR sent to it.
+    let mut new = quorate();
+    new.arg("--config")
+        .arg(&devnet.config)
+        .args(["wallet", "new", "--name", "fresh"])
+        .env("QUORATE_PASSWORD", "fresh-pw");
+    let (ok, out, err) = run(&mut new);
+    assert!(ok, "{err}");
+    let (ok, address, _) = devnet.wallet(&["address", "--wallet", "fresh"]);
+    assert!(ok && out.contains(address.trim()), "{out} / {address}");
+    let (ok, list, _) = devnet.wallet(&["list"]);
+    assert!(ok && list.contains("fresh") && list.contains("worker-1"), "{list}");
+    let (ok, out, err) = devnet.wallet(&[
+        "send",
+        address.trim(),
+        "3",
+        "--wallet",
+        "client",
+        "--password-file",
+        &password,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("sent 3 QCR"), "{out}");
+    let (ok, out, _) = devnet.wallet(&["balance", address.trim()]);
+    assert!(ok && out.contains("wallet      3 QCR") && out.contains("eth         0 ETH"), "{out}");
+
+    let status = devnet.stop();
+    assert!(status.success(), "devnet exited with {status}");
+}

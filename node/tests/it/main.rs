@@ -1,0 +1,13 @@
+//! Integration tests of quorate-node on real parts: a real anvil with the real Hub, real
+//! keystore files (and Foundry's `cast` reading and writing them), real redb files, and the
+//! real `quorate` binary.
+
+#![allow(clippy::print_stderr, reason = "tests print what they measure")]
+
+mod accounts;
+mod cli;
+mod common;
+mod follower;
+mod keystores;
+mod sender;
+mod store;

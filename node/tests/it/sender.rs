@@ -1,0 +1,108 @@
+//! The chain actor on a real anvil: many transactions at once with no nonce gap, and a stuck
+//! one replaced with higher fees.
+
+use std::time::{Duration, Instant};
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, U256},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+};
+use futures::future::join_all;
+use quorate_devnet::Role;
+use quorate_node::chain::{Chain, ChainConfig};
+
+use crate::common::{config, devnet, signer};
+
+#[tokio::test]
+async fn five_hundred_concurrent_transactions_all_mine_without_a_nonce_gap() {
+    let net = devnet().await;
+    let chain = crate::common::chain(&net, Role::Worker).await;
+    let provider = chain.provider().clone();
+    let start = provider.get_transaction_count(chain.address()).await.unwrap();
+    let to = Address::repeat_byte(0x99);
+    let started = Instant::now();
+    let receipts =
+        join_all((0..500u64).map(|i| {
+            let chain = chain.clone();
+            async move {
+                chain.send(TransactionRequest::default().to(to).value(U256::from(i + 1))).await
+            }
+        }))
+        .await;
+    let elapsed = started.elapsed();
+    let mut nonces = Vec::new();
+    for receipt in receipts {
+        let receipt = receipt.unwrap_or_else(|e| panic!("a transaction failed: {e}"));
+        assert!(receipt.status());
+        let tx = provider.get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
+        nonces.push(alloy::consensus::Transaction::nonce(&tx));
+    }
+    nonces.sort_unstable();
+    assert_eq!(nonces, (start..start + 500).collect::<Vec<_>>(), "every nonce used once, no gap");
+    assert_eq!(provider.get_transaction_count(chain.address()).await.unwrap(), start + 500);
+    let received = provider.get_balance(to).await.unwrap();
+    assert_eq!(received, U256::from(500u64 * 501 / 2), "every transfer arrived once");
+    eprintln!("500 transfers from one account mined in {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
+    let net = devnet().await;
+    let anvil = net.anvil();
+    // Mine by hand from here, so the test decides when blocks come.
+    anvil.rpc("evm_setIntervalMining", &serde_json::json!([0])).unwrap();
+    let mut settings = config(&net);
+    settings.resubmit_after = Duration::from_millis(600);
+    settings.poll_interval = Duration::from_millis(100);
+    let chain = Chain::connect(&settings, signer(&net, Role::Client)).await.unwrap();
+    let provider = chain.provider().clone();
+
+    let base = provider.get_gas_price().await.unwrap();
+    let offered = base + 1;
+    let low = TransactionRequest::default()
+        .to(Address::repeat_byte(0x42))
+        .value(U256::from(1u8))
+        .with_max_fee_per_gas(offered)
+        .with_max_priority_fee_per_gas(1);
+    let sending = tokio::spawn({
+        let chain = chain.clone();
+        async move { chain.send(low).await }
+    });
+    // Once it is in the pool, make every next block too expensive for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = anvil.rpc("txpool_status", &serde_json::json!([])).unwrap();
+        if status["pending"] != "0x0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the transaction never reached the pool");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let high = offered * 20;
+    anvil
+        .rpc("anvil_setNextBlockBaseFeePerGas", &serde_json::json!([format!("{high:#x}")]))
+        .unwrap();
+    anvil.rpc("evm_mine", &serde_json::json!([])).unwrap();
+    // Anvil drops what can no longer pay the base fee; either way the transaction is not mined.
+    let nonce = provider.get_transaction_count(chain.address()).await.unwrap();
+    assert!(!sending.is_finished(), "mined despite the base fee");
+
+    // Keep mining until the actor's replacement gets in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sending.is_finished() {
+        assert!(Instant::now() < deadline, "the stuck transaction was never replaced");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        anvil.rpc("evm_mine", &serde_json::json!([])).unwrap();
+    }
+    let receipt = sending.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+    let tx = provider.get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
+    let mined_fee = alloy::consensus::Transaction::max_fee_per_gas(&tx);
+    assert!(
+        mined_fee > offered,
+        "mined with max fee {mined_fee}, first offered {offered}: not replaced"
+    );
+    assert_eq!(alloy::consensus::Transaction::nonce(&tx), nonce, "the same nonce, replaced");
+    let _ = ChainConfig::devnet; // the devnet settings are what the other tests use
+}
