@@ -76,6 +76,8 @@ impl Anvil {
             .arg(config.port.to_string())
             .arg("--accounts")
             .arg(config.accounts.to_string())
+            // Nothing of ours (a password in QUORATE_PASSWORD, say) reaches the child.
+            .env_remove("QUORATE_PASSWORD")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -39,19 +39,40 @@ pub fn node_config(devnet: &Devnet, dir: &Path) -> NodeConfig {
     config
 }
 
-/// Writes the keystores, the password file and `devnet.toml` under `dir`, replacing those of
-/// an earlier devnet there.
+/// The file that marks a directory as a devnet's own, so `quorate devnet` never overwrites
+/// anything it did not write.
+pub const MARKER: &str = ".quorate-devnet";
+
+/// Writes the keystores, the password file and `devnet.toml` under `dir` (made absolute).
+/// The devnet accounts' keystores of an earlier devnet there are replaced; any other wallet
+/// in its `keystores/` is kept. A directory that holds anything but is not marked as a
+/// devnet's is refused, so a mistyped `--dir` can never touch a user's keys.
 pub fn write_files(devnet: &Devnet, dir: &Path) -> Result<DevnetFiles, WalletError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WalletError::Io { path, source }
     };
-    let keystores = dir.join("keystores");
-    if keystores.exists() {
-        std::fs::remove_dir_all(&keystores).map_err(io(&keystores))?;
+    let dir = std::path::absolute(dir).map_err(io(dir))?;
+    let marker = dir.join(MARKER);
+    let has_content = std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if has_content && !marker.exists() {
+        return Err(WalletError::Password(format!(
+            "{} is not a devnet directory (it has files but no {MARKER}): give `quorate devnet` an empty or new --dir",
+            dir.display()
+        )));
     }
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    std::fs::write(&marker, "written by `quorate devnet`\n").map_err(io(&marker))?;
+
+    let keystores = dir.join("keystores");
     let wallets = Wallets::new(&keystores);
     for account in devnet.accounts() {
+        let path = wallets.path_of(&account.name)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(WalletError::Io { path, source }),
+        }
         wallets.create(
             &account.name,
             &account.key,
@@ -65,7 +86,7 @@ pub fn write_files(devnet: &Devnet, dir: &Path) -> Result<DevnetFiles, WalletErr
     let config = dir.join("devnet.toml");
     let text = format!(
         "# Written by `quorate devnet`: pass it to any command with --config.\n{}",
-        toml::to_string(&node_config(devnet, dir)).unwrap_or_default()
+        toml::to_string(&node_config(devnet, &dir)).unwrap_or_default()
     );
     std::fs::write(&config, text).map_err(io(&config))?;
     Ok(DevnetFiles { config, keystores, password_file })

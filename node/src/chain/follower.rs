@@ -86,7 +86,7 @@ impl Follower {
             confirmations: config.confirmations,
             range: config.log_block_range.max(1),
             poll: config.poll_interval,
-            url: config.rpc_url.to_string(),
+            url: super::redact(&config.rpc_url),
         }
     }
 
@@ -124,35 +124,73 @@ impl Follower {
         let Some(confirmed) = head.checked_sub(self.confirmations) else { return Ok(None) };
         let from = self.cursor.next_block;
         if confirmed < from {
+            if head.saturating_add(1) < from {
+                tracing::warn!(target: "quorate::chain", head, cursor = from, "the node is behind the cursor; waiting for it");
+            }
             return Ok(None);
         }
         let to = confirmed.min(from.saturating_add(self.range - 1));
 
         if let (Some(expected), Some(before)) = (self.cursor.last_hash, from.checked_sub(1)) {
-            let actual = self.block_hash(before).await?;
-            if actual != Some(expected) {
-                return Err(ChainError::Reorg { block: before, confirmations: self.confirmations });
+            match self.block_hash(before).await? {
+                Some(actual) if actual == expected => {}
+                Some(_) => {
+                    return Err(ChainError::Reorg {
+                        block: before,
+                        confirmations: self.confirmations,
+                    });
+                }
+                None => return Err(self.behind(before)),
             }
         }
+        // The last block's hash is read before its logs, and every log of it must carry that
+        // hash: logs of a fork replaced in between are never paired with the new fork's hash.
+        let last_hash = self.block_hash(to).await?.ok_or_else(|| self.behind(to))?;
 
         let filter = Filter::new().address(self.hub).from_block(from).to_block(to);
         let logs = self.provider.get_logs(&filter).await.map_err(rpc("eth_getLogs", &self.url))?;
         let mut events = Vec::with_capacity(logs.len());
         let mut skipped = 0;
         for log in logs {
+            let block =
+                log.block_number.ok_or_else(|| self.malformed("a log without a block number"))?;
+            if log.removed
+                || block < from
+                || block > to
+                || (block == to && log.block_hash != Some(last_hash))
+            {
+                // The node's view moved while it answered: read the range again.
+                return Err(self.behind(block));
+            }
+            let known = log.topic0().is_some_and(|t| HubEvents::SELECTORS.contains(&t.0));
             match HubEvents::decode_log(&log.inner) {
                 Ok(decoded) => events.push(HubLog {
-                    block: log.block_number.unwrap_or(to),
+                    block,
                     log_index: log.log_index.unwrap_or_default(),
                     tx: log.transaction_hash.unwrap_or_default(),
                     event: decoded.data,
                 }),
+                Err(e) if known => {
+                    return Err(self.malformed(&format!("a Hub event that does not decode: {e}")));
+                }
                 Err(_) => skipped += 1,
             }
         }
-        let last_hash = self.block_hash(to).await?;
-        self.cursor = Cursor { next_block: to.saturating_add(1), last_hash };
+        self.cursor = Cursor { next_block: to.saturating_add(1), last_hash: Some(last_hash) };
         Ok(Some(EventBatch { events, cursor: self.cursor, skipped }))
+    }
+
+    /// The node does not (or no longer) serve `block` as it did: a lagging node behind a load
+    /// balancer, or a view that moved mid-answer. Retried.
+    fn behind(&self, block: u64) -> ChainError {
+        ChainError::Unreachable {
+            url: self.url.clone(),
+            reason: format!("the node does not serve block {block} consistently yet"),
+        }
+    }
+
+    fn malformed(&self, what: &str) -> ChainError {
+        ChainError::Rpc { op: "eth_getLogs", reason: format!("{} returned {what}", self.url) }
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {

@@ -10,6 +10,7 @@
 //!
 //! Nothing here is specific to anvil: any standard Ethereum JSON-RPC node works.
 
+mod calls;
 mod error;
 mod follower;
 pub mod revert;
@@ -55,6 +56,28 @@ pub struct ChainConfig {
 }
 
 impl ChainConfig {
+    /// Checks the values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.poll_interval.is_zero() {
+            return Err("the poll interval must be above zero".into());
+        }
+        if self.resubmit_after.is_zero() {
+            return Err("resubmit_after must be above zero".into());
+        }
+        if !(10..=1000).contains(&self.fee_bump_percent) {
+            return Err(
+                "the fee bump must be 10 to 1000 percent (nodes refuse less than 10)".into()
+            );
+        }
+        if self.gas_margin_percent > 1000 {
+            return Err("the gas margin must be at most 1000 percent".into());
+        }
+        if self.max_in_flight == 0 || self.log_block_range == 0 {
+            return Err("max_in_flight and log_block_range must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// Settings for a local devnet at `rpc_url`: no confirmations, fast polling, quick
     /// resubmission.
     pub fn devnet(rpc_url: url::Url) -> Self {
@@ -77,7 +100,7 @@ impl ChainConfig {
 /// clearly on a wrong endpoint.
 pub async fn connect_provider(config: &ChainConfig) -> Result<(RootProvider, u64), ChainError> {
     let provider = RootProvider::new_http(config.rpc_url.clone());
-    let url = config.rpc_url.as_str();
+    let url = &redact(&config.rpc_url);
     let actual =
         provider.get_chain_id().await.map_err(|e| ChainError::from_rpc("eth_chainId", url, &e))?;
     if let Some(expected) = config.chain_id
@@ -86,6 +109,16 @@ pub async fn connect_provider(config: &ChainConfig) -> Result<(RootProvider, u64
         return Err(ChainError::WrongChain { url: url.to_owned(), expected, actual });
     }
     Ok((provider, actual))
+}
+
+/// The endpoint as errors show it: scheme, host and port only, since paths, queries and
+/// user info often carry an API key.
+pub fn redact(url: &url::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+        (Some(host), None) => format!("{}://{host}", url.scheme()),
+        _ => url.scheme().to_owned(),
+    }
 }
 
 /// Commands the actor takes.
@@ -116,6 +149,7 @@ impl Chain {
         config: &ChainConfig,
         signer: PrivateKeySigner,
     ) -> Result<Self, ChainError> {
+        config.validate().map_err(|reason| ChainError::Rpc { op: "configuration", reason })?;
         let (provider, chain_id) = connect_provider(config).await?;
         let address = signer.address();
         let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);

@@ -1,11 +1,19 @@
 //! The transaction sender: one actor per account owns its nonces.
 //!
 //! Each transaction goes estimate → nonce → sign → send → receipt. Estimation runs
-//! concurrently and before a nonce is taken, so a call that would revert never leaves a gap.
-//! A nonce whose send fails becomes a hole, filled by the next transaction or, if none comes,
-//! by a zero-value transfer to self, so later nonces are never stuck behind it. Every poll the
-//! actor reads the account's mined nonce, fetches the receipts of what it passed, and
-//! resends, with both fee caps raised, whatever has waited longer than `resubmit_after`.
+//! concurrently and before a nonce is taken, so a call that would revert never takes one.
+//!
+//! The rule that keeps money safe: once any version of a transaction may have reached a node
+//! (accepted, or a transport failure that leaves it unknown), its nonce is never given away
+//! and its caller is never told it failed; only its receipt settles it. A nonce is freed only
+//! when the node refused the first version outright; such a hole is filled by the next
+//! transaction or, if none comes, by a zero-value transfer to self, so later nonces never wait
+//! behind it.
+//!
+//! Every poll the actor reads the account's mined nonce, fetches the receipts of what it
+//! passed, and resends with both fee caps raised the lowest unmined transaction (and any other
+//! priced below the market) once it has waited `resubmit_after`, never above a multiple of the
+//! current estimate or the configured cap.
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -13,19 +21,28 @@ use std::{
 };
 
 use alloy::{
-    consensus::TxEnvelope,
-    eips::{BlockId, Encodable2718},
-    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
+    network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, B256, U256},
     providers::{Provider, RootProvider},
     rpc::types::{TransactionReceipt, TransactionRequest},
 };
-use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
-use tokio::sync::{mpsc, oneshot};
+use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use tokio::sync::mpsc;
 
-use super::{ChainConfig, ChainError, Command, revert};
+use super::{
+    ChainConfig, ChainError, Command,
+    calls::{self, Event, Reply, SendOutcome},
+};
 
-type Reply = oneshot::Sender<Result<TransactionReceipt, ChainError>>;
+/// Polls a mined nonce may show no trace of our hashes before it counts as taken by another
+/// sender.
+const MISSES_BEFORE_TAKEN: u32 = 5;
+
+/// No offer exceeds this multiple of the current fee estimate, whatever the bumps say.
+const MAX_FEE_OVER_ESTIMATE: u128 = 3;
+
+/// Most nonces filled at once when the chain shows a gap this actor did not make.
+const MAX_GAP_FILL: u64 = 64;
 
 /// A transaction ready for a nonce: gas limit and first fees known.
 struct Ready {
@@ -33,40 +50,19 @@ struct Ready {
     reply: Option<Reply>,
 }
 
-/// A transaction sent and not yet settled.
+/// A transaction that holds a nonce.
 struct InFlight {
     tx: TransactionRequest,
     reply: Option<Reply>,
-    /// Every hash sent under this nonce (each resubmission adds one).
+    /// Every hash that may have reached a node under this nonce.
     hashes: Vec<B256>,
     last_sent: Instant,
     /// A receipt lookup is running.
     checking: bool,
-    /// Polls that found the nonce mined but none of our hashes.
+    /// Polls that found the nonce mined and none of our hashes anywhere.
     misses: u32,
-}
-
-/// Polls a mined nonce may show no receipt of ours before it counts as taken by another sender.
-const MISSES_BEFORE_TAKEN: u32 = 5;
-
-/// What the actor's background futures report.
-enum Event {
-    Estimated { tx: Box<TransactionRequest>, reply: Option<Reply>, result: Result<(), ChainError> },
-    Sent { nonce: u64, hash: B256, result: Result<(), SendFailure> },
-    Settled { nonce: u64, outcome: Option<Box<Result<TransactionReceipt, ChainError>>> },
-    Missing { nonce: u64 },
-    Polled { mined_nonce: u64, fees: Option<(u128, u128)> },
-    PollFailed,
-}
-
-/// How a send failed, as far as the nonce is concerned.
-enum SendFailure {
-    /// The nonce is already used on chain: take a fresh one.
-    NonceTaken,
-    /// The replacement's fees were not high enough: keep waiting, bump again later.
-    Underpriced,
-    /// Anything else: the nonce is free again.
-    Failed(ChainError),
+    /// A zero-value transfer to self that fills a hole; nobody waits for it.
+    filler: bool,
 }
 
 pub(super) struct Actor {
@@ -82,6 +78,8 @@ pub(super) struct Actor {
     waiting: VecDeque<Ready>,
     /// Current (max fee, priority fee) estimate.
     fees: (u128, u128),
+    /// Since when the chain's next nonce has been below everything this actor holds.
+    gap_since: Option<Instant>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     polling: bool,
 }
@@ -104,7 +102,7 @@ impl Actor {
         chain_id: u64,
         config: ChainConfig,
     ) -> Result<Self, ChainError> {
-        let url = config.rpc_url.to_string();
+        let url = super::redact(&config.rpc_url);
         let next_nonce = provider
             .get_transaction_count(address)
             .pending()
@@ -114,7 +112,6 @@ impl Actor {
             .estimate_eip1559_fees()
             .await
             .map_err(|e| ChainError::from_rpc("eth_feeHistory", &url, &e))?;
-        let fees = (estimate.max_fee_per_gas, estimate.max_priority_fee_per_gas);
         Ok(Self {
             provider,
             wallet,
@@ -126,7 +123,8 @@ impl Actor {
             holes: BTreeSet::new(),
             in_flight: BTreeMap::new(),
             waiting: VecDeque::new(),
-            fees,
+            fees: (estimate.max_fee_per_gas, estimate.max_priority_fee_per_gas),
+            gap_since: None,
             tasks: FuturesUnordered::new(),
             polling: false,
         })
@@ -151,59 +149,21 @@ impl Actor {
         }
     }
 
-    /// Fills gas and fees and checks the account can pay, off the actor's loop.
-    fn estimate(&mut self, tx: Box<TransactionRequest>, reply: Option<Reply>) {
-        let provider = self.provider.clone();
-        let (address, chain_id, url) = (self.address, self.chain_id, self.url.clone());
-        let (max_fee, priority) = self.first_fees(&tx);
-        let margin = self.config.gas_margin_percent;
-        self.tasks.push(
-            async move {
-                let mut tx = tx;
-                let result = async {
-                    tx.from = Some(address);
-                    tx.set_chain_id(chain_id);
-                    let gas = match tx.gas {
-                        Some(gas) => gas,
-                        None => {
-                            let estimate = provider
-                                .estimate_gas((*tx).clone())
-                                .await
-                                .map_err(|e| ChainError::from_rpc("eth_estimateGas", &url, &e))?;
-                            estimate.saturating_mul(100 + margin) / 100
-                        }
-                    };
-                    tx.set_gas_limit(gas);
-                    tx.set_max_fee_per_gas(max_fee);
-                    tx.set_max_priority_fee_per_gas(priority);
-                    let balance = provider
-                        .get_balance(address)
-                        .await
-                        .map_err(|e| ChainError::from_rpc("eth_getBalance", &url, &e))?;
-                    let needed = U256::from(gas)
-                        .saturating_mul(U256::from(max_fee))
-                        .saturating_add(tx.value.unwrap_or_default());
-                    if balance < needed {
-                        return Err(ChainError::InsufficientGasFunds {
-                            account: address,
-                            balance,
-                            needed,
-                        });
-                    }
-                    Ok(())
-                }
-                .await;
-                Event::Estimated { tx, reply, result }
-            }
-            .boxed(),
-        );
-    }
-
-    /// The first fees offered: the caller's, else the current estimate, within the cap.
-    fn first_fees(&self, tx: &TransactionRequest) -> (u128, u128) {
+    fn estimate(&mut self, mut tx: Box<TransactionRequest>, reply: Option<Reply>) {
+        tx.from = Some(self.address);
+        tx.set_chain_id(self.chain_id);
         let max_fee = tx.max_fee_per_gas.unwrap_or(self.fees.0);
         let priority = tx.max_priority_fee_per_gas.unwrap_or(self.fees.1).min(max_fee);
-        self.capped(max_fee, priority)
+        let fees = self.capped(max_fee, priority);
+        let margin = self.config.gas_margin_percent;
+        self.tasks.push(calls::estimate(
+            self.provider.clone(),
+            self.url.clone(),
+            tx,
+            reply,
+            fees,
+            margin,
+        ));
     }
 
     fn capped(&self, max_fee: u128, priority: u128) -> (u128, u128) {
@@ -222,24 +182,35 @@ impl Actor {
                 }
                 Err(e) => reply_to(reply, Err(e)),
             },
-            Event::Sent { nonce, hash, result } => self.on_sent(nonce, hash, result),
-            Event::Settled { nonce, outcome } => self.on_settled(nonce, outcome.map(|o| *o)),
-            Event::Missing { nonce } => {
+            Event::Sent { nonce, hash, outcome } => self.on_sent(nonce, hash, outcome),
+            Event::Settled { nonce, result } => self.settle(nonce, *result),
+            Event::Missing { nonce, known } => {
                 let taken = self.in_flight.get_mut(&nonce).is_some_and(|flight| {
                     flight.checking = false;
-                    flight.misses = flight.misses.saturating_add(1);
+                    flight.misses = if known { 0 } else { flight.misses.saturating_add(1) };
                     flight.misses >= MISSES_BEFORE_TAKEN
                 });
                 if taken {
-                    self.on_settled(nonce, Some(Err(ChainError::NonceTaken { nonce })));
+                    self.settle(nonce, Err(ChainError::NonceTaken { nonce }));
                 }
             }
-            Event::Polled { mined_nonce, fees } => {
+            Event::Unchecked { nonce } => {
+                if let Some(flight) = self.in_flight.get_mut(&nonce) {
+                    flight.checking = false;
+                }
+            }
+            Event::Polled { mined, fees } => {
                 self.polling = false;
                 if let Some(fees) = fees {
                     self.fees = fees;
                 }
-                self.after_poll(mined_nonce);
+                self.after_poll(mined);
+            }
+            Event::Resynced { pending } => {
+                // Every nonce below the pool's count is used, by us or by another sender.
+                self.next_nonce = self.next_nonce.max(pending);
+                self.holes.retain(|h| *h >= pending);
+                self.dispatch();
             }
             Event::PollFailed => self.polling = false,
         }
@@ -257,98 +228,75 @@ impl Actor {
                     nonce
                 }
             };
-            let mut tx = ready.tx;
-            tx.set_nonce(nonce);
-            self.in_flight.insert(
-                nonce,
-                InFlight {
-                    tx: tx.clone(),
-                    reply: ready.reply,
-                    hashes: Vec::new(),
-                    last_sent: Instant::now(),
-                    checking: false,
-                    misses: 0,
-                },
-            );
-            self.send_raw(nonce, tx);
+            self.launch(nonce, ready.tx, ready.reply, false);
         }
     }
 
-    /// Signs and sends `tx` (its nonce set), off the actor's loop.
+    fn launch(
+        &mut self,
+        nonce: u64,
+        mut tx: TransactionRequest,
+        reply: Option<Reply>,
+        filler: bool,
+    ) {
+        tx.set_nonce(nonce);
+        self.in_flight.insert(
+            nonce,
+            InFlight {
+                tx: tx.clone(),
+                reply,
+                hashes: Vec::new(),
+                last_sent: Instant::now(),
+                checking: false,
+                misses: 0,
+                filler,
+            },
+        );
+        self.send_raw(nonce, tx);
+    }
+
     fn send_raw(&mut self, nonce: u64, tx: TransactionRequest) {
         let (provider, wallet, url) =
             (self.provider.clone(), self.wallet.clone(), self.url.clone());
-        self.tasks.push(
-            async move {
-                let envelope: TxEnvelope = match tx.build(&wallet).await {
-                    Ok(envelope) => envelope,
-                    Err(e) => {
-                        let failure = SendFailure::Failed(ChainError::Rpc {
-                            op: "signing",
-                            reason: e.to_string(),
-                        });
-                        return Event::Sent { nonce, hash: B256::ZERO, result: Err(failure) };
-                    }
-                };
-                let hash = *envelope.tx_hash();
-                let result = match provider.send_raw_transaction(&envelope.encoded_2718()).await {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let text = e.to_string().to_ascii_lowercase();
-                        if text.contains("already known") || text.contains("known transaction") {
-                            Ok(())
-                        } else if text.contains("nonce too low")
-                            || text.contains("nonce is too low")
-                        {
-                            Err(SendFailure::NonceTaken)
-                        } else if text.contains("underpriced") {
-                            Err(SendFailure::Underpriced)
-                        } else {
-                            Err(SendFailure::Failed(ChainError::from_rpc(
-                                "eth_sendRawTransaction",
-                                &url,
-                                &e,
-                            )))
-                        }
-                    }
-                };
-                Event::Sent { nonce, hash, result }
-            }
-            .boxed(),
-        );
+        self.tasks.push(calls::send_raw(provider, wallet, url, nonce, tx));
     }
 
-    fn on_sent(&mut self, nonce: u64, hash: B256, result: Result<(), SendFailure>) {
+    fn on_sent(&mut self, nonce: u64, hash: B256, outcome: SendOutcome) {
         let Some(flight) = self.in_flight.get_mut(&nonce) else { return };
-        match result {
-            Ok(()) => {
-                flight.hashes.push(hash);
+        let sent_before = !flight.hashes.is_empty();
+        match outcome {
+            SendOutcome::Accepted => {
+                if !flight.hashes.contains(&hash) {
+                    flight.hashes.push(hash);
+                }
                 flight.last_sent = Instant::now();
             }
-            // A resubmission that did not take: the earlier one is still pending.
-            Err(SendFailure::Underpriced) if !flight.hashes.is_empty() => {}
-            Err(SendFailure::NonceTaken) if !flight.hashes.is_empty() => {
-                // One of our earlier sends under this nonce was mined: the receipt check
-                // settles it.
+            SendOutcome::MaybeSent(e) => {
+                // It may be in a pool: keep the nonce and let the receipt (or a resend, which
+                // the node answers "already known") settle it.
+                tracing::warn!(target: "quorate::chain", nonce, error = %e, "send unconfirmed; watching for it");
+                if !flight.hashes.contains(&hash) {
+                    flight.hashes.push(hash);
+                }
+                flight.last_sent = Instant::now();
             }
-            Err(SendFailure::NonceTaken) => {
-                // Someone else used this nonce (another process with this key): take a fresh
-                // one above everything the chain has seen.
-                if let Some(flight) = self.in_flight.remove(&nonce) {
+            // An earlier version holds the nonce (pending, or mined): its receipt settles it.
+            SendOutcome::NonceUsed | SendOutcome::Underpriced | SendOutcome::Rejected(_)
+                if sent_before => {}
+            SendOutcome::NonceUsed | SendOutcome::Underpriced => {
+                // Another sender with this key holds the nonce: take a fresh one above all the
+                // pool has seen. A filler is no longer needed there.
+                if let Some(flight) = self.in_flight.remove(&nonce)
+                    && !flight.filler
+                {
                     let mut tx = flight.tx;
                     tx.nonce = None;
                     self.waiting.push_front(Ready { tx, reply: flight.reply });
                 }
-                self.resync_nonce();
+                self.tasks.push(calls::resync(self.provider.clone(), self.address));
             }
-            Err(failure) => {
-                let error = match failure {
-                    SendFailure::Failed(e) => e,
-                    _ => ChainError::Rpc {
-                        op: "eth_sendRawTransaction",
-                        reason: "the node refused the transaction's fees".into(),
-                    },
-                };
+            SendOutcome::Rejected(error) => {
+                // The node refused the only version: it is in no pool, the nonce is free.
                 if let Some(flight) = self.in_flight.remove(&nonce) {
                     reply_to(flight.reply, Err(error));
                 }
@@ -358,86 +306,47 @@ impl Actor {
         }
     }
 
-    fn resync_nonce(&mut self) {
-        let provider = self.provider.clone();
-        let address = self.address;
-        self.tasks.push(
-            async move {
-                match provider.get_transaction_count(address).pending().await {
-                    Ok(count) => Event::Polled { mined_nonce: count, fees: None },
-                    Err(_) => Event::PollFailed,
-                }
-            }
-            .boxed(),
-        );
-    }
-
-    fn on_settled(&mut self, nonce: u64, outcome: Option<Result<TransactionReceipt, ChainError>>) {
-        match outcome {
-            Some(result) => {
-                if let Some(flight) = self.in_flight.remove(&nonce) {
-                    reply_to(flight.reply, result);
-                }
-                self.dispatch();
-            }
-            None => {
-                if let Some(flight) = self.in_flight.get_mut(&nonce) {
-                    flight.checking = false;
-                }
-            }
+    fn settle(&mut self, nonce: u64, result: Result<TransactionReceipt, ChainError>) {
+        if let Some(flight) = self.in_flight.remove(&nonce) {
+            reply_to(flight.reply, result);
         }
+        self.dispatch();
     }
 
-    /// Starts one poll: the account's mined nonce and a fee refresh.
     fn poll(&mut self) {
         if self.polling || (self.in_flight.is_empty() && self.holes.is_empty()) {
             return;
         }
         self.polling = true;
-        let provider = self.provider.clone();
-        let address = self.address;
-        self.tasks.push(
-            async move {
-                let mined =
-                    provider.get_transaction_count(address).block_id(BlockId::latest()).await;
-                let fees = provider
-                    .estimate_eip1559_fees()
-                    .await
-                    .ok()
-                    .map(|f| (f.max_fee_per_gas, f.max_priority_fee_per_gas));
-                match mined {
-                    Ok(mined_nonce) => Event::Polled { mined_nonce, fees },
-                    Err(_) => Event::PollFailed,
-                }
-            }
-            .boxed(),
-        );
+        self.tasks.push(calls::poll(self.provider.clone(), self.address));
     }
 
-    /// After a poll: settle what was mined, resend what is stuck, fill holes.
-    fn after_poll(&mut self, mined_nonce: u64) {
-        if mined_nonce > self.next_nonce {
-            // Another sender used this account: never reuse a nonce the chain has seen.
-            self.next_nonce = mined_nonce;
-            self.holes.retain(|h| *h >= mined_nonce);
-        }
-        let mined: Vec<u64> = self
+    /// After a poll: settle what was mined, resend what is stuck, fill holes and gaps.
+    fn after_poll(&mut self, mined: u64) {
+        // Never reuse a nonce the chain has seen, whoever used it.
+        self.next_nonce = self.next_nonce.max(mined);
+        self.holes.retain(|h| *h >= mined);
+
+        let passed: Vec<u64> = self
             .in_flight
-            .range(..mined_nonce)
+            .range(..mined)
             .filter(|(_, f)| !f.checking && !f.hashes.is_empty())
             .map(|(n, _)| *n)
             .collect();
-        for nonce in mined {
+        for nonce in passed {
             self.check_receipt(nonce);
         }
 
         let now = Instant::now();
+        let lowest = self.in_flight.range(mined..).next().map(|(n, _)| *n);
+        let market = self.fees.0;
         let stuck: Vec<u64> = self
             .in_flight
-            .range(mined_nonce..)
-            .filter(|(_, f)| {
+            .range(mined..)
+            .filter(|(n, f)| {
                 !f.hashes.is_empty()
                     && now.duration_since(f.last_sent) >= self.config.resubmit_after
+                    && (Some(**n) == lowest || f.tx.max_fee_per_gas.unwrap_or_default() < market)
             })
             .map(|(n, _)| *n)
             .collect();
@@ -445,9 +354,12 @@ impl Actor {
             self.resubmit(nonce);
         }
 
-        // Holes at the top give their nonces back; holes below a sent nonce are filled.
+        self.fill_gap(mined, now);
+
+        // Holes at the top give their nonces back (never below what is mined); holes below a
+        // held nonce are filled.
         while let Some(&top) = self.holes.last() {
-            if top.saturating_add(1) != self.next_nonce {
+            if top.saturating_add(1) != self.next_nonce || top < mined {
                 break;
             }
             self.holes.remove(&top);
@@ -455,100 +367,76 @@ impl Actor {
         }
         if self.waiting.is_empty() {
             while let Some(hole) = self.holes.pop_first() {
-                let filler = TransactionRequest::default()
+                let (max_fee, priority) = self.capped(self.fees.0, self.fees.1);
+                let mut filler = TransactionRequest::default()
+                    .from(self.address)
                     .to(self.address)
                     .value(U256::ZERO)
                     .gas_limit(21_000)
-                    .from(self.address);
-                let (max_fee, priority) = self.capped(self.fees.0, self.fees.1);
-                let mut tx = filler.max_fee_per_gas(max_fee).max_priority_fee_per_gas(priority);
-                tx.set_chain_id(self.chain_id);
-                tx.set_nonce(hole);
-                self.in_flight.insert(
-                    hole,
-                    InFlight {
-                        tx: tx.clone(),
-                        reply: None,
-                        hashes: Vec::new(),
-                        last_sent: now,
-                        checking: false,
-                        misses: 0,
-                    },
-                );
-                self.send_raw(hole, tx);
+                    .max_fee_per_gas(max_fee)
+                    .max_priority_fee_per_gas(priority);
+                filler.set_chain_id(self.chain_id);
+                self.launch(hole, filler, None, true);
             }
+        }
+        self.dispatch();
+    }
+
+    /// When the chain's next nonce stays below everything held (a transaction of an earlier
+    /// run that a node dropped, say), fills the gap after `resubmit_after`.
+    fn fill_gap(&mut self, mined: u64, now: Instant) {
+        let lowest_held =
+            [self.in_flight.keys().next(), self.holes.first()].into_iter().flatten().min().copied();
+        match lowest_held {
+            Some(lowest) if lowest > mined => {
+                let since = *self.gap_since.get_or_insert(now);
+                if now.duration_since(since) >= self.config.resubmit_after {
+                    let end = lowest.min(mined.saturating_add(MAX_GAP_FILL));
+                    tracing::warn!(target: "quorate::chain", from = mined, to = end, "filling a nonce gap");
+                    self.holes.extend(mined..end);
+                    self.gap_since = None;
+                }
+            }
+            _ => self.gap_since = None,
         }
     }
 
-    /// Raises both fee caps by the bump (and at least to the current estimate) and resends.
+    /// Raises both fee caps by the bump (at least to the current estimate, at most a multiple
+    /// of it and the configured cap) and resends.
     fn resubmit(&mut self, nonce: u64) {
-        let bump = self.config.fee_bump_percent;
-        let current = self.fees;
+        let bump = u128::from(self.config.fee_bump_percent);
+        let (market_fee, market_tip) = self.fees;
+        let ceiling = market_fee.saturating_mul(MAX_FEE_OVER_ESTIMATE).max(1);
+        let cap = self.config.max_fee_per_gas.map_or(ceiling, |c| c.min(ceiling));
         let Some(flight) = self.in_flight.get_mut(&nonce) else { return };
-        let raise = |old: u128| old.saturating_mul(100 + u128::from(bump)) / 100 + 1;
-        let max_fee = raise(flight.tx.max_fee_per_gas.unwrap_or_default()).max(current.0);
-        let priority = raise(flight.tx.max_priority_fee_per_gas.unwrap_or_default()).max(current.1);
-        let (max_fee, priority) = match self.config.max_fee_per_gas {
-            Some(cap) => (max_fee.min(cap), priority.min(cap)),
-            None => (max_fee, priority),
-        };
-        if Some(max_fee) == flight.tx.max_fee_per_gas {
-            return; // at the cap: nothing higher to offer
+        let raise = |old: u128| old.saturating_mul(100u128.saturating_add(bump)) / 100 + 1;
+        let old_fee = flight.tx.max_fee_per_gas.unwrap_or_default();
+        let max_fee = raise(old_fee).max(market_fee).min(cap);
+        let priority = raise(flight.tx.max_priority_fee_per_gas.unwrap_or_default())
+            .max(market_tip)
+            .min(max_fee);
+        if max_fee <= old_fee {
+            return; // at the ceiling: nothing higher to offer
         }
         flight.tx.set_max_fee_per_gas(max_fee);
-        flight.tx.set_max_priority_fee_per_gas(priority.min(max_fee));
+        flight.tx.set_max_priority_fee_per_gas(priority);
         flight.last_sent = Instant::now();
         tracing::debug!(target: "quorate::chain", nonce, max_fee, "resubmitting a stuck transaction");
         let tx = flight.tx.clone();
         self.send_raw(nonce, tx);
     }
 
-    /// Looks for the receipt of any hash sent under `nonce`; replays a reverted one to decode
-    /// its error.
     fn check_receipt(&mut self, nonce: u64) {
         let Some(flight) = self.in_flight.get_mut(&nonce) else { return };
         flight.checking = true;
-        let hashes = flight.hashes.clone();
-        let tx = flight.tx.clone();
-        let (provider, url) = (self.provider.clone(), self.url.clone());
-        self.tasks.push(
-            async move {
-                for hash in hashes.iter().rev() {
-                    let receipt = match provider.get_transaction_receipt(*hash).await {
-                        Ok(Some(receipt)) => receipt,
-                        Ok(None) => continue,
-                        Err(_) => return Event::Settled { nonce, outcome: None },
-                    };
-                    if receipt.status() {
-                        return Event::Settled { nonce, outcome: Some(Box::new(Ok(receipt))) };
-                    }
-                    let block = receipt.block_number.map(BlockId::number).unwrap_or(BlockId::latest());
-                    let error = match provider.call(tx.clone()).block(block).await {
-                        Err(e) => match ChainError::from_rpc("eth_call", &url, &e) {
-                            ChainError::Reverted { refusal, .. } => {
-                                ChainError::Reverted { refusal, tx: Some(*hash) }
-                            }
-                            other => other,
-                        },
-                        Ok(_) => ChainError::Reverted {
-                            refusal: revert::Refusal {
-                                name: "unknown".into(),
-                                sentence: format!(
-                                    "transaction {hash} reverted when mined, but not when replayed: \
-                                     the state it depended on changed in the same block"
-                                ),
-                            },
-                            tx: Some(*hash),
-                        },
-                    };
-                    return Event::Settled { nonce, outcome: Some(Box::new(Err(error))) };
-                }
-                // The nonce is mined but none of our hashes has a receipt yet: either the node
-                // lags, or another transaction took the nonce. Decided after a few polls.
-                Event::Missing { nonce }
-            }
-            .boxed(),
-        );
+        let (hashes, tx) = (flight.hashes.clone(), flight.tx.clone());
+        self.tasks.push(calls::check_receipt(
+            self.provider.clone(),
+            self.url.clone(),
+            nonce,
+            hashes,
+            tx,
+        ));
     }
 }
 

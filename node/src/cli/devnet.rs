@@ -41,8 +41,6 @@ pub(super) struct DevnetArgs {
 pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<ExitCode> {
     let config = args.node_config()?;
     let dir = devnet.dir.clone().unwrap_or_else(|| config.node.data_dir.join("devnet"));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     let qcr = |text: &str, what: &str| {
         parse_ether(text).map_err(|_| {
             anyhow::anyhow!("--{what} {text:?} is not a QCR amount: write e.g. 1000 or 12.5")

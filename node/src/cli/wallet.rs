@@ -43,8 +43,13 @@ pub(super) enum WalletCommand {
     },
     /// List the keystores and their addresses.
     List,
-    /// Print a wallet's address.
-    Address(Pick),
+    /// Print a wallet's address, read from its key (asks for the password).
+    Address {
+        #[command(flatten)]
+        pick: Pick,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
     /// ETH, QCR in the wallet, and QCR free and frozen in the Hub.
     Balance {
         /// Any address (default: the wallet's).
@@ -58,8 +63,8 @@ pub(super) enum WalletCommand {
     Withdraw(Transfer),
     /// Send QCR (or ETH, with an `eth` suffix) from the wallet to an address.
     Send {
-        /// The recipient.
-        to: Address,
+        /// The recipient (mixed-case addresses must carry a valid checksum).
+        to: String,
         #[command(flatten)]
         transfer: Transfer,
     },
@@ -141,14 +146,14 @@ pub(super) async fn run(args: &Args, command: &WalletCommand) -> anyhow::Result<
                     entry.path.display()
                 )?;
             }
+            writeln!(
+                out,
+                "(addresses as each file records them; `quorate wallet address` checks one against its key)"
+            )?;
         }
-        WalletCommand::Address(pick) => {
-            let entry = wallets.choose(chosen(&config, pick))?;
-            let address = match entry.address {
-                Some(a) => a,
-                None => unlock(&config, pick, &PasswordArgs { password_file: None })?.address(),
-            };
-            writeln!(out, "{address}")?;
+        WalletCommand::Address { pick, password } => {
+            // Decrypted, so the address printed is the key's, not just what the file claims.
+            writeln!(out, "{}", unlock(&config, pick, password)?.address())?;
         }
         WalletCommand::Balance { address, pick } => {
             let account = match address {
@@ -163,8 +168,9 @@ pub(super) async fn run(args: &Args, command: &WalletCommand) -> anyhow::Result<
                     }
                 }
             };
+            let hub = config.hub()?;
             let (provider, _) = connect_provider(&config.chain_config()?).await?;
-            let balances = accounts::balances(&provider, config.hub()?, account).await?;
+            let balances = accounts::balances(&provider, hub, account).await?;
             writeln!(out, "{balances}")?;
         }
         WalletCommand::Deposit(t) => {
@@ -188,8 +194,17 @@ pub(super) async fn run(args: &Args, command: &WalletCommand) -> anyhow::Result<
             writeln!(out, "{}", accounts::balances(chain.provider(), hub, chain.address()).await?)?;
         }
         WalletCommand::Send { to, transfer: t } => {
+            let to = recipient(to)?;
             let parsed = parse_amount(&t.amount).map_err(anyhow::Error::msg)?;
             let (chain, hub) = connect(&config, &t.pick, &t.password).await?;
+            let token = accounts::token(chain.provider(), hub).await?;
+            if to == hub || to == token {
+                anyhow::bail!(
+                    "{to} is the {} contract: credits sent there are lost; to put QCR in the Hub use `quorate wallet deposit`",
+                    if to == hub { "Hub" } else { "QCR token" }
+                );
+            }
+            let to = &to;
             let (receipt, currency) = match parsed.currency {
                 Some(Currency::Eth) => {
                     (accounts::send_eth(&chain, *to, parsed.wei).await?, Currency::Eth)
@@ -230,6 +245,25 @@ async fn connect(
     let signer = unlock(config, pick, password)?;
     let chain = Chain::connect(&config.chain_config()?, signer).await?;
     Ok((chain, hub))
+}
+
+/// Parses a recipient: all-lowercase or all-uppercase hex as is, mixed case only with a valid
+/// EIP-55 checksum (a typo in a checksummed address is caught).
+fn recipient(text: &str) -> anyhow::Result<Address> {
+    let hex = text.trim().trim_start_matches("0x");
+    let mixed =
+        hex.chars().any(|c| c.is_ascii_lowercase()) && hex.chars().any(|c| c.is_ascii_uppercase());
+    let parsed = if mixed {
+        Address::parse_checksummed(text.trim(), None).ok()
+    } else {
+        text.trim().parse().ok()
+    };
+    parsed.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{text:?} is not an address{}: check it and try again",
+            if mixed { " (its checksum does not match)" } else { "" }
+        )
+    })
 }
 
 fn address_text(address: Option<Address>) -> String {

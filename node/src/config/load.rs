@@ -138,6 +138,7 @@ pub fn load(layers: &Layers) -> Result<(NodeConfig, Option<PathBuf>), ConfigErro
         let var = env_var(key);
         if let Some((_, raw)) = layers.env.iter().rev().find(|(name, _)| *name == var) {
             let value = typed(key, *kind, raw)
+                .and_then(|value| fits(key, value))
                 .map_err(|reason| ConfigError::Env { var: var.clone(), reason })?;
             insert(&mut env_layer, key, value);
         }
@@ -151,7 +152,9 @@ pub fn load(layers: &Layers) -> Result<(NodeConfig, Option<PathBuf>), ConfigErro
             flag: flag.clone(),
             reason: format!("there is no key `{key}`: `quorate config defaults` lists them all"),
         })?;
-        let value = typed(key, *kind, raw).map_err(|reason| ConfigError::Flag { flag, reason })?;
+        let value = typed(key, *kind, raw)
+            .and_then(|value| fits(key, value))
+            .map_err(|reason| ConfigError::Flag { flag, reason })?;
         insert(&mut flag_layer, key, value);
     }
     merge(&mut merged, flag_layer);
@@ -230,6 +233,28 @@ fn typed(key: &str, kind: Kind, raw: &str) -> Result<Value, String> {
             .parse::<bool>()
             .map(Value::Boolean)
             .map_err(|_| format!("`{key}` takes true or false, not {raw:?}")),
+    }
+}
+
+/// Checks that `value` is one `key` can take (an address for `chain.hub`, say), by laying it
+/// alone over the defaults.
+fn fits(key: &str, value: Value) -> Result<Value, String> {
+    let mut table = match Value::try_from(NodeConfig::default()) {
+        Ok(Value::Table(table)) => table,
+        _ => Table::new(),
+    };
+    insert(&mut table, key, value.clone());
+    Value::Table(table)
+        .try_into::<NodeConfig>()
+        .map(|_| ())
+        .map_err(|e| format!("`{key}` cannot be {}: {}", display(&value), e.message()))
+        .map(|()| value)
+}
+
+fn display(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
     }
 }
 

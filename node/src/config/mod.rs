@@ -134,8 +134,17 @@ impl NodeConfig {
         if self.chain.poll_interval_ms == 0 {
             return bad("chain.poll_interval_ms", "must be at least 1");
         }
-        if self.chain.fee_bump_percent < 10 {
-            return bad("chain.fee_bump_percent", "nodes refuse replacements below a 10 % bump");
+        if !(10..=1000).contains(&self.chain.fee_bump_percent) {
+            return bad(
+                "chain.fee_bump_percent",
+                "must be 10 to 1000 (nodes refuse replacements below a 10 % bump)",
+            );
+        }
+        if self.chain.gas_margin_percent > 1000 {
+            return bad("chain.gas_margin_percent", "must be at most 1000");
+        }
+        if self.chain.resubmit_after_secs == 0 {
+            return bad("chain.resubmit_after_secs", "must be at least 1");
         }
         if self.chain.max_in_flight == 0 {
             return bad("chain.max_in_flight", "must be at least 1");

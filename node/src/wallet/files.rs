@@ -2,7 +2,7 @@
 
 use std::{
     fs::{self, OpenOptions},
-    io::Write,
+    io::{Read, Write},
     os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt},
     path::Path,
 };
@@ -11,8 +11,12 @@ use super::{Keystore, WalletError};
 
 /// Refuses a keystore that group or others may read or write, or that another user owns.
 pub fn check_permissions(path: &Path) -> Result<(), WalletError> {
-    let io = |source| WalletError::Io { path: path.to_path_buf(), source };
-    let meta = fs::metadata(path).map_err(io)?;
+    let meta = fs::metadata(path)
+        .map_err(|source| WalletError::Io { path: path.to_path_buf(), source })?;
+    check_metadata(path, &meta)
+}
+
+fn check_metadata(path: &Path, meta: &fs::Metadata) -> Result<(), WalletError> {
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(WalletError::LoosePermissions { path: path.to_path_buf(), mode });
@@ -24,11 +28,38 @@ pub fn check_permissions(path: &Path) -> Result<(), WalletError> {
     Ok(())
 }
 
-/// Reads and parses a keystore after checking its permissions. Never writes.
+/// Refuses a keystore directory that another user owns or that group or others may write:
+/// whoever can write it can swap or delete the keys in it.
+pub fn check_directory(dir: &Path) -> Result<(), WalletError> {
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(WalletError::Io { path: dir.to_path_buf(), source }),
+    };
+    let mode = meta.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(WalletError::LoosePermissions { path: dir.to_path_buf(), mode });
+    }
+    let me = effective_uid();
+    if meta.uid() != me {
+        return Err(WalletError::WrongOwner { path: dir.to_path_buf(), owner: meta.uid(), me });
+    }
+    Ok(())
+}
+
+/// Reads and parses a keystore, checking the permissions of the very file it reads (one open,
+/// then `fstat`: no window between check and read). Never writes.
 pub fn read_keystore(path: &Path) -> Result<Keystore, WalletError> {
-    check_permissions(path)?;
-    let text = fs::read_to_string(path)
-        .map_err(|source| WalletError::Io { path: path.to_path_buf(), source })?;
+    let io = |source| WalletError::Io { path: path.to_path_buf(), source };
+    let mut file = fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(WalletError::Malformed(format!("{} is not a file", path.display())));
+    }
+    check_metadata(path, &meta)?;
+    let mut text = String::new();
+    // A keystore is under a kilobyte; a huge file is not one.
+    (&mut file).take(64 * 1024).read_to_string(&mut text).map_err(io)?;
     Keystore::parse(&text).map_err(|e| match e {
         WalletError::Malformed(why) => WalletError::Malformed(format!("{}: {why}", path.display())),
         other => other,
@@ -45,10 +76,14 @@ pub(super) fn write_new(path: &Path, keystore: &Keystore) -> Result<(), WalletEr
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
+    check_directory(dir)?;
     let text = serde_json::to_string_pretty(keystore)
         .map_err(|e| WalletError::Malformed(e.to_string()))?;
-    let tmp = path.with_extension("json.tmp");
-    let _ = fs::remove_file(&tmp);
+    // A temporary name of our own, so two writers never share (or delete) one.
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix)
+        .map_err(|e| WalletError::Malformed(format!("the OS random source failed: {e}")))?;
+    let tmp = path.with_extension(format!("json.{}.tmp", alloy::primitives::hex::encode(suffix)));
     let mut file =
         OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
     file.write_all(text.as_bytes()).map_err(io(&tmp))?;

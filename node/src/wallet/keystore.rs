@@ -98,8 +98,11 @@ struct Pbkdf2Params {
 }
 
 /// The largest scrypt or PBKDF2 cost accepted on read: a hostile file must not make an unlock
-/// take an hour or a terabyte (geth's standard is N = 2^18).
+/// take an hour or a terabyte. geth's standard (N = 2^18, r = 8, p = 1) needs 256 MiB and
+/// 2^21 block mixes; these bounds allow twice the memory and eight times the work.
 const MAX_SCRYPT_LOG_N: u32 = 20;
+const MAX_SCRYPT_MEMORY: u64 = 1 << 29;
+const MAX_SCRYPT_WORK: u64 = 1 << 24;
 const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
 
 impl Keystore {
@@ -144,6 +147,11 @@ impl Keystore {
                 "version {} (only version 3 keystores are supported)",
                 keystore.version
             )));
+        }
+        if let Some(address) = &keystore.address
+            && keystore.claimed_address().is_none()
+        {
+            return Err(WalletError::Malformed(format!("address {address:?} is not an address")));
         }
         if keystore.crypto.cipher != "aes-128-ctr" {
             return Err(WalletError::Malformed(format!(
@@ -204,6 +212,22 @@ impl Keystore {
                 if log_n > MAX_SCRYPT_LOG_N {
                     return Err(WalletError::Malformed(format!(
                         "scrypt n = 2^{log_n} is above the 2^{MAX_SCRYPT_LOG_N} this tool accepts"
+                    )));
+                }
+                let (n, r, p_) = (p.n, u64::from(p.r), u64::from(p.p));
+                let memory = n.checked_mul(r).and_then(|x| x.checked_mul(128));
+                let block = r.checked_mul(p_).and_then(|x| x.checked_mul(128));
+                let work = n.checked_mul(r).and_then(|x| x.checked_mul(p_));
+                let within = |v: Option<u64>, max: u64| v.is_some_and(|v| v <= max);
+                if r == 0
+                    || p_ == 0
+                    || !within(memory, MAX_SCRYPT_MEMORY)
+                    || !within(block, MAX_SCRYPT_MEMORY)
+                    || !within(work, MAX_SCRYPT_WORK)
+                {
+                    return Err(WalletError::Malformed(format!(
+                        "scrypt n = {n}, r = {r}, p = {p_} would cost more memory or time than any \
+                         real keystore needs"
                     )));
                 }
                 let log_n = u8::try_from(log_n)
@@ -320,6 +344,18 @@ mod tests {
         assert!(matches!(keystore.decrypt(b"pw"), Err(WalletError::Malformed(_))));
         keystore.crypto.kdfparams["n"] = serde_json::json!(3);
         assert!(matches!(keystore.decrypt(b"pw"), Err(WalletError::Malformed(_))));
+        // Years of work or a terabyte of memory through r and p, refused at once.
+        for (n, r, p) in [(4096u64, 8u32, 100_000u32), (4096, 1 << 20, 1), (1 << 18, 8, 64)] {
+            keystore.crypto.kdfparams["n"] = serde_json::json!(n);
+            keystore.crypto.kdfparams["r"] = serde_json::json!(r);
+            keystore.crypto.kdfparams["p"] = serde_json::json!(p);
+            let started = std::time::Instant::now();
+            assert!(
+                matches!(keystore.decrypt(b"pw"), Err(WalletError::Malformed(_))),
+                "{n} {r} {p}"
+            );
+            assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        }
     }
 
     #[test]
@@ -329,6 +365,9 @@ mod tests {
         keystore.address = Some(hex(Address::repeat_byte(9).as_slice()));
         let err = keystore.decrypt(b"pw").unwrap_err();
         assert!(err.to_string().contains("says address"), "{err}");
+        keystore.address = Some("0Xnot-an-address".into());
+        let text = serde_json::to_string(&keystore).unwrap();
+        assert!(matches!(Keystore::parse(&text), Err(WalletError::Malformed(_))));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use quorate_primitives::B256;
 
-pub use files::{check_permissions, read_keystore};
+pub use files::{check_directory, check_permissions, read_keystore};
 pub use keystore::{KdfStrength, Keystore};
 pub use password::PasswordSource;
 
@@ -47,8 +47,8 @@ pub enum WalletError {
     },
     /// The file belongs to another user.
     #[error(
-        "{} is owned by uid {owner}, not by you (uid {me}): run `chown {me} {}` as its owner or root",
-        path.display(), path.display()
+        "{} is owned by uid {owner}, not by you (uid {me}): use only keystores you own (copy one you trust into a file of yours, then `chmod 600` it)",
+        path.display()
     )]
     WrongOwner {
         /// The keystore.
@@ -138,8 +138,10 @@ impl Wallets {
         Ok(self.dir.join(format!("{name}.json")))
     }
 
-    /// Every keystore, by name. A missing directory is an empty list.
+    /// Every keystore, by name, with the address each file records (unverified until it is
+    /// decrypted). A missing directory is an empty list.
     pub fn list(&self) -> Result<Vec<Entry>, WalletError> {
+        check_directory(&self.dir)?;
         let read = match std::fs::read_dir(&self.dir) {
             Ok(read) => read,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -215,9 +217,10 @@ impl Wallets {
         if path.exists() {
             return Err(WalletError::Exists { name: name.to_owned(), dir: self.dir.clone() });
         }
-        let mut keystore = read_keystore(source)?;
-        let signer = keystore.decrypt(password)?;
-        keystore.address = Some(alloy::primitives::hex::encode(signer.address().as_slice()));
+        let signer = read_keystore(source)?.decrypt(password)?;
+        // Re-encrypted at the standard cost: the source's KDF may be weaker than ours.
+        let keystore =
+            Keystore::encrypt(&B256::from(signer.to_bytes()), password, KdfStrength::Standard)?;
         files::write_new(&path, &keystore)?;
         Ok((Entry { name: name.to_owned(), path, address: Some(signer.address()) }, signer))
     }

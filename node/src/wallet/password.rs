@@ -9,13 +9,22 @@ use super::WalletError;
 /// The environment variable that may hold the password.
 pub const PASSWORD_ENV: &str = "QUORATE_PASSWORD";
 
-/// The password's source, in the order they are tried.
-#[derive(Debug, Clone, Default)]
+/// The password's source, in the order they are tried. Its `Debug` never shows the value.
+#[derive(Clone, Default)]
 pub struct PasswordSource {
     /// `--password-file`: its first line (without the line break) is the password.
     pub file: Option<PathBuf>,
     /// Whether `QUORATE_PASSWORD` may be read (the CLI passes the value it found).
     pub env: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordSource")
+            .field("file", &self.file)
+            .field("env", &self.env.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 impl PasswordSource {

@@ -197,7 +197,13 @@ fn the_wallet_commands_work_against_quorate_devnet() {
         .env("QUORATE_PASSWORD", "fresh-pw");
     let (ok, out, err) = run(&mut new);
     assert!(ok, "{err}");
-    let (ok, address, _) = devnet.wallet(&["address", "--wallet", "fresh"]);
+    let mut address = quorate();
+    address
+        .arg("--config")
+        .arg(&devnet.config)
+        .args(["wallet", "address", "--wallet", "fresh"])
+        .env("QUORATE_PASSWORD", "fresh-pw");
+    let (ok, address, _) = run(&mut address);
     assert!(ok && out.contains(address.trim()), "{out} / {address}");
     let (ok, list, _) = devnet.wallet(&["list"]);
     assert!(ok && list.contains("fresh") && list.contains("worker-1"), "{list}");
@@ -215,6 +221,48 @@ fn the_wallet_commands_work_against_quorate_devnet() {
     let (ok, out, _) = devnet.wallet(&["balance", address.trim()]);
     assert!(ok && out.contains("wallet      3 QCR") && out.contains("eth         0 ETH"), "{out}");
 
+    // A checksum typo and the Hub itself are refused before anything is sent.
+    let upper = address.trim().to_owned();
+    let typo = if upper.ends_with(|c: char| c.is_ascii_lowercase()) {
+        upper.to_uppercase().replacen("0X", "0x", 1)
+    } else {
+        upper.to_lowercase()
+    };
+    let mixed =
+        format!("{}{}", &typo[..typo.len() - 1], if typo.ends_with('a') { "A" } else { "a" });
+    let (ok, _, err) =
+        devnet.wallet(&["send", &mixed, "1", "--wallet", "client", "--password-file", &password]);
+    assert!(!ok, "a mixed-case address with a bad checksum was accepted");
+    assert!(err.contains("is not an address"), "{err}");
+    let hub = devnet
+        .summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Hub"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (ok, _, err) =
+        devnet.wallet(&["send", &hub, "1", "--wallet", "client", "--password-file", &password]);
+    assert!(!ok && err.contains("quorate wallet deposit"), "{err}");
+
     let status = devnet.stop();
     assert!(status.success(), "devnet exited with {status}");
+
+    // Started again in the same directory: the devnet's keystores are replaced, the user's
+    // own wallet is kept.
+    let again = DevnetProcess::start(dir.path());
+    let (ok, list, _) = again.wallet(&["list"]);
+    assert!(ok && list.contains("fresh"), "{list}");
+    drop(again);
+}
+
+#[test]
+fn devnet_refuses_a_directory_that_is_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("keystores")).unwrap();
+    std::fs::write(dir.path().join("keystores/precious.json"), "{}").unwrap();
+    let (ok, _, err) = run(quorate().args(["devnet", "--port", "0", "--dir"]).arg(dir.path()));
+    assert!(!ok);
+    assert!(err.contains("is not a devnet directory"), "{err}");
+    assert!(dir.path().join("keystores/precious.json").exists());
 }

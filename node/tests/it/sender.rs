@@ -106,3 +106,68 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
     assert_eq!(alloy::consensus::Transaction::nonce(&tx), nonce, "the same nonce, replaced");
     let _ = ChainConfig::devnet; // the devnet settings are what the other tests use
 }
+
+#[tokio::test]
+async fn a_refused_fee_bump_never_reports_a_transaction_that_still_mines_as_failed() {
+    let net = devnet().await;
+    let anvil = net.anvil();
+    anvil.rpc("evm_setIntervalMining", &serde_json::json!([0])).unwrap();
+    let mut settings = config(&net);
+    settings.resubmit_after = Duration::from_millis(300);
+    settings.poll_interval = Duration::from_millis(50);
+    let who = signer(&net, Role::Worker);
+    let provider: alloy::providers::RootProvider =
+        alloy::providers::RootProvider::new_http(settings.rpc_url.clone());
+    let offered = provider.get_gas_price().await.unwrap() + 1;
+    // Enough ETH for the first offer, not for any bump.
+    let balance = U256::from(21_000u128 * offered * 11 / 10);
+    anvil
+        .rpc("anvil_setBalance", &serde_json::json!([who.address(), format!("{balance:#x}")]))
+        .unwrap();
+    let chain = Chain::connect(&settings, who).await.unwrap();
+    let to = Address::repeat_byte(0x51);
+    let tx = TransactionRequest::default()
+        .to(to)
+        .value(U256::from(1u8))
+        .gas_limit(21_000)
+        .with_max_fee_per_gas(offered)
+        .with_max_priority_fee_per_gas(1);
+    let sending = tokio::spawn({
+        let chain = chain.clone();
+        async move { chain.send(tx).await }
+    });
+    // Let the actor try (and fail) to bump it a few times.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !sending.is_finished(),
+        "the caller was told before the chain decided: {:?}",
+        sending.await
+    );
+    anvil.rpc("evm_mine", &serde_json::json!([])).unwrap();
+    let receipt = tokio::time::timeout(Duration::from_secs(10), sending).await.unwrap().unwrap();
+    let receipt = receipt.unwrap_or_else(|e| panic!("reported failed, yet: {e}"));
+    assert!(receipt.status());
+    assert_eq!(provider.get_balance(to).await.unwrap(), U256::from(1u8));
+}
+
+#[tokio::test]
+async fn another_sender_with_the_same_key_does_not_stall_the_actor() {
+    let net = devnet().await;
+    let chain = crate::common::chain(&net, Role::Worker).await;
+    // The same key sends one transaction of its own after the actor read the nonce.
+    let wallet = alloy::network::EthereumWallet::from(signer(&net, Role::Worker));
+    let other = alloy::providers::ProviderBuilder::new()
+        .wallet(wallet)
+        .connect_http(net.endpoint().parse().unwrap());
+    let tx = TransactionRequest::default().to(Address::repeat_byte(0x61)).value(U256::from(1u8));
+    other.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+
+    let ours = TransactionRequest::default().to(Address::repeat_byte(0x62)).value(U256::from(2u8));
+    let receipt = tokio::time::timeout(Duration::from_secs(20), chain.send(ours)).await;
+    let receipt = receipt.expect("the actor stalled").unwrap_or_else(|e| panic!("{e}"));
+    assert!(receipt.status());
+    assert_eq!(
+        chain.provider().get_balance(Address::repeat_byte(0x62)).await.unwrap(),
+        U256::from(2u8)
+    );
+}
