@@ -14,7 +14,7 @@
 //! | [`guard`] | per-peer rate limits, misbehaviour scores and timed bans (pure, clock passed in) |
 //! | [`config`] | [`Config`]: documented defaults and `validate()` |
 //! | [`protocol`] | the request-response codec on `/quorate/wire/1` |
-//! | [`service`] | the event loop owning the libp2p swarm, its [`Client`] handle and [`Event`]s |
+//! | [`service`] | the network actor: its [`Client`] handle and [`Event`]s, a thin event loop owning the swarm, and the pure state machines it applies (per-peer sessions, scheduler discovery, admission) |
 //! | [`data`] | the data stream `/quorate/data/1`: blobs served by content hash, off the event loop |
 //! | [`direct`] | the direct data path: blob bytes on their own TLS 1.3 (AES-GCM) connection, peers authenticated by libp2p certificates |
 //! | [`fetch`] | streamed, resumable data fetch by content hash, every 1 MiB piece verified on arrival |
