@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {HubFixture} from "./utils/HubFixture.sol";
 import {Hub} from "../src/Hub.sol";
+import {HubAccounts} from "../src/HubAccounts.sol";
 import {QuorateCredit} from "../src/QuorateCredit.sol";
 import {IHub} from "../src/interfaces/IHub.sol";
 import {ReentrantToken, FeeToken} from "./mocks/HostileTokens.sol";
@@ -135,7 +136,7 @@ contract HubAccountsTest is HubFixture {
         vm.stopPrank();
         // while the Hub pays alice out, the token calls withdraw(50) back into the Hub: the
         // guard must refuse it before anything else runs
-        token.arm(address(h), abi.encodeCall(Hub.withdraw, (50)));
+        token.arm(address(h), abi.encodeCall(HubAccounts.withdraw, (50)));
         vm.prank(alice);
         h.withdraw(50);
         assertFalse(token.reentered(), "reentry refused");
@@ -168,10 +169,9 @@ contract HubAccountsTest is HubFixture {
     // ------------------------------------------------------------------ penalty account
 
     function test_withdrawPenalties_byOwnerOnly() public {
-        bytes32 taskId = _newTask(5);
-        vm.warp(block.timestamp + 10 * TIME_REF);
-        hub.claim(taskId);
-        assertEq(hub.penaltyBalance(), POOL_STAKE, "seized stake");
+        _withheldClaim(0);
+        assertEq(hub.penaltyBalance(), WORKER_STAKE, "the withheld winner's stake");
+        assertEq(WORKER_STAKE, POOL_STAKE, "the amounts below use either");
 
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
@@ -204,7 +204,7 @@ contract HubAccountsTest is HubFixture {
 
     function test_accountSlotLayout() public {
         _setScore(workers[3], 77);
-        assertEq(hub.scoreOf(workers[3]), 77, "score bits");
+        assertEq(hub.scoreOf(poolOwner, workers[3]), 77, "score bits");
         assertEq(hub.freeBalanceOf(workers[3]), FUNDS, "free untouched");
     }
 

@@ -19,6 +19,11 @@ contract HubEventsTest is HubFixture {
             free[tracked[i]] = hub.freeBalanceOf(tracked[i]);
         }
         vm.recordLogs();
+        // worker 1 is paid to a cold address
+        address cold = address(0xC01D);
+        tracked.push(cold);
+        vm.prank(workers[1]);
+        hub.setPayoutAddress(cold);
 
         // a task with a loser
         bytes32 a = keccak256("a");
@@ -42,8 +47,8 @@ contract HubEventsTest is HubFixture {
         _contribute(t2, 6, b);
         _reveal(t2, 6, b);
         _finalize(t2);
-        // a task claimed, a fast path, withdrawals
-        bytes32 t3 = _newTask(3);
+        // a task claimed whose winner withheld its reveal, a fast path, withdrawals
+        bytes32 t3 = _newTask(2);
         _contribute(t3, 7, a);
         vm.warp(block.timestamp + 10 * TIME_REF);
         hub.claim(t3);
@@ -61,10 +66,12 @@ contract HubEventsTest is HubFixture {
             address x = tracked[i];
             assertEq(free[x], hub.freeBalanceOf(x), "free balance from events");
             assertEq(frozen[x], hub.frozenBalanceOf(x), "frozen balance from events");
-            assertEq(score[x], hub.scoreOf(x), "score from events");
+            assertEq(score[x], hub.scoreOf(poolOwner, x), "score from events");
         }
         assertEq(penalty, hub.penaltyBalance(), "penalty account from events");
-        assertGt(hub.scoreOf(workers[0]), 0, "scores moved");
+        assertGt(hub.scoreOf(poolOwner, workers[0]), 0, "scores moved");
+        assertGt(hub.freeBalanceOf(cold), 0, "worker 1's rewards went to its payout address");
+        assertGt(penalty, 0, "the withheld stake is in the penalty account");
         _assertConservation();
     }
 
@@ -95,7 +102,9 @@ contract HubEventsTest is HubFixture {
             } else if (sig == IHub.PenaltyWithdrawn.selector) {
                 penalty -= abi.decode(l.data, (uint256));
             } else if (sig == IHub.ScoreUpdated.selector) {
-                score[who] = abi.decode(l.data, (uint256));
+                // ScoreUpdated(indexed poolOwner, indexed worker, score): one domain here
+                assertEq(who, poolOwner, "the domain");
+                score[address(uint160(uint256(l.topics[2])))] = abi.decode(l.data, (uint256));
             }
         }
     }

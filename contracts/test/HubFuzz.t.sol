@@ -106,10 +106,12 @@ contract HubFuzzTest is HubFixture {
         if (block.timestamp >= t.finalDeadline) {
             // the votes took too long: only claim is left
             vm.prank(poolOwner);
-            vm.expectRevert(IHub.FinalDeadlinePassed.selector);
+            vm.expectRevert(IHub.NothingRevealed.selector);
             hub.finalize(taskId, "");
             hub.claim(taskId);
             assertEq(uint256(_status(taskId)), uint256(IHub.TaskStatus.FAILED), "failed");
+            // every winner withheld its reveal: each stake went to the penalty account
+            assertEq(hub.penaltyBalance(), t.winnerCount * WORKER_STAKE, "withheld stakes forfeited");
             return;
         }
         uint256 winnersRevealing;
@@ -147,6 +149,17 @@ contract HubFuzzTest is HubFixture {
             vm.warp(start + 10 * TIME_REF);
             hub.claim(taskId);
             assertEq(hub.frozenBalanceOf(client), clientFrozen - PRICE, "refunded");
+            // the rejected winners forfeit at claim as at finalize
+            assertEq(hub.penaltyBalance(), t.winnerCount * WORKER_STAKE, "rejected winners forfeited");
+            for (uint256 i = 0; i < m.contributors; i++) {
+                bool winner = answerOf[i] + 1 == m.consensus;
+                assertEq(hub.frozenBalanceOf(workers[i]), 0, "nothing left frozen");
+                assertEq(
+                    hub.freeBalanceOf(workers[i]),
+                    winner ? FUNDS - WORKER_STAKE : FUNDS,
+                    "a forfeited stake is never also returned"
+                );
+            }
             return;
         }
         if (winnersRevealing < t.winnerCount && !late) {
@@ -182,9 +195,9 @@ contract HubFuzzTest is HubFixture {
         IHub.PoolOrder memory o = _order(5, 10);
         vm.startPrank(client);
         vm.expectRevert(IHub.InvalidOrderSignature.selector);
-        hub.matchOrders(o, sig, _request(5, 1));
+        hub.matchOrders(o, sig, _consent(o, client, _request(5, 1)), _request(5, 1));
         vm.expectRevert(IHub.InvalidOrderSignature.selector);
-        hub.matchOrders(o, forged, _request(5, 1));
+        hub.matchOrders(o, forged, _consent(o, client, _request(5, 1)), _request(5, 1));
         vm.stopPrank();
     }
 }

@@ -19,7 +19,7 @@ contract HubHandler is Test {
     address public immutable poolOwner;
     uint64 internal immutable poolId;
 
-    address[] public actors; // clients and workers; the pool owner is actors[0]
+    address[] public actors; // the pool owner is actors[0], clients 1..3, workers 4..8, a cold payout address 9
     bytes32[] public deals;
     bytes32[] public tasks;
     mapping(bytes32 taskId => uint32) public trustOf;
@@ -33,6 +33,7 @@ contract HubHandler is Test {
     bool public withdrewTwice;
     bool public completedWithoutConsensus;
     bool public loneScoreIncreased;
+    bool public forfeitReturned;
     uint256 public calls;
     /// @dev How far the random sequences got, for the coverage check.
     uint256 public consensusCount;
@@ -48,7 +49,7 @@ contract HubHandler is Test {
         poolId = poolId_;
         poolOwner = vm.addr(POOL_OWNER_KEY);
         actors.push(poolOwner);
-        for (uint256 i = 1; i <= 8; i++) {
+        for (uint256 i = 1; i <= 9; i++) {
             actors.push(address(uint160(0x5000 + i)));
         }
     }
@@ -143,6 +144,15 @@ contract HubHandler is Test {
         }
     }
 
+    /// @dev A worker names the cold address, another worker, or itself as its payout address.
+    function setPayout(uint256 workerSeed, uint256 toSeed) external {
+        calls++;
+        address w = _worker(workerSeed);
+        address to = toSeed % 3 == 0 ? actors[9] : (toSeed % 3 == 1 ? _worker(toSeed / 3) : w);
+        vm.prank(w);
+        hub.setPayoutAddress(to);
+    }
+
     function withdrawPenalties(uint256 amount) external {
         calls++;
         uint256 balance = hub.penaltyBalance();
@@ -170,7 +180,9 @@ contract HubHandler is Test {
             tag: bytes32(0),
             requester: address(0),
             expiry: uint64(block.timestamp + 1 days),
-            salt: bytes32(calls)
+            salt: bytes32(calls),
+            workerStakeRatio: 30,
+            schedulerRewardRatio: 10
         });
         IHub.Request memory r = IHub.Request({
             jobHash: keccak256(abi.encode(calls)),
@@ -182,8 +194,9 @@ contract HubHandler is Test {
             beneficiary: client
         });
         bytes memory sig = _sign(hub.hashPoolOrder(o));
+        bytes memory consent = _sign(hub.hashJobConsent(hub.hashPoolOrder(o), r.jobHash, client, n));
         vm.prank(client);
-        try hub.matchOrders(o, sig, r) returns (bytes32 dealId) {
+        try hub.matchOrders(o, sig, consent, r) returns (bytes32 dealId) {
             deals.push(dealId);
             openTasks[client] += n;
         } catch {}
@@ -215,7 +228,7 @@ contract HubHandler is Test {
         address w = _worker(workerSeed);
         bytes32 digest = answerA ? keccak256("A") : keccak256("B");
         bytes32 h = keccak256(abi.encodePacked(taskId, digest));
-        bytes memory auth = _sign(hub.authorizationDigest(w, taskId));
+        bytes memory auth = _sign(hub.authorizationDigest(w, taskId, hub.task(taskId).round));
         vm.prank(w);
         try hub.contribute(taskId, h, keccak256(abi.encodePacked(w, taskId, digest)), auth) {
             _digestOf[taskId][w] = digest;
@@ -252,12 +265,13 @@ contract HubHandler is Test {
         if (taskId == bytes32(0)) return;
         IHub.TaskView memory before = hub.task(taskId);
         address[] memory list = hub.contributors(taskId);
-        uint256 loneScore = list.length == 1 ? hub.scoreOf(list[0]) : 0;
+        uint256 loneScore = list.length == 1 ? hub.scoreOf(poolOwner, list[0]) : 0;
         address client = hub.deal(before.dealId).client;
-        vm.prank(poolOwner);
+        // the pool owner, or anyone once the reveal deadline passed
+        vm.prank(block.timestamp < before.revealDeadline ? poolOwner : _actor(taskSeed / 7));
         try hub.finalize(taskId, "ref") {
             if (before.status != IHub.TaskStatus.REVEALING) completedWithoutConsensus = true;
-            if (list.length == 1 && hub.scoreOf(list[0]) > loneScore) loneScoreIncreased = true;
+            if (list.length == 1 && hub.scoreOf(poolOwner, list[0]) > loneScore) loneScoreIncreased = true;
             openTasks[client] -= 1;
             finalizeCount++;
         } catch {}
@@ -268,13 +282,13 @@ contract HubHandler is Test {
         bytes32 taskId = _task(taskSeed, IHub.TaskStatus.ACTIVE);
         if (taskId == bytes32(0)) return;
         address w = _worker(workerSeed);
-        uint256 scoreBefore = hub.scoreOf(w);
+        uint256 scoreBefore = hub.scoreOf(poolOwner, w);
         address client = hub.deal(hub.task(taskId).dealId).client;
-        bytes memory auth = _sign(hub.authorizationDigest(w, taskId));
+        bytes memory auth = _sign(hub.authorizationDigest(w, taskId, hub.task(taskId).round));
         vm.prank(w);
         try hub.contributeAndFinalize(taskId, keccak256("A"), "ref", auth) {
             fastPathed[taskId] = true;
-            if (hub.scoreOf(w) > scoreBefore) loneScoreIncreased = true;
+            if (hub.scoreOf(poolOwner, w) > scoreBefore) loneScoreIncreased = true;
             openTasks[client] -= 1;
             fastPathCount++;
         } catch {}
@@ -285,9 +299,19 @@ contract HubHandler is Test {
         bytes32 taskId = _task(taskSeed, revealing ? IHub.TaskStatus.REVEALING : IHub.TaskStatus.ACTIVE);
         if (taskId == bytes32(0)) return;
         address client = hub.deal(hub.task(taskId).dealId).client;
+        address[] memory list = hub.contributors(taskId);
+        uint256[] memory freeBefore = new uint256[](list.length);
+        for (uint256 i = 0; i < list.length; i++) {
+            freeBefore[i] = hub.freeBalanceOf(list[i]);
+        }
         try hub.claim(taskId) {
             openTasks[client] -= 1;
             claimCount++;
+            // a forfeited stake is never also returned
+            for (uint256 i = 0; i < list.length; i++) {
+                bool forfeited = hub.contribution(taskId, list[i]).status == IHub.ContributionStatus.REJECTED;
+                if (forfeited && hub.freeBalanceOf(list[i]) != freeBefore[i]) forfeitReturned = true;
+            }
         } catch {}
     }
 
@@ -335,6 +359,8 @@ contract HubInvariantsTest is Test {
         _noCompletionWithoutConsensus();
         _loneContributorScoreNeverIncreases();
         _clientEscrowMatchesOpenTasks();
+        _revealedWorkIsNeverClaimed();
+        assertFalse(handler.forfeitReturned(), "a forfeited stake was also returned");
     }
 
     /// @dev The handler is not vacuous: a scripted sequence reaches consensus, finalize, reopen,
@@ -364,6 +390,7 @@ contract HubInvariantsTest is Test {
         handler.warp(4 * 300);
         handler.warp(4 * 300);
         handler.claim(1, false);
+        handler.setPayout(0, 0);
         handler.withdraw(4, 1 ether);
         handler.withdrawPenalties(1);
         assertEq(handler.consensusCount(), 2, "consensus reached");
@@ -408,6 +435,15 @@ contract HubInvariantsTest is Test {
             uint256 trust = handler.trustOf(taskId);
             uint256 group = hub.groupOf(taskId, handler.consensusHashOf(taskId));
             assertTrue(group * trust > t.total * (trust - 1), "consensus held");
+        }
+    }
+
+    /// @dev Revealed winners are always paid: a task with a reveal never ends FAILED.
+    function _revealedWorkIsNeverClaimed() internal view {
+        uint256 n = handler.taskCount();
+        for (uint256 i = 0; i < n; i++) {
+            IHub.TaskView memory t = hub.task(handler.tasks(i));
+            if (t.status == IHub.TaskStatus.FAILED) assertEq(t.revealCount, 0, "a claimed task had a reveal");
         }
     }
 

@@ -13,14 +13,14 @@ contract HubOrdersTest is HubFixture {
         returns (bytes32)
     {
         vm.prank(caller);
-        return hub.matchOrders(o, sig, r);
+        return hub.matchOrders(o, sig, _consent(o, caller, r), r);
     }
 
     function _expectMatchRevert(IHub.PoolOrder memory o, IHub.Request memory r, bytes memory err) internal {
         bytes memory sig = _signOrder(o);
         vm.prank(client);
         vm.expectRevert(err);
-        hub.matchOrders(o, sig, r);
+        hub.matchOrders(o, sig, _consent(o, client, r), r);
     }
 
     // ------------------------------------------------------------------ success
@@ -64,7 +64,7 @@ contract HubOrdersTest is HubFixture {
         _matchAs(client, o, sig, _request(5, 4));
         vm.prank(client);
         vm.expectRevert(abi.encodeWithSelector(IHub.VolumeExhausted.selector, 10, 1, 10));
-        hub.matchOrders(o, sig, _request(5, 1));
+        hub.matchOrders(o, sig, _consent(o, client, _request(5, 1)), _request(5, 1));
     }
 
     function test_matchOrders_restrictedRequesterMayMatch() public {
@@ -94,7 +94,7 @@ contract HubOrdersTest is HubFixture {
         bytes memory sig = _sign(0xBAD, _orderDigest(o));
         vm.prank(client);
         vm.expectRevert(IHub.InvalidOrderSignature.selector);
-        hub.matchOrders(o, sig, _request(5, 1));
+        hub.matchOrders(o, sig, _consent(o, client, _request(5, 1)), _request(5, 1));
     }
 
     function test_matchOrders_revertsOnTamperedOrder() public {
@@ -103,14 +103,14 @@ contract HubOrdersTest is HubFixture {
         o.price = uint96(PRICE / 2);
         vm.prank(client);
         vm.expectRevert(IHub.InvalidOrderSignature.selector);
-        hub.matchOrders(o, sig, _request(5, 1));
+        hub.matchOrders(o, sig, _consent(o, client, _request(5, 1)), _request(5, 1));
     }
 
     function test_matchOrders_revertsOnMalformedSignature() public {
         IHub.PoolOrder memory o = _order(5, 10);
         vm.prank(client);
         vm.expectRevert(IHub.InvalidOrderSignature.selector);
-        hub.matchOrders(o, hex"1234", _request(5, 1));
+        hub.matchOrders(o, hex"1234", _consent(o, client, _request(5, 1)), _request(5, 1));
     }
 
     function test_matchOrders_revertsOnOrderSignedForAnotherHub() public {
@@ -123,7 +123,7 @@ contract HubOrdersTest is HubFixture {
         other.createPool(_policy(30, SCHEDULER_RATIO, 10_000), "");
         vm.prank(client);
         vm.expectRevert(IHub.InvalidOrderSignature.selector);
-        other.matchOrders(o, sig, _request(5, 1));
+        other.matchOrders(o, sig, _consent(o, client, _request(5, 1)), _request(5, 1));
     }
 
     function test_matchOrders_revertsOnUnknownPool() public {
@@ -138,7 +138,7 @@ contract HubOrdersTest is HubFixture {
         vm.warp(o.expiry + 1);
         vm.prank(client);
         vm.expectRevert(abi.encodeWithSelector(IHub.OrderExpired.selector, o.expiry));
-        hub.matchOrders(o, sig, _request(5, 1));
+        hub.matchOrders(o, sig, _consent(o, client, _request(5, 1)), _request(5, 1));
     }
 
     function test_matchOrders_revertsForOtherRequester() public {
@@ -191,7 +191,7 @@ contract HubOrdersTest is HubFixture {
         hub.updatePolicy(poolId, _policy(30, SCHEDULER_RATIO, 4));
         vm.prank(client);
         vm.expectRevert(abi.encodeWithSelector(IHub.TrustOutOfRange.selector, 2));
-        hub.matchOrders(o, sig, _request(2, 1));
+        hub.matchOrders(o, sig, _consent(o, client, _request(2, 1)), _request(2, 1));
     }
 
     function test_matchOrders_revertsOnPriceAboveMax() public {
@@ -254,7 +254,7 @@ contract HubOrdersTest is HubFixture {
         assertEq(hub.orderConsumed(_orderDigest(o)), type(uint256).max, "cancelled");
         vm.prank(client);
         vm.expectRevert(abi.encodeWithSelector(IHub.OrderIsCancelled.selector, _orderDigest(o)));
-        hub.matchOrders(o, sig, _request(5, 1));
+        hub.matchOrders(o, sig, _consent(o, client, _request(5, 1)), _request(5, 1));
     }
 
     function test_cancelOrder_revertsForNonOwner() public {
@@ -320,16 +320,12 @@ contract HubOrdersTest is HubFixture {
 
         // Hub 2: the same request, at the same deal nonce, on an order signed for Hub 2.
         IHub.PoolOrder memory o = _order(1, 1);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                other.POOL_ORDER_TYPEHASH(), o.pool, o.price, o.volume, o.category, o.trust, o.tag,
-                o.requester, o.expiry, o.salt
-            )
-        );
-        bytes memory sig =
-            _sign(poolOwnerKey, keccak256(abi.encodePacked("\x19\x01", other.domainSeparator(), structHash)));
+        IHub.Request memory r = _request(1, 1);
+        bytes32 orderThere = other.hashPoolOrder(o);
+        bytes memory sig = _sign(poolOwnerKey, orderThere);
+        bytes memory consent = _sign(poolOwnerKey, other.hashJobConsent(orderThere, r.jobHash, client, 1));
         vm.prank(client);
-        bytes32 dealThere = other.matchOrders(o, sig, _request(1, 1));
+        bytes32 dealThere = other.matchOrders(o, sig, consent, r);
         bytes32 taskThere = other.initialize(dealThere, 0);
         assertTrue(taskThere != taskHere, "task ids differ between Hubs");
 
@@ -350,7 +346,7 @@ contract HubOrdersTest is HubFixture {
         bool ok = trust >= 1 && trust <= 50 && maxPrice >= PRICE;
         vm.prank(client);
         if (!ok) vm.expectRevert();
-        hub.matchOrders(o, sig, r);
+        hub.matchOrders(o, sig, _consent(o, client, r), r);
         assertEq(hub.frozenBalanceOf(client), ok ? PRICE : 0, "locked only when matched");
     }
 }

@@ -73,7 +73,7 @@ contract HubTasksTest is HubFixture {
         for (uint256 i = 0; i < 3; i++) {
             assertEq(hub.freeBalanceOf(workers[i]), FUNDS + 30 ether, "worker paid");
             assertEq(hub.frozenBalanceOf(workers[i]), 0, "worker stake released");
-            assertEq(hub.scoreOf(workers[i]), 1, "score +1");
+            assertEq(hub.scoreOf(poolOwner, workers[i]), 1, "score +1");
         }
         assertEq(hub.freeBalanceOf(poolOwner), FUNDS + 10 ether, "pool owner: 10 % and its stake back");
         assertEq(hub.frozenBalanceOf(poolOwner), 0, "pool stake released");
@@ -111,8 +111,8 @@ contract HubTasksTest is HubFixture {
         assertEq(hub.freeBalanceOf(workers[0]), FUNDS + 29.25 ether, "winner share");
         assertEq(hub.freeBalanceOf(workers[2]), FUNDS - WORKER_STAKE, "loser lost its stake");
         assertEq(hub.frozenBalanceOf(workers[2]), 0, "loser's stake taken");
-        assertEq(hub.scoreOf(workers[2]), 6, "loser score 9 -> 6");
-        assertEq(hub.scoreOf(workers[4]), 1, "winner score +1");
+        assertEq(hub.scoreOf(poolOwner, workers[2]), 6, "loser score 9 -> 6");
+        assertEq(hub.scoreOf(poolOwner, workers[4]), 1, "winner score +1");
         assertEq(hub.freeBalanceOf(poolOwner), FUNDS + 13 ether, "pool owner 10 % of 130");
         _assertConservation();
     }
@@ -135,7 +135,7 @@ contract HubTasksTest is HubFixture {
         assertEq(hub.freeBalanceOf(workers[0]), FUNDS + 10 ether, "weight 1/9");
         assertEq(hub.freeBalanceOf(workers[1]), FUNDS + 20 ether, "weight 2/9");
         assertEq(hub.freeBalanceOf(workers[2]), FUNDS + 60 ether, "weight 6/9");
-        assertEq(hub.scoreOf(workers[2]), 301, "score +1");
+        assertEq(hub.scoreOf(poolOwner, workers[2]), 301, "score +1");
         _assertConservation();
     }
 
@@ -408,16 +408,23 @@ contract HubTasksTest is HubFixture {
         hub.finalize(taskId, "");
     }
 
-    function test_finalize_revertsAfterFinalDeadline() public {
+    /// @dev Revealed work is always paid: past the final deadline a task with a reveal cannot be
+    /// claimed, and anyone may still finalize it. On the old Hub the client claimed it and the
+    /// worker that revealed was never paid.
+    function test_finalize_afterFinalDeadlinePaysRevealedWork() public {
         bytes32 taskId = _newTask(1);
         uint256 start = block.timestamp;
         vm.warp(start + 7 * TIME_REF - 1);
         _contribute(taskId, 0, A);
         _reveal(taskId, 0, A);
         vm.warp(start + 10 * TIME_REF);
-        vm.prank(poolOwner);
-        vm.expectRevert(IHub.FinalDeadlinePassed.selector);
+        vm.expectRevert(IHub.TaskHasReveals.selector);
+        hub.claim(taskId);
+        vm.prank(workers[0]);
         hub.finalize(taskId, "");
+        assertEq(uint256(_status(taskId)), uint256(IHub.TaskStatus.COMPLETED), "completed");
+        assertEq(hub.freeBalanceOf(workers[0]), FUNDS + 90 ether, "the revealer is paid");
+        _assertConservation();
     }
 
     function test_finalize_afterRevealDeadlineWithPartialReveals() public {
@@ -433,8 +440,8 @@ contract HubTasksTest is HubFixture {
         // totalReward = 130; workers 117 split 1:1 between the two who revealed
         assertEq(hub.freeBalanceOf(workers[0]), FUNDS + 58.5 ether, "revealer paid");
         assertEq(hub.freeBalanceOf(workers[2]), FUNDS - WORKER_STAKE, "silent winner lost its stake");
-        assertEq(uint256(_cStatus(taskId, 2)), uint256(IHub.ContributionStatus.CONTRIBUTED), "never proved");
-        assertEq(hub.scoreOf(workers[2]), 20, "score 30 -> 20");
+        assertEq(uint256(_cStatus(taskId, 2)), uint256(IHub.ContributionStatus.REJECTED), "never proved: rejected");
+        assertEq(hub.scoreOf(poolOwner, workers[2]), 20, "score 30 -> 20");
         _assertConservation();
     }
 
@@ -444,7 +451,7 @@ contract HubTasksTest is HubFixture {
         _contribute(taskId, 0, A);
         _reveal(taskId, 0, A);
         _finalize(taskId);
-        assertEq(hub.scoreOf(workers[0]), 7, "no score for a lone voter");
+        assertEq(hub.scoreOf(poolOwner, workers[0]), 7, "no score for a lone voter");
         assertEq(hub.freeBalanceOf(workers[0]), FUNDS + 90 ether, "but paid");
     }
 
@@ -581,21 +588,21 @@ contract HubTasksTest is HubFixture {
         hub.claim(taskId);
     }
 
-    function test_claim_refundsClientAndSeizesPoolStake() public {
+    function test_claim_refundsClientAndPaysItThePoolStake() public {
         bytes32 taskId = _newTask(5);
         _contribute(taskId, 0, A);
         _contribute(taskId, 1, B);
         vm.warp(block.timestamp + 10 * TIME_REF);
         vm.expectEmit(address(hub));
-        emit IHub.PenaltyCredited(taskId, POOL_STAKE);
+        emit IHub.Rewarded(client, POOL_STAKE, taskId);
         vm.prank(address(0xA170));
         hub.claim(taskId);
         assertEq(uint256(_status(taskId)), uint256(IHub.TaskStatus.FAILED), "failed");
-        assertEq(hub.freeBalanceOf(client), FUNDS, "client refunded");
+        assertEq(hub.freeBalanceOf(client), FUNDS + POOL_STAKE, "client refunded and compensated");
         assertEq(hub.frozenBalanceOf(client), 0, "client escrow released");
         assertEq(hub.freeBalanceOf(poolOwner), FUNDS - POOL_STAKE, "pool stake seized");
         assertEq(hub.frozenBalanceOf(poolOwner), 0, "pool stake gone");
-        assertEq(hub.penaltyBalance(), POOL_STAKE, "penalty account");
+        assertEq(hub.penaltyBalance(), 0, "nothing to the penalty account: nobody withheld");
         assertEq(hub.freeBalanceOf(workers[0]), FUNDS, "worker stake returned");
         assertEq(hub.frozenBalanceOf(workers[1]), 0, "worker stake returned");
         _assertConservation();
@@ -652,7 +659,7 @@ contract HubTasksTest is HubFixture {
         assertEq(t.revealCount, 1, "one reveal");
         assertEq(hub.freeBalanceOf(workers[0]), FUNDS + 90 ether, "worker paid, no stake");
         assertEq(hub.frozenBalanceOf(workers[0]), 0, "nothing frozen");
-        assertEq(hub.scoreOf(workers[0]), 5, "score unchanged");
+        assertEq(hub.scoreOf(poolOwner, workers[0]), 5, "score unchanged");
         assertEq(hub.freeBalanceOf(poolOwner), FUNDS + 10 ether, "pool owner");
         assertEq(hub.frozenBalanceOf(client), 0, "client escrow spent");
         _assertConservation();
@@ -753,15 +760,15 @@ contract HubTasksTest is HubFixture {
     }
 
     function test_matchOrders_revertsPastUint32Deals() public {
-        vm.store(address(hub), bytes32(uint256(10)), bytes32(uint256(type(uint32).max) - 1));
+        vm.store(address(hub), bytes32(uint256(11)), bytes32(uint256(type(uint32).max) - 1));
         _match(5, 1);
-        assertEq(hub.dealCount(), type(uint32).max, "slot 10 is the deal counter");
+        assertEq(hub.dealCount(), type(uint32).max, "slot 11 is the deal counter");
         IHub.PoolOrder memory o = _order(5, 1);
         bytes memory sig = _signOrder(o);
         IHub.Request memory r = _request(5, 1);
         vm.prank(client);
         vm.expectRevert(IHub.TooManyDeals.selector);
-        hub.matchOrders(o, sig, r);
+        hub.matchOrders(o, sig, _consent(o, client, r), r);
     }
 
     function test_contribute_revertsWhenRevealDeadlinePastUint32() public {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Test} from "./utils/Test.sol";
 import {Hub} from "../src/Hub.sol";
+import {HubTasks} from "../src/HubTasks.sol";
 import {IHub} from "../src/interfaces/IHub.sol";
 import {QuorateCredit} from "../src/QuorateCredit.sol";
 import {PocoMath} from "../src/libs/PocoMath.sol";
@@ -31,7 +32,7 @@ contract PocoMathCaller {
 /// checks that no other case is left out.
 contract PocoVectorsTest is Test {
     uint256 internal constant POOL_OWNER_KEY = 0xB00F;
-    uint256 internal constant ACCOUNTS_SLOT = 3;
+    uint256 internal constant SCORES_SLOT = 18;
 
     /// @dev Memory address of the vectors' text, loaded once per test (see `_load`).
     uint256 internal jsonPtr;
@@ -156,7 +157,7 @@ contract PocoVectorsTest is Test {
 
     function test_schema() public {
         _load();
-        assertEq(_str(".schema"), "quorate-poco-vectors/1", "schema tag");
+        assertEq(_str(".schema"), "quorate-poco-vectors/2", "schema tag");
     }
 
     function test_weights() public {
@@ -326,7 +327,7 @@ contract PocoVectorsTest is Test {
             address worker = _addr(_key(".worker"));
             assertLe(score, type(uint32).max, "fast-path scores fit the Hub");
             _setScore(worker, score);
-            bytes memory auth = _sign(POOL_OWNER_KEY, hub.authorizationDigest(worker, taskId));
+            bytes memory auth = _sign(POOL_OWNER_KEY, hub.authorizationDigest(worker, taskId, 0));
             vm.prank(worker);
             hub.contributeAndFinalize(taskId, keccak256("fast"), "", auth);
             assertEq(hub.freeBalanceOf(worker), _uint(_key(".workerReward")), "worker paid");
@@ -335,7 +336,7 @@ contract PocoVectorsTest is Test {
                 _uint(_key(".poolOwnerReward")) + _uint(_key(".poolStakeReturned")),
                 "pool owner paid"
             );
-            assertEq(hub.scoreOf(worker), _uint(_key(".scoreAfter")), "score unchanged");
+            assertEq(hub.scoreOf(poolOwner, worker), _uint(_key(".scoreAfter")), "score unchanged");
             assertEq(hub.freeBalanceOf(client) + hub.frozenBalanceOf(client), 0, "client paid");
         }
     }
@@ -380,11 +381,9 @@ contract PocoVectorsTest is Test {
     }
 
     function _setScore(address worker, uint256 score) internal {
-        bytes32 slot = keccak256(abi.encode(worker, ACCOUNTS_SLOT));
-        uint256 packed = uint256(vm.load(address(hub), slot));
-        packed = (packed & ((uint256(1) << 224) - 1)) | (score << 224);
-        vm.store(address(hub), slot, bytes32(packed));
-        assertEq(hub.scoreOf(worker), score, "score set");
+        bytes32 slot = keccak256(abi.encode(worker, keccak256(abi.encode(poolOwner, SCORES_SLOT))));
+        vm.store(address(hub), slot, bytes32(score));
+        assertEq(hub.scoreOf(poolOwner, worker), score, "score set");
     }
 
     function _openTask(uint256 trust, uint256 price) internal {
@@ -397,7 +396,10 @@ contract PocoVectorsTest is Test {
             tag: bytes32(0),
             requester: address(0),
             expiry: type(uint64).max,
-            salt: bytes32(0)
+            salt: bytes32(0),
+            workerStakeRatio: 30,
+            // forge-lint: disable-next-line(unsafe-typecast)
+            schedulerRewardRatio: uint8(_uint(_key(".schedulerRatio")))
         });
         IHub.Request memory r = IHub.Request({
             jobHash: keccak256("vectors"),
@@ -409,8 +411,9 @@ contract PocoVectorsTest is Test {
             beneficiary: client
         });
         bytes memory sig = _sign(POOL_OWNER_KEY, hub.hashPoolOrder(o));
+        bytes memory consent = _sign(POOL_OWNER_KEY, hub.hashJobConsent(hub.hashPoolOrder(o), r.jobHash, client, 1));
         vm.prank(client);
-        bytes32 dealId = hub.matchOrders(o, sig, r);
+        bytes32 dealId = hub.matchOrders(o, sig, consent, r);
         taskId = hub.initialize(dealId, 0);
     }
 
@@ -454,16 +457,16 @@ contract PocoVectorsTest is Test {
             (ok, reason) = _contribute(step, caller, digest);
         } else if (_is(op, "reveal")) {
             vm.prank(caller);
-            (ok, reason) = address(hub).call(abi.encodeCall(Hub.reveal, (taskId, digest)));
+            (ok, reason) = address(hub).call(abi.encodeCall(HubTasks.reveal, (taskId, digest)));
         } else if (_is(op, "reopen")) {
             vm.prank(caller);
-            (ok, reason) = address(hub).call(abi.encodeCall(Hub.reopen, (taskId)));
+            (ok, reason) = address(hub).call(abi.encodeCall(HubTasks.reopen, (taskId)));
         } else if (_is(op, "finalize")) {
             vm.prank(caller);
-            (ok, reason) = address(hub).call(abi.encodeCall(Hub.finalize, (taskId, "")));
+            (ok, reason) = address(hub).call(abi.encodeCall(HubTasks.finalize, (taskId, "")));
         } else if (_is(op, "claim")) {
             vm.prank(caller);
-            (ok, reason) = address(hub).call(abi.encodeCall(Hub.claim, (taskId)));
+            (ok, reason) = address(hub).call(abi.encodeCall(HubTasks.claim, (taskId)));
         } else {
             revert AssertionFailed(string.concat("unknown op ", op));
         }
@@ -498,11 +501,17 @@ contract PocoVectorsTest is Test {
             assertEq(vSeal, keccak256(abi.encodePacked(sealer, vTaskId, digest)), "copied seal");
         }
         bytes32 seal = keccak256(abi.encodePacked(sealer, taskId, digest));
-        bool authorized = _bool(string.concat(step, ".authorized"));
-        uint256 signer = authorized ? POOL_OWNER_KEY : 0xBAD;
-        bytes memory auth = _sign(signer, hub.authorizationDigest(caller, taskId));
+        bytes memory auth = _authorization(step, caller);
         vm.prank(caller);
-        (ok, reason) = address(hub).call(abi.encodeCall(Hub.contribute, (taskId, h, seal, auth)));
+        (ok, reason) = address(hub).call(abi.encodeCall(HubTasks.contribute, (taskId, h, seal, auth)));
+    }
+
+    /// @dev The pool owner's authorization of a contribute step: for the task's current round, or
+    /// for the first round when the step is stale, or by another key when it is unauthorized.
+    function _authorization(string memory step, address caller) internal view returns (bytes memory) {
+        uint256 signer = _bool(string.concat(step, ".authorized")) ? POOL_OWNER_KEY : 0xBAD;
+        uint256 round = _bool(string.concat(step, ".staleRound")) ? 0 : hub.task(taskId).round;
+        return _sign(signer, hub.authorizationDigest(caller, taskId, round));
     }
 
     /// @dev The Hub's custom error for each reason the Rust crate names.
@@ -534,6 +543,8 @@ contract PocoVectorsTest is Test {
             want = IHub.RevealsPending.selector;
         } else if (_is(err, "NothingRevealed")) {
             want = IHub.NothingRevealed.selector;
+        } else if (_is(err, "HasReveals")) {
+            want = IHub.TaskHasReveals.selector;
         } else {
             revert AssertionFailed(string.concat(what, ": no Hub error for this reason"));
         }
@@ -590,7 +601,12 @@ contract PocoVectorsTest is Test {
                 "worker: reward and stake back"
             );
             assertEq(hub.frozenBalanceOf(worker), 0, "worker: nothing left frozen");
-            assertEq(hub.scoreOf(worker), _uint(string.concat(w, ".scoreAfter")), "worker: score");
+            // a stake is either returned or seized, never both
+            assertTrue(
+                _uint(string.concat(w, ".stakeReturned")) == 0 || _uint(string.concat(w, ".stakeSeized")) == 0,
+                "returned or seized"
+            );
+            assertEq(hub.scoreOf(poolOwner, worker), _uint(string.concat(w, ".scoreAfter")), "worker: score");
         }
         assertEq(
             hub.freeBalanceOf(poolOwner),
@@ -598,8 +614,17 @@ contract PocoVectorsTest is Test {
             "pool owner"
         );
         assertEq(hub.frozenBalanceOf(poolOwner), 0, "pool owner: nothing frozen");
-        assertEq(hub.penaltyBalance(), _uint(string.concat(s, ".poolStakeSeized")), "penalty account");
-        assertEq(hub.freeBalanceOf(client), _uint(string.concat(s, ".clientRefund")), "client refund");
+        assertEq(hub.penaltyBalance(), _uint(string.concat(s, ".penalty")), "penalty account: silent winners");
+        assertEq(
+            hub.freeBalanceOf(client),
+            _uint(string.concat(s, ".clientRefund")) + _uint(string.concat(s, ".clientCompensation")),
+            "client: refund and the pool stake"
+        );
+        assertEq(
+            _uint(string.concat(s, ".clientCompensation")),
+            _uint(string.concat(s, ".poolStakeSeized")),
+            "the seized pool stake is the client's"
+        );
         assertEq(hub.frozenBalanceOf(client), 0, "client: nothing frozen");
         assertEq(
             credit.balanceOf(address(hub)),

@@ -35,19 +35,19 @@ contract PrimitivesVectorsTest is HubFixture {
                 "resultSeal"
             );
             assertEq(
-                hub.authorizationMessage(worker, taskId),
+                hub.authorizationMessage(worker, taskId, 0),
                 vm.parseJsonBytes32(json, string.concat(c, ".authorizationMessage")),
                 "authorization message"
             );
             // EIP-191 (personal_sign) over the 32 message bytes
-            bytes32 authDigest = hub.authorizationDigest(worker, taskId);
+            bytes32 authDigest = hub.authorizationDigest(worker, taskId, 0);
             assertEq(
                 authDigest, vm.parseJsonBytes32(json, string.concat(c, ".authorizationDigest")), "authorization digest"
             );
             assertEq(
                 authDigest,
                 keccak256(
-                    abi.encodePacked("\x19Ethereum Signed Message:\n32", hub.authorizationMessage(worker, taskId))
+                    abi.encodePacked("\x19Ethereum Signed Message:\n32", hub.authorizationMessage(worker, taskId, 0))
                 ),
                 "authorization digest is EIP-191 over 32 bytes"
             );
@@ -59,7 +59,7 @@ contract PrimitivesVectorsTest is HubFixture {
     /// @dev The Hub accepts an authorization signed over exactly the vector's digest.
     function test_contributeAcceptsAuthorizationOverVectorDigest() public {
         bytes32 taskId = _newTask(5);
-        bytes32 digest = hub.authorizationDigest(workers[0], taskId);
+        bytes32 digest = hub.authorizationDigest(workers[0], taskId, 0);
         assertEq(digest, _authDigest(workers[0], taskId), "EIP-191 over keccak(worker || taskId)");
         _contribute(taskId, 0, keccak256("x"));
         assertEq(hub.task(taskId).contributorCount, 1, "accepted");

@@ -4,6 +4,7 @@
 //! 0.3}, then BOINC's fixed 2-of-3 quorum on the same pools, and prints Markdown tables. The last
 //! line is `worst wrong-rate x T (f <= 0.2): <number>`: the largest measured wrong-result rate
 //! times T over every scenario and trust level with f ≤ 0.2 (at most 1 where the bound holds).
+//! A last table compares reputation farming under Hub-wide scores and scores per pool owner.
 //!
 //! Options: `--quick` (fewer workers and tasks, under a minute), `--tasks N`, `--workers N`,
 //! `--seed N`.
@@ -142,6 +143,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             poco100.wrong_rate(),
             poco100.mean_replicas(),
         );
+    }
+    println!();
+    println!(
+        "Reputation farming: colluders that farmed a score of 300 in a pool of their own join this \
+         pool; Hub-wide scores (the first Hub) against scores per pool owner (the Hub now):"
+    );
+    println!();
+    println!(
+        "| f | T | wrong rate, Hub-wide scores | wrong rate, per pool owner | faulty pay share, Hub-wide | per pool owner |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for faulty in [0.1, 0.2] {
+        for trust in TRUSTS {
+            let scoped = config(&args, Scenario::FarmedSybils, trust, faulty);
+            let wide = sim::run(SimConfig { hub_wide_scores: true, ..scoped })?;
+            let own = sim::run(scoped)?;
+            println!(
+                "| {faulty:.2} | {trust} | {:.5} | {:.5} | {:.3} | {:.3} |",
+                wide.wrong_rate(),
+                own.wrong_rate(),
+                wide.faulty_share(),
+                own.faulty_share(),
+            );
+        }
     }
     println!();
     println!("elapsed: {:.1} s", started.elapsed().as_secs_f64());

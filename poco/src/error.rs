@@ -138,6 +138,13 @@ pub enum Error {
     /// Finalize needs at least one revealed winner.
     #[error("finalize refused: no winner revealed")]
     NothingRevealed,
+    /// A task with a revealed result is never claimed: it is finalized, by anyone once the
+    /// reveal deadline passed.
+    #[error("claim refused: {revealed} winner(s) revealed, finalize instead")]
+    HasReveals {
+        /// How many winners revealed.
+        revealed: u32,
+    },
     /// The task already has as many replicas as its cap allows.
     #[error("replica cap {cap} reached")]
     ReplicaCapReached {
@@ -186,6 +193,7 @@ impl Error {
             Self::AlreadyRevealedSome { .. } => "AlreadyRevealedSome",
             Self::RevealsPending { .. } => "RevealsPending",
             Self::NothingRevealed => "NothingRevealed",
+            Self::HasReveals { .. } => "HasReveals",
             Self::ReplicaCapReached { .. } => "ReplicaCapReached",
             Self::WrongPlatformClass { .. } => "WrongPlatformClass",
             Self::AlreadyAssigned { .. } => "AlreadyAssigned",

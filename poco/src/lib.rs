@@ -40,7 +40,11 @@
 //! Task: `ACTIVE → REVEALING → COMPLETED`, `REVEALING → ACTIVE` (reopen), `ACTIVE | REVEALING →
 //! FAILED` (claim). Contribution: `CONTRIBUTED → PROVED | REJECTED`. Deadlines from the deal
 //! start in units of the category time reference `t`: contributions before `start + 7t`, reveals
-//! before `consensus + 2t`, finalize before `start + 10t`.
+//! before `consensus + 2t`, claim from `start + 10t` of a task nothing was revealed for (a task
+//! with a reveal is finalized, by anyone once its reveal deadline passed). An authorization
+//! (an assigned replica) votes only in the round it was given for: a reopen starts a new one.
+//! Scores belong to the pool owner's trust domain: the host keeps them per pool owner and
+//! passes the score of that domain in.
 //!
 //! ## Example
 //!

@@ -60,7 +60,8 @@ pub enum ContributionStatus {
     Contributed,
     /// Voted for the consensus and revealed a matching digest.
     Proved,
-    /// Voted for a consensus that nobody revealed, cleared by reopen.
+    /// Voted for a consensus that nobody revealed (cleared by reopen, or found at claim), or
+    /// lost at finalize.
     Rejected,
 }
 
@@ -86,7 +87,8 @@ pub struct WorkerPayout {
     pub reward: Amount,
     /// Stake handed back.
     pub stake_returned: Amount,
-    /// Stake lost: it joins the task's `total_reward` and is paid out through the rewards.
+    /// Stake lost: at finalize it joins the task's `total_reward` and is paid out through the
+    /// rewards; at claim (a winner that never revealed) it goes to the penalty account.
     pub stake_seized: Amount,
     /// Score before.
     pub score_before: U256,
@@ -107,24 +109,30 @@ pub struct Settlement {
     pub pool_owner_reward: Amount,
     /// The pool owner's stake handed back.
     pub pool_stake_returned: Amount,
-    /// The pool owner's stake seized (claim) into the penalty account.
+    /// The pool owner's stake seized (claim); it goes to the client as `client_compensation`.
     pub pool_stake_seized: Amount,
     /// The client's price handed back (claim).
     pub client_refund: Amount,
+    /// The seized pool stake, credited to the client whose task failed (claim).
+    pub client_compensation: Amount,
+    /// The stakes of winners that never revealed, credited to the penalty account (claim).
+    pub penalty: Amount,
     /// What was locked for this task: price, pool stake, one worker stake per contribution.
     pub locked: Amount,
 }
 
 impl Settlement {
-    /// Everything paid out, handed back or seized into the penalty account: equals
-    /// [`Settlement::locked`] (conservation). A worker's seized stake is not counted here: it
-    /// is part of `total_reward` and leaves through the rewards.
+    /// Everything paid out, handed back or credited to the penalty account: equals
+    /// [`Settlement::locked`] (conservation). Seized stakes are counted where they go: a loser's
+    /// at finalize is part of `total_reward` and leaves through the rewards, the pool's at claim
+    /// is the client's compensation, a silent winner's at claim is the penalty.
     pub fn paid(&self) -> Result<Amount, Error> {
         let mut sum = Amount::checked_sum([
             self.pool_owner_reward,
             self.pool_stake_returned,
-            self.pool_stake_seized,
             self.client_refund,
+            self.client_compensation,
+            self.penalty,
         ])?;
         for w in &self.workers {
             sum = Amount::checked_sum([sum, w.reward, w.stake_returned])?;
@@ -139,9 +147,10 @@ fn locked(terms: &PayoutTerms, contributions: usize) -> Result<Amount, Error> {
 }
 
 /// Finalize: PROVED workers share the workers' reward by payout weight and get their stake
-/// back; everyone else loses its stake to the reward; the pool owner gets the remainder and its
-/// stake back; scores move (+1 for PROVED when there was more than one contributor,
-/// `floor(2s/3)` for the others).
+/// back; everyone else loses its stake to the reward (and ends REJECTED); the pool owner gets
+/// the remainder and its stake back; scores move (+1 for PROVED when there was more than one
+/// contributor, `floor(2s/3)` for the others). The caller keys scores by the pool owner: a
+/// score moves only in the domain of the task's pool owner.
 pub fn finalize(
     terms: &PayoutTerms,
     contributions: &[SettledContribution],
@@ -193,36 +202,64 @@ pub fn finalize(
         pool_stake_returned: terms.pool_stake()?,
         pool_stake_seized: Amount::ZERO,
         client_refund: Amount::ZERO,
+        client_compensation: Amount::ZERO,
+        penalty: Amount::ZERO,
         locked: locked(terms, contributions.len())?,
     })
 }
 
-/// Claim after the final deadline: the client gets its price back, the pool owner's stake is
-/// seized to the penalty account, every worker gets its stake back; no score changes.
+/// Claim after the final deadline of a task with no revealed result: the client gets its price
+/// back and the pool owner's stake as compensation; a winner that never revealed (REJECTED:
+/// dropped by a reopen, or a consensus voter the caller marks REJECTED at claim) forfeits its
+/// stake to the penalty account and its score is cut as a loser's; every other contributor
+/// gets its stake back, its score unchanged. A PROVED contribution refuses the claim
+/// ([`Error::HasReveals`]): that task is finalized instead.
 pub fn claim(
     terms: &PayoutTerms,
     contributions: &[SettledContribution],
 ) -> Result<Settlement, Error> {
     terms.validate()?;
+    let revealed = contributions.iter().filter(|c| c.status == ContributionStatus::Proved).count();
+    if revealed > 0 {
+        return Err(Error::HasReveals { revealed: u32::try_from(revealed).unwrap_or(u32::MAX) });
+    }
     let stake = terms.worker_stake()?;
-    Ok(Settlement {
-        total_reward: Amount::ZERO,
-        workers_reward: Amount::ZERO,
-        workers: contributions
-            .iter()
-            .map(|c| WorkerPayout {
+    let mut penalty = Amount::ZERO;
+    let mut workers = Vec::with_capacity(contributions.len());
+    for c in contributions {
+        let payout = if c.status == ContributionStatus::Rejected {
+            penalty = penalty.checked_add(stake)?;
+            WorkerPayout {
+                worker: c.worker,
+                reward: Amount::ZERO,
+                stake_returned: Amount::ZERO,
+                stake_seized: stake,
+                score_before: c.score,
+                score_after: score_after_loss(c.score),
+            }
+        } else {
+            WorkerPayout {
                 worker: c.worker,
                 reward: Amount::ZERO,
                 stake_returned: stake,
                 stake_seized: Amount::ZERO,
                 score_before: c.score,
                 score_after: c.score,
-            })
-            .collect(),
+            }
+        };
+        workers.push(payout);
+    }
+    let pool_stake = terms.pool_stake()?;
+    Ok(Settlement {
+        total_reward: Amount::ZERO,
+        workers_reward: Amount::ZERO,
+        workers,
         pool_owner_reward: Amount::ZERO,
         pool_stake_returned: Amount::ZERO,
-        pool_stake_seized: terms.pool_stake()?,
+        pool_stake_seized: pool_stake,
         client_refund: terms.price,
+        client_compensation: pool_stake,
+        penalty,
         locked: locked(terms, contributions.len())?,
     })
 }
@@ -248,6 +285,8 @@ pub fn fast_path(terms: &PayoutTerms, worker: Address, score: U256) -> Result<Se
         pool_stake_returned: pool_stake,
         pool_stake_seized: Amount::ZERO,
         client_refund: Amount::ZERO,
+        client_compensation: Amount::ZERO,
+        penalty: Amount::ZERO,
         locked: Amount::checked_sum([terms.price, pool_stake])?,
     })
 }
@@ -310,6 +349,30 @@ mod tests {
         let s = claim(&terms, &[c(1, 1, ContributionStatus::Contributed, 5)]).unwrap();
         assert_eq!(s.client_refund, terms.price);
         assert_eq!(s.pool_stake_seized, terms.pool_stake().unwrap());
+        assert_eq!(s.client_compensation, s.pool_stake_seized, "the pool stake goes to the client");
+        assert_eq!(s.penalty, Amount::ZERO);
         assert_eq!(s.paid().unwrap(), s.locked);
+    }
+
+    #[test]
+    fn claim_forfeits_silent_winners_and_refuses_revealed_tasks() {
+        let terms = PayoutTerms::new(Amount::from(1_000u64), 10);
+        let s = claim(
+            &terms,
+            &[
+                c(1, 1, ContributionStatus::Rejected, 30),
+                c(2, 1, ContributionStatus::Contributed, 9),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.penalty, Amount::from(300u64), "the silent winner's stake");
+        assert_eq!(s.workers[0].stake_returned, Amount::ZERO, "never also returned");
+        assert_eq!(s.workers[0].stake_seized, Amount::from(300u64));
+        assert_eq!(s.workers[0].score_after, U256::from(20), "cut as a loser's");
+        assert_eq!(s.workers[1].stake_returned, Amount::from(300u64), "a loser's stake comes back");
+        assert_eq!(s.workers[1].score_after, U256::from(9));
+        assert_eq!(s.paid().unwrap(), s.locked);
+        let revealed = [c(1, 1, ContributionStatus::Proved, 0)];
+        assert_eq!(claim(&terms, &revealed), Err(Error::HasReveals { revealed: 1 }));
     }
 }

@@ -39,6 +39,11 @@ pub enum Scenario {
     /// [`Scenario::LongCon`] against a scheduler that runs spot-checks: a share of tasks whose
     /// answer it knows; a worker caught voting wrong on one is never assigned again.
     LongConSpotChecks,
+    /// Colluders that first farmed a high score ([`SimConfig::farmed_score`]) in a pool of their
+    /// own, for gas alone, then join this pool and vote the same wrong value. Whether the farmed
+    /// score counts here is [`SimConfig::hub_wide_scores`]. Not in [`Scenario::ALL`]: it compares
+    /// two reputation rules rather than measuring the Hub's.
+    FarmedSybils,
 }
 
 impl Scenario {
@@ -65,6 +70,7 @@ impl Scenario {
             Self::Sybil => "fresh Sybils",
             Self::LongCon => "long con",
             Self::LongConSpotChecks => "long con + spot-checks",
+            Self::FarmedSybils => "farmed Sybils",
         }
     }
 
@@ -92,6 +98,12 @@ pub struct SimConfig {
     pub spot_check_rate: f64,
     /// PRNG seed.
     pub seed: u64,
+    /// The score [`Scenario::FarmedSybils`] farmed elsewhere. Default 300 (weight 99).
+    pub farmed_score: u64,
+    /// True replays the Hub-wide scores of the first Hub: a score farmed in any pool counts in
+    /// this one. False (the default) is the Hub's rule: scores are kept per pool owner, so a
+    /// worker arrives in this pool with no score whatever it farmed elsewhere.
+    pub hub_wide_scores: bool,
 }
 
 impl SimConfig {
@@ -106,6 +118,8 @@ impl SimConfig {
             max_replicas: 32,
             spot_check_rate: 0.1,
             seed: 0x5eed,
+            farmed_score: 300,
+            hub_wide_scores: false,
         }
     }
 
@@ -289,10 +303,16 @@ impl Pool {
         config.validate()?;
         let mut rng = Rng::new(config.seed);
         let faulty = (config.workers as f64 * config.faulty).round() as usize;
+        // The score a worker brings from elsewhere counts only where scores are Hub-wide.
+        let farmed = config.scenario == Scenario::FarmedSybils && config.hub_wide_scores;
         let mut workers: Vec<Worker> = (0..config.workers)
             .map(|i| Worker {
                 kind: if i < faulty { Kind::Faulty } else { Kind::Honest },
-                score: U256::ZERO,
+                score: if farmed && i < faulty {
+                    U256::from(config.farmed_score)
+                } else {
+                    U256::ZERO
+                },
                 barred: false,
                 busy_on: None,
             })
@@ -327,7 +347,7 @@ impl Pool {
             Scenario::RandomWrong => {
                 Plan::Vote(ResultDigest::of(&self.rng.next_u64().to_be_bytes()))
             }
-            Scenario::Colluders | Scenario::Sybil => Plan::Vote(collude),
+            Scenario::Colluders | Scenario::Sybil | Scenario::FarmedSybils => Plan::Vote(collude),
             Scenario::LazyCopiers => Plan::Copy,
             Scenario::NonRevealers => Plan::Withhold(right),
             Scenario::LongCon | Scenario::LongConSpotChecks => {

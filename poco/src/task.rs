@@ -170,6 +170,9 @@ pub struct Replica {
     pub answered: bool,
     /// True once [`Task::handle_timeout`] reported it.
     pub timed_out: bool,
+    /// The round its authorization names ([`Task::authorization_round`] when it was assigned):
+    /// after a reopen it no longer votes until it is assigned again.
+    pub round: u64,
 }
 
 impl Replica {
@@ -237,6 +240,7 @@ pub struct Task {
     revealed: u32,
     digest: Option<ResultDigest>,
     now: u64,
+    round: u64,
 }
 
 impl Task {
@@ -256,7 +260,14 @@ impl Task {
             revealed: 0,
             digest: None,
             now: config.start,
+            round: 0,
         })
+    }
+
+    /// The round an authorization must name to vote now, as the contract's `TaskView.round`: 0
+    /// until a reopen, then the reveal deadline of the consensus the last reopen dropped.
+    pub fn authorization_round(&self) -> u64 {
+        self.round
     }
 
     /// The settings.
@@ -325,7 +336,13 @@ impl Task {
         if now >= deadline {
             return Err(Error::Late { call: Call::Assign, deadline, now });
         }
-        if self.replicas.iter().any(|r| r.worker == worker) {
+        let round = self.round;
+        // A replica of an earlier round that never voted may be assigned again, for this round.
+        let stale = self
+            .replicas
+            .iter()
+            .position(|r| r.worker == worker && !r.answered && r.round != round);
+        if stale.is_none() && self.replicas.iter().any(|r| r.worker == worker) {
             return Err(Error::AlreadyAssigned { worker });
         }
         if self.replicas.len() >= usize::try_from(self.config.max_replicas).unwrap_or(usize::MAX) {
@@ -340,7 +357,7 @@ impl Task {
             }
         }
         let timeout_at = now.saturating_add(self.config.replica_timeout);
-        self.replicas.push(Replica {
+        let replica = Replica {
             worker,
             class,
             weight: vote_weight(score),
@@ -348,7 +365,12 @@ impl Task {
             timeout_at,
             answered: false,
             timed_out: false,
-        });
+            round,
+        };
+        match stale.and_then(|i| self.replicas.get_mut(i)) {
+            Some(old) => *old = replica,
+            None => self.replicas.push(replica),
+        }
         Ok(())
     }
 
@@ -372,7 +394,11 @@ impl Task {
         if self.contributions.iter().any(|c| c.worker == worker) {
             return Err(Error::DuplicateContribution { worker });
         }
-        let Some(replica) = self.replicas.iter_mut().find(|r| r.worker == worker) else {
+        let round = self.round;
+        let Some(replica) =
+            self.replicas.iter_mut().find(|r| r.worker == worker && r.round == round)
+        else {
+            // no authorization, or one of a round a reopen closed
             return Err(Error::Unauthorized { worker });
         };
         if hash.0.is_zero() || seal.0.is_zero() {
@@ -471,6 +497,7 @@ impl Task {
         for c in self.contributions.iter_mut().filter(|c| c.hash == hash) {
             c.status = ContributionStatus::Rejected;
         }
+        self.round = from;
         self.status = TaskStatus::Active;
         self.consensus = None;
         self.reveal_deadline = None;
@@ -478,8 +505,11 @@ impl Task {
         Ok(())
     }
 
-    /// `finalize()` by `caller`; `score_of` gives each worker's current on-chain score. Returns
-    /// the settlement for the host to apply.
+    /// `finalize()` by `caller`; `score_of` gives each worker's current score in the pool
+    /// owner's domain. The pool owner may finalize once every winner revealed; after the
+    /// reveal deadline anyone may, with at least one reveal, with no final deadline (a task with
+    /// a reveal is never claimed). Contributions not proved end REJECTED. Returns the settlement
+    /// for the host to apply.
     pub fn handle_finalize(
         &mut self,
         now: u64,
@@ -487,16 +517,31 @@ impl Task {
         score_of: impl Fn(&Address) -> U256,
     ) -> Result<Settlement, Error> {
         self.observe(now);
-        self.check_owner(Call::Finalize, caller)?;
         if self.status != TaskStatus::Revealing {
             return Err(Error::WrongStatus { call: Call::Finalize, actual: self.status });
         }
-        let deadline = self.config.final_deadline()?;
-        if now >= deadline {
-            return Err(Error::Late { call: Call::Finalize, deadline, now });
+        if self.revealed == 0 {
+            return Err(Error::NothingRevealed);
         }
-        self.check_finalizable(now)?;
+        let deadline = self.reveal_deadline.unwrap_or(0);
+        if now < deadline {
+            self.check_owner(Call::Finalize, caller)?;
+            if self.revealed < self.winners {
+                return Err(Error::RevealsPending {
+                    revealed: self.revealed,
+                    winners: self.winners,
+                    deadline,
+                });
+            }
+        }
         let settlement = payout::finalize(&self.config.terms, &self.settled(score_of))?;
+        for c in &mut self.contributions {
+            if c.status != ContributionStatus::Proved {
+                c.status = ContributionStatus::Rejected;
+            }
+        }
+        // a rejected voter is no longer a winner (as after a reopen)
+        self.winners = self.revealed;
         self.status = TaskStatus::Completed;
         Ok(settlement)
     }
@@ -515,7 +560,25 @@ impl Task {
         if now < from {
             return Err(Error::TooEarly { call: Call::Claim, from, now });
         }
-        let settlement = payout::claim(&self.config.terms, &self.settled(score_of))?;
+        // Winners still voting the consensus never revealed (its deadline is always past here):
+        // they forfeit as the winners a reopen rejected.
+        let consensus = self.consensus;
+        let withheld = |c: &Contribution| {
+            c.status == ContributionStatus::Contributed && consensus.is_some_and(|h| h == c.hash)
+        };
+        let mut settled = self.settled(score_of);
+        for (s, c) in settled.iter_mut().zip(&self.contributions) {
+            if withheld(c) {
+                s.status = ContributionStatus::Rejected;
+            }
+        }
+        let settlement = payout::claim(&self.config.terms, &settled)?;
+        for c in &mut self.contributions {
+            if withheld(c) {
+                c.status = ContributionStatus::Rejected;
+            }
+        }
+        self.winners = self.revealed;
         self.status = TaskStatus::Failed;
         Ok(settlement)
     }
@@ -533,6 +596,23 @@ impl Task {
             }
         }
         expired
+    }
+
+    /// The scheduler gave up on `worker`'s replica before its timeout (the worker was lost, or
+    /// reported a machine-dependent failure): the replica stops counting as pending at once, so
+    /// [`Task::plan`] asks for another. A contribution it sends later is still accepted, as the
+    /// contract would. Returns false when `worker` holds no pending replica of this task.
+    pub fn handle_abandon(&mut self, now: u64, worker: Address) -> bool {
+        self.observe(now);
+        let now = self.now;
+        match self.replicas.iter_mut().find(|r| r.worker == worker) {
+            Some(r) if r.is_pending(now) => {
+                r.timeout_at = now;
+                r.timed_out = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn check_owner(&self, call: Call, caller: Address) -> Result<(), Error> {
@@ -609,6 +689,10 @@ impl Task {
         let mut actions = Vec::new();
         match self.status {
             TaskStatus::Completed | TaskStatus::Failed => {}
+            // a revealed result is never claimed: anyone may finalize it, at any time
+            TaskStatus::Revealing if self.revealed > 0 && now >= final_deadline => {
+                actions.push(Action::Finalize);
+            }
             _ if now >= final_deadline => actions.push(Action::Failed(FailReason::Claimable)),
             TaskStatus::Active => {
                 if now >= self.config.contribution_deadline()? {

@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// The schema tag at the top of the document.
-pub const SCHEMA: &str = "quorate-poco-vectors/1";
+pub const SCHEMA: &str = "quorate-poco-vectors/2";
 /// Every case's deal start.
 pub const START: u64 = 1_700_000_000;
 /// Every case's category time reference `t`.
@@ -71,6 +71,8 @@ enum Op {
     Contribute { worker: u8, score: U256, answer: &'static str },
     /// Worker `worker` contributes without the pool owner's authorization.
     Unauthorized { worker: u8, score: U256, answer: &'static str },
+    /// Worker `worker` contributes with an authorization of the first round, after a reopen.
+    StaleAuthorization { worker: u8, score: U256, answer: &'static str },
     /// Worker `worker` copies worker `from`'s hash and seal for `answer` (a lazy copier).
     CopySeal { worker: u8, score: U256, from: u8, answer: &'static str },
     /// Worker `worker` reveals the digest of `answer`.
@@ -145,6 +147,7 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
         let (op_name, caller, score, answer, digest, hash, seal, authorized) = match op {
             Op::Contribute { worker: i, score, answer }
             | Op::Unauthorized { worker: i, score, answer }
+            | Op::StaleAuthorization { worker: i, score, answer }
             | Op::CopySeal { worker: i, score, answer, .. } => {
                 let addr = worker(i);
                 let digest = ResultDigest::of(answer.as_bytes());
@@ -155,7 +158,7 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
                     _ => (digest.vote(task_id), digest.seal(addr, task_id)),
                 };
                 let authorized = !matches!(op, Op::Unauthorized { .. });
-                if authorized {
+                if authorized && !matches!(op, Op::StaleAuthorization { .. }) {
                     // A refused assignment (already assigned, task closed) leaves the
                     // contribution's own check to say why it is refused.
                     task.handle_assign(now, addr, score, 0).ok();
@@ -182,7 +185,10 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
         };
         let score_of = |a: &Address| scores.get(a).copied().unwrap_or_default();
         let result: Result<(), Error> = match op {
-            Op::Contribute { .. } | Op::Unauthorized { .. } | Op::CopySeal { .. } => task
+            Op::Contribute { .. }
+            | Op::Unauthorized { .. }
+            | Op::StaleAuthorization { .. }
+            | Op::CopySeal { .. } => task
                 .handle_contribution(now, caller, ResultHash(hash), seal.into(), score)
                 .map(|_| ()),
             Op::Reveal { .. } => task.handle_reveal(now, caller, ResultDigest(digest)),
@@ -201,6 +207,7 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
         step.insert("time".into(), num(now));
         step.insert("caller".into(), addr(caller));
         step.insert("authorized".into(), authorized.into());
+        step.insert("staleRound".into(), matches!(op, Op::StaleAuthorization { .. }).into());
         step.insert("score".into(), dec(score));
         step.insert("weight".into(), dec(weight));
         step.insert("payoutWeight".into(), dec(payout_weight(weight)));
@@ -262,6 +269,8 @@ fn settlement_json(s: &Settlement, kind: &str) -> Result<Value, Error> {
         "poolStakeReturned": amount(s.pool_stake_returned),
         "poolStakeSeized": amount(s.pool_stake_seized),
         "clientRefund": amount(s.client_refund),
+        "clientCompensation": amount(s.client_compensation),
+        "penalty": amount(s.penalty),
         "locked": amount(s.locked),
         "paid": amount(s.paid()?),
         "workerCount": num(s.workers.len() as u64),
@@ -548,17 +557,67 @@ fn payout_cases() -> Vec<Case> {
             ],
         ),
         case(
-            "claim-while-revealing",
-            "consensus and a reveal but no finalize before the final deadline: finalize is late, \
-             claim succeeds",
+            "finalize-after-final-deadline",
+            "consensus and a reveal but no finalize before the final deadline: a revealed result \
+             is never claimed, a worker finalizes it and is paid",
             2,
             1_000,
             10,
             vec![
                 (690, contribute(1, 0, "42")),
                 (700, Op::Reveal { worker: 1, answer: "42" }),
-                (1_000, Op::Finalize { by_worker: None }),
                 (1_000, Op::Claim),
+                (1_000, Op::Finalize { by_worker: Some(1) }),
+                (1_000, Op::Claim),
+            ],
+        ),
+        case(
+            "withheld-reveal-claim",
+            "a winner of score 30 never reveals: finalize has nothing to pay; at claim the winner \
+             forfeits its stake to the penalty account and a third of its score, the loser gets \
+             its stake back, the client its price and the pool's stake",
+            3,
+            1_000,
+            10,
+            vec![
+                (10, contribute(2, 0, "17")),
+                (20, contribute(1, 30, "42")),
+                (300, Op::Finalize { by_worker: None }),
+                (999, Op::Claim),
+                (1_000, Op::Claim),
+            ],
+        ),
+        case(
+            "reopen-then-claim",
+            "42 wins and is never revealed; after the reopen a first-round authorization no \
+             longer votes; 17 wins the new round and is not revealed either: at claim both \
+             silent winners forfeit",
+            2,
+            1_000,
+            10,
+            vec![
+                (10, contribute(1, 6, "42")),
+                (210, Op::Reopen { by_worker: None }),
+                (220, Op::StaleAuthorization { worker: 2, score: U256::ZERO, answer: "17" }),
+                (230, contribute(2, 0, "17")),
+                (1_000, Op::Claim),
+            ],
+        ),
+        case(
+            "anyone-finalizes",
+            "one of two winners reveals; before the reveal deadline only the pool owner may \
+             finalize, and only once every winner revealed; after it anyone may: the silent \
+             winner loses its stake and ends REJECTED",
+            3,
+            1_000,
+            10,
+            vec![
+                (10, contribute(1, 0, "42")),
+                (20, contribute(2, 0, "42")),
+                (30, Op::Reveal { worker: 1, answer: "42" }),
+                (40, Op::Finalize { by_worker: Some(3) }),
+                (50, Op::Finalize { by_worker: None }),
+                (220, Op::Finalize { by_worker: Some(3) }),
             ],
         ),
         case(

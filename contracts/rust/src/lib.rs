@@ -25,9 +25,12 @@
 //! `abi/*.json` → `sol!` → [`bindings`]. A test fails when `abi/` no longer matches `out/`.
 //!
 //! On chain, a task goes `UNSET → ACTIVE → REVEALING → COMPLETED` (or `FAILED` by claim, or
-//! back to `ACTIVE` by reopen): the pool owner signs an order ([`sign::sign_pool_order`]), the
-//! client calls `matchOrders`, anyone calls `initialize`, workers call `contribute` with the
-//! pool owner's [`sign::sign_authorization`], then `reveal`; the pool owner calls `finalize`.
+//! back to `ACTIVE` by reopen): the pool owner signs an order ([`sign::sign_pool_order`]) and,
+//! once it has checked the job, its consent to it ([`sign::sign_job_consent`]); the client
+//! calls `matchOrders` with both, anyone calls `initialize` (or `initializeRange`), workers call
+//! `contribute` with the pool owner's authorization for the task's round
+//! ([`sign::sign_authorization`], [`sign::sign_authorization_in_round`] after a reopen), then
+//! `reveal`; the pool owner calls `finalize`, or anyone once the reveal deadline passed.
 //!
 //! ## Example
 //!

@@ -1,14 +1,31 @@
-//! What the pool owner signs: EIP-712 pool orders and EIP-191 task authorizations, in the
-//! exact form the Hub checks (65-byte `r ‖ s ‖ v` signatures, `v` in {27, 28}).
+//! What the pool owner signs: EIP-712 pool orders and job consents, and EIP-191 task
+//! authorizations, in the exact form the Hub checks (65-byte `r ‖ s ‖ v` signatures, `v` in
+//! {27, 28}).
 
 use alloy::{
-    primitives::{Address, B256, Bytes},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     signers::SignerSync,
     sol_types::{Eip712Domain, SolStruct, eip712_domain},
 };
 use quorate_primitives::TaskId;
 
 use crate::{Error, bindings::IHub::PoolOrder};
+
+alloy::sol! {
+    /// The pool owner's consent to one job (the Hub's EIP-712 type `JobConsent`): `matchOrders`
+    /// needs it besides the order, and uses it once.
+    #[derive(Debug, PartialEq, Eq)]
+    struct JobConsent {
+        /// `hashPoolOrder(order)` of the order the job is bought from.
+        bytes32 orderHash;
+        /// The request's job hash.
+        bytes32 jobHash;
+        /// The only client that may match with it.
+        address client;
+        /// The exact number of tasks of the deal.
+        uint32 taskCount;
+    }
+}
 
 /// The Hub's EIP-712 domain name.
 pub const HUB_DOMAIN_NAME: &str = "Quorate Hub";
@@ -42,16 +59,59 @@ pub fn sign_pool_order<S: SignerSync + ?Sized>(
     Ok(Bytes::from(signature.as_bytes()))
 }
 
-/// The pool owner's authorization for `worker` to vote on `task`: EIP-191 (`personal_sign`)
-/// over the 32 bytes `keccak256(worker ‖ taskId)`.
+/// The digest a pool owner signs for `consent` (the Hub's `hashJobConsent`).
+pub fn job_consent_digest(consent: &JobConsent, domain: &Eip712Domain) -> B256 {
+    consent.eip712_signing_hash(domain)
+}
+
+/// Signs the pool owner's consent to one job for the Hub of `domain`.
+pub fn sign_job_consent<S: SignerSync + ?Sized>(
+    signer: &S,
+    consent: &JobConsent,
+    domain: &Eip712Domain,
+) -> Result<Bytes, Error> {
+    let signature = signer
+        .sign_hash_sync(&job_consent_digest(consent, domain))
+        .map_err(|source| Error::Signer { what: "job consent", source: Box::new(source) })?;
+    Ok(Bytes::from(signature.as_bytes()))
+}
+
+/// The pool owner's authorization for `worker` to vote on `task` in its first round: EIP-191
+/// (`personal_sign`) over the 32 bytes `keccak256(worker ‖ taskId)`.
 pub fn sign_authorization<S: SignerSync + ?Sized>(
     signer: &S,
     worker: Address,
     task: TaskId,
 ) -> Result<Bytes, Error> {
-    let digest = quorate_primitives::authorization_digest(worker, task);
+    sign_authorization_in_round(signer, worker, task, 0)
+}
+
+/// What the pool owner signs to authorize `worker` on `task` in `round` (the task's
+/// `TaskView.round`: 0 until a reopen, then the reveal deadline the last reopen passed):
+/// `keccak256(worker ‖ taskId)` for round 0, `keccak256(worker ‖ taskId ‖ round)` after, with
+/// `round` as 32 big-endian bytes (the Hub's `authorizationMessage`).
+pub fn authorization_message_in_round(worker: Address, task: TaskId, round: u64) -> B256 {
+    if round == 0 {
+        return quorate_primitives::authorization_message(worker, task);
+    }
+    let mut packed = Vec::with_capacity(84);
+    packed.extend_from_slice(worker.as_slice());
+    packed.extend_from_slice(task.0.as_slice());
+    packed.extend_from_slice(&U256::from(round).to_be_bytes::<32>());
+    keccak256(packed)
+}
+
+/// The pool owner's authorization for `worker` to vote on `task` in `round`: EIP-191 over
+/// [`authorization_message_in_round`]. An authorization of an earlier round is refused.
+pub fn sign_authorization_in_round<S: SignerSync + ?Sized>(
+    signer: &S,
+    worker: Address,
+    task: TaskId,
+    round: u64,
+) -> Result<Bytes, Error> {
+    let message = authorization_message_in_round(worker, task, round);
     let signature = signer
-        .sign_hash_sync(&digest)
+        .sign_message_sync(message.as_slice())
         .map_err(|source| Error::Signer { what: "task authorization", source: Box::new(source) })?;
     Ok(Bytes::from(signature.as_bytes()))
 }
@@ -76,6 +136,8 @@ mod tests {
             requester: Address::ZERO,
             expiry: 1_800_000_000,
             salt: B256::repeat_byte(1),
+            workerStakeRatio: 30,
+            schedulerRewardRatio: 10,
         }
     }
 
@@ -84,8 +146,53 @@ mod tests {
         assert_eq!(
             PoolOrder::eip712_encode_type(),
             "PoolOrder(uint64 pool,uint96 price,uint32 volume,uint8 category,uint32 trust,\
-             bytes32 tag,address requester,uint64 expiry,bytes32 salt)"
+             bytes32 tag,address requester,uint64 expiry,bytes32 salt,uint8 workerStakeRatio,\
+             uint8 schedulerRewardRatio)"
         );
+        assert_eq!(
+            JobConsent::eip712_encode_type(),
+            "JobConsent(bytes32 orderHash,bytes32 jobHash,address client,uint32 taskCount)"
+        );
+    }
+
+    #[test]
+    fn a_consent_recovers_to_the_pool_owner_and_names_its_job() {
+        let owner = PrivateKeySigner::random();
+        let domain = hub_domain(31_337, Address::repeat_byte(0x11));
+        let consent = JobConsent {
+            orderHash: pool_order_digest(&order(), &domain),
+            jobHash: B256::repeat_byte(0x42),
+            client: Address::repeat_byte(0xc1),
+            taskCount: 10,
+        };
+        let sig = sign_job_consent(&owner, &consent, &domain).unwrap_or_else(|e| panic!("{e}"));
+        let parsed = Signature::try_from(sig.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+        let digest = job_consent_digest(&consent, &domain);
+        let recovered =
+            parsed.recover_address_from_prehash(&digest).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recovered, owner.address());
+        let other = JobConsent { taskCount: 11, ..consent };
+        assert_ne!(digest, job_consent_digest(&other, &domain), "the task count is signed");
+    }
+
+    #[test]
+    fn a_later_round_signs_another_message() {
+        let owner = PrivateKeySigner::random();
+        let worker = Address::repeat_byte(0x77);
+        let task = TaskId(B256::from(U256::from(9u8)));
+        assert_eq!(
+            authorization_message_in_round(worker, task, 0),
+            quorate_primitives::authorization_message(worker, task),
+            "round 0 is the first-round message"
+        );
+        let later = authorization_message_in_round(worker, task, 1_700_000_200);
+        assert_ne!(later, authorization_message_in_round(worker, task, 0));
+        let sig = sign_authorization_in_round(&owner, worker, task, 1_700_000_200)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let parsed = Signature::try_from(sig.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+        let recovered =
+            parsed.recover_address_from_msg(later.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recovered, owner.address());
     }
 
     #[test]

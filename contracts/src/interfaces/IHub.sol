@@ -55,6 +55,11 @@ interface IHub {
         /// @dev last second at which the order can be matched.
         uint64 expiry;
         bytes32 salt;
+        /// @dev the pool's worker stake ratio the order is priced for: the match is refused if
+        /// `updatePolicy` changed it since.
+        uint8 workerStakeRatio;
+        /// @dev the pool's scheduler reward ratio the order is priced for (same rule).
+        uint8 schedulerRewardRatio;
     }
 
     /// @notice What the client asks for in `matchOrders`.
@@ -113,6 +118,10 @@ interface IHub {
         uint256 consensusOrdinal;
         /// @dev `total` of POCO.md: 1 plus the value of every group.
         uint256 total;
+        /// @dev the round a pool owner's authorization must name to vote now: 0 until a reopen,
+        /// then the reveal deadline of the consensus the last reopen dropped (0 while a
+        /// consensus stands).
+        uint256 round;
     }
 
     struct ContributionView {
@@ -136,9 +145,14 @@ interface IHub {
     event Rewarded(address indexed account, uint256 amount, bytes32 indexed ref);
     /// @notice `amount` taken from the frozen balance of `account` for `ref` (a task id).
     event Seized(address indexed account, uint256 amount, bytes32 indexed ref);
+    /// @notice `amount` credited to the penalty account for `ref` (a task id): the stakes of
+    /// winners that never revealed, seized (event `Seized`) when the task was claimed.
     event PenaltyCredited(bytes32 indexed ref, uint256 amount);
     event PenaltyWithdrawn(address indexed to, uint256 amount);
-    event ScoreUpdated(address indexed worker, uint256 score);
+    /// @notice `worker`'s score in the trust domain of `poolOwner` (the only one it counts in).
+    event ScoreUpdated(address indexed poolOwner, address indexed worker, uint256 score);
+    /// @notice `worker`'s rewards are credited to `payout` from now on (`worker` itself by default).
+    event PayoutAddressSet(address indexed worker, address indexed payout);
 
     event CategoryCreated(uint8 indexed category, string name, uint32 timeRef);
     event PoolCreated(uint64 indexed pool, address indexed owner, PoolPolicy policy, string metadataUri);
@@ -178,6 +192,8 @@ interface IHub {
     error InvalidCategory(uint8 category);
     error TooManyCategories();
     error InvalidTimeRef();
+    /// @notice A transfer to the Hub's own address, which would destroy the credits.
+    error TransferToHub();
     error InvalidPolicy();
     error UnknownPool(uint64 pool);
     error NotPoolOwner(address caller);
@@ -194,6 +210,10 @@ interface IHub {
     error InvalidTaskCount();
     error InvalidJobHash();
     error VolumeExhausted(uint256 consumed, uint256 requested, uint256 volume);
+    /// @notice The order's ratios are not the pool's current ones.
+    error PolicyChanged();
+    error InvalidConsent();
+    error ConsentAlreadyUsed(bytes32 consentHash);
 
     error UnknownDeal(bytes32 dealId);
     error IndexOutOfDeal(uint256 index);
@@ -217,4 +237,8 @@ interface IHub {
     error TaskHasContributions();
     error TooManyContributors();
     error TooManyDeals();
+    /// @notice Claim of a task whose result was revealed: it is finalized instead, by anyone
+    /// once the reveal deadline passed.
+    error TaskHasReveals();
+    error InvalidRange();
 }

@@ -18,7 +18,9 @@ abstract contract HubFixture is Test {
     uint256 internal constant FUNDS = 1_000_000 ether;
     uint256 internal constant WORKERS = 16;
     /// @dev Slot of `Hub._accounts` (checked by HubAccountsTest.test_accountSlotLayout).
-    uint256 internal constant ACCOUNTS_SLOT = 3;
+    uint256 internal constant ACCOUNTS_SLOT = 4;
+    /// @dev Slot of `Hub._scores` (checked by HubAccountsTest.test_scoreSlotLayout).
+    uint256 internal constant SCORES_SLOT = 18;
 
     QuorateCredit internal credit;
     Hub internal hub;
@@ -74,6 +76,7 @@ abstract contract HubFixture is Test {
         });
     }
 
+    /// @dev An order priced for the pool's current policy.
     function _order(uint32 trust, uint32 volume) internal returns (IHub.PoolOrder memory) {
         return IHub.PoolOrder({
             pool: poolId,
@@ -84,7 +87,9 @@ abstract contract HubFixture is Test {
             tag: bytes32(0),
             requester: address(0),
             expiry: uint64(block.timestamp + 1 days),
-            salt: bytes32(++saltCounter)
+            salt: bytes32(++saltCounter),
+            workerStakeRatio: hub.pool(poolId).policy.workerStakeRatio,
+            schedulerRewardRatio: hub.pool(poolId).policy.schedulerRewardRatio
         });
     }
 
@@ -104,11 +109,27 @@ abstract contract HubFixture is Test {
 
     function _orderDigest(IHub.PoolOrder memory o) internal view returns (bytes32) {
         bytes32 typeHash = keccak256(
-            "PoolOrder(uint64 pool,uint96 price,uint32 volume,uint8 category,uint32 trust,bytes32 tag,address requester,uint64 expiry,bytes32 salt)"
+            "PoolOrder(uint64 pool,uint96 price,uint32 volume,uint8 category,uint32 trust,bytes32 tag,address requester,uint64 expiry,bytes32 salt,uint8 workerStakeRatio,uint8 schedulerRewardRatio)"
         );
         bytes32 structHash = keccak256(
-            abi.encode(typeHash, o.pool, o.price, o.volume, o.category, o.trust, o.tag, o.requester, o.expiry, o.salt)
+            bytes.concat(
+                abi.encode(typeHash, o.pool, o.price, o.volume, o.category, o.trust, o.tag, o.requester, o.expiry),
+                abi.encode(o.salt, o.workerStakeRatio, o.schedulerRewardRatio)
+            )
         );
+        return _typedDigest(structHash);
+    }
+
+    function _consentDigest(bytes32 orderHash, bytes32 jobHash, address client_, uint32 taskCount)
+        internal
+        view
+        returns (bytes32)
+    {
+        bytes32 typeHash = keccak256("JobConsent(bytes32 orderHash,bytes32 jobHash,address client,uint32 taskCount)");
+        return _typedDigest(keccak256(abi.encode(typeHash, orderHash, jobHash, client_, taskCount)));
+    }
+
+    function _typedDigest(bytes32 structHash) internal view returns (bytes32) {
         bytes32 domain = keccak256(
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -126,6 +147,13 @@ abstract contract HubFixture is Test {
             keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", keccak256(abi.encodePacked(worker, taskId))));
     }
 
+    /// @dev An authorization for a round after a reopen: `keccak256(worker ‖ taskId ‖ round)`.
+    function _authDigestInRound(address worker, bytes32 taskId, uint256 round) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encodePacked("\x19Ethereum Signed Message:\n32", keccak256(abi.encodePacked(worker, taskId, round)))
+        );
+    }
+
     function _sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
         return abi.encodePacked(r, s, v);
@@ -135,8 +163,26 @@ abstract contract HubFixture is Test {
         return _sign(poolOwnerKey, _orderDigest(o));
     }
 
+    /// @dev The pool owner's authorization for the task's current round.
     function _auth(address worker, bytes32 taskId) internal view returns (bytes memory) {
+        uint256 round = hub.task(taskId).round;
+        bytes32 digest = round == 0 ? _authDigest(worker, taskId) : _authDigestInRound(worker, taskId, round);
+        return _sign(poolOwnerKey, digest);
+    }
+
+    /// @dev The pool owner's authorization for the first round, computed without calling the
+    /// Hub (the gas benchmark uses it: a view call from the test shifts the figures it measures).
+    function _authFirstRound(address worker, bytes32 taskId) internal view returns (bytes memory) {
         return _sign(poolOwnerKey, _authDigest(worker, taskId));
+    }
+
+    /// @dev The pool owner's consent to the fixture's job for `client_` and `taskCount` tasks.
+    function _consent(IHub.PoolOrder memory o, address client_, IHub.Request memory r)
+        internal
+        view
+        returns (bytes memory)
+    {
+        return _sign(poolOwnerKey, _consentDigest(_orderDigest(o), r.jobHash, client_, r.taskCount));
     }
 
     function _hash(bytes32 taskId, bytes32 digest) internal pure returns (bytes32) {
@@ -159,9 +205,11 @@ abstract contract HubFixture is Test {
 
     function _match(uint32 trust, uint32 taskCount) internal returns (bytes32 dealId) {
         IHub.PoolOrder memory o = _order(trust, taskCount);
+        IHub.Request memory r = _request(trust, taskCount);
         bytes memory sig = _signOrder(o);
+        bytes memory consent = _consent(o, client, r);
         vm.prank(client);
-        dealId = hub.matchOrders(o, sig, _request(trust, taskCount));
+        dealId = hub.matchOrders(o, sig, consent, r);
     }
 
     function _newTask(uint32 trust) internal returns (bytes32 taskId) {
@@ -186,13 +234,28 @@ abstract contract HubFixture is Test {
         hub.finalize(taskId, "ipfs://results");
     }
 
-    /// @dev Writes a worker's score straight into the Hub's storage (the account slot packs
-    /// free:112 | frozen:112 | score:32), for tests that need experienced workers.
+    /// @dev Writes a worker's score in the fixture pool owner's domain straight into the Hub's
+    /// storage, for tests that need experienced workers.
     function _setScore(address worker, uint256 score) internal {
-        bytes32 slot = keccak256(abi.encode(worker, ACCOUNTS_SLOT));
-        uint256 packed = uint256(vm.load(address(hub), slot));
-        packed = (packed & ((uint256(1) << 224) - 1)) | (score << 224);
-        vm.store(address(hub), slot, bytes32(packed));
+        _setScoreIn(poolOwner, worker, score);
+    }
+
+    function _setScoreIn(address domain, address worker, uint256 score) internal {
+        bytes32 slot = keccak256(abi.encode(worker, keccak256(abi.encode(domain, SCORES_SLOT))));
+        vm.store(address(hub), slot, bytes32(score));
+    }
+
+    function _score(address worker) internal view returns (uint256) {
+        return hub.scoreOf(poolOwner, worker);
+    }
+
+    /// @dev A trust-2 task whose single winner (worker `w`) never reveals, claimed at the final
+    /// deadline: the winner's stake goes to the penalty account.
+    function _withheldClaim(uint256 w) internal returns (bytes32 taskId) {
+        taskId = _newTask(2);
+        _contribute(taskId, w, keccak256("withheld"));
+        vm.warp(block.timestamp + 10 * TIME_REF);
+        hub.claim(taskId);
     }
 
     // ------------------------------------------------------------------ checks

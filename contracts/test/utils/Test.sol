@@ -37,6 +37,7 @@ interface Vm {
     function stopSnapshotGas() external returns (uint256 gasUsed);
     function assume(bool condition) external pure;
     function startSnapshotGas(string calldata group, string calldata name) external;
+    function snapshotValue(string calldata group, string calldata name, uint256 value) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
     function store(address target, bytes32 slot, bytes32 value) external;
     function expectEmit() external;

@@ -1,5 +1,7 @@
-//! One full task lifecycle against a real anvil: deploy, fund, match a signed pool order,
-//! three workers contribute and reveal, the pool owner finalizes, a worker withdraws.
+//! Two full task lifecycles against a real anvil: deploy, fund, match a signed pool order with
+//! the pool's consent to the job, three workers contribute and reveal, the pool owner finalizes
+//! (the first task of workers new to the pool owner's domain, then a second one), a worker paid
+//! to a cold payout address, a worker withdraws.
 
 use alloy::{
     network::{EthereumWallet, ReceiptResponse},
@@ -15,7 +17,10 @@ use quorate_contracts::{
     },
     deploy::{DEVNET_CATEGORIES, create_categories, deploy},
     hashes::{deal_id as derive_deal_id, request_hash},
-    sign::{hub_domain, pool_order_digest, sign_authorization, sign_pool_order},
+    sign::{
+        JobConsent, hub_domain, job_consent_digest, pool_order_digest, sign_authorization,
+        sign_job_consent, sign_pool_order,
+    },
 };
 use quorate_devnet::{Anvil, AnvilConfig};
 use quorate_primitives::{DealId, ResultDigest, TaskId};
@@ -78,13 +83,15 @@ async fn a_three_worker_task_settles_on_anvil() {
     let order = PoolOrder {
         pool: 1,
         price: price.to::<U96>(),
-        volume: 1,
+        volume: 2,
         category: 0,
         trust: 5,
         tag: B256::ZERO,
         requester: Address::ZERO,
         expiry: u64::MAX,
         salt: B256::repeat_byte(7),
+        workerStakeRatio: 30,
+        schedulerRewardRatio: 10,
     };
     let domain = hub_domain(chain_id, deployment.hub);
     let on_chain_digest =
@@ -96,10 +103,10 @@ async fn a_three_worker_task_settles_on_anvil() {
     );
     let signature = sign_pool_order(&pool_owner, &order, &domain).unwrap_or_else(|e| panic!("{e}"));
 
-    // The client buys one task at trust 5.
+    // The client buys two tasks at trust 5, with the pool's consent to this job.
     let request = Request {
         jobHash: B256::repeat_byte(0x42),
-        taskCount: 1,
+        taskCount: 2,
         maxPrice: order.price,
         trust: 5,
         category: 0,
@@ -117,8 +124,24 @@ async fn a_three_worker_task_settles_on_anvil() {
         request_hash(chain_id, deployment.hub, client.address(), &request),
         "request hash"
     );
-    let receipt =
-        mined!("matchOrders", hub.matchOrders(order, signature, request).from(client.address()));
+    let consent = JobConsent {
+        orderHash: on_chain_digest,
+        jobHash: request.jobHash,
+        client: client.address(),
+        taskCount: request.taskCount,
+    };
+    let on_chain_consent = hub
+        .hashJobConsent(consent.orderHash, consent.jobHash, consent.client, consent.taskCount)
+        .call()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(on_chain_consent, job_consent_digest(&consent, &domain), "consent digest");
+    let consent_sig =
+        sign_job_consent(&pool_owner, &consent, &domain).unwrap_or_else(|e| panic!("{e}"));
+    let receipt = mined!(
+        "matchOrders",
+        hub.matchOrders(order, signature, consent_sig, request).from(client.address())
+    );
     let deal_id = receipt
         .inner
         .logs()
@@ -128,67 +151,94 @@ async fn a_three_worker_task_settles_on_anvil() {
         .unwrap_or_else(|| panic!("no DealCreated event"));
     assert_eq!(DealId(deal_id), expected_deal, "deal id derived off-chain");
 
-    // Initialize, three contributions, three reveals, finalize; all transactions' gas summed.
-    let task = TaskId::derive(DealId(deal_id), 0);
-    let digest = ResultDigest::of(br#"{"answer":42}"#);
-    let mut lifecycle_gas = 0u64;
-    let receipt = mined!("initialize", hub.initialize(deal_id, U256::ZERO));
-    lifecycle_gas += receipt.gas_used();
-    for worker in &workers {
-        let auth = sign_authorization(&pool_owner, worker.address(), task)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let vote = digest.vote(task).0;
-        let seal = digest.seal(worker.address(), task).0;
-        let receipt =
-            mined!("contribute", hub.contribute(task.0, vote, seal, auth).from(worker.address()));
-        lifecycle_gas += receipt.gas_used();
-    }
-    for worker in &workers {
-        let receipt = mined!("reveal", hub.reveal(task.0, digest.0).from(worker.address()));
-        lifecycle_gas += receipt.gas_used();
-    }
-    let receipt = mined!(
-        "finalize",
-        hub.finalize(task.0, Bytes::from_static(b"ipfs://results")).from(pool_owner.address())
-    );
-    lifecycle_gas += receipt.gas_used();
-    assert!(lifecycle_gas <= 600_000, "initialize..finalize used {lifecycle_gas} gas");
+    // The third worker is paid to a cold address.
+    let cold = Address::repeat_byte(0xc0);
+    mined!("setPayoutAddress", hub.setPayoutAddress(cold).from(workers[2].address()));
 
-    // Balances read back: workers +30 each (90 % of 100 split three ways, stakes returned),
-    // pool owner +10 and its stake back, client -100.
-    let view = hub.task(task.0).call().await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(view.status, 3, "COMPLETED");
+    // Both tasks opened in one transaction; each: three contributions, three reveals, finalize,
+    // all transactions' gas summed. The first is the workers' first task in the pool owner's
+    // domain (their score slots are written for the first time), the second the steady state.
+    mined!("initializeRange", hub.initializeRange(deal_id, U256::ZERO, U256::from(2u8)));
+    let digest = ResultDigest::of(br#"{"answer":42}"#);
     let thirty = parse_ether("30").unwrap_or_default();
-    for worker in &workers {
+    for (index, bound) in [(0u64, 670_000u64), (1, 600_000)] {
+        let task = TaskId::derive(DealId(deal_id), index);
+        let mut lifecycle_gas = 0u64;
+        for worker in &workers {
+            let auth = sign_authorization(&pool_owner, worker.address(), task)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let vote = digest.vote(task).0;
+            let seal = digest.seal(worker.address(), task).0;
+            let receipt = mined!(
+                "contribute",
+                hub.contribute(task.0, vote, seal, auth).from(worker.address())
+            );
+            lifecycle_gas += receipt.gas_used();
+        }
+        for worker in &workers {
+            let receipt = mined!("reveal", hub.reveal(task.0, digest.0).from(worker.address()));
+            lifecycle_gas += receipt.gas_used();
+        }
+        let receipt = mined!(
+            "finalize",
+            hub.finalize(task.0, Bytes::from_static(b"ipfs://results")).from(pool_owner.address())
+        );
+        lifecycle_gas += receipt.gas_used();
+        assert!(
+            lifecycle_gas <= bound,
+            "task {index}: contribute..finalize used {lifecycle_gas} gas"
+        );
+        let view = hub.task(task.0).call().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(view.status, 3, "COMPLETED");
+    }
+
+    // Balances read back: workers +30 per task (90 % of 100 split three ways, stakes returned),
+    // the third worker's rewards at its payout address; pool owner +10 per task and its stake
+    // back, client -100 per task. Scores moved in the pool owner's domain only.
+    for (i, worker) in workers.iter().enumerate() {
         let free =
             hub.freeBalanceOf(worker.address()).call().await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(free, funds + thirty, "worker paid");
-        let score = hub.scoreOf(worker.address()).call().await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(score, U256::from(1u8), "score +1");
+        let expected = if i == 2 { funds } else { funds + thirty + thirty };
+        assert_eq!(free, expected, "worker paid");
+        let score = hub
+            .scoreOf(pool_owner.address(), worker.address())
+            .call()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(score, U256::from(2u8), "score +1 per task in the pool owner's domain");
+        let elsewhere = hub
+            .scoreOf(client.address(), worker.address())
+            .call()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(elsewhere, U256::ZERO, "and nowhere else");
     }
+    let cold_free = hub.freeBalanceOf(cold).call().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cold_free, thirty + thirty, "the payout address");
     let pool_free =
         hub.freeBalanceOf(pool_owner.address()).call().await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(pool_free, funds + parse_ether("10").unwrap_or_default(), "pool owner paid");
+    assert_eq!(pool_free, funds + parse_ether("20").unwrap_or_default(), "pool owner paid");
     let client_free =
         hub.freeBalanceOf(client.address()).call().await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(client_free, funds - price, "client charged");
+    assert_eq!(client_free, funds - price - price, "client charged");
 
     // A worker takes its credits out of the Hub.
     let w = workers[0].address();
-    mined!("withdraw", hub.withdraw(funds + thirty).from(w));
+    mined!("withdraw", hub.withdraw(funds + thirty + thirty).from(w));
     let wallet_balance = credit.balanceOf(w).call().await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(wallet_balance, funds + thirty, "withdrawn to the wallet");
+    assert_eq!(wallet_balance, funds + thirty + thirty, "withdrawn to the wallet");
     let left = hub.freeBalanceOf(w).call().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(left, U256::ZERO, "nothing left to withdraw twice");
     let hub_balance =
         credit.balanceOf(deployment.hub).call().await.unwrap_or_else(|e| panic!("{e}"));
-    // the Hub still holds every other balance: pool owner, client and two workers
+    // the Hub still holds every other balance: pool owner, client, two workers, the cold address
     let mut held = U256::ZERO;
-    for account in &accounts {
+    for account in accounts.iter().chain([&cold]) {
         held += hub.freeBalanceOf(*account).call().await.unwrap_or_else(|e| panic!("{e}"));
         held += hub.frozenBalanceOf(*account).call().await.unwrap_or_else(|e| panic!("{e}"));
     }
     assert_eq!(hub_balance, held, "the Hub's tokens are exactly its accounts' balances");
-    // pool owner +10, client -100, two workers +30 each, one worker gone: 4 x 1000 - 30
-    assert_eq!(hub_balance, funds * U256::from(4u8) - thirty, "what the Hub holds");
+    // pool owner +20, client -200, worker 2 +60, worker 3's +60 at the cold address, one worker
+    // gone with its 1060: 4 x 1000 - 60
+    assert_eq!(hub_balance, funds * U256::from(4u8) - thirty - thirty, "what the Hub holds");
 }

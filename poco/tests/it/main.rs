@@ -6,6 +6,7 @@
     clippy::arithmetic_side_effects
 )]
 
+mod hardening;
 mod properties;
 mod simulation;
 mod task;

@@ -68,12 +68,43 @@ proptest! {
         }
     }
 
-    /// Claim hands back exactly what was locked.
+    /// Claim hands back exactly what was locked (to the client, the workers and the penalty
+    /// account); a forfeited stake is never also returned; only a silent winner (REJECTED)
+    /// forfeits or loses score; a task with a reveal is never claimed.
     #[test]
     fn claim_conserves_credit(terms in terms(), cs in contributions()) {
+        if cs.iter().any(|c| c.status == ContributionStatus::Proved) {
+            let refused = matches!(
+                payout::claim(&terms, &cs),
+                Err(quorate_poco::Error::HasReveals { .. })
+            );
+            prop_assert!(refused, "a task with a reveal is refused");
+        }
+        let cs: Vec<SettledContribution> = cs
+            .into_iter()
+            .map(|c| match c.status {
+                ContributionStatus::Proved => {
+                    SettledContribution { status: ContributionStatus::Contributed, ..c }
+                }
+                _ => c,
+            })
+            .collect();
         let s = payout::claim(&terms, &cs).unwrap();
         prop_assert_eq!(s.paid().unwrap(), s.locked);
-        prop_assert!(s.workers.iter().all(|w| w.score_after == w.score_before));
+        prop_assert_eq!(s.client_compensation, s.pool_stake_seized);
+        let stake = terms.worker_stake().unwrap();
+        let mut penalty = Amount::ZERO;
+        for (w, c) in s.workers.iter().zip(&cs) {
+            if c.status == ContributionStatus::Rejected {
+                prop_assert_eq!((w.stake_returned, w.stake_seized), (Amount::ZERO, stake));
+                prop_assert!(w.score_after <= w.score_before);
+                penalty = penalty.checked_add(stake).unwrap();
+            } else {
+                prop_assert_eq!((w.stake_returned, w.stake_seized), (stake, Amount::ZERO));
+                prop_assert_eq!(w.score_after, w.score_before);
+            }
+        }
+        prop_assert_eq!(s.penalty, penalty);
     }
 
     /// Once a hash has consensus, more votes for it keep consensus; and its margin

@@ -69,3 +69,16 @@ fn withheld_reveals_are_reopened_and_still_complete() {
     assert!(r.reopens > 0, "{r:?}");
     assert_eq!(r.faulty_rewards, 0, "non-revealers are never paid");
 }
+
+#[test]
+fn farmed_reputation_carries_into_an_honest_pool_only_where_scores_are_hub_wide() {
+    // Colluders farmed a score of 300 (weight 99) in a pool of their own, then join this one.
+    let scoped = small(Scenario::FarmedSybils, 10, 0.2);
+    let hub_wide = SimConfig { hub_wide_scores: true, ..scoped };
+    let attack = sim::run(hub_wide).unwrap();
+    assert!(attack.wrong_rate() > 0.1, "Hub-wide scores: the farmed weight wins: {attack:?}");
+    let defended = sim::run(scoped).unwrap();
+    let score = defended.wrong_rate() * 10.0;
+    assert!(score <= 1.0, "scores per pool owner: the bound holds: {defended:?}");
+    assert_eq!(defended, sim::run(small(Scenario::Colluders, 10, 0.2)).unwrap(), "plain colluders");
+}

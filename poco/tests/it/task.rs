@@ -224,3 +224,20 @@ fn refusals_name_their_reason() {
     assert!(Error::Late { call: Call::Reveal, deadline: 0, now: 0 }.is_late());
     assert!(Task::new(TaskConfig { time_ref: 0, ..config(3) }).is_err());
 }
+
+#[test]
+fn an_abandoned_replica_stops_counting_as_pending_at_once() {
+    let mut task = Task::new(config(5)).unwrap();
+    for i in 1..=3 {
+        task.handle_assign(START + 1, w(i), U256::ZERO, 0).unwrap();
+    }
+    assert_eq!(task.poll_actions().unwrap(), vec![]);
+    assert!(task.handle_abandon(START + 2, w(2)));
+    // Reported once only, and never for a worker without a pending replica.
+    assert!(!task.handle_abandon(START + 2, w(2)));
+    assert!(!task.handle_abandon(START + 2, w(9)));
+    assert_eq!(task.pending(), 2);
+    assert_eq!(task.poll_actions().unwrap(), vec![Action::NeedReplicas { count: 1 }]);
+    // Its late vote still counts, as the contract would count it.
+    assert!(!vote(&mut task, START + 10, w(2), "42").unwrap());
+}
