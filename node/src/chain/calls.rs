@@ -31,8 +31,10 @@ pub(super) enum Event {
     Missing { nonce: u64, known: bool },
     /// The receipt lookup failed on the transport: try again next poll.
     Unchecked { nonce: u64 },
-    /// The account's mined nonce and a fee estimate.
-    Polled { mined: u64, fees: Option<(u128, u128)> },
+    /// The latest block, the account's mined nonce and balance there, and a fee estimate.
+    Polled { block: u64, mined: u64, balance: Option<U256>, fees: Option<(u128, u128)> },
+    /// Every receipt of the blocks up to `to` since the last scan (`None`: not available).
+    BlockReceipts { to: u64, receipts: Option<Vec<TransactionReceipt>> },
     /// The account's nonce including the node's pool (after a nonce collision).
     Resynced { pending: u64 },
     /// A poll or resync failed; the next tick tries again.
@@ -61,6 +63,7 @@ pub(super) fn estimate(
     reply: Option<Reply>,
     fees: (u128, u128),
     margin_percent: u64,
+    balance: U256,
 ) -> BoxFuture<'static, Event> {
     async move {
         let result = async {
@@ -77,11 +80,9 @@ pub(super) fn estimate(
             tx.set_gas_limit(gas);
             tx.set_max_fee_per_gas(fees.0);
             tx.set_max_priority_fee_per_gas(fees.1);
+            // Checked against the balance of the last poll: one call less per transaction.
+            // A balance that fell since is caught by the node, which refuses the send.
             let account = tx.from.unwrap_or_default();
-            let balance = provider
-                .get_balance(account)
-                .await
-                .map_err(|e| ChainError::from_rpc("eth_getBalance", &url, &e))?;
             let needed = U256::from(gas)
                 .saturating_mul(U256::from(fees.0))
                 .saturating_add(tx.value.unwrap_or_default());
@@ -149,19 +150,43 @@ fn classify(e: &RpcError<TransportErrorKind>, url: &str) -> SendOutcome {
     }
 }
 
-/// The account's mined nonce and a fresh fee estimate.
+/// The latest block, the account's nonce and balance there, and a fresh fee estimate.
 pub(super) fn poll(provider: RootProvider, address: Address) -> BoxFuture<'static, Event> {
     async move {
-        let mined = provider.get_transaction_count(address).block_id(BlockId::latest()).await;
+        let Ok(block) = provider.get_block_number().await else { return Event::PollFailed };
+        let at = BlockId::number(block);
+        let mined = provider.get_transaction_count(address).block_id(at).await;
+        let balance = provider.get_balance(address).block_id(at).await.ok();
         let fees = provider
             .estimate_eip1559_fees()
             .await
             .ok()
             .map(|f| (f.max_fee_per_gas, f.max_priority_fee_per_gas));
         match mined {
-            Ok(mined) => Event::Polled { mined, fees },
+            Ok(mined) => Event::Polled { block, mined, balance, fees },
             Err(_) => Event::PollFailed,
         }
+    }
+    .boxed()
+}
+
+/// The receipts of blocks `from..=to` (one call per block), for the loop to match against the
+/// hashes it holds. `None` for a node without `eth_getBlockReceipts`, or on any failure: the
+/// loop then asks per transaction.
+pub(super) fn block_receipts(
+    provider: RootProvider,
+    from: u64,
+    to: u64,
+) -> BoxFuture<'static, Event> {
+    async move {
+        let mut receipts = Vec::new();
+        for block in from..=to {
+            match provider.get_block_receipts(BlockId::number(block)).await {
+                Ok(Some(found)) => receipts.extend(found),
+                Ok(None) | Err(_) => return Event::BlockReceipts { to, receipts: None },
+            }
+        }
+        Event::BlockReceipts { to, receipts: Some(receipts) }
     }
     .boxed()
 }

@@ -16,7 +16,7 @@
 //! current estimate or the configured cap.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     time::Instant,
 };
 
@@ -40,6 +40,9 @@ const MISSES_BEFORE_TAKEN: u32 = 5;
 
 /// No offer exceeds this multiple of the current fee estimate, whatever the bumps say.
 const MAX_FEE_OVER_ESTIMATE: u128 = 3;
+
+/// Most blocks scanned for receipts at once; a longer stretch is asked per transaction.
+const MAX_SCAN_BLOCKS: u64 = 16;
 
 /// Most nonces filled at once when the chain shows a gap this actor did not make.
 const MAX_GAP_FILL: u64 = 64;
@@ -80,6 +83,18 @@ pub(super) struct Actor {
     fees: (u128, u128),
     /// Since when the chain's next nonce has been below everything this actor holds.
     gap_since: Option<Instant>,
+    /// The account's ETH at the last poll.
+    balance: U256,
+    /// Which nonce each hash sent was sent under.
+    by_hash: HashMap<B256, u64>,
+    /// The last block whose receipts were scanned.
+    scanned: u64,
+    /// The account's mined nonce at the last poll.
+    mined: u64,
+    /// The node serves `eth_getBlockReceipts` (one call per block instead of one per
+    /// transaction); turned off the first time it fails.
+    block_receipts: bool,
+    scanning: bool,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     polling: bool,
 }
@@ -112,6 +127,14 @@ impl Actor {
             .estimate_eip1559_fees()
             .await
             .map_err(|e| ChainError::from_rpc("eth_feeHistory", &url, &e))?;
+        let scanned = provider
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::from_rpc("eth_blockNumber", &url, &e))?;
+        let balance = provider
+            .get_balance(address)
+            .await
+            .map_err(|e| ChainError::from_rpc("eth_getBalance", &url, &e))?;
         Ok(Self {
             provider,
             wallet,
@@ -125,6 +148,12 @@ impl Actor {
             waiting: VecDeque::new(),
             fees: (estimate.max_fee_per_gas, estimate.max_priority_fee_per_gas),
             gap_since: None,
+            balance,
+            by_hash: HashMap::new(),
+            scanned,
+            mined: 0,
+            block_receipts: true,
+            scanning: false,
             tasks: FuturesUnordered::new(),
             polling: false,
         })
@@ -156,6 +185,7 @@ impl Actor {
         let priority = tx.max_priority_fee_per_gas.unwrap_or(self.fees.1).min(max_fee);
         let fees = self.capped(max_fee, priority);
         let margin = self.config.gas_margin_percent;
+        let balance = self.balance;
         self.tasks.push(calls::estimate(
             self.provider.clone(),
             self.url.clone(),
@@ -163,6 +193,7 @@ impl Actor {
             reply,
             fees,
             margin,
+            balance,
         ));
     }
 
@@ -199,12 +230,41 @@ impl Actor {
                     flight.checking = false;
                 }
             }
-            Event::Polled { mined, fees } => {
+            Event::Polled { block, mined, balance, fees } => {
                 self.polling = false;
                 if let Some(fees) = fees {
                     self.fees = fees;
                 }
-                self.after_poll(mined);
+                if let Some(balance) = balance {
+                    self.balance = balance;
+                }
+                self.after_poll(block, mined);
+            }
+            Event::BlockReceipts { to, receipts } => {
+                self.scanning = false;
+                match receipts {
+                    Some(receipts) => {
+                        self.scanned = self.scanned.max(to);
+                        for receipt in receipts {
+                            let Some(nonce) = self.by_hash.get(&receipt.transaction_hash).copied()
+                            else {
+                                continue;
+                            };
+                            if alloy::network::ReceiptResponse::status(&receipt) {
+                                self.settle(nonce, Ok(receipt));
+                            } else {
+                                // Reverted: the per-transaction path replays it for its error.
+                                self.check_receipt(nonce);
+                            }
+                        }
+                    }
+                    None => {
+                        tracing::debug!(target: "quorate::chain", "no eth_getBlockReceipts; asking per transaction");
+                        self.block_receipts = false;
+                    }
+                }
+                // Whatever passed and was not found in the scanned blocks is asked for alone.
+                self.check_passed();
             }
             Event::Resynced { pending } => {
                 // Every nonce below the pool's count is used, by us or by another sender.
@@ -270,6 +330,7 @@ impl Actor {
                     flight.hashes.push(hash);
                 }
                 flight.last_sent = Instant::now();
+                self.by_hash.insert(hash, nonce);
             }
             SendOutcome::MaybeSent(e) => {
                 // It may be in a pool: keep the nonce and let the receipt (or a resend, which
@@ -279,6 +340,7 @@ impl Actor {
                     flight.hashes.push(hash);
                 }
                 flight.last_sent = Instant::now();
+                self.by_hash.insert(hash, nonce);
             }
             // An earlier version holds the nonce (pending, or mined): its receipt settles it.
             SendOutcome::NonceUsed | SendOutcome::Underpriced | SendOutcome::Rejected(_)
@@ -308,6 +370,9 @@ impl Actor {
 
     fn settle(&mut self, nonce: u64, result: Result<TransactionReceipt, ChainError>) {
         if let Some(flight) = self.in_flight.remove(&nonce) {
+            for hash in &flight.hashes {
+                self.by_hash.remove(hash);
+            }
             reply_to(flight.reply, result);
         }
         self.dispatch();
@@ -322,19 +387,26 @@ impl Actor {
     }
 
     /// After a poll: settle what was mined, resend what is stuck, fill holes and gaps.
-    fn after_poll(&mut self, mined: u64) {
+    fn after_poll(&mut self, block: u64, mined: u64) {
         // Never reuse a nonce the chain has seen, whoever used it.
         self.next_nonce = self.next_nonce.max(mined);
         self.holes.retain(|h| *h >= mined);
+        self.mined = mined;
 
-        let passed: Vec<u64> = self
-            .in_flight
-            .range(..mined)
-            .filter(|(_, f)| !f.checking && !f.hashes.is_empty())
-            .map(|(n, _)| *n)
-            .collect();
-        for nonce in passed {
-            self.check_receipt(nonce);
+        let passed =
+            self.in_flight.range(..mined).any(|(_, f)| !f.checking && !f.hashes.is_empty());
+        if passed && !self.scanning {
+            if self.block_receipts
+                && block > self.scanned
+                && block - self.scanned <= MAX_SCAN_BLOCKS
+            {
+                self.scanning = true;
+                let from = self.scanned.saturating_add(1);
+                self.tasks.push(calls::block_receipts(self.provider.clone(), from, block));
+            } else {
+                self.scanned = self.scanned.max(block);
+                self.check_passed();
+            }
         }
 
         let now = Instant::now();
@@ -424,6 +496,19 @@ impl Actor {
         tracing::debug!(target: "quorate::chain", nonce, max_fee, "resubmitting a stuck transaction");
         let tx = flight.tx.clone();
         self.send_raw(nonce, tx);
+    }
+
+    /// Asks, one by one, for the receipts of what the chain's nonce has passed.
+    fn check_passed(&mut self) {
+        let passed: Vec<u64> = self
+            .in_flight
+            .range(..self.mined)
+            .filter(|(_, f)| !f.checking && !f.hashes.is_empty())
+            .map(|(n, _)| *n)
+            .collect();
+        for nonce in passed {
+            self.check_receipt(nonce);
+        }
     }
 
     fn check_receipt(&mut self, nonce: u64) {

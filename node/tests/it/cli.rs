@@ -222,14 +222,16 @@ fn the_wallet_commands_work_against_quorate_devnet() {
     assert!(ok && out.contains("wallet      3 QCR") && out.contains("eth         0 ETH"), "{out}");
 
     // A checksum typo and the Hub itself are refused before anything is sent.
-    let upper = address.trim().to_owned();
-    let typo = if upper.ends_with(|c: char| c.is_ascii_lowercase()) {
-        upper.to_uppercase().replacen("0X", "0x", 1)
+    // The checksummed address with one letter's case flipped: still mixed case, bad checksum.
+    let checksummed = address.trim().to_owned();
+    let flip = checksummed.char_indices().skip(2).find(|(_, c)| c.is_ascii_alphabetic()).unwrap().0;
+    let mut mixed: Vec<char> = checksummed.chars().collect();
+    mixed[flip] = if mixed[flip].is_ascii_lowercase() {
+        mixed[flip].to_ascii_uppercase()
     } else {
-        upper.to_lowercase()
+        mixed[flip].to_ascii_lowercase()
     };
-    let mixed =
-        format!("{}{}", &typo[..typo.len() - 1], if typo.ends_with('a') { "A" } else { "a" });
+    let mixed: String = mixed.into_iter().collect();
     let (ok, _, err) =
         devnet.wallet(&["send", &mixed, "1", "--wallet", "client", "--password-file", &password]);
     assert!(!ok, "a mixed-case address with a bad checksum was accepted");
