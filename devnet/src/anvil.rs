@@ -90,6 +90,7 @@ impl Anvil {
         if let Some(id) = config.chain_id {
             command.arg("--chain-id").arg(id.to_string());
         }
+        die_with_parent(&mut command);
         let mut child =
             command.spawn().map_err(|source| DevnetError::Spawn { tool: "anvil", source })?;
 
@@ -212,6 +213,23 @@ impl Anvil {
             waited: Duration::from_secs(10),
             output: format!("did not exit after SIGTERM; {}", self.output_tail()),
         })
+    }
+}
+
+/// Asks the kernel to send anvil SIGTERM when the thread that started it dies, so a killed
+/// `quorate devnet` (or test) never leaves a chain running.
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+    // which is async-signal-safe, with constant arguments.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

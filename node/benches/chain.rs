@@ -97,6 +97,7 @@ async fn main() {
             per_block.len(),
             100.0 * mean / fits as f64
         );
+        println!("              transactions per block: {full:?}");
     }
 
     // Events: every deposit above left one Deposited event; read them all from the start.

@@ -15,6 +15,9 @@ use tokio::sync::oneshot;
 
 use super::{ChainError, revert};
 
+/// How many times a send is tried when the transport fails.
+const SEND_ATTEMPTS: u64 = 3;
+
 /// Where the caller of [`super::Chain::send`] waits.
 pub(super) type Reply = oneshot::Sender<Result<TransactionReceipt, ChainError>>;
 
@@ -118,9 +121,23 @@ pub(super) fn send_raw(
             }
         };
         let hash = *envelope.tx_hash();
-        let outcome = match provider.send_raw_transaction(&envelope.encoded_2718()).await {
-            Ok(_) => SendOutcome::Accepted,
-            Err(e) => classify(&e, &url),
+        let raw = envelope.encoded_2718();
+        // A transport failure leaves it unknown whether the node has the transaction; sending
+        // the same bytes again is harmless (the node answers "already known"), so try a few
+        // times before leaving it to the resubmission path.
+        let mut attempt = 0;
+        let outcome = loop {
+            let outcome = match provider.send_raw_transaction(&raw).await {
+                Ok(_) => SendOutcome::Accepted,
+                Err(e) => classify(&e, &url),
+            };
+            attempt += 1;
+            match outcome {
+                SendOutcome::MaybeSent(_) if attempt < SEND_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                outcome => break outcome,
+            }
         };
         Event::Sent { nonce, hash, outcome }
     }

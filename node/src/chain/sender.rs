@@ -41,6 +41,9 @@ const MISSES_BEFORE_TAKEN: u32 = 5;
 /// No offer exceeds this multiple of the current fee estimate, whatever the bumps say.
 const MAX_FEE_OVER_ESTIMATE: u128 = 3;
 
+/// Most gas estimates running at once.
+const MAX_ESTIMATING: usize = 64;
+
 /// Most blocks scanned for receipts at once; a longer stretch is asked per transaction.
 const MAX_SCAN_BLOCKS: u64 = 16;
 
@@ -95,6 +98,9 @@ pub(super) struct Actor {
     /// transaction); turned off the first time it fails.
     block_receipts: bool,
     scanning: bool,
+    /// Transactions waiting for an estimate, and how many estimates run.
+    to_estimate: VecDeque<(Box<TransactionRequest>, Reply)>,
+    estimating: usize,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     polling: bool,
 }
@@ -154,6 +160,8 @@ impl Actor {
             mined: 0,
             block_receipts: true,
             scanning: false,
+            to_estimate: VecDeque::new(),
+            estimating: 0,
             tasks: FuturesUnordered::new(),
             polling: false,
         })
@@ -166,15 +174,32 @@ impl Actor {
         loop {
             tokio::select! {
                 command = commands.recv(), if open => match command {
-                    Some(Command::Send { tx, reply }) => self.estimate(tx, Some(reply)),
+                    Some(Command::Send { tx, reply }) => {
+                        self.to_estimate.push_back((tx, reply));
+                        self.estimate_more();
+                    }
                     None => open = false,
                 },
                 Some(event) = self.tasks.next(), if !self.tasks.is_empty() => self.on_event(event),
                 _ = tick.tick() => self.poll(),
             }
-            if !open && self.tasks.is_empty() && self.in_flight.is_empty() {
+            if !open
+                && self.tasks.is_empty()
+                && self.in_flight.is_empty()
+                && self.to_estimate.is_empty()
+            {
                 break;
             }
+        }
+    }
+
+    /// Starts estimates while fewer than [`MAX_ESTIMATING`] run: thousands of simultaneous
+    /// calls would only make the node thrash.
+    fn estimate_more(&mut self) {
+        while self.estimating < MAX_ESTIMATING {
+            let Some((tx, reply)) = self.to_estimate.pop_front() else { break };
+            self.estimating += 1;
+            self.estimate(tx, Some(reply));
         }
     }
 
@@ -206,13 +231,17 @@ impl Actor {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Estimated { tx, reply, result } => match result {
-                Ok(()) => {
-                    self.waiting.push_back(Ready { tx: *tx, reply });
-                    self.dispatch();
+            Event::Estimated { tx, reply, result } => {
+                self.estimating = self.estimating.saturating_sub(1);
+                match result {
+                    Ok(()) => {
+                        self.waiting.push_back(Ready { tx: *tx, reply });
+                        self.dispatch();
+                    }
+                    Err(e) => reply_to(reply, Err(e)),
                 }
-                Err(e) => reply_to(reply, Err(e)),
-            },
+                self.estimate_more();
+            }
             Event::Sent { nonce, hash, outcome } => self.on_sent(nonce, hash, outcome),
             Event::Settled { nonce, result } => self.settle(nonce, *result),
             Event::Missing { nonce, known } => {
@@ -276,8 +305,14 @@ impl Actor {
         }
     }
 
-    /// Gives nonces to waiting transactions while there is room in flight.
+    /// Gives nonces to waiting transactions: holes first, whatever is in flight (a hole holds
+    /// back every nonce above it), then new nonces while there is room.
     fn dispatch(&mut self) {
+        while !self.waiting.is_empty() {
+            let Some(hole) = self.holes.pop_first() else { break };
+            let Some(ready) = self.waiting.pop_front() else { break };
+            self.launch(hole, ready.tx, ready.reply, false);
+        }
         while self.in_flight.len() < self.config.max_in_flight {
             let Some(ready) = self.waiting.pop_front() else { break };
             let nonce = match self.holes.pop_first() {
@@ -487,11 +522,12 @@ impl Actor {
         let priority = raise(flight.tx.max_priority_fee_per_gas.unwrap_or_default())
             .max(market_tip)
             .min(max_fee);
-        if max_fee <= old_fee {
-            return; // at the ceiling: nothing higher to offer
+        // At the ceiling nothing higher is offered, but the same transaction is sent again: a
+        // node that lost it (a send whose answer never came) takes it back.
+        if max_fee > old_fee {
+            flight.tx.set_max_fee_per_gas(max_fee);
+            flight.tx.set_max_priority_fee_per_gas(priority);
         }
-        flight.tx.set_max_fee_per_gas(max_fee);
-        flight.tx.set_max_priority_fee_per_gas(priority);
         flight.last_sent = Instant::now();
         tracing::debug!(target: "quorate::chain", nonce, max_fee, "resubmitting a stuck transaction");
         let tx = flight.tx.clone();
