@@ -117,23 +117,24 @@ fn credit(e: &QuorateCreditErrors) -> Refusal {
 
 /// The error's Solidity name, read off its selector.
 fn name_of(e: &HubErrors) -> String {
-    let selector = e.selector();
-    HubErrors::SELECTORS
-        .iter()
-        .position(|s| *s == selector)
-        .and_then(|i| HubErrors::SIGNATURES.get(i))
-        .map(|sig| sig.split('(').next().unwrap_or(sig).to_owned())
-        .unwrap_or_else(|| "unknown".into())
+    solidity_name(e.selector(), HubErrors::SELECTORS, HubErrors::SIGNATURES).to_owned()
 }
 
 fn credit_name(e: &QuorateCreditErrors) -> &'static str {
-    let selector = e.selector();
-    QuorateCreditErrors::SELECTORS
+    solidity_name(e.selector(), QuorateCreditErrors::SELECTORS, QuorateCreditErrors::SIGNATURES)
+}
+
+/// The name in `signatures` at the position of `selector` in `selectors`.
+fn solidity_name(
+    selector: [u8; 4],
+    selectors: &[[u8; 4]],
+    signatures: &'static [&'static str],
+) -> &'static str {
+    selectors
         .iter()
         .position(|s| *s == selector)
-        .and_then(|i| QuorateCreditErrors::SIGNATURES.get(i))
-        .map(|sig| sig.split('(').next().unwrap_or(sig))
-        .unwrap_or("unknown")
+        .and_then(|i| signatures.get(i))
+        .map_or("unknown", |sig| sig.split('(').next().unwrap_or(sig))
 }
 
 #[cfg(test)]

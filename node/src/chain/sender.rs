@@ -42,7 +42,7 @@ const MISSES_BEFORE_TAKEN: u32 = 5;
 const MAX_FEE_OVER_ESTIMATE: u128 = 3;
 
 /// Most gas estimates running at once.
-const MAX_ESTIMATING: usize = 64;
+const MAX_ESTIMATING: usize = 256;
 
 /// Most blocks scanned for receipts at once; a longer stretch is asked per transaction.
 const MAX_SCAN_BLOCKS: u64 = 16;

@@ -173,24 +173,18 @@ pub(super) async fn run(args: &Args, command: &WalletCommand) -> anyhow::Result<
             let balances = accounts::balances(&provider, hub, account).await?;
             writeln!(out, "{balances}")?;
         }
-        WalletCommand::Deposit(t) => {
+        WalletCommand::Deposit(t) | WalletCommand::Withdraw(t) => {
             let amount = parse_amount(&t.amount)
                 .and_then(|a| a.in_currency(Currency::Qcr))
                 .map_err(anyhow::Error::msg)?;
             let (chain, hub) = connect(&config, &t.pick, &t.password).await?;
-            let receipts = accounts::deposit(&chain, hub, amount).await?;
-            writeln!(out, "deposited {}", show(amount, Currency::Qcr))?;
+            let (done, receipts) = if matches!(command, WalletCommand::Deposit(_)) {
+                ("deposited", accounts::deposit(&chain, hub, amount).await?)
+            } else {
+                ("withdrew", vec![accounts::withdraw(&chain, hub, amount).await?])
+            };
+            writeln!(out, "{done} {}", show(amount, Currency::Qcr))?;
             print_receipts(&mut out, &receipts)?;
-            writeln!(out, "{}", accounts::balances(chain.provider(), hub, chain.address()).await?)?;
-        }
-        WalletCommand::Withdraw(t) => {
-            let amount = parse_amount(&t.amount)
-                .and_then(|a| a.in_currency(Currency::Qcr))
-                .map_err(anyhow::Error::msg)?;
-            let (chain, hub) = connect(&config, &t.pick, &t.password).await?;
-            let receipt = accounts::withdraw(&chain, hub, amount).await?;
-            writeln!(out, "withdrew {}", show(amount, Currency::Qcr))?;
-            print_receipts(&mut out, &[receipt])?;
             writeln!(out, "{}", accounts::balances(chain.provider(), hub, chain.address()).await?)?;
         }
         WalletCommand::Send { to, transfer: t } => {

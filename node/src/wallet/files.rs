@@ -17,32 +17,28 @@ pub fn check_permissions(path: &Path) -> Result<(), WalletError> {
 }
 
 fn check_metadata(path: &Path, meta: &fs::Metadata) -> Result<(), WalletError> {
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(WalletError::LoosePermissions { path: path.to_path_buf(), mode });
-    }
-    let me = effective_uid();
-    if meta.uid() != me {
-        return Err(WalletError::WrongOwner { path: path.to_path_buf(), owner: meta.uid(), me });
-    }
-    Ok(())
+    private(path, meta, 0o077)
 }
 
 /// Refuses a keystore directory that another user owns or that group or others may write:
 /// whoever can write it can swap or delete the keys in it.
 pub fn check_directory(dir: &Path) -> Result<(), WalletError> {
-    let meta = match fs::metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(WalletError::Io { path: dir.to_path_buf(), source }),
-    };
+    match fs::metadata(dir) {
+        Ok(meta) => private(dir, &meta, 0o022),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(WalletError::Io { path: dir.to_path_buf(), source }),
+    }
+}
+
+/// Refuses `path` when any bit of `forbidden` is set in its mode, or another user owns it.
+fn private(path: &Path, meta: &fs::Metadata, forbidden: u32) -> Result<(), WalletError> {
     let mode = meta.mode() & 0o777;
-    if mode & 0o022 != 0 {
-        return Err(WalletError::LoosePermissions { path: dir.to_path_buf(), mode });
+    if mode & forbidden != 0 {
+        return Err(WalletError::LoosePermissions { path: path.to_path_buf(), mode });
     }
     let me = effective_uid();
     if meta.uid() != me {
-        return Err(WalletError::WrongOwner { path: dir.to_path_buf(), owner: meta.uid(), me });
+        return Err(WalletError::WrongOwner { path: path.to_path_buf(), owner: meta.uid(), me });
     }
     Ok(())
 }
