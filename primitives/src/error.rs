@@ -30,6 +30,12 @@ pub enum Error {
     /// A percentage outside 0..=100 was given.
     #[error("ratio {0}% is outside 0..=100")]
     RatioOutOfRange(u64),
+    /// A signature could not be made or read.
+    #[error("signature: {reason}")]
+    Signature {
+        /// What went wrong.
+        reason: String,
+    },
     /// A string could not be parsed as the named type.
     #[error("invalid {kind}: {reason}")]
     Parse {

@@ -12,7 +12,8 @@
 //! | [`ids`] | [`DealId`], [`TaskId`], [`ContentHash`] and how they are derived |
 //! | [`content`] | [`Outline`]: a blob's BLAKE3 piece hashes, to check each piece on arrival |
 //! | [`amount`] | [`Amount`]: a token amount whose arithmetic is checked and never panics |
-//! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`], the pool owner's task authorization digest |
+//! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`] |
+//! | [`authorization`] | [`TaskAuthorization`]: the pool owner's permission for a worker to vote on a task in a round; its message, digest, signing and checking |
 //! | [`error`] | [`Error`]: the structured reasons an operation is refused |
 //!
 //! ## Data flow of one task's vote (docs/poco.md)
@@ -40,6 +41,7 @@
 //! ```
 
 pub mod amount;
+pub mod authorization;
 pub mod content;
 pub mod error;
 pub mod ids;
@@ -47,9 +49,8 @@ pub mod result;
 
 pub use alloy_primitives::{Address, B256, U256, keccak256};
 pub use amount::Amount;
+pub use authorization::TaskAuthorization;
 pub use content::{Outline, PIECE_LEN};
 pub use error::Error;
 pub use ids::{ContentHash, DealId, TaskId};
-pub use result::{
-    ResultDigest, ResultHash, ResultSeal, authorization_digest, authorization_message,
-};
+pub use result::{ResultDigest, ResultHash, ResultSeal};

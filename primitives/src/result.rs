@@ -1,4 +1,5 @@
-//! Result votes: digest, hash, seal, and the pool owner's per-task authorization.
+//! Result votes: digest, hash and seal (the pool owner's per-task authorization is
+//! [`crate::TaskAuthorization`]).
 //!
 //! As the contract computes them (`abi.encodePacked`; docs/poco.md):
 //!
@@ -6,11 +7,8 @@
 //! - `resultHash = keccak256(taskId ‖ resultDigest)`: the vote, equal for all who agree;
 //! - `resultSeal = keccak256(worker ‖ taskId ‖ resultDigest)` with `worker` as its 20 address
 //!   bytes: binds the vote to one worker so a hash seen in the mempool cannot be copied;
-//! - authorization: the pool owner signs, with EIP-191 (`personal_sign`), the 32 bytes
-//!   `keccak256(worker ‖ taskId)`; [`authorization_digest`] returns the digest that signature
-//!   is over, ready for `ecrecover`.
 
-use alloy_primitives::{Address, B256, eip191_hash_message, keccak256};
+use alloy_primitives::{Address, B256, keccak256};
 
 use crate::{TaskId, ids::id32};
 
@@ -64,21 +62,4 @@ impl ResultDigest {
     ) -> bool {
         self.vote(task) == hash && self.seal(worker, task) == seal
     }
-}
-
-/// The digest an authorization signature is over: EIP-191 of `keccak256(worker ‖ taskId)`.
-///
-/// The pool owner's signer signs the 32-byte message `keccak256(worker ‖ taskId)` with
-/// `personal_sign`; the contract recovers the signer from this digest and compares it with the
-/// pool owner.
-pub fn authorization_digest(worker: Address, task: TaskId) -> B256 {
-    eip191_hash_message(authorization_message(worker, task))
-}
-
-/// The 32-byte message the pool owner signs for `worker` on `task` (before EIP-191 prefixing).
-pub fn authorization_message(worker: Address, task: TaskId) -> B256 {
-    let mut packed = [0u8; 52];
-    packed[..20].copy_from_slice(worker.as_slice());
-    packed[20..].copy_from_slice(task.0.as_slice());
-    keccak256(packed)
 }

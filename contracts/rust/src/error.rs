@@ -57,6 +57,12 @@ pub enum Error {
         #[source]
         source: Box<alloy::signers::Error>,
     },
+    /// A task authorization could not be signed.
+    #[error("signing a task authorization: {reason}")]
+    Authorization {
+        /// What went wrong.
+        reason: String,
+    },
     /// The ABI or bytecode checked in under `abi/` is not what forge builds from the sources.
     #[error(
         "abi/{contract}.json is stale ({what} differs from forge's build): regenerate it with \

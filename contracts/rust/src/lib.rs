@@ -29,19 +29,19 @@
 //! once it has checked the job, its consent to it ([`sign::sign_job_consent`]); the client
 //! calls `matchOrders` with both, anyone calls `initialize` (or `initializeRange`), workers call
 //! `contribute` with the pool owner's authorization for the task's round
-//! ([`sign::sign_authorization`], [`sign::sign_authorization_in_round`] after a reopen), then
+//! (`quorate_primitives::TaskAuthorization`, as bytes by [`sign::authorization_bytes`]), then
 //! `reveal`; the pool owner calls `finalize`, or anyone once the reveal deadline passed.
 //!
 //! ## Example
 //!
 //! ```no_run
 //! use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-//! use quorate_contracts::sign::sign_authorization;
-//! use quorate_primitives::TaskId;
+//! use quorate_contracts::sign::authorization_bytes;
+//! use quorate_primitives::{TaskAuthorization, TaskId};
 //!
 //! let pool_owner = PrivateKeySigner::random();
 //! let worker = Address::repeat_byte(7);
-//! let auth = sign_authorization(&pool_owner, worker, TaskId::default())?;
+//! let auth = authorization_bytes(&pool_owner, &TaskAuthorization::first_round(worker, TaskId::default()))?;
 //! assert_eq!(auth.len(), 65);
 //! # Ok::<(), quorate_contracts::Error>(())
 //! ```

@@ -3,11 +3,11 @@
 //! {27, 28}).
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
+    primitives::{Address, B256, Bytes},
     signers::SignerSync,
     sol_types::{Eip712Domain, SolStruct, eip712_domain},
 };
-use quorate_primitives::TaskId;
+use quorate_primitives::TaskAuthorization;
 
 use crate::{Error, bindings::IHub::PoolOrder};
 
@@ -76,44 +76,16 @@ pub fn sign_job_consent<S: SignerSync + ?Sized>(
     Ok(Bytes::from(signature.as_bytes()))
 }
 
-/// The pool owner's authorization for `worker` to vote on `task` in its first round: EIP-191
-/// (`personal_sign`) over the 32 bytes `keccak256(worker ‖ taskId)`.
-pub fn sign_authorization<S: SignerSync + ?Sized>(
+/// The pool owner's authorization as the Hub's `contribute` takes it: the 65 signature bytes
+/// of [`TaskAuthorization::sign`] (one type for every crate, in `quorate-primitives`).
+pub fn authorization_bytes<S: SignerSync + ?Sized>(
     signer: &S,
-    worker: Address,
-    task: TaskId,
+    authorization: &TaskAuthorization,
 ) -> Result<Bytes, Error> {
-    sign_authorization_in_round(signer, worker, task, 0)
-}
-
-/// What the pool owner signs to authorize `worker` on `task` in `round` (the task's
-/// `TaskView.round`: 0 until a reopen, then the reveal deadline the last reopen passed):
-/// `keccak256(worker ‖ taskId)` for round 0, `keccak256(worker ‖ taskId ‖ round)` after, with
-/// `round` as 32 big-endian bytes (the Hub's `authorizationMessage`).
-pub fn authorization_message_in_round(worker: Address, task: TaskId, round: u64) -> B256 {
-    if round == 0 {
-        return quorate_primitives::authorization_message(worker, task);
-    }
-    let mut packed = Vec::with_capacity(84);
-    packed.extend_from_slice(worker.as_slice());
-    packed.extend_from_slice(task.0.as_slice());
-    packed.extend_from_slice(&U256::from(round).to_be_bytes::<32>());
-    keccak256(packed)
-}
-
-/// The pool owner's authorization for `worker` to vote on `task` in `round`: EIP-191 over
-/// [`authorization_message_in_round`]. An authorization of an earlier round is refused.
-pub fn sign_authorization_in_round<S: SignerSync + ?Sized>(
-    signer: &S,
-    worker: Address,
-    task: TaskId,
-    round: u64,
-) -> Result<Bytes, Error> {
-    let message = authorization_message_in_round(worker, task, round);
-    let signature = signer
-        .sign_message_sync(message.as_slice())
-        .map_err(|source| Error::Signer { what: "task authorization", source: Box::new(source) })?;
-    Ok(Bytes::from(signature.as_bytes()))
+    authorization
+        .sign(signer)
+        .map(|signature| Bytes::copy_from_slice(&signature))
+        .map_err(|e| Error::Authorization { reason: e.to_string() })
 }
 
 #[cfg(test)]
@@ -122,6 +94,8 @@ mod tests {
         primitives::{Signature, U256, aliases::U96},
         signers::local::PrivateKeySigner,
     };
+
+    use quorate_primitives::TaskId;
 
     use super::*;
 
@@ -178,20 +152,17 @@ mod tests {
     #[test]
     fn a_later_round_signs_another_message() {
         let owner = PrivateKeySigner::random();
-        let worker = Address::repeat_byte(0x77);
-        let task = TaskId(B256::from(U256::from(9u8)));
-        assert_eq!(
-            authorization_message_in_round(worker, task, 0),
-            quorate_primitives::authorization_message(worker, task),
-            "round 0 is the first-round message"
+        let first = TaskAuthorization::first_round(
+            Address::repeat_byte(0x77),
+            TaskId(B256::from(U256::from(9u8))),
         );
-        let later = authorization_message_in_round(worker, task, 1_700_000_200);
-        assert_ne!(later, authorization_message_in_round(worker, task, 0));
-        let sig = sign_authorization_in_round(&owner, worker, task, 1_700_000_200)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let later = TaskAuthorization { round: 1_700_000_200, ..first };
+        assert_ne!(later.message(), first.message());
+        let sig = authorization_bytes(&owner, &later).unwrap_or_else(|e| panic!("{e}"));
         let parsed = Signature::try_from(sig.as_ref()).unwrap_or_else(|e| panic!("{e}"));
-        let recovered =
-            parsed.recover_address_from_msg(later.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        let recovered = parsed
+            .recover_address_from_msg(later.message().as_slice())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(recovered, owner.address());
     }
 
@@ -215,13 +186,15 @@ mod tests {
     #[test]
     fn an_authorization_is_personal_sign_over_the_32_byte_message() {
         let owner = PrivateKeySigner::random();
-        let worker = Address::repeat_byte(0x77);
-        let task = TaskId(B256::from(U256::from(9u8)));
-        let sig = sign_authorization(&owner, worker, task).unwrap_or_else(|e| panic!("{e}"));
+        let auth = TaskAuthorization::first_round(
+            Address::repeat_byte(0x77),
+            TaskId(B256::from(U256::from(9u8))),
+        );
+        let sig = authorization_bytes(&owner, &auth).unwrap_or_else(|e| panic!("{e}"));
         let parsed = Signature::try_from(sig.as_ref()).unwrap_or_else(|e| panic!("{e}"));
-        let message = quorate_primitives::authorization_message(worker, task);
-        let recovered =
-            parsed.recover_address_from_msg(message.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        let recovered = parsed
+            .recover_address_from_msg(auth.message().as_slice())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(recovered, owner.address(), "EIP-191 over the 32 bytes");
     }
 }

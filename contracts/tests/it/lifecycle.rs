@@ -18,12 +18,12 @@ use quorate_contracts::{
     deploy::{DEVNET_CATEGORIES, create_categories, deploy},
     hashes::{deal_id as derive_deal_id, request_hash},
     sign::{
-        JobConsent, hub_domain, job_consent_digest, pool_order_digest, sign_authorization,
+        JobConsent, authorization_bytes, hub_domain, job_consent_digest, pool_order_digest,
         sign_job_consent, sign_pool_order,
     },
 };
 use quorate_devnet::{Anvil, AnvilConfig};
-use quorate_primitives::{DealId, ResultDigest, TaskId};
+use quorate_primitives::{DealId, ResultDigest, TaskAuthorization, TaskId};
 
 /// Sends a call built by `$call` and waits for its successful receipt; evaluates to it.
 macro_rules! mined {
@@ -165,8 +165,11 @@ async fn a_three_worker_task_settles_on_anvil() {
         let task = TaskId::derive(DealId(deal_id), index);
         let mut lifecycle_gas = 0u64;
         for worker in &workers {
-            let auth = sign_authorization(&pool_owner, worker.address(), task)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let auth = authorization_bytes(
+                &pool_owner,
+                &TaskAuthorization::first_round(worker.address(), task),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             let vote = digest.vote(task).0;
             let seal = digest.seal(worker.address(), task).0;
             let receipt = mined!(

@@ -25,7 +25,6 @@ use std::fmt;
 use alloy_primitives::{Address, B256, Signature};
 use alloy_signer::SignerSync;
 use libp2p::PeerId;
-use quorate_primitives::{TaskId, authorization_digest};
 
 use crate::{
     Error,
@@ -373,36 +372,6 @@ impl JoinCredential {
     }
 }
 
-/// The pool owner's authorization for `worker` to contribute to `task`: an EIP-191 signature
-/// over `keccak256(worker ‖ taskId)`, exactly what the contract checks.
-pub fn sign_authorization<S: SignerSync + ?Sized>(
-    owner: &S,
-    worker: Address,
-    task: TaskId,
-) -> Result<[u8; 65], Error> {
-    let message = quorate_primitives::authorization_message(worker, task);
-    owner
-        .sign_message_sync(message.as_slice())
-        .map(|sig| sig.as_bytes())
-        .map_err(|e| Error::Signing { reason: e.to_string() })
-}
-
-/// Checks a task authorization: it must be the pool owner's signature for this worker and task.
-pub fn verify_authorization(
-    signature: &[u8; 65],
-    pool: PoolId,
-    owner: Address,
-    worker: Address,
-    task: TaskId,
-) -> Result<(), Error> {
-    let sig = Signature::from_raw_array(signature)
-        .map_err(|e| Error::BadSignature { reason: e.to_string() })?;
-    let signer = sig
-        .recover_address_from_prehash(&authorization_digest(worker, task))
-        .map_err(|e| Error::BadSignature { reason: e.to_string() })?;
-    if signer == owner { Ok(()) } else { Err(Error::NotPoolOwner { pool, owner, signer }) }
-}
-
 #[cfg(test)]
 mod tests {
     use alloy_signer_local::PrivateKeySigner;
@@ -526,25 +495,6 @@ mod tests {
         let other_pool = PoolId(B256::repeat_byte(8));
         assert!(matches!(
             credential.verify(other_pool, owner.address(), worker, NOW, &POLICY),
-            Err(Error::NotPoolOwner { .. })
-        ));
-    }
-
-    #[test]
-    fn task_authorizations_match_the_contract_digest() {
-        let owner = key(1);
-        let (worker, task, pool) =
-            (Address::repeat_byte(9), TaskId(B256::repeat_byte(3)), PoolId::default());
-        let signature = sign_authorization(&owner, worker, task).unwrap();
-        assert_eq!(verify_authorization(&signature, pool, owner.address(), worker, task), Ok(()));
-        // The same signature recovers through the primitives crate's digest, as the contract does.
-        let recovered = Signature::from_raw_array(&signature)
-            .unwrap()
-            .recover_address_from_prehash(&authorization_digest(worker, task))
-            .unwrap();
-        assert_eq!(recovered, owner.address());
-        assert!(matches!(
-            verify_authorization(&signature, pool, owner.address(), Address::repeat_byte(1), task),
             Err(Error::NotPoolOwner { .. })
         ));
     }

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`frame`] | length-prefixed, size-capped frames: the envelope of every wire message |
 //! | [`wire`] | every message, pure encode/decode, per-kind size caps, strict decoding |
-//! | [`identity`] | EIP-191 identity proofs binding a peer id to an address and a purpose; join credentials; task authorizations |
+//! | [`identity`] | EIP-191 identity proofs binding a peer id to an address and a purpose; join credentials |
 //! | [`guard`] | per-peer rate limits, misbehaviour scores and timed bans (pure, clock passed in) |
 //! | [`config`] | [`Config`]: documented defaults and `validate()` |
 //! | [`protocol`] | the request-response codec on `/quorate/wire/1` |
@@ -45,7 +45,8 @@
 //!   [`Client::find_scheduler`]; otherwise announcements arrive with `owner_confirmed: false`
 //!   and the chain must be asked. Scheduler proofs for known pools are refused unless signed by
 //!   the owner.
-//! - A task assignment's authorization: [`identity::verify_authorization`].
+//! - A task assignment's authorization: [`wire::TaskAssignment::check_authorization`] (the one
+//!   `quorate_primitives::TaskAuthorization` type, round included).
 //!
 //! ## Example: a worker finds its pool's scheduler and asks to join
 //!

@@ -26,7 +26,7 @@
 
 use alloy_primitives::{Address, B256};
 use libp2p::Multiaddr;
-use quorate_primitives::{ContentHash, ResultHash, TaskId};
+use quorate_primitives::{ContentHash, ResultHash, TaskAuthorization, TaskId};
 
 use crate::{
     Error,
@@ -348,11 +348,35 @@ pub struct TaskAssignment {
     pub job: ContentHash,
     /// The input.
     pub input: TaskInput,
-    /// The pool owner's EIP-191 authorization for this worker and task
-    /// ([`crate::identity::verify_authorization`]), which the contract requires to contribute.
+    /// The round the authorization is for: the task's `TaskView.round` on chain (0 until a
+    /// reopen).
+    pub round: u64,
+    /// The pool owner's signature of the [`TaskAuthorization`] for this worker, task and round
+    /// ([`TaskAssignment::check_authorization`]), which the contract requires to contribute.
     pub authorization: [u8; 65],
     /// Contribution deadline, unix seconds.
     pub deadline: u64,
+}
+
+impl TaskAssignment {
+    /// What the authorization must be for, given to `worker`.
+    pub fn authorization_for(&self, worker: Address) -> TaskAuthorization {
+        TaskAuthorization { worker, task: self.task, round: self.round }
+    }
+
+    /// Checks that the authorization is `owner`'s (the pool's owner) for `worker`, this task
+    /// and round, as the contract will.
+    pub fn check_authorization(&self, worker: Address, owner: Address) -> Result<(), Error> {
+        let signer = self
+            .authorization_for(worker)
+            .signer(&self.authorization)
+            .map_err(|e| Error::BadSignature { reason: e.to_string() })?;
+        if signer == owner {
+            Ok(())
+        } else {
+            Err(Error::NotPoolOwner { pool: self.pool, owner, signer })
+        }
+    }
 }
 
 /// A worker tells the scheduler it contributed on-chain.
@@ -722,6 +746,7 @@ impl Message {
                         w.u64(*size);
                     }
                 }
+                w.u64(m.round);
                 w.raw(&m.authorization);
                 w.u64(m.deadline);
             }
@@ -870,6 +895,7 @@ impl Message {
                     task,
                     job,
                     input,
+                    round: r.u64("assignment.round")?,
                     authorization: r.fixed("assignment.authorization")?,
                     deadline: r.u64("assignment.deadline")?,
                 })

@@ -1,4 +1,5 @@
 //! Integration tests of quorate-primitives: third-party vectors and properties.
 
 mod amount;
+mod authorization;
 mod vectors;

@@ -1,9 +1,7 @@
 //! Checks every hash function against `vectors/hashes.json`, produced by Foundry's `cast`
 //! (an independent implementation). The Solidity tests read the same file.
 
-use quorate_primitives::{
-    Address, B256, DealId, ResultDigest, TaskId, U256, authorization_digest, authorization_message,
-};
+use quorate_primitives::{Address, B256, DealId, ResultDigest, TaskAuthorization, TaskId, U256};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -54,11 +52,15 @@ fn every_hash_matches_cast() {
         assert_eq!(seal.0, case.result_seal, "case {i}: resultSeal");
         assert!(digest.matches(case.worker, task, hash, seal), "case {i}: matches");
         assert_eq!(
-            authorization_message(case.worker, task),
+            TaskAuthorization::first_round(case.worker, task).message(),
             case.authorization_message,
             "case {i}"
         );
-        assert_eq!(authorization_digest(case.worker, task), case.authorization_digest, "case {i}");
+        assert_eq!(
+            TaskAuthorization::first_round(case.worker, task).digest(),
+            case.authorization_digest,
+            "case {i}"
+        );
     }
 }
 

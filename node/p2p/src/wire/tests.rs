@@ -98,6 +98,7 @@ fn byte_snapshots() {
         task: TaskId(b(0x02)),
         job: ContentHash(b(0x03)),
         input: TaskInput::ByHash { hash: ContentHash(b(0x04)), size: 9 },
+        round: 7,
         authorization: [0x05; 65],
         deadline: 10,
     });
@@ -108,6 +109,7 @@ fn byte_snapshots() {
     payload.push(1);
     payload.extend_from_slice(&[0x04; 32]);
     payload.extend_from_slice(&9u64.to_be_bytes());
+    payload.extend_from_slice(&7u64.to_be_bytes());
     payload.extend_from_slice(&[0x05; 65]);
     payload.extend_from_slice(&10u64.to_be_bytes());
     assert_eq!(assignment.encode_frame().unwrap(), frame(&payload));
@@ -349,13 +351,14 @@ fn message() -> impl Strategy<Value = Message> {
         (b256(), any::<u64>())
             .prop_map(|(h, size)| TaskInput::ByHash { hash: ContentHash(h), size }),
     ];
-    let assignment = (pool(), task(), b256(), input, sig(), any::<u64>()).prop_map(
-        |(pool, task, job, input, authorization, deadline)| {
+    let assignment = (pool(), task(), b256(), input, any::<u64>(), sig(), any::<u64>()).prop_map(
+        |(pool, task, job, input, round, authorization, deadline)| {
             Message::TaskAssignment(TaskAssignment {
                 pool,
                 task,
                 job: ContentHash(job),
                 input,
+                round,
                 authorization,
                 deadline,
             })
@@ -487,6 +490,7 @@ fn maximal_messages_fit_their_caps() {
             task: TaskId(b(2)),
             job: ContentHash(b(3)),
             input: TaskInput::Inline(vec![4; MAX_CHUNK]),
+            round: u64::MAX,
             authorization: [5; 65],
             deadline: u64::MAX,
         }),

@@ -5,7 +5,7 @@ use libp2p::{Multiaddr, PeerId};
 use quorate_p2p::{
     Client, Config, Error, Event, Message,
     fetch::{FetchConfig, fetch},
-    identity::{JoinCredential, Purpose, VerifyPolicy, sign_authorization, verify_authorization},
+    identity::{JoinCredential, Purpose, VerifyPolicy},
     wire::{
         Abort, Capabilities, ContributionNotice, DataRequest, Heartbeat, JoinAccepted, JoinRefused,
         JoinRequest, PoolAnnouncement, RecoveryReport, RecoveryRequest, RefusalReason,
@@ -13,7 +13,7 @@ use quorate_p2p::{
         evaluators,
     },
 };
-use quorate_primitives::{ContentHash, ResultHash, TaskId};
+use quorate_primitives::{ContentHash, ResultHash, TaskAuthorization, TaskId};
 use tokio::sync::mpsc;
 
 use crate::common::{CHAIN, POOL, keypair, node, proof, signer, start, wait_for, within};
@@ -149,13 +149,15 @@ async fn every_message_round_trips_between_two_peers() {
     }
 
     // Scheduler → worker, with the owner's real authorization.
-    let authorization = sign_authorization(&owner, worker_signer.address(), task).unwrap();
+    let authorization =
+        TaskAuthorization::first_round(worker_signer.address(), task).sign(&owner).unwrap();
     let to_worker = vec![
         Message::TaskAssignment(TaskAssignment {
             pool: POOL,
             task,
             job: ContentHash::of(b"work"),
             input: TaskInput::Inline(b"[1,2,3]".to_vec()),
+            round: 0,
             authorization,
             deadline: 1_900_000_000,
         }),
@@ -168,14 +170,8 @@ async fn every_message_round_trips_between_two_peers() {
         let (from, received) = within(5, w_seen.recv()).await.unwrap();
         assert_eq!((from, &received), (scheduler.peer, &message));
         if let Message::TaskAssignment(a) = received {
-            verify_authorization(
-                &a.authorization,
-                POOL,
-                owner.address(),
-                worker_signer.address(),
-                task,
-            )
-            .unwrap();
+            a.check_authorization(worker_signer.address(), owner.address()).unwrap();
+            assert!(a.check_authorization(owner.address(), owner.address()).is_err());
         }
     }
 
