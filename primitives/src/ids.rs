@@ -77,6 +77,26 @@ id32!(
     "content hash"
 );
 
+/// A pool's id on the Hub: the chain's `uint64`, counted from 1 in creation order.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct PoolId(pub u64);
+
+impl std::fmt::Display for PoolId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pool {}", self.0)
+    }
+}
+
+impl From<u64> for PoolId {
+    fn from(value: u64) -> Self {
+        Self(value)
+    }
+}
+
 impl DealId {
     /// `keccak256(requestHash ‖ nonce)`.
     pub fn derive(request_hash: B256, nonce: U256) -> Self {

@@ -9,7 +9,7 @@
 //!
 //! | module | contents |
 //! |---|---|
-//! | [`ids`] | [`DealId`], [`TaskId`], [`ContentHash`] and how they are derived |
+//! | [`ids`] | [`PoolId`] (the chain's `uint64`), [`DealId`], [`TaskId`], [`ContentHash`] and how they are derived |
 //! | [`content`] | [`Outline`]: a blob's BLAKE3 piece hashes, to check each piece on arrival |
 //! | [`amount`] | [`Amount`]: a token amount whose arithmetic is checked and never panics |
 //! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`] |
@@ -52,5 +52,5 @@ pub use amount::Amount;
 pub use authorization::TaskAuthorization;
 pub use content::{Outline, PIECE_LEN};
 pub use error::Error;
-pub use ids::{ContentHash, DealId, TaskId};
+pub use ids::{ContentHash, DealId, PoolId, TaskId};
 pub use result::{ResultDigest, ResultHash, ResultSeal};

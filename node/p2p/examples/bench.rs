@@ -79,7 +79,7 @@ async fn rtt(
     let (server, addr) = start(1, Purpose::Client, pair_config(1, listen())).await?;
     let (client, _) = start(2, Purpose::Worker, pair_config(2, listen())).await?;
     client.dial(addr).await?;
-    let pool = PoolId(B256::repeat_byte(9));
+    let pool = PoolId(9);
     let request = Message::Heartbeat(Heartbeat { pool, free_slots: 1, running: 0 });
     for _ in 0..50 {
         client.request(server.peer_id(), request.clone()).await?;
@@ -270,7 +270,7 @@ async fn throughput(size: usize, rounds: usize) -> Result<()> {
 }
 
 async fn discovery(workers: u8) -> Result<()> {
-    let pool = PoolId(B256::repeat_byte(0x42));
+    let pool = PoolId(0x42);
     let owner = signer(100);
     let (_bootstrap, bootstrap_addr) =
         start(101, Purpose::Client, Config::test(keypair(101), CHAIN)).await?;

@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use alloy_primitives::{Address, B256, Signature};
+use alloy_primitives::{Address, Signature};
 use alloy_signer::SignerSync;
 use libp2p::PeerId;
 
@@ -34,21 +34,7 @@ use crate::{
 /// Longest peer id accepted in a proof, in bytes (an Ed25519 peer id takes 38).
 pub const MAX_PEER_ID_LEN: usize = 64;
 
-/// A pool's on-chain id.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PoolId(pub B256);
-
-impl fmt::Display for PoolId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl From<B256> for PoolId {
-    fn from(value: B256) -> Self {
-        Self(value)
-    }
-}
+pub use quorate_primitives::PoolId;
 
 /// What a peer claims to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +67,7 @@ impl Purpose {
             Self::Client => w.u8(1),
             Self::Scheduler { pool } => {
                 w.u8(2);
-                w.b256(&pool.0);
+                w.u64(pool.0);
             }
         }
     }
@@ -90,7 +76,7 @@ impl Purpose {
         match r.u8("purpose")? {
             0 => Ok(Self::Worker),
             1 => Ok(Self::Client),
-            2 => Ok(Self::Scheduler { pool: PoolId(r.b256("purpose.pool")?) }),
+            2 => Ok(Self::Scheduler { pool: PoolId(r.u64("purpose.pool")?) }),
             tag => Err(Error::InvalidTag { field: "purpose", tag }),
         }
     }
@@ -354,7 +340,7 @@ impl JoinCredential {
     }
 
     pub(crate) fn encode(&self, w: &mut Writer) {
-        w.b256(&self.pool.0);
+        w.u64(self.pool.0);
         w.address(&self.worker);
         w.u64(self.chain_id);
         w.u64(self.expires_at);
@@ -363,7 +349,7 @@ impl JoinCredential {
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, Error> {
         Ok(Self {
-            pool: PoolId(r.b256("credential.pool")?),
+            pool: PoolId(r.u64("credential.pool")?),
             worker: r.address("credential.worker")?,
             chain_id: r.u64("credential.chain_id")?,
             expires_at: r.u64("credential.expires_at")?,
@@ -383,7 +369,7 @@ mod tests {
     const POLICY: VerifyPolicy = VerifyPolicy { chain_id: 31337, max_validity_s: 86_400 };
 
     fn key(byte: u8) -> PrivateKeySigner {
-        PrivateKeySigner::from_bytes(&B256::repeat_byte(byte)).unwrap()
+        PrivateKeySigner::from_bytes(&alloy_primitives::B256::repeat_byte(byte)).unwrap()
     }
 
     fn peer(byte: u8) -> PeerId {
@@ -450,7 +436,7 @@ mod tests {
     #[test]
     fn purpose_and_pool_ownership_are_enforced() {
         let (owner, intruder, peer) = (key(1), key(2), peer(1));
-        let pool = PoolId(B256::repeat_byte(7));
+        let pool = PoolId(7);
         let scheduler = Purpose::Scheduler { pool };
         let good = prove(&owner, &peer, scheduler);
         assert!(good.verify_as(&peer, NOW, &POLICY, scheduler, Some(owner.address())).is_ok());
@@ -466,7 +452,7 @@ mod tests {
             worker.verify_as(&peer, NOW, &POLICY, scheduler, None),
             Err(Error::WrongPurpose { expected: scheduler, found: Purpose::Worker })
         );
-        let other_pool = Purpose::Scheduler { pool: PoolId(B256::repeat_byte(8)) };
+        let other_pool = Purpose::Scheduler { pool: PoolId(8) };
         assert!(matches!(
             good.verify_as(&peer, NOW, &POLICY, other_pool, None),
             Err(Error::WrongPurpose { .. })
@@ -476,7 +462,7 @@ mod tests {
     #[test]
     fn join_credentials_bind_pool_worker_and_expiry() {
         let (owner, intruder) = (key(1), key(2));
-        let (worker, pool) = (Address::repeat_byte(9), PoolId(B256::repeat_byte(7)));
+        let (worker, pool) = (Address::repeat_byte(9), PoolId(7));
         let credential = JoinCredential::sign(&owner, pool, worker, 31337, NOW + 60).unwrap();
         assert_eq!(credential.verify(pool, owner.address(), worker, NOW, &POLICY), Ok(()));
         assert!(matches!(
@@ -492,7 +478,7 @@ mod tests {
             stolen.verify(pool, owner.address(), worker, NOW, &POLICY),
             Err(Error::NotPoolOwner { .. })
         ));
-        let other_pool = PoolId(B256::repeat_byte(8));
+        let other_pool = PoolId(8);
         assert!(matches!(
             credential.verify(other_pool, owner.address(), worker, NOW, &POLICY),
             Err(Error::NotPoolOwner { .. })

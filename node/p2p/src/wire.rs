@@ -679,7 +679,7 @@ impl Message {
     fn encode_body(&self, w: &mut Writer) {
         match self {
             Self::PoolAnnouncement(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 m.scheduler.encode(w);
                 w.bool(m.public);
                 w.u32(m.wanted_workers);
@@ -691,13 +691,13 @@ impl Message {
                 w.string("announcement.metadata", &m.metadata, MAX_METADATA);
             }
             Self::SignedOrder(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 w.bytes("order.order", &m.order, MAX_ORDER);
                 w.raw(&m.signature);
             }
             Self::Hello(proof) | Self::HelloAck(proof) => proof.encode(w),
             Self::JoinRequest(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 let c = &m.capabilities;
                 w.u16(c.slots);
                 w.u32(c.memory_mib);
@@ -718,21 +718,21 @@ impl Message {
                 }
             }
             Self::JoinAccepted(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 w.u32(m.heartbeat_interval_s);
             }
             Self::JoinRefused(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 w.u8(m.reason as u8);
                 w.string("refusal.detail", &m.detail, MAX_TEXT);
             }
             Self::Heartbeat(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 w.u16(m.free_slots);
                 w.u16(m.running);
             }
             Self::TaskAssignment(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 w.b256(&m.task.0);
                 w.b256(&m.job.0);
                 match &m.input {
@@ -765,14 +765,14 @@ impl Message {
                 w.string("abort.reason", &m.reason, MAX_TEXT);
             }
             Self::RecoveryRequest(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 w.count("recovery.known", m.known.len(), MAX_RECOVERY_TASKS);
                 for task in &m.known {
                     w.b256(&task.0);
                 }
             }
             Self::RecoveryReport(m) => {
-                w.b256(&m.pool.0);
+                w.u64(m.pool.0);
                 w.count("recovery.tasks", m.tasks.len(), MAX_RECOVERY_TASKS);
                 for status in &m.tasks {
                     w.b256(&status.task.0);
@@ -801,7 +801,7 @@ impl Message {
     }
 
     fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Self, Error> {
-        let pool = |r: &mut Reader<'_>| r.b256("pool").map(PoolId);
+        let pool = |r: &mut Reader<'_>| r.u64("pool").map(PoolId);
         let task = |r: &mut Reader<'_>| r.b256("task").map(TaskId);
         Ok(match kind {
             Kind::PoolAnnouncement => {

@@ -110,7 +110,7 @@ pub(super) fn judge_data(
 
 #[cfg(test)]
 mod tests {
-    use alloy_primitives::{Address, B256};
+    use alloy_primitives::Address;
 
     use super::*;
     use crate::{
@@ -131,7 +131,7 @@ mod tests {
     fn requests_are_judged_in_order_rate_decoding_identity_purpose() {
         let mut guard = Guard::new(GuardConfig::default());
         let (peer, now) = (PeerId::random(), Instant::now());
-        let pool = PoolId(B256::repeat_byte(3));
+        let pool = PoolId(3);
         let heartbeat = Message::Heartbeat(Heartbeat { pool, free_slots: 1, running: 0 });
         let malformed = Error::ProtocolViolation { reason: "test" };
         assert_eq!(judge_request(&mut guard, peer, None, Err(&malformed), now), Request::Malformed);

@@ -170,7 +170,6 @@ impl Discovery {
 
 #[cfg(test)]
 mod tests {
-    use alloy_primitives::B256;
 
     use super::*;
 
@@ -179,8 +178,7 @@ mod tests {
     #[test]
     fn backoff_doubles_to_its_cap_and_resets_once_proven() {
         let mut discovery = Discovery::new(SECOND, 4 * SECOND);
-        let (pool, owner, t0) =
-            (PoolId(B256::repeat_byte(1)), Address::repeat_byte(2), Instant::now());
+        let (pool, owner, t0) = (PoolId(1), Address::repeat_byte(2), Instant::now());
         let (reply, mut rx) = oneshot::channel();
         assert!(discovery.handle_find(pool, owner, reply, t0));
         assert_eq!(discovery.due(t0), vec![pool]);
@@ -205,8 +203,7 @@ mod tests {
     #[test]
     fn a_found_scheduler_answers_at_once_and_candidates_are_bounded() {
         let mut discovery = Discovery::new(SECOND, SECOND);
-        let (pool, owner, now) =
-            (PoolId(B256::repeat_byte(1)), Address::repeat_byte(2), Instant::now());
+        let (pool, owner, now) = (PoolId(1), Address::repeat_byte(2), Instant::now());
         let (reply, _rx) = oneshot::channel();
         discovery.handle_find(pool, owner, reply, now);
         for _ in 0..100 {
@@ -227,6 +224,6 @@ mod tests {
         assert!(!discovery.handle_find(pool, owner, reply, now));
         assert_eq!(rx.try_recv().ok(), Some(peer));
         assert!(discovery.wants(pool, owner) && !discovery.wants(pool, Address::ZERO));
-        assert_eq!(discovery.attempt(PoolId(B256::ZERO), now, |_| false), None);
+        assert_eq!(discovery.attempt(PoolId(0), now, |_| false), None);
     }
 }

@@ -59,7 +59,7 @@ pub const IDENTIFY_VERSION: &str = "/quorate/1";
 /// The DHT key under which a pool's scheduler provides.
 pub fn pool_key(pool: PoolId) -> kad::RecordKey {
     let mut key = b"/quorate/pool/".to_vec();
-    key.extend_from_slice(pool.0.as_slice());
+    key.extend_from_slice(&pool.0.to_be_bytes());
     kad::RecordKey::new(&key)
 }
 
@@ -170,7 +170,7 @@ pub fn spawn(
 
 #[cfg(test)]
 mod tests {
-    use alloy_primitives::{Address, B256};
+    use alloy_primitives::Address;
     use libp2p::identity::Keypair;
 
     use super::*;
@@ -193,9 +193,9 @@ mod tests {
 
     #[test]
     fn pool_keys_are_distinct_per_pool() {
-        let a = pool_key(PoolId(B256::repeat_byte(1)));
-        assert_eq!(a, pool_key(PoolId(B256::repeat_byte(1))));
-        assert_ne!(a, pool_key(PoolId(B256::repeat_byte(2))));
+        let a = pool_key(PoolId(1));
+        assert_eq!(a, pool_key(PoolId(1)));
+        assert_ne!(a, pool_key(PoolId(2)));
         assert!(a.as_ref().starts_with(b"/quorate/pool/"));
     }
 }

@@ -338,8 +338,7 @@ mod tests {
     #[test]
     fn the_proven_scheduler_of_a_pool_is_found() {
         let mut sessions = Sessions::default();
-        let (peer, pool, owner) =
-            (PeerId::random(), PoolId(Default::default()), Address::repeat_byte(7));
+        let (peer, pool, owner) = (PeerId::random(), PoolId(0), Address::repeat_byte(7));
         sessions.handle_verified(
             peer,
             VerifiedPeer { address: owner, purpose: Purpose::Scheduler { pool }, expires_at: 9 },

@@ -23,7 +23,7 @@ fn proof() -> IdentityProof {
     IdentityProof {
         peer: vec![0xaa, 0xbb],
         address: Address::repeat_byte(0x22),
-        purpose: Purpose::Scheduler { pool: PoolId(b(0x33)) },
+        purpose: Purpose::Scheduler { pool: PoolId(0x33) },
         chain_id: 31337,
         expires_at: 1_700_000_000,
         signature: [0x44; 65],
@@ -34,7 +34,7 @@ fn proof_bytes() -> Vec<u8> {
     let mut out = vec![0, 0, 0, 2, 0xaa, 0xbb];
     out.extend_from_slice(&[0x22; 20]);
     out.push(2);
-    out.extend_from_slice(&[0x33; 32]);
+    out.extend_from_slice(&0x33u64.to_be_bytes());
     out.extend_from_slice(&31337u64.to_be_bytes());
     out.extend_from_slice(&1_700_000_000u64.to_be_bytes());
     out.extend_from_slice(&[0x44; 65]);
@@ -45,10 +45,9 @@ fn proof_bytes() -> Vec<u8> {
 /// this test, on purpose.
 #[test]
 fn byte_snapshots() {
-    let heartbeat =
-        Message::Heartbeat(Heartbeat { pool: PoolId(b(0x11)), free_slots: 3, running: 1 });
+    let heartbeat = Message::Heartbeat(Heartbeat { pool: PoolId(0x11), free_slots: 3, running: 1 });
     let mut payload = vec![8];
-    payload.extend_from_slice(&[0x11; 32]);
+    payload.extend_from_slice(&0x11u64.to_be_bytes());
     payload.extend_from_slice(&[0, 3, 0, 1]);
     assert_eq!(heartbeat.encode_frame().unwrap(), frame(&payload));
 
@@ -84,17 +83,17 @@ fn byte_snapshots() {
     assert_eq!(hello.encode_frame().unwrap(), frame(&payload));
 
     let refused = Message::JoinRefused(JoinRefused {
-        pool: PoolId(b(0x01)),
+        pool: PoolId(0x01),
         reason: RefusalReason::CredentialExpired,
         detail: "late".into(),
     });
     let mut payload = vec![7];
-    payload.extend_from_slice(&[0x01; 32]);
+    payload.extend_from_slice(&1u64.to_be_bytes());
     payload.extend_from_slice(&[3, 0, 0, 0, 4, b'l', b'a', b't', b'e']);
     assert_eq!(refused.encode_frame().unwrap(), frame(&payload));
 
     let assignment = Message::TaskAssignment(TaskAssignment {
-        pool: PoolId(b(0x01)),
+        pool: PoolId(0x01),
         task: TaskId(b(0x02)),
         job: ContentHash(b(0x03)),
         input: TaskInput::ByHash { hash: ContentHash(b(0x04)), size: 9 },
@@ -103,7 +102,8 @@ fn byte_snapshots() {
         deadline: 10,
     });
     let mut payload = vec![9];
-    for byte in 1..=3 {
+    payload.extend_from_slice(&1u64.to_be_bytes());
+    for byte in 2..=3 {
         payload.extend_from_slice(&[byte; 32]);
     }
     payload.push(1);
@@ -115,7 +115,7 @@ fn byte_snapshots() {
     assert_eq!(assignment.encode_frame().unwrap(), frame(&payload));
 
     let join = Message::JoinRequest(JoinRequest {
-        pool: PoolId(b(0x01)),
+        pool: PoolId(0x01),
         capabilities: Capabilities {
             slots: 2,
             memory_mib: 256,
@@ -123,7 +123,7 @@ fn byte_snapshots() {
             gpu_class: Some("v".into()),
         },
         credential: Some(JoinCredential {
-            pool: PoolId(b(0x01)),
+            pool: PoolId(0x01),
             worker: Address::repeat_byte(0x09),
             chain_id: 1,
             expires_at: 2,
@@ -131,9 +131,9 @@ fn byte_snapshots() {
         }),
     });
     let mut payload = vec![5];
-    payload.extend_from_slice(&[0x01; 32]);
+    payload.extend_from_slice(&1u64.to_be_bytes());
     payload.extend_from_slice(&[0, 2, 0, 0, 1, 0, 3, 1, 0, 0, 0, 1, b'v', 1]);
-    payload.extend_from_slice(&[0x01; 32]);
+    payload.extend_from_slice(&1u64.to_be_bytes());
     payload.extend_from_slice(&[0x09; 20]);
     payload.extend_from_slice(&1u64.to_be_bytes());
     payload.extend_from_slice(&2u64.to_be_bytes());
@@ -161,7 +161,7 @@ fn strict_decoding_refuses_with_reasons() {
     assert_eq!(Message::decode_frame(&v2), Err(Error::UnsupportedVersion { found: 2 }));
     // Bad tags and text.
     let mut refused = vec![7];
-    refused.extend_from_slice(&[0; 32]);
+    refused.extend_from_slice(&[0; 8]);
     refused.extend_from_slice(&[9, 0, 0, 0, 0]);
     assert_eq!(
         Message::decode(&refused),
@@ -246,7 +246,7 @@ fn purpose() -> impl Strategy<Value = Purpose> {
     prop_oneof![
         Just(Purpose::Worker),
         Just(Purpose::Client),
-        b256().prop_map(|p| Purpose::Scheduler { pool: PoolId(p) }),
+        any::<u64>().prop_map(|p| Purpose::Scheduler { pool: PoolId(p) }),
     ]
 }
 
@@ -264,7 +264,7 @@ fn identity_proof() -> impl Strategy<Value = IdentityProof> {
 }
 
 fn credential() -> impl Strategy<Value = JoinCredential> {
-    (b256(), address(), any::<u64>(), any::<u64>(), sig()).prop_map(
+    (any::<u64>(), address(), any::<u64>(), any::<u64>(), sig()).prop_map(
         |(pool, worker, chain_id, expires_at, signature)| JoinCredential {
             pool: PoolId(pool),
             worker,
@@ -295,7 +295,7 @@ fn task() -> impl Strategy<Value = TaskId> {
 }
 
 fn pool() -> impl Strategy<Value = PoolId> {
-    b256().prop_map(PoolId)
+    any::<u64>().prop_map(PoolId)
 }
 
 fn message() -> impl Strategy<Value = Message> {
@@ -472,7 +472,7 @@ fn maximal_messages_fit_their_caps() {
     proof.peer = vec![0xaa; crate::identity::MAX_PEER_ID_LEN];
     let maximal = [
         Message::PoolAnnouncement(PoolAnnouncement {
-            pool: PoolId(b(1)),
+            pool: PoolId(1),
             scheduler: proof,
             public: false,
             wanted_workers: u32::MAX,
@@ -481,12 +481,12 @@ fn maximal_messages_fit_their_caps() {
             metadata: "m".repeat(MAX_METADATA),
         }),
         Message::SignedOrder(SignedOrder {
-            pool: PoolId(b(1)),
+            pool: PoolId(1),
             order: vec![1; MAX_ORDER],
             signature: [2; 65],
         }),
         Message::TaskAssignment(TaskAssignment {
-            pool: PoolId(b(1)),
+            pool: PoolId(1),
             task: TaskId(b(2)),
             job: ContentHash(b(3)),
             input: TaskInput::Inline(vec![4; MAX_CHUNK]),
@@ -502,18 +502,18 @@ fn maximal_messages_fit_their_caps() {
             direct_port: u16::MAX,
         }),
         Message::RecoveryRequest(RecoveryRequest {
-            pool: PoolId(b(1)),
+            pool: PoolId(1),
             known: vec![TaskId(b(2)); MAX_RECOVERY_TASKS],
         }),
         Message::RecoveryReport(RecoveryReport {
-            pool: PoolId(b(1)),
+            pool: PoolId(1),
             tasks: vec![
                 TaskStatus { task: TaskId(b(2)), state: TaskState::Done };
                 MAX_RECOVERY_TASKS
             ],
         }),
         Message::JoinRequest(JoinRequest {
-            pool: PoolId(b(1)),
+            pool: PoolId(1),
             capabilities: Capabilities {
                 slots: u16::MAX,
                 memory_mib: u32::MAX,
@@ -521,7 +521,7 @@ fn maximal_messages_fit_their_caps() {
                 gpu_class: Some("g".repeat(MAX_GPU_CLASS)),
             },
             credential: Some(JoinCredential {
-                pool: PoolId(b(1)),
+                pool: PoolId(1),
                 worker: Address::ZERO,
                 chain_id: 1,
                 expires_at: 1,

@@ -15,7 +15,7 @@ use quorate_p2p::{
 use tokio::sync::mpsc;
 
 pub(crate) const CHAIN: u64 = 31337;
-pub(crate) const POOL: PoolId = PoolId(B256::repeat_byte(0x42));
+pub(crate) const POOL: PoolId = PoolId(0x42);
 
 pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
