@@ -2,14 +2,17 @@
 
 use std::{
     collections::VecDeque,
-    io::{BufRead, BufReader, Read, Write},
-    net::TcpStream,
+    io::{BufRead, BufReader, Read},
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex, mpsc},
     time::Duration,
 };
 
+use alloy::{
+    network::Ethereum,
+    providers::{Provider, RootProvider},
+};
 use quorate_contracts::foundry;
 use quorate_primitives::B256;
 
@@ -146,51 +149,31 @@ impl Anvil {
             .unwrap_or_default()
     }
 
-    /// Makes one JSON-RPC call and returns its `result`. A minimal HTTP/1.1 client, enough for
-    /// health checks and test set-up; the node talks to chains through alloy.
-    pub fn rpc(
+    /// Makes one JSON-RPC call (any method, anvil's own included) and returns its `result`.
+    pub async fn rpc(
         &self,
         method: &str,
-        params: &serde_json::Value,
+        params: serde_json::Value,
     ) -> Result<serde_json::Value, DevnetError> {
         let fail = |reason: String| DevnetError::Rpc { method: method.to_owned(), reason };
-        let body =
-            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-                .to_string();
-        let mut stream =
-            TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| fail(e.to_string()))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| fail(e.to_string()))?;
-        write!(
-            stream,
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-            body.len(),
-            body
-        )
-        .map_err(|e| fail(e.to_string()))?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).map_err(|e| fail(e.to_string()))?;
-        let (head, payload) = response
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| fail("truncated HTTP response".into()))?;
-        if !head.starts_with("HTTP/1.1 200") {
-            return Err(fail(head.lines().next().unwrap_or_default().to_owned()));
-        }
-        let mut value: serde_json::Value =
-            serde_json::from_str(payload).map_err(|e| fail(format!("bad JSON: {e}")))?;
-        if let Some(error) = value.get("error") {
-            return Err(fail(error.to_string()));
-        }
-        value.get_mut("result").map(serde_json::Value::take).ok_or_else(|| fail("no result".into()))
+        let url = self.endpoint().parse().map_err(|e: url::ParseError| fail(e.to_string()))?;
+        let provider = RootProvider::<Ethereum>::new_http(url);
+        provider
+            .raw_request::<_, serde_json::Value>(method.to_owned().into(), params)
+            .await
+            .map_err(|e| fail(e.to_string()))
     }
 
     /// The chain id, read from the chain.
-    pub fn chain_id(&self) -> Result<u64, DevnetError> {
-        let value = self.rpc("eth_chainId", &serde_json::json!([]))?;
-        let text = value.as_str().unwrap_or_default();
-        u64::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|e| DevnetError::Rpc {
+    pub async fn chain_id(&self) -> Result<u64, DevnetError> {
+        let url = self.endpoint().parse().map_err(|e: url::ParseError| DevnetError::Rpc {
             method: "eth_chainId".into(),
-            reason: format!("{text:?}: {e}"),
-        })
+            reason: e.to_string(),
+        })?;
+        RootProvider::<Ethereum>::new_http(url)
+            .get_chain_id()
+            .await
+            .map_err(|e| DevnetError::Rpc { method: "eth_chainId".into(), reason: e.to_string() })
     }
 }
 

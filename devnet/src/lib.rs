@@ -19,10 +19,11 @@
 //! ```no_run
 //! use quorate_devnet::{Anvil, AnvilConfig};
 //!
+//! # async fn demo() -> Result<(), quorate_devnet::DevnetError> {
 //! let chain = Anvil::spawn(AnvilConfig::default())?;
-//! assert_eq!(chain.chain_id()?, 31337);
+//! assert_eq!(chain.chain_id().await?, 31337);
 //! println!("RPC at {}", chain.endpoint());
-//! # Ok::<(), quorate_devnet::DevnetError>(())
+//! # Ok(()) }
 //! ```
 
 pub mod anvil;

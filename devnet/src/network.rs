@@ -248,8 +248,8 @@ impl Devnet {
         }
 
         // From now on, blocks at a steady pace.
-        anvil.rpc("evm_setAutomine", &serde_json::json!([false]))?;
-        anvil.rpc("evm_setIntervalMining", &serde_json::json!([config.block_time]))?;
+        anvil.rpc("evm_setAutomine", serde_json::json!([false])).await?;
+        anvil.rpc("evm_setIntervalMining", serde_json::json!([config.block_time])).await?;
 
         Ok(Self {
             anvil,

@@ -1,11 +1,11 @@
 use quorate_devnet::{Anvil, AnvilConfig, DevnetError};
 
-#[test]
-fn anvil_starts_on_a_free_port_and_answers() {
+#[tokio::test]
+async fn anvil_starts_on_a_free_port_and_answers() {
     let chain = Anvil::spawn(AnvilConfig::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(chain.port(), 0);
-    assert_eq!(chain.chain_id().unwrap(), 31337);
-    let accounts = chain.rpc("eth_accounts", &serde_json::json!([])).unwrap();
+    assert_eq!(chain.chain_id().await.unwrap(), 31337);
+    let accounts = chain.rpc("eth_accounts", serde_json::json!([])).await.unwrap();
     assert_eq!(accounts.as_array().map(Vec::len), Some(10));
     // The first dev key is anvil's well-known one for its first account.
     assert_eq!(chain.private_keys().len(), 10);
@@ -15,14 +15,14 @@ fn anvil_starts_on_a_free_port_and_answers() {
     );
 }
 
-#[test]
-fn two_chains_run_side_by_side_and_stop_on_drop() {
+#[tokio::test]
+async fn two_chains_run_side_by_side_and_stop_on_drop() {
     let a =
         Anvil::spawn(AnvilConfig { chain_id: Some(7), accounts: 2, ..Default::default() }).unwrap();
     let b = Anvil::spawn(AnvilConfig::default()).unwrap();
     assert_ne!(a.port(), b.port());
-    assert_eq!(a.chain_id().unwrap(), 7);
-    assert_eq!(b.chain_id().unwrap(), 31337);
+    assert_eq!(a.chain_id().await.unwrap(), 7);
+    assert_eq!(b.chain_id().await.unwrap(), 31337);
     let port = a.port();
     drop(a);
     assert!(
@@ -31,10 +31,10 @@ fn two_chains_run_side_by_side_and_stop_on_drop() {
     );
 }
 
-#[test]
-fn an_unknown_method_is_an_rpc_error() {
+#[tokio::test]
+async fn an_unknown_method_is_an_rpc_error() {
     let chain = Anvil::spawn(AnvilConfig::default()).unwrap();
-    let err = chain.rpc("eth_noSuchMethod", &serde_json::json!([])).unwrap_err();
+    let err = chain.rpc("eth_noSuchMethod", serde_json::json!([])).await.unwrap_err();
     assert!(matches!(err, DevnetError::Rpc { .. }), "{err}");
 }
 

@@ -52,7 +52,7 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
     let net = devnet().await;
     let anvil = net.anvil();
     // Mine by hand from here, so the test decides when blocks come.
-    anvil.rpc("evm_setIntervalMining", &serde_json::json!([0])).unwrap();
+    anvil.rpc("evm_setIntervalMining", serde_json::json!([0])).await.unwrap();
     let mut settings = config(&net);
     settings.resubmit_after = Duration::from_millis(600);
     settings.poll_interval = Duration::from_millis(100);
@@ -73,7 +73,7 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
     // Once it is in the pool, make every next block too expensive for it.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = anvil.rpc("txpool_status", &serde_json::json!([])).unwrap();
+        let status = anvil.rpc("txpool_status", serde_json::json!([])).await.unwrap();
         if status["pending"] != "0x0" {
             break;
         }
@@ -82,9 +82,10 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
     }
     let high = offered * 20;
     anvil
-        .rpc("anvil_setNextBlockBaseFeePerGas", &serde_json::json!([format!("{high:#x}")]))
+        .rpc("anvil_setNextBlockBaseFeePerGas", serde_json::json!([format!("{high:#x}")]))
+        .await
         .unwrap();
-    anvil.rpc("evm_mine", &serde_json::json!([])).unwrap();
+    anvil.rpc("evm_mine", serde_json::json!([])).await.unwrap();
     // Anvil drops what can no longer pay the base fee; either way the transaction is not mined.
     let nonce = provider.get_transaction_count(chain.address()).await.unwrap();
     assert!(!sending.is_finished(), "mined despite the base fee");
@@ -94,7 +95,7 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
     while !sending.is_finished() {
         assert!(Instant::now() < deadline, "the stuck transaction was never replaced");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        anvil.rpc("evm_mine", &serde_json::json!([])).unwrap();
+        anvil.rpc("evm_mine", serde_json::json!([])).await.unwrap();
     }
     let receipt = sending.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
     let tx = provider.get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
@@ -111,7 +112,7 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
 async fn a_refused_fee_bump_never_reports_a_transaction_that_still_mines_as_failed() {
     let net = devnet().await;
     let anvil = net.anvil();
-    anvil.rpc("evm_setIntervalMining", &serde_json::json!([0])).unwrap();
+    anvil.rpc("evm_setIntervalMining", serde_json::json!([0])).await.unwrap();
     let mut settings = config(&net);
     settings.resubmit_after = Duration::from_millis(300);
     settings.poll_interval = Duration::from_millis(50);
@@ -122,7 +123,8 @@ async fn a_refused_fee_bump_never_reports_a_transaction_that_still_mines_as_fail
     // Enough ETH for the first offer, not for any bump.
     let balance = U256::from(21_000u128 * offered * 11 / 10);
     anvil
-        .rpc("anvil_setBalance", &serde_json::json!([who.address(), format!("{balance:#x}")]))
+        .rpc("anvil_setBalance", serde_json::json!([who.address(), format!("{balance:#x}")]))
+        .await
         .unwrap();
     let chain = Chain::connect(&settings, who).await.unwrap();
     let to = Address::repeat_byte(0x51);
@@ -143,7 +145,7 @@ async fn a_refused_fee_bump_never_reports_a_transaction_that_still_mines_as_fail
         "the caller was told before the chain decided: {:?}",
         sending.await
     );
-    anvil.rpc("evm_mine", &serde_json::json!([])).unwrap();
+    anvil.rpc("evm_mine", serde_json::json!([])).await.unwrap();
     let receipt = tokio::time::timeout(Duration::from_secs(10), sending).await.unwrap().unwrap();
     let receipt = receipt.unwrap_or_else(|e| panic!("reported failed, yet: {e}"));
     assert!(receipt.status());

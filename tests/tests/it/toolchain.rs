@@ -8,17 +8,17 @@ fn setup_installed_everything_the_node_checks_for() {
     assert!(all_ok, "quorate doctor found gaps:\n{report}");
 }
 
-#[test]
-fn a_devnet_chain_mines_blocks_on_its_block_time() {
+#[tokio::test]
+async fn a_devnet_chain_mines_blocks_on_its_block_time() {
     let chain = Anvil::spawn(AnvilConfig { block_time: Some(1), ..Default::default() }).unwrap();
-    let height = |chain: &Anvil| {
-        let hex = chain.rpc("eth_blockNumber", &serde_json::json!([])).unwrap();
+    async fn height(chain: &Anvil) -> u64 {
+        let hex = chain.rpc("eth_blockNumber", serde_json::json!([])).await.unwrap();
         u64::from_str_radix(hex.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-    };
-    let start = height(&chain);
+    }
+    let start = height(&chain).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while height(&chain) <= start {
+    while height(&chain).await <= start {
         assert!(std::time::Instant::now() < deadline, "no block mined in 10 s with --block-time 1");
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
