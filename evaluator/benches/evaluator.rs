@@ -10,6 +10,9 @@
 //!   reference node is the one `scripts/setup` pins, whose V8 is the closest release to the
 //!   evaluator's (so the ratio measures the sandbox, not a V8 upgrade); the machine's own node is
 //!   shown beside it when it differs;
+//! - canonical result encoding of 200k small objects, with and without `undefined` fields, against
+//!   the reference node's `JSON.stringify` on the same objects;
+//! - the resident memory of a sandbox before and after a task that took 3 GiB outside the V8 heap;
 //!
 //! and ends with the line `evaluator/node time ratio: <geometric mean>` against the reference.
 
@@ -327,10 +330,102 @@ fn gpu_kernel() {
     h.shutdown();
 }
 
+/// Builds `n` small objects (two `undefined` fields each when `undef`).
+const MAKE_OBJECTS: &str = "function make(n, undef) { const xs = []; for (let i = 0; i < n; i++) xs.push(undef ? { id: i, u: undefined, name: 'n' + i, f: undefined, ok: true, v: i * 0.5 } : { id: i, name: 'n' + i, ok: true, v: i * 0.5 }); return xs }";
+
+/// Objects encoded per second: the objects are built when the job loads, and the time of a task
+/// returning them less that of one returning their count is the encoding (the runtime's encoder,
+/// the copy to the host, the check of the sent length and the digest).
+fn encoding() {
+    const N: u32 = 200_000;
+    let mut sb = Sandbox::new().unwrap_or_else(|e| panic!("{e}"));
+    let mut time = |code: &str| -> Duration {
+        sb.load(ContentHash::of(code.as_bytes()), code).unwrap_or_else(|e| panic!("{e}"));
+        let mut s = spec("0");
+        s.limits.result_bytes = 256 << 20;
+        sb.run(&s, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        median(
+            (0..REPS)
+                .map(|_| {
+                    let t = Instant::now();
+                    sb.run(&s, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+                    t.elapsed()
+                })
+                .collect(),
+        )
+    };
+    let node = reference_node();
+    println!();
+    println!("result encoding, {N} small objects, median of {REPS}:");
+    println!("| objects | evaluator ms | objects/s | node JSON.stringify ms | objects/s |");
+    println!("|---|---:|---:|---:|---:|");
+    for undef in [false, true] {
+        let objects = format!("{MAKE_OBJECTS}; globalThis.X = make({N}, {undef});");
+        let ours = time(&format!("{objects} () => X"))
+            .saturating_sub(time(&format!("{objects} () => X.length")));
+        let script = format!(
+            "{MAKE_OBJECTS}; const xs = make({N}, {undef}); const ts = []; for (let r = 0; r < {REPS}; r++) {{ const t = process.hrtime.bigint(); JSON.stringify(xs); ts.push(Number(process.hrtime.bigint() - t) / 1e6); }} ts.sort((a, b) => a - b); console.log(ts[{}]);",
+            REPS / 2
+        );
+        let theirs = Command::new(&node)
+            .arg("-e")
+            .arg(&script)
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
+        let per_s = |ms: f64| f64::from(N) / (ms / 1e3);
+        let label = if undef { "with 2 undefined fields" } else { "4 fields" };
+        match theirs {
+            Some(t) => println!(
+                "| {label} | {:.1} | {:.0} | {t:.1} | {:.0} |",
+                ms(ours),
+                per_s(ms(ours)),
+                per_s(t)
+            ),
+            None => println!("| {label} | {:.1} | {:.0} | - | - |", ms(ours), per_s(ms(ours))),
+        }
+    }
+}
+
+/// Resident memory of an in-process sandbox when idle, and after a task that filled 3 GiB of
+/// `ArrayBuffer`s (dropped, or kept alive by the job).
+fn memory_release() {
+    let code = "(keep) => { const xs = []; for (let i = 0; i < 48; i++) xs.push(new Uint8Array(64 << 20).fill(1)); if (keep) globalThis.xs = xs; return xs.length }";
+    let mut sb = Sandbox::new().unwrap_or_else(|e| panic!("{e}"));
+    sb.load(ContentHash::of(code.as_bytes()), code).unwrap_or_else(|e| panic!("{e}"));
+    let mib = |b: Option<u64>| b.map_or(0.0, |b| b as f64 / f64::from(1u32 << 20));
+    println!();
+    for keep in [false, true] {
+        let mut s = spec(&keep.to_string());
+        s.limits.heap_bytes = 3584 << 20;
+        let idle = sb.resident_bytes();
+        let t = Instant::now();
+        sb.run(&s, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "3 GiB outside the heap ({}): resident {:.0} MiB idle, {:.0} MiB after the task ({:.0} ms)",
+            if keep { "kept by the job" } else { "dropped" },
+            mib(idle),
+            mib(sb.resident_bytes()),
+            ms(t.elapsed())
+        );
+    }
+}
+
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument is ignored.
-    overhead();
-    start_and_reset();
-    gpu_kernel();
-    kernels();
+    // `cargo bench` passes `--bench`; another argument runs only the sections whose name
+    // contains it (`overhead`, `start`, `encoding`, `memory`, `gpu`, `kernels`).
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let sections: [(&str, fn()); 6] = [
+        ("overhead", overhead),
+        ("start", start_and_reset),
+        ("encoding", encoding),
+        ("memory", memory_release),
+        ("gpu", gpu_kernel),
+        ("kernels", kernels),
+    ];
+    for (name, run) in sections {
+        if filter.as_deref().is_none_or(|f| name.contains(f)) {
+            run();
+        }
+    }
 }

@@ -104,6 +104,8 @@ impl EvaluatorHandle {
             &cfg.limits.memory_mb.to_string(),
             "--v8-heap-mb",
             &cfg.limits.v8_heap_mb.to_string(),
+            "--load-timeout-ms",
+            &cfg.limits.load_timeout_ms.to_string(),
             "--seccomp",
             if cfg.limits.seccomp { "on" } else { "off" },
             "--gpu",
@@ -207,8 +209,12 @@ impl EvaluatorHandle {
         }
     }
 
-    /// Loads a job (checked against `hash` by the sandbox).
+    /// Loads a job (checked against `hash` by the sandbox). A dead process is replaced first,
+    /// without loading the job it had: only this job's code runs.
     pub fn load_job(&mut self, hash: ContentHash, code: &str) -> Result<(), Error> {
+        if self.dead && self.job.as_ref().is_some_and(|(h, _)| *h != hash) {
+            self.job = None;
+        }
         self.revive()?;
         self.load_inner(hash, Arc::from(code))
     }
@@ -229,16 +235,20 @@ impl EvaluatorHandle {
     }
 
     /// Runs a task; progress and console go to `on_event`. A sandbox that does not answer
-    /// within the task's timeout plus the grace is killed (and respawned on the next call), and
-    /// so is one whose task returned a promise that never settled (`never_settled`: the
-    /// promise's continuations may still be running there).
+    /// within the task's timeout, the load limit (the job may be loaded again first) and the
+    /// grace is killed (and respawned on the next call), and so is one that failed underneath
+    /// the task (`internal`). A sandbox that could not stop what a task left running exits after
+    /// answering, and is respawned on the next call.
     pub fn run(
         &mut self,
         spec: &TaskSpec,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<TaskOutput, Error> {
         self.revive()?;
-        let timeout = Duration::from_millis(spec.limits.timeout_ms) + self.cfg.task_grace;
+        // The sandbox may first load the job again on a fresh context (under its own limit).
+        let timeout = Duration::from_millis(spec.limits.timeout_ms)
+            + Duration::from_millis(self.cfg.limits.load_timeout_ms)
+            + self.cfg.task_grace;
         match self.request(&Request::RunTask { spec: spec.clone() }, timeout, on_event) {
             Ok(Response::Result { result, digest, dropped_events }) => {
                 let result = result.into_bytes();
@@ -253,12 +263,6 @@ impl EvaluatorHandle {
                 // The sandbox failed underneath the task (and may be exiting): start afresh.
                 self.kill();
                 Err(Error::task(TaskErrorKind::Internal, message))
-            }
-            Ok(Response::TaskError { kind: TaskErrorKind::NeverSettled, message }) => {
-                // The promise's continuations may still be running: the sandbox then exits
-                // right after this answer (it is poisoned). Start afresh either way.
-                self.kill();
-                Err(Error::task(TaskErrorKind::NeverSettled, message))
             }
             Ok(Response::TaskError { kind, message }) => Err(Error::Task { kind, message }),
             Ok(Response::Failed { message }) => {

@@ -131,6 +131,15 @@ pub(crate) enum Wake<E> {
     Event(E),
 }
 
+/// What a waiter's own check says (the progress watchdog, a memory cap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Stop the task now.
+    Stop,
+    /// Check again by then (`None`: only the deadline matters).
+    Until(Option<Instant>),
+}
+
 /// Why a wait ended without a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Interrupt {
@@ -145,14 +154,17 @@ pub(crate) enum Interrupt {
 pub struct Context {
     raw: Arc<RawContext>,
     mailboxes: Vec<CallbackId>,
-    /// Set when a task did not stop after cancellation: the context must not be used or freed.
+    /// Set when a task did not stop after cancellation: the context must not be used, and is
+    /// not freed on drop unless [`Context::release_when_dropped`] was called.
     wedged: bool,
+    /// Free the context on drop even when wedged.
+    free_on_drop: bool,
 }
 
 impl Context {
     fn new(rt: &'static Runtime) -> Result<Self, Error> {
         let raw = rt.library.library().new_context().map_err(Error::engine)?;
-        Ok(Self { raw, mailboxes: Vec::new(), wedged: false })
+        Ok(Self { raw, mailboxes: Vec::new(), wedged: false, free_on_drop: false })
     }
 
     /// Evaluates `code` as a classic script and returns its completion value.
@@ -199,6 +211,13 @@ impl Context {
     /// True when a task could not be stopped; such a context is abandoned, not reused.
     pub fn is_wedged(&self) -> bool {
         self.wedged
+    }
+
+    /// Frees the context when the last reference goes even if it is wedged: libmini_racer then
+    /// terminates whatever JavaScript runs on it (promise continuations included) and joins its
+    /// thread, which blocks the dropping thread until then.
+    pub(crate) fn release_when_dropped(&mut self) {
+        self.free_on_drop = true;
     }
 
     pub(crate) fn raw(&self) -> &Arc<RawContext> {
@@ -274,28 +293,28 @@ impl Context {
         task: ffi::TaskId,
         rx: &Receiver<Wake<E>>,
         deadline: Deadline,
-        next_check: &mut dyn FnMut() -> Option<Instant>,
+        next_check: &mut dyn FnMut() -> Check,
         on_event: &mut dyn FnMut(E) -> Result<(), Interrupt>,
     ) -> Result<Handle, Interrupt> {
         self.wait_events_within(task, rx, deadline, next_check, on_event, CANCEL_GRACE)
     }
 
-    fn wait_events_within<E>(
+    /// [`Self::wait_events`] with a given grace for the terminated task to report back.
+    pub(crate) fn wait_events_within<E>(
         &mut self,
         task: ffi::TaskId,
         rx: &Receiver<Wake<E>>,
         deadline: Deadline,
-        next_check: &mut dyn FnMut() -> Option<Instant>,
+        next_check: &mut dyn FnMut() -> Check,
         on_event: &mut dyn FnMut(E) -> Result<(), Interrupt>,
         grace: Duration,
     ) -> Result<Handle, Interrupt> {
         let stop = loop {
-            let now = Instant::now();
-            let mut until = deadline.at;
-            if let Some(t) = next_check() {
-                until = until.min(t);
-            }
-            match rx.recv_timeout(until.saturating_duration_since(now)) {
+            let until = match next_check() {
+                Check::Stop => break Interrupt::Stop,
+                Check::Until(t) => t.map_or(deadline.at, |t| t.min(deadline.at)),
+            };
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
                 Ok(Wake::Done(h)) => return Ok(h),
                 Ok(Wake::Event(e)) => {
                     if let Err(i) = on_event(e) {
@@ -305,9 +324,6 @@ impl Context {
                 Err(RecvTimeoutError::Timeout) => {
                     if Instant::now() >= deadline.at {
                         break Interrupt::Deadline;
-                    }
-                    if next_check().is_some_and(|t| Instant::now() >= t) {
-                        break Interrupt::Stop;
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => break Interrupt::Stop,
@@ -334,18 +350,21 @@ impl Context {
         deadline: Deadline,
         grace: Duration,
     ) -> Result<Handle, Error> {
-        self.wait_events_within(task, rx, deadline, &mut || None, &mut |()| Ok(()), grace).map_err(
-            |_| {
-                if self.wedged {
-                    Error::engine("a timed-out task did not stop; the context is abandoned")
-                } else {
-                    Error::task(
-                        crate::TaskErrorKind::Timeout,
-                        "the evaluation ran past its deadline",
-                    )
-                }
-            },
+        self.wait_events_within(
+            task,
+            rx,
+            deadline,
+            &mut || Check::Until(None),
+            &mut |()| Ok(()),
+            grace,
         )
+        .map_err(|_| {
+            if self.wedged {
+                Error::engine("a timed-out task did not stop; the context is abandoned")
+            } else {
+                Error::task(crate::TaskErrorKind::Timeout, "the evaluation ran past its deadline")
+            }
+        })
     }
 
     /// Registers a mailbox: `mailbox` must be a `SharedArrayBuffer` handle of this context
@@ -366,9 +385,9 @@ impl Drop for Context {
         for cb in self.mailboxes.drain(..) {
             ffi::unregister(cb);
         }
-        if self.wedged {
-            // A task is still running on the isolate thread; freeing the context now could
-            // free it from that thread or under it. Leak it: the process is replaced soon.
+        if self.wedged && !self.free_on_drop {
+            // A task is still running on the isolate thread, and freeing the context blocks
+            // until it stops. Leak it unless the owner asked for that.
             std::mem::forget(Arc::clone(&self.raw));
         }
     }

@@ -119,25 +119,44 @@ pub enum TaskErrorKind {
     BadInput,
     /// The result cannot be encoded canonically (cycle, non-finite number, BigInt, Map, too deep).
     BadResult,
-    /// The encoded result exceeds the output cap.
+    /// The result, as sent, exceeds the output cap.
     OutputTooLarge,
-    /// The wall-clock limit passed.
+    /// The wall-clock limit passed (the task's own code, or work it left running after its
+    /// answer).
     Timeout,
     /// No `progress()` call within the watchdog interval.
     ProgressStalled,
-    /// The V8 heap passed its cap.
+    /// The task's memory (V8 heap and memory outside it) passed its cap.
     HeapLimit,
     /// The work function returned a promise that can never settle.
     NeverSettled,
     /// No job is loaded.
     NoJob,
+    /// The job's code, loaded again on a fresh context before this task, failed or passed its
+    /// load limits.
+    LoadFailed,
     /// The engine or process failed underneath the task.
     Internal,
 }
 
-impl std::fmt::Display for TaskErrorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
+impl TaskErrorKind {
+    const ALL: [Self; 11] = [
+        Self::Threw,
+        Self::BadInput,
+        Self::BadResult,
+        Self::OutputTooLarge,
+        Self::Timeout,
+        Self::ProgressStalled,
+        Self::HeapLimit,
+        Self::NeverSettled,
+        Self::NoJob,
+        Self::LoadFailed,
+        Self::Internal,
+    ];
+
+    /// The stable name (as in the protocol).
+    pub const fn name(self) -> &'static str {
+        match self {
             Self::Threw => "threw",
             Self::BadInput => "bad_input",
             Self::BadResult => "bad_result",
@@ -147,9 +166,40 @@ impl std::fmt::Display for TaskErrorKind {
             Self::HeapLimit => "heap_limit",
             Self::NeverSettled => "never_settled",
             Self::NoJob => "no_job",
+            Self::LoadFailed => "load_failed",
             Self::Internal => "internal",
-        };
-        f.write_str(s)
+        }
+    }
+
+    /// The kind with this stable name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Kinds the JavaScript runtime itself reports; any other kind in its answer is the job's
+    /// doing and read as `threw`.
+    pub(crate) fn is_reported_by_the_runtime(&self) -> bool {
+        matches!(
+            self,
+            Self::Threw
+                | Self::BadInput
+                | Self::BadResult
+                | Self::OutputTooLarge
+                | Self::NoJob
+                | Self::NeverSettled
+        )
+    }
+
+    /// True when the job, not the sandbox, is to blame: every replica running the same job
+    /// would fail the same way (resources aside).
+    pub fn is_jobs_fault(&self) -> bool {
+        !matches!(self, Self::NoJob | Self::Internal)
+    }
+}
+
+impl std::fmt::Display for TaskErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -172,5 +222,21 @@ impl Error {
             Self::Task { kind, .. } => Some(*kind),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_match_the_protocol_and_round_trip() {
+        for kind in TaskErrorKind::ALL {
+            assert_eq!(TaskErrorKind::from_name(kind.name()), Some(kind));
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.name()));
+        }
+        assert_eq!(TaskErrorKind::from_name("nope"), None);
+        assert!(TaskErrorKind::LoadFailed.is_jobs_fault());
+        assert!(!TaskErrorKind::Internal.is_jobs_fault());
     }
 }

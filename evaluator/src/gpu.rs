@@ -6,11 +6,20 @@
 //! buffers. Errors (a shader that does not compile, a bad entry point, limits) come back as
 //! messages, never as panics.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
 
 use serde::Deserialize;
 
 use crate::Error;
+
+/// How a `gpu.compute` that ran past the task's deadline is reported (the start of its message).
+pub const GPU_DEADLINE: &str = "the GPU work ran past the task's deadline";
 
 /// Largest buffer a request may use.
 pub const MAX_BUFFER_BYTES: u64 = 256 << 20;
@@ -21,6 +30,8 @@ pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     class: String,
+    /// Set once a shader outlived its task: the device may still be busy with it.
+    lost: AtomicBool,
 }
 
 /// A parsed `gpu.compute` request.
@@ -114,7 +125,7 @@ impl Gpu {
         let class =
             format!("{:?}/{:?}/{}/{}", info.backend, info.device_type, info.name, info.driver_info)
                 .to_lowercase();
-        Ok(Some(Self { device, queue, class }))
+        Ok(Some(Self { device, queue, class, lost: AtomicBool::new(false) }))
     }
 
     /// The adapter class: backend, device type, name and driver, which replicas whose GPU
@@ -123,8 +134,18 @@ impl Gpu {
         &self.class
     }
 
-    /// Runs one request; returns the bytes of the buffers it asked to read.
-    pub fn compute(&self, req: &Request) -> Result<Vec<Vec<u8>>, String> {
+    /// True once a shader ran past its task's deadline: the process should be replaced.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Runs one request; returns the bytes of the buffers it asked to read. Waits for the GPU
+    /// at most until `deadline` (the task's): a shader still running then is an error, and the
+    /// device is not used again by this process (its owner replaces the process).
+    pub fn compute(&self, req: &Request, deadline: Instant) -> Result<Vec<Vec<u8>>, String> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err("the GPU is still busy with an earlier task's shader".into());
+        }
         let d = &self.device;
         let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -218,7 +239,15 @@ impl Gpu {
                 }
             });
         }
-        d.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match d.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(timeout) }) {
+            Ok(_) => {}
+            Err(wgpu::PollError::Timeout) => {
+                self.lost.store(true, Ordering::SeqCst);
+                return Err(format!("{GPU_DEADLINE}: the shader was still running"));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
         if mapped.lock().map(|m| m.len() != staging.len() || m.contains(&false)).unwrap_or(true) {
             return Err("reading the GPU buffers back failed".into());
         }

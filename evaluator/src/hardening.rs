@@ -30,6 +30,14 @@ pub struct ProcessLimits {
     pub gpu: bool,
     /// See `unprivileged_uid`.
     pub unprivileged_gid: u32,
+    /// Wall-clock limit of each load of a job's code, in milliseconds
+    /// ([`crate::sandbox::LoadLimits`]).
+    #[serde(default = "default_load_timeout_ms")]
+    pub load_timeout_ms: u64,
+}
+
+fn default_load_timeout_ms() -> u64 {
+    crate::sandbox::LoadLimits::default().timeout_ms
 }
 
 impl Default for ProcessLimits {
@@ -43,6 +51,7 @@ impl Default for ProcessLimits {
             unprivileged_gid: 65534,
             seccomp: true,
             gpu: false,
+            load_timeout_ms: default_load_timeout_ms(),
         }
     }
 }

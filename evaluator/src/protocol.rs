@@ -180,7 +180,11 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(
 
 /// Writes one frame and flushes.
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), Error> {
-    let frame = encode(msg)?;
-    w.write_all(&frame).map_err(|e| Error::io("writing a frame", &e))?;
+    write_encoded(w, &encode(msg)?)
+}
+
+/// Writes a frame made by [`encode`] and flushes.
+pub fn write_encoded(w: &mut impl Write, frame: &[u8]) -> Result<(), Error> {
+    w.write_all(frame).map_err(|e| Error::io("writing a frame", &e))?;
     w.flush().map_err(|e| Error::io("flushing a frame", &e))
 }

@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    Error,
+    Error, TaskErrorKind,
     engine::{Deadline, Runtime},
     protocol::{self, Capabilities, Request, Response, VERSION},
     sandbox::{Event, Sandbox},
@@ -142,7 +142,18 @@ pub fn serve(
                     Err(Error::Task { kind, message }) => Response::TaskError { kind, message },
                     Err(e) => Response::Failed { message: e.to_string() },
                 };
-                protocol::write_frame(output, &reply)?;
+                let mut frame = protocol::encode(&reply)?;
+                if frame.len() > max_frame as usize + 4 {
+                    // The result fits its cap but not a frame: the job's output is too large.
+                    frame = protocol::encode(&Response::TaskError {
+                        kind: TaskErrorKind::OutputTooLarge,
+                        message: format!(
+                            "the result's response frame would be {} bytes, over the frame limit of {max_frame} bytes",
+                            frame.len() - 4
+                        ),
+                    })?;
+                }
+                protocol::write_encoded(output, &frame)?;
                 if sandbox.is_poisoned() {
                     return Err(Error::Sandbox {
                         reason: "a task could not be stopped; exiting so the worker replaces this process".into(),

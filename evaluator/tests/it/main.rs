@@ -2,6 +2,8 @@
 
 mod engine;
 mod gpu;
+mod hostile;
+mod limits;
 mod process;
 mod protocol;
 mod regressions;

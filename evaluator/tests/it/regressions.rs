@@ -244,14 +244,15 @@ const ENDLESS_CONTINUATIONS: &str =
     "async (spin) => { if (!spin) return 'alive'; for (;;) await null; }";
 
 #[test]
-fn endless_promise_continuations_end_soon_after_the_deadline_and_poison_the_sandbox() {
+fn endless_promise_continuations_end_at_the_deadline_and_are_stopped() {
     let mut sb = loaded(ENDLESS_CONTINUATIONS);
     let mut s = spec(1, "true", "[]");
     s.limits.timeout_ms = 500;
     let t = Instant::now();
     assert_eq!(kind_of(sb.run(&s, &mut |_| {})), TaskErrorKind::NeverSettled);
     assert!(t.elapsed() < Duration::from_millis(1_500), "{:?}", t.elapsed());
-    assert!(sb.is_poisoned());
+    // Discarding the context terminated them: nothing is left running to poison the sandbox.
+    assert!(!sb.is_poisoned());
     // The sandbox still answers on a fresh context.
     assert_eq!(run(&mut sb, "false").unwrap().result, br#""alive""#);
 }

@@ -1,4 +1,5 @@
-//! The raw C API of `libmini_racer`. Only this module touches it; it is the crate's one module
+//! The raw C API of `libmini_racer` and, in [`os`], the few OS calls the sandbox makes on
+//! itself. Only this module (with its submodule) touches either; it is the crate's one module
 //! allowed `unsafe`, and every block says why it is sound.
 //!
 //! Shape of the C API (mini-racer 0.14.1, see the wheel's `_dll.py`):
@@ -16,6 +17,8 @@
 //! The C callback carries no user data, so callback ids are process-wide and looked up in
 //! [`Registry`].
 
+pub(crate) mod os;
+
 use std::{
     collections::HashMap,
     ffi::{CStr, CString},
@@ -24,7 +27,7 @@ use std::{
     ptr::NonNull,
     sync::{
         Arc, Mutex, OnceLock,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
 };
 
@@ -585,117 +588,46 @@ fn mailbox_bytes(mailbox: &Handle) -> (*const u8, usize) {
     (value as usize as *const u8, len)
 }
 
-/// Process-level hardening calls (rlimits, priority, parent-death signal, privileges).
-pub(crate) mod os {
-    /// A resource limit to set.
-    #[derive(Debug, Clone, Copy)]
-    pub(crate) enum Resource {
-        /// Bytes of data segment and private writable mappings.
-        Data,
-        /// Core file size.
-        Core,
-        /// Open file descriptors.
-        NoFile,
-        /// Size of files the process may write.
-        FileSize,
-        /// CPU seconds.
-        Cpu,
-    }
+/// A `SharedArrayBuffer` whose 32-bit words the host reads from any thread while JavaScript
+/// runs: the runtime stores the words the host samples (progress, counters) with
+/// `Atomics.store`, so no call into the host is needed.
+#[derive(Debug)]
+pub(crate) struct SharedWords {
+    /// Keeps the buffer (and so its backing store) alive.
+    _buffer: Handle,
+    ptr: *const u8,
+    len: usize,
+}
 
-    fn last_error(what: &str) -> String {
-        format!("{what}: {}", std::io::Error::last_os_error())
-    }
+// SAFETY: the words are only read, with atomic loads, and the backing store they point into
+// lives (and never moves: a shared buffer cannot be detached) as long as `_buffer`.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above: every access is an atomic load.
+unsafe impl Sync for SharedWords {}
 
-    /// Sets both the soft and hard limit of `resource` (lowering only: raising fails).
-    pub(crate) fn set_rlimit(resource: Resource, value: u64) -> Result<(), String> {
-        let r = match resource {
-            Resource::Data => libc::RLIMIT_DATA,
-            Resource::Core => libc::RLIMIT_CORE,
-            Resource::NoFile => libc::RLIMIT_NOFILE,
-            Resource::FileSize => libc::RLIMIT_FSIZE,
-            Resource::Cpu => libc::RLIMIT_CPU,
-        };
-        let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
-        // SAFETY: `lim` is a valid, initialised rlimit for the duration of the call.
-        if unsafe { libc::setrlimit(r, &lim) } == 0 { Ok(()) } else { Err(last_error("setrlimit")) }
-    }
-
-    /// Sets the process's nice value.
-    pub(crate) fn set_nice(nice: i32) -> Result<(), String> {
-        // SAFETY: plain integers; `who` = 0 is the calling process.
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } == 0 {
-            Ok(())
-        } else {
-            Err(last_error("setpriority"))
+impl SharedWords {
+    /// `buffer` must be a `SharedArrayBuffer` handle.
+    pub(crate) fn new(buffer: Handle) -> Result<Self, String> {
+        match buffer.view() {
+            View::Object { tag: tag::SHARED_ARRAY_BUFFER, .. } => {}
+            other => return Err(format!("expected a SharedArrayBuffer, got {other:?}")),
         }
+        let (ptr, len) = mailbox_bytes(&buffer);
+        if ptr.is_null() || !(ptr as usize).is_multiple_of(std::mem::align_of::<AtomicU32>()) {
+            return Err("the SharedArrayBuffer's backing store is not word-aligned".into());
+        }
+        Ok(Self { _buffer: buffer, ptr, len })
     }
 
-    /// Asks the kernel to SIGKILL this process when its parent (the worker) dies.
-    pub(crate) fn die_with_parent() -> Result<(), String> {
-        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; the rest are unused.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) }
-            == 0
-        {
-            Ok(())
-        } else {
-            Err(last_error("prctl(PR_SET_PDEATHSIG)"))
+    /// The word at byte `offset` (a multiple of 4 inside the buffer), or `None` outside it.
+    pub(crate) fn load(&self, offset: usize) -> Option<u32> {
+        if !offset.is_multiple_of(4) || offset.checked_add(4)? > self.len {
+            return None;
         }
-    }
-
-    /// Forbids gaining privileges through exec (setuid binaries, file capabilities).
-    pub(crate) fn no_new_privileges() -> Result<(), String> {
-        // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes 1 and zeros.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } == 0 {
-            Ok(())
-        } else {
-            Err(last_error("prctl(PR_SET_NO_NEW_PRIVS)"))
-        }
-    }
-
-    /// The effective user id.
-    pub(crate) fn euid() -> u32 {
-        // SAFETY: geteuid cannot fail and takes no arguments.
-        unsafe { libc::geteuid() }
-    }
-
-    /// Drops to `uid`/`gid` with no supplementary groups (when running as root).
-    pub(crate) fn drop_privileges(uid: u32, gid: u32) -> Result<(), String> {
-        // SAFETY: a zero-length group list; the pointer is never read.
-        if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
-            return Err(last_error("setgroups"));
-        }
-        // SAFETY: plain ids.
-        if unsafe { libc::setresgid(gid, gid, gid) } != 0 {
-            return Err(last_error("setresgid"));
-        }
-        // SAFETY: plain ids.
-        if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
-            return Err(last_error("setresuid"));
-        }
-        Ok(())
-    }
-
-    /// Installs a seccomp BPF program on all threads (`SECCOMP_FILTER_FLAG_TSYNC`).
-    pub(crate) fn install_seccomp(program: &[crate::seccomp::Insn]) -> Result<(), String> {
-        let mut filters: Vec<libc::sock_filter> = program
-            .iter()
-            .map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
-            .collect();
-        let prog = libc::sock_fprog {
-            len: u16::try_from(filters.len())
-                .map_err(|_| "seccomp program too long".to_string())?,
-            filter: filters.as_mut_ptr(),
-        };
-        // SAFETY: `prog` points at `filters`, which outlives the call; the kernel copies the
-        // program. The flags and operation are plain integers.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_TSYNC,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if rc == 0 { Ok(()) } else { Err(last_error("seccomp")) }
+        // SAFETY: `offset` is word-aligned (the base is checked aligned in `new`) and in bounds;
+        // the backing store is alive (held by `_buffer`); JavaScript writes these words with
+        // `Atomics.store`, and this is an atomic load of the same width.
+        let word = unsafe { &*self.ptr.add(offset).cast::<AtomicU32>() };
+        Some(word.load(Ordering::SeqCst))
     }
 }
