@@ -1,10 +1,11 @@
 //! The worker↔evaluator protocol: length-prefixed, versioned, size-capped frames carrying JSON
 //! messages, over the child's stdin (requests) and stdout (responses).
 //!
-//! A frame is `len: u32 big-endian` then `len` bytes: one version byte ([`VERSION`]) and the
-//! message as JSON (serde, internally tagged by `"type"`). A receiver refuses a frame longer
-//! than its cap before reading it, a version it does not speak, and any JSON that is not
-//! exactly one known message (unknown fields are errors).
+//! A frame is the shared [`quorate_primitives::frame`] (`version ‖ len: u32 big-endian ‖ len
+//! bytes`, as on the p2p wire) at this protocol's [`VERSION`], carrying the message as JSON
+//! (serde, internally tagged by `"type"`). A receiver refuses a frame longer than its cap
+//! before reading it, a version it does not speak, and any JSON that is not exactly one known
+//! message (unknown fields are errors).
 //!
 //! Flow: the worker sends one [`Request`] and reads [`Response`]s until the one that ends it:
 //! `describe` → `capabilities`; `load_job` → `loaded` | `failed`; `run_task` → any number of
@@ -13,7 +14,7 @@
 
 use std::io::{Read, Write};
 
-use quorate_primitives::{ContentHash, ResultDigest};
+use quorate_primitives::{ContentHash, ResultDigest, frame};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -120,23 +121,31 @@ pub struct Capabilities {
 
 /// Encodes one message as a frame.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, Error> {
-    let mut frame = vec![0u8; 5];
-    serde_json::to_writer(&mut frame, msg)
+    let mut out = vec![0u8; frame::HEADER_LEN];
+    serde_json::to_writer(&mut out, msg)
         .map_err(|e| Error::Protocol { reason: format!("cannot encode: {e}") })?;
-    let len = u32::try_from(frame.len() - 4)
-        .map_err(|_| Error::FrameTooLarge { len: frame.len() as u64, max: u64::from(u32::MAX) })?;
-    frame[0..4].copy_from_slice(&len.to_be_bytes());
-    frame[4] = VERSION;
-    Ok(frame)
+    let json_len = out.len().saturating_sub(frame::HEADER_LEN);
+    let len = u32::try_from(json_len)
+        .map_err(|_| Error::FrameTooLarge { len: json_len as u64, max: u64::from(u32::MAX) })?;
+    out[..frame::HEADER_LEN].copy_from_slice(&frame::encode_header(VERSION, len));
+    Ok(out)
 }
 
-/// Decodes the body of a frame (version byte and JSON, without the length prefix).
-pub fn decode_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Error> {
-    let (&version, json) =
-        body.split_first().ok_or_else(|| Error::Protocol { reason: "empty frame".into() })?;
-    if version != VERSION {
-        return Err(Error::Version { got: version, want: VERSION });
+/// The shared frame's errors in this crate's terms.
+fn frame_error(e: quorate_primitives::Error) -> Error {
+    match e {
+        quorate_primitives::Error::FrameVersion { found, expected } => {
+            Error::Version { got: found, want: expected }
+        }
+        quorate_primitives::Error::FrameTooLarge { len, max } => {
+            Error::FrameTooLarge { len, max: u64::from(max) }
+        }
+        other => Error::Protocol { reason: other.to_string() },
     }
+}
+
+/// Decodes a frame's payload (the JSON message).
+fn decode_json<T: for<'de> Deserialize<'de>>(json: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(json).map_err(|e| Error::Protocol { reason: e.to_string() })
 }
 
@@ -146,15 +155,9 @@ pub fn decode<T: for<'de> Deserialize<'de>>(
     bytes: &[u8],
     max_frame: u32,
 ) -> Result<Option<(T, usize)>, Error> {
-    let Some(prefix) = bytes.get(0..4) else { return Ok(None) };
-    let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-    if len > max_frame {
-        return Err(Error::FrameTooLarge { len: u64::from(len), max: u64::from(max_frame) });
-    }
-    let end = 4 + len as usize;
-    match bytes.get(4..end) {
-        Some(body) => Ok(Some((decode_body(body)?, end))),
-        None => Ok(None),
+    match frame::decode(bytes, VERSION, max_frame).map_err(frame_error)? {
+        frame::Decoded::Frame { payload, consumed } => Ok(Some((decode_json(payload)?, consumed))),
+        frame::Decoded::Incomplete { .. } => Ok(None),
     }
 }
 
@@ -163,19 +166,16 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(
     r: &mut impl Read,
     max_frame: u32,
 ) -> Result<Option<T>, Error> {
-    let mut prefix = [0u8; 4];
-    match r.read_exact(&mut prefix) {
+    let mut header = [0u8; frame::HEADER_LEN];
+    match r.read_exact(&mut header) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(Error::io("reading a frame", &e)),
     }
-    let len = u32::from_be_bytes(prefix);
-    if len > max_frame {
-        return Err(Error::FrameTooLarge { len: u64::from(len), max: u64::from(max_frame) });
-    }
-    let mut body = vec![0u8; len as usize];
-    r.read_exact(&mut body).map_err(|e| Error::io("reading a frame", &e))?;
-    decode_body(&body).map(Some)
+    let len = frame::decode_header(header, VERSION, max_frame).map_err(frame_error)?;
+    let mut json = vec![0u8; len as usize];
+    r.read_exact(&mut json).map_err(|e| Error::io("reading a frame", &e))?;
+    decode_json(&json).map(Some)
 }
 
 /// Writes one frame and flushes.

@@ -143,13 +143,13 @@ pub fn serve(
                     Err(e) => Response::Failed { message: e.to_string() },
                 };
                 let mut frame = protocol::encode(&reply)?;
-                if frame.len() > max_frame as usize + 4 {
+                if frame.len() > max_frame as usize + quorate_primitives::frame::HEADER_LEN {
                     // The result fits its cap but not a frame: the job's output is too large.
                     frame = protocol::encode(&Response::TaskError {
                         kind: TaskErrorKind::OutputTooLarge,
                         message: format!(
                             "the result's response frame would be {} bytes, over the frame limit of {max_frame} bytes",
-                            frame.len() - 4
+                            frame.len().saturating_sub(quorate_primitives::frame::HEADER_LEN)
                         ),
                     })?;
                 }

@@ -30,6 +30,22 @@ pub enum Error {
     /// A percentage outside 0..=100 was given.
     #[error("ratio {0}% is outside 0..=100")]
     RatioOutOfRange(u64),
+    /// A frame of another protocol version.
+    #[error("frame of version {found}, this build speaks version {expected}")]
+    FrameVersion {
+        /// The version in the frame.
+        found: u8,
+        /// The version expected.
+        expected: u8,
+    },
+    /// A frame longer than its cap.
+    #[error("frame of {len} bytes is over the {max}-byte cap")]
+    FrameTooLarge {
+        /// The declared or given length.
+        len: u64,
+        /// The cap.
+        max: u32,
+    },
     /// A signature could not be made or read.
     #[error("signature: {reason}")]
     Signature {

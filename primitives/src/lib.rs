@@ -14,6 +14,7 @@
 //! | [`amount`] | [`Amount`]: a token amount whose arithmetic is checked and never panics |
 //! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`] |
 //! | [`authorization`] | [`TaskAuthorization`]: the pool owner's permission for a worker to vote on a task in a round; its message, digest, signing and checking |
+//! | [`frame`] | length-prefixed frames (`version ‖ len ‖ payload`) shared by the p2p wire and the evaluator pipe |
 //! | [`error`] | [`Error`]: the structured reasons an operation is refused |
 //!
 //! ## Data flow of one task's vote (docs/poco.md)
@@ -44,6 +45,7 @@ pub mod amount;
 pub mod authorization;
 pub mod content;
 pub mod error;
+pub mod frame;
 pub mod ids;
 pub mod result;
 

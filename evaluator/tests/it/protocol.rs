@@ -8,16 +8,23 @@ use quorate_evaluator::{
 };
 use quorate_primitives::{B256, ContentHash, ResultDigest, TaskId};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// `json` as one frame of this protocol (the shared frame header, then the bytes).
+fn framed(json: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(json.len()).unwrap();
+    [&quorate_primitives::frame::encode_header(VERSION, len)[..], json].concat()
+}
+
+fn decode_json<T: for<'de> serde::Deserialize<'de>>(json: &[u8]) -> Result<T, Error> {
+    protocol::decode::<T>(&framed(json), 1 << 20)
+        .map(|decoded| decoded.map(|(msg, _)| msg).unwrap())
 }
 
 #[test]
 fn frame_bytes_are_stable() {
     let frame = protocol::encode(&Request::Describe {}).unwrap();
-    assert_eq!(hex(&frame), "00000014017b2274797065223a226465736372696265227d");
+    assert_eq!(frame, [&[1, 0, 0, 0, 19][..], br#"{"type":"describe"}"#].concat());
     assert_eq!(&frame[5..], br#"{"type":"describe"}"#);
-    assert_eq!(&frame[..5], &[0, 0, 0, 20, VERSION]);
+    assert_eq!(&frame[..5], &[VERSION, 0, 0, 0, 19]);
 
     let spec = TaskSpec {
         task_id: TaskId::from(B256::repeat_byte(0xab)),
@@ -64,34 +71,36 @@ fn oversized_frames_wrong_versions_and_unknown_fields_are_refused() {
     let mut frame = protocol::encode(&Request::Reset {}).unwrap();
     assert!(matches!(
         protocol::decode::<Request>(&frame, 4),
-        Err(Error::FrameTooLarge { len: 17, max: 4 })
+        Err(Error::FrameTooLarge { len: 16, max: 4 })
     ));
     assert!(matches!(protocol::decode::<Request>(&frame[..frame.len() - 1], 1 << 20), Ok(None)));
-    frame[4] = 9;
+    frame[0] = 9;
     assert!(matches!(
         protocol::decode::<Request>(&frame, 1 << 20),
         Err(Error::Version { got: 9, want: VERSION })
     ));
-    let body = [&[VERSION][..], br#"{"type":"load_job","hash":"0x0000000000000000000000000000000000000000000000000000000000000000","code":"","extra":1}"#].concat();
-    assert!(matches!(protocol::decode_body::<Request>(&body), Err(Error::Protocol { .. })));
+    let body = br#"{"type":"load_job","hash":"0x0000000000000000000000000000000000000000000000000000000000000000","code":"","extra":1}"#;
+    assert!(matches!(decode_json::<Request>(body), Err(Error::Protocol { .. })));
     // Unknown fields are refused on the messages without fields too.
     for extra in [
         &br#"{"type":"reset","extra":1}"#[..],
         br#"{"type":"describe","x":null}"#,
         br#"{"type":"die","now":true}"#,
     ] {
-        let body = [&[VERSION][..], extra].concat();
-        assert!(matches!(protocol::decode_body::<Request>(&body), Err(Error::Protocol { .. })));
+        assert!(matches!(decode_json::<Request>(extra), Err(Error::Protocol { .. })));
     }
-    let body = [&[VERSION][..], br#"{"type":"reset_done","x":1}"#].concat();
-    assert!(matches!(protocol::decode_body::<Response>(&body), Err(Error::Protocol { .. })));
+    assert!(matches!(
+        decode_json::<Response>(br#"{"type":"reset_done","x":1}"#),
+        Err(Error::Protocol { .. })
+    ));
     // And the same messages without them still decode (the wire format is unchanged).
-    let body = [&[VERSION][..], br#"{"type":"reset"}"#].concat();
-    assert!(matches!(protocol::decode_body::<Request>(&body), Ok(Request::Reset {})));
+    assert!(matches!(decode_json::<Request>(br#"{"type":"reset"}"#), Ok(Request::Reset {})));
     assert_eq!(protocol::encode(&Request::Die {}).unwrap()[5..], br#"{"type":"die"}"#[..]);
-    let body = [&[VERSION][..], br#"{"type":"format_disk"}"#].concat();
-    assert!(matches!(protocol::decode_body::<Request>(&body), Err(Error::Protocol { .. })));
-    assert!(matches!(protocol::decode_body::<Request>(&[]), Err(Error::Protocol { .. })));
+    assert!(matches!(
+        decode_json::<Request>(br#"{"type":"format_disk"}"#),
+        Err(Error::Protocol { .. })
+    ));
+    assert!(matches!(decode_json::<Request>(b""), Err(Error::Protocol { .. })));
 }
 
 fn arb_spec() -> impl Strategy<Value = TaskSpec> {

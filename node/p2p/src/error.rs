@@ -267,3 +267,18 @@ impl Error {
         )
     }
 }
+
+impl From<quorate_primitives::Error> for Error {
+    /// A shared frame's error in this crate's terms (the sender's fault either way).
+    fn from(e: quorate_primitives::Error) -> Self {
+        match e {
+            quorate_primitives::Error::FrameVersion { found, .. } => {
+                Self::UnsupportedVersion { found }
+            }
+            quorate_primitives::Error::FrameTooLarge { len, max } => {
+                Self::FrameTooLarge { len, max }
+            }
+            _ => Self::ProtocolViolation { reason: "malformed frame" },
+        }
+    }
+}
