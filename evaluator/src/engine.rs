@@ -267,8 +267,8 @@ impl Context {
     pub(crate) fn start<E: Send + 'static>(
         &self,
         tx: SyncSender<Wake<E>>,
-        begin: impl FnOnce(CallbackId) -> Result<ffi::TaskId, String>,
-    ) -> Result<ffi::TaskId, Error> {
+        begin: impl FnOnce(CallbackId) -> Result<ffi::CallId, String>,
+    ) -> Result<ffi::CallId, Error> {
         if self.wedged {
             return Err(Error::engine("the context is wedged"));
         }
@@ -290,7 +290,7 @@ impl Context {
     /// so the context is idle and usable when this returns.
     pub(crate) fn wait_events<E>(
         &mut self,
-        task: ffi::TaskId,
+        task: ffi::CallId,
         rx: &Receiver<Wake<E>>,
         deadline: Deadline,
         next_check: &mut dyn FnMut() -> Check,
@@ -302,7 +302,7 @@ impl Context {
     /// [`Self::wait_events`] with a given grace for the terminated task to report back.
     pub(crate) fn wait_events_within<E>(
         &mut self,
-        task: ffi::TaskId,
+        task: ffi::CallId,
         rx: &Receiver<Wake<E>>,
         deadline: Deadline,
         next_check: &mut dyn FnMut() -> Check,
@@ -345,7 +345,7 @@ impl Context {
 
     fn wait(
         &mut self,
-        task: ffi::TaskId,
+        task: ffi::CallId,
         rx: &Receiver<Wake<()>>,
         deadline: Deadline,
         grace: Duration,

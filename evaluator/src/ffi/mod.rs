@@ -356,11 +356,11 @@ impl RawContext {
     }
 
     /// Starts evaluating `code` (a string handle); the result goes to `callback`.
-    pub(crate) fn eval(&self, code: &Handle, callback: CallbackId) -> Result<TaskId, String> {
+    pub(crate) fn eval(&self, code: &Handle, callback: CallbackId) -> Result<CallId, String> {
         self.check_owner(&[code])?;
         // SAFETY: the handle belongs to this live context (checked above) and stays alive
         // across the call; the C side takes its own reference to the value before returning.
-        Ok(TaskId(unsafe { (self.fns().eval)(self.id, code.ptr.as_ptr(), callback.0) }))
+        Ok(CallId(unsafe { (self.fns().eval)(self.id, code.ptr.as_ptr(), callback.0) }))
     }
 
     /// Starts calling `func` with `this` and the arguments in the array `argv`.
@@ -370,7 +370,7 @@ impl RawContext {
         this: &Handle,
         argv: &Handle,
         callback: CallbackId,
-    ) -> Result<TaskId, String> {
+    ) -> Result<CallId, String> {
         self.check_owner(&[func, this, argv])?;
         // SAFETY: as in `eval`: live handles of this context, referenced by the C side before
         // it returns.
@@ -383,11 +383,11 @@ impl RawContext {
                 callback.0,
             )
         };
-        Ok(TaskId(task))
+        Ok(CallId(task))
     }
 
     /// Terminates `task` if it is still running (a no-op otherwise).
-    pub(crate) fn cancel(&self, task: TaskId) {
+    pub(crate) fn cancel(&self, task: CallId) {
         // SAFETY: plain ids; unknown or finished task ids are ignored by the C side.
         unsafe { (self.fns().cancel_task)(self.id, task.0) };
     }
@@ -454,9 +454,9 @@ impl RawContext {
     }
 }
 
-/// A task started by `mr_eval` or `mr_call_function`.
+/// One call started by `mr_eval` or `mr_call_function` (libmini_racer calls it a task).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskId(u64);
+pub(crate) struct CallId(u64);
 
 /// A process-wide callback id (the C callback carries no user data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -144,15 +144,8 @@ pub struct IdentityProof {
 
 /// Renders a peer id's bytes for the signed text (base58, as libp2p prints peer ids).
 fn peer_text(peer: &[u8]) -> String {
-    PeerId::from_bytes(peer).map_or_else(|_| format!("0x{}", hex(peer)), |p| p.to_base58())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    PeerId::from_bytes(peer)
+        .map_or_else(|_| format!("0x{}", alloy_primitives::hex::encode(peer)), |p| p.to_base58())
 }
 
 /// Recovers the signer of an EIP-191 message, refusing malformed and malleable (high-s)

@@ -58,12 +58,12 @@
 //! #     pool: quorate_p2p::identity::PoolId,
 //! #     owner: alloy_primitives::Address,
 //! # ) -> Result<(), quorate_p2p::Error> {
-//! use quorate_p2p::{Config, Message, wire::{Capabilities, JoinRequest, evaluators}};
+//! use quorate_p2p::{Config, Message, wire::{WorkerCapabilities, JoinRequest, evaluators}};
 //!
 //! let config = Config { bootstrap: vec![bootstrap], dht_server: false, ..Config::new(worker_key, 1) };
 //! let (client, mut events) = quorate_p2p::spawn(config, proof)?;
 //! let scheduler = client.find_scheduler(pool, owner).await?;
-//! let capabilities = Capabilities { slots: 3, memory_mib: 512, evaluators: evaluators::JS, gpu_class: None };
+//! let capabilities = WorkerCapabilities { slots: 3, memory_mib: 512, evaluators: evaluators::JS, gpu_class: None };
 //! let answer = client
 //!     .request(scheduler, Message::JoinRequest(JoinRequest { pool, capabilities, credential: None }))
 //!     .await?;

@@ -235,7 +235,7 @@ pub mod evaluators {
 
 /// What a worker can run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capabilities {
+pub struct WorkerCapabilities {
     /// Evaluator slots (one per core minus one).
     pub slots: u16,
     /// Memory per slot, MiB.
@@ -252,7 +252,7 @@ pub struct JoinRequest {
     /// The pool.
     pub pool: PoolId,
     /// What the worker offers.
-    pub capabilities: Capabilities,
+    pub capabilities: WorkerCapabilities,
     /// For a private pool, the owner's credential for this worker.
     pub credential: Option<JoinCredential>,
 }
@@ -441,7 +441,7 @@ pub enum TaskState {
 
 /// One task's state in a [`RecoveryReport`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskStatus {
+pub struct HeldTask {
     /// The task.
     pub task: TaskId,
     /// Its state.
@@ -454,7 +454,7 @@ pub struct RecoveryReport {
     /// The pool.
     pub pool: PoolId,
     /// Every task of this worker the scheduler still tracks.
-    pub tasks: Vec<TaskStatus>,
+    pub tasks: Vec<HeldTask>,
 }
 
 /// Asks, on a data stream, for the bytes of a blob from `offset` on.
@@ -860,7 +860,7 @@ impl Message {
                     if r.option("credential")? { Some(JoinCredential::decode(r)?) } else { None };
                 Self::JoinRequest(JoinRequest {
                     pool,
-                    capabilities: Capabilities { slots, memory_mib, evaluators, gpu_class },
+                    capabilities: WorkerCapabilities { slots, memory_mib, evaluators, gpu_class },
                     credential,
                 })
             }
@@ -935,7 +935,7 @@ impl Message {
                         3 => TaskState::Done,
                         tag => return Err(Error::InvalidTag { field: "recovery.state", tag }),
                     };
-                    tasks.push(TaskStatus { task, state });
+                    tasks.push(HeldTask { task, state });
                 }
                 Self::RecoveryReport(RecoveryReport { pool, tasks })
             }

@@ -116,7 +116,7 @@ fn byte_snapshots() {
 
     let join = Message::JoinRequest(JoinRequest {
         pool: PoolId(0x01),
-        capabilities: Capabilities {
+        capabilities: WorkerCapabilities {
             slots: 2,
             memory_mib: 256,
             evaluators: evaluators::JS | evaluators::WASM,
@@ -333,7 +333,7 @@ fn message() -> impl Strategy<Value = Message> {
         .prop_map(|(pool, slots, memory_mib, evaluators, gpu_class, credential)| {
             Message::JoinRequest(JoinRequest {
                 pool,
-                capabilities: Capabilities { slots, memory_mib, evaluators, gpu_class },
+                capabilities: WorkerCapabilities { slots, memory_mib, evaluators, gpu_class },
                 credential,
             })
         });
@@ -395,7 +395,7 @@ fn message() -> impl Strategy<Value = Message> {
         (task(), text(MAX_TEXT)).prop_map(|(task, reason)| Message::Abort(Abort { task, reason })),
         (pool(), vec(task(), 0..32))
             .prop_map(|(pool, known)| Message::RecoveryRequest(RecoveryRequest { pool, known })),
-        (pool(), vec((task(), state).prop_map(|(task, state)| TaskStatus { task, state }), 0..32))
+        (pool(), vec((task(), state).prop_map(|(task, state)| HeldTask { task, state }), 0..32))
             .prop_map(|(pool, tasks)| Message::RecoveryReport(RecoveryReport { pool, tasks })),
         (b256(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(h, offset, len, direct)| {
             Message::DataRequest(DataRequest { hash: ContentHash(h), offset, len, direct })
@@ -508,13 +508,13 @@ fn maximal_messages_fit_their_caps() {
         Message::RecoveryReport(RecoveryReport {
             pool: PoolId(1),
             tasks: vec![
-                TaskStatus { task: TaskId(b(2)), state: TaskState::Done };
+                HeldTask { task: TaskId(b(2)), state: TaskState::Done };
                 MAX_RECOVERY_TASKS
             ],
         }),
         Message::JoinRequest(JoinRequest {
             pool: PoolId(1),
-            capabilities: Capabilities {
+            capabilities: WorkerCapabilities {
                 slots: u16::MAX,
                 memory_mib: u32::MAX,
                 evaluators: evaluators::ALL,

@@ -7,10 +7,10 @@ use quorate_p2p::{
     fetch::{FetchConfig, fetch},
     identity::{JoinCredential, Purpose, VerifyPolicy},
     wire::{
-        Abort, Capabilities, ContributionNotice, DataRequest, Heartbeat, JoinAccepted, JoinRefused,
+        Abort, ContributionNotice, DataRequest, Heartbeat, HeldTask, JoinAccepted, JoinRefused,
         JoinRequest, PoolAnnouncement, RecoveryReport, RecoveryRequest, RefusalReason,
-        ResultUpload, RevealRequest, SignedOrder, TaskAssignment, TaskInput, TaskState, TaskStatus,
-        evaluators,
+        ResultUpload, RevealRequest, SignedOrder, TaskAssignment, TaskInput, TaskState,
+        WorkerCapabilities, evaluators,
     },
 };
 use quorate_primitives::{ContentHash, ResultHash, TaskAuthorization, TaskId};
@@ -54,7 +54,7 @@ fn answer_requests(
                     tasks: m
                         .known
                         .iter()
-                        .map(|task| TaskStatus { task: *task, state: TaskState::RevealRequested })
+                        .map(|task| HeldTask { task: *task, state: TaskState::RevealRequested })
                         .collect(),
                 }),
                 _ => Message::Ack,
@@ -97,7 +97,7 @@ async fn every_message_round_trips_between_two_peers() {
     answer_requests(w_client.clone(), worker.events, w_seen_tx);
 
     // Worker → scheduler.
-    let capabilities = Capabilities {
+    let capabilities = WorkerCapabilities {
         slots: 3,
         memory_mib: 2048,
         evaluators: evaluators::ALL,
@@ -115,7 +115,7 @@ async fn every_message_round_trips_between_two_peers() {
         }),
         Message::JoinRequest(JoinRequest {
             pool: POOL,
-            capabilities: Capabilities { slots: 0, ..capabilities },
+            capabilities: WorkerCapabilities { slots: 0, ..capabilities },
             credential: Some(credential),
         }),
         Message::Heartbeat(Heartbeat { pool: POOL, free_slots: 2, running: 1 }),
@@ -144,7 +144,7 @@ async fn every_message_round_trips_between_two_peers() {
         };
         assert_eq!(answer.kind().name(), expected_kind);
         if let Message::RecoveryReport(report) = answer {
-            assert_eq!(report.tasks, vec![TaskStatus { task, state: TaskState::RevealRequested }]);
+            assert_eq!(report.tasks, vec![HeldTask { task, state: TaskState::RevealRequested }]);
         }
     }
 
