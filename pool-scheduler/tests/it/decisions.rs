@@ -1,0 +1,338 @@
+//! Each decision of the core, driven by hand with a manual clock.
+
+use quorate_primitives::{Address, Amount, B256, DealId, ResultDigest, TaskId, U256};
+use quorate_scheduler::{
+    ChainCall, ChainCursor, ChainEvent, Deal, Error, LongConPolicy, Message, Platform, Ready,
+    Scheduler, SchedulerConfig, WorkerCaps,
+};
+
+struct Host {
+    core: Scheduler,
+    log: u32,
+}
+
+fn caps(slots: u32, memory_mib: u32, evaluators: u32, gpu: u32) -> WorkerCaps {
+    WorkerCaps { slots, memory_mib, evaluators, platform: Platform { gpu, fp_probe: 0 } }
+}
+
+fn deal(tasks: u64, trust: u64) -> Deal {
+    Deal {
+        id: DealId::derive(B256::repeat_byte(9), U256::from(tasks)),
+        tasks,
+        trust,
+        start: 0,
+        time_ref: 100,
+        price: Amount::from(1_000u64),
+        scheduler_ratio: 10,
+        evaluator: 0,
+        memory_mib: 256,
+    }
+}
+
+fn w(i: u8) -> Address {
+    Address::with_last_byte(i)
+}
+
+impl Host {
+    fn new(config: SchedulerConfig) -> Self {
+        Self { core: Scheduler::new(config, Address::repeat_byte(0xb0), 7).unwrap(), log: 0 }
+    }
+
+    fn chain(&mut self, now: u64, event: ChainEvent) -> Result<(), Error> {
+        self.log += 1;
+        self.core.handle_chain_event(
+            now,
+            ChainCursor { block: u64::from(self.log), log: 0, time: now },
+            event,
+        )
+    }
+
+    fn ready(&mut self) -> Ready {
+        let r = self.core.poll_ready().unwrap_or_default();
+        if r.number > 0 {
+            self.core.advance(r.number).unwrap();
+        }
+        r
+    }
+
+    /// Creates the deal, initializes every task it asks for; returns the batch after that.
+    fn start(&mut self, d: Deal) -> Ready {
+        self.chain(1, ChainEvent::DealCreated(d)).unwrap();
+        let r = self.ready();
+        for call in &r.chain {
+            if let ChainCall::Initialize { deal, first, count } = call {
+                for index in *first..first + u64::from(*count) {
+                    let task = TaskId::derive(*deal, index);
+                    self.chain(2, ChainEvent::TaskInitialized { task, deal: *deal, index })
+                        .unwrap();
+                }
+            }
+        }
+        self.ready()
+    }
+}
+
+fn assigns(r: &Ready) -> Vec<(Address, TaskId)> {
+    r.messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Assign { worker, task, .. } => Some((*worker, *task)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn only_eligible_workers_get_replicas_and_a_task_keeps_one_class() {
+    let mut h = Host::new(SchedulerConfig::default());
+    h.core.handle_worker_joined(0, w(1), caps(8, 128, 1, 0), U256::ZERO); // too little memory
+    h.core.handle_worker_joined(0, w(2), caps(8, 1024, 2, 0), U256::ZERO); // wrong evaluator
+    for i in 3..=8 {
+        h.core.handle_worker_joined(0, w(i), caps(8, 1024, 1, u32::from(i % 2)), U256::ZERO);
+    }
+    let r = h.start(deal(20, 100));
+    let a = assigns(&r);
+    assert!(!a.is_empty());
+    assert!(a.iter().all(|(worker, _)| *worker != w(1) && *worker != w(2)), "{a:?}");
+    for (_, task) in &a {
+        let classes: std::collections::HashSet<u8> =
+            h.core.replicas_of(task).iter().map(|x| x.0[19] % 2).collect();
+        assert_eq!(classes.len(), 1, "one class per task");
+        let workers = h.core.replicas_of(task);
+        let distinct: std::collections::HashSet<_> = workers.iter().collect();
+        assert_eq!(distinct.len(), workers.len(), "never twice to one worker");
+    }
+}
+
+#[test]
+fn load_never_exceeds_capacity_and_the_rest_waits() {
+    let config = SchedulerConfig { max_tasks_per_worker: 2, ..SchedulerConfig::default() };
+    let mut h = Host::new(config);
+    for i in 1..=4 {
+        h.core.handle_worker_joined(0, w(i), caps(16, 1024, 1, 0), U256::ZERO);
+    }
+    let r = h.start(deal(30, 100));
+    assert_eq!(assigns(&r).len(), 8, "4 workers × 2 slots");
+    for i in 1..=4 {
+        assert_eq!(h.core.load_of(&w(i)), Some(2));
+    }
+    assert!(h.core.stats().waiting > 0);
+    // A new worker is put to work at once.
+    h.core.handle_worker_joined(3, w(5), caps(1, 1024, 1, 0), U256::ZERO);
+    assert_eq!(assigns(&h.ready()).len(), 1);
+    assert_eq!(h.core.load_of(&w(5)), Some(1));
+}
+
+#[test]
+fn the_pool_bounds_tasks_in_flight_and_batches_initialize() {
+    let config = SchedulerConfig {
+        max_tasks_in_flight: 10,
+        initialize_batch: 4,
+        ..SchedulerConfig::default()
+    };
+    let mut h = Host::new(config);
+    h.chain(1, ChainEvent::DealCreated(deal(25, 10))).unwrap();
+    let r = h.ready();
+    let counts: Vec<u32> = r
+        .chain
+        .iter()
+        .filter_map(|c| match c {
+            ChainCall::Initialize { count, .. } => Some(*count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(counts, vec![4, 4, 2]);
+    assert_eq!(h.core.stats().in_flight, 10);
+}
+
+#[test]
+fn a_lost_worker_s_replicas_go_to_others_and_machine_failures_are_bounded() {
+    let config = SchedulerConfig { max_machine_failures: 2, ..SchedulerConfig::default() };
+    let mut h = Host::new(config);
+    for i in 1..=6 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::ZERO);
+    }
+    let r = h.start(deal(1, 5)); // fresh workers at T = 5: three replicas
+    let a = assigns(&r);
+    assert_eq!(a.len(), 3);
+    let (lost, task) = a[0];
+    h.core.handle_worker_lost(10, lost).unwrap();
+    let again = assigns(&h.ready());
+    assert_eq!(again.len(), 1);
+    assert!(!a.iter().any(|(x, _)| *x == again[0].0), "a new worker");
+    // Two machine-dependent failures: the task is given up and its replicas aborted.
+    let (second, _) = a[1];
+    h.core.handle_replica_failed(11, task, second, true).unwrap();
+    let r = h.ready();
+    assert_eq!(assigns(&r).len(), 1);
+    h.core.handle_replica_failed(12, task, again[0].0, true).unwrap();
+    let r = h.ready();
+    assert!(assigns(&r).is_empty());
+    assert!(r.messages.iter().any(|m| matches!(m, Message::Abort { .. })));
+    // Late reports about a given-up replica are stale.
+    assert!(h.core.handle_replica_failed(13, task, second, true).unwrap_err().is_stale());
+}
+
+#[test]
+fn a_silent_replica_times_out_and_is_replaced() {
+    let mut h = Host::new(SchedulerConfig::default());
+    for i in 1..=6 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::ZERO);
+    }
+    let first = assigns(&h.start(deal(1, 2)));
+    assert_eq!(first.len(), 1);
+    // Keep the workers alive across the replica timeout (120 s after the assignment at 2).
+    for now in (20..=120).step_by(20) {
+        for i in 1..=6 {
+            h.core.handle_heartbeat(now, w(i)).unwrap();
+        }
+        h.core.handle_tick(now);
+        assert!(assigns(&h.ready()).is_empty(), "nothing new before the timeout");
+    }
+    h.core.handle_tick(120 + 2);
+    let r = h.ready();
+    assert!(r.messages.contains(&Message::Abort { worker: first[0].0, task: first[0].1 }), "{r:?}");
+    assert_eq!(assigns(&r).len(), 1);
+}
+
+#[test]
+fn no_k_minus_one_workers_of_a_task_can_reach_consensus_alone() {
+    // T = 10 needs k = 2 distinct contributors by default: a worker of score 100 (weight 32)
+    // would reach consensus alone, so it is not authorized on such a task; workers of score
+    // 15 (weight 4) are, and two of them agreeing pass (16 > T − 1 = 9).
+    let mut h = Host::new(SchedulerConfig::default());
+    for i in 1..=4 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::from(100));
+    }
+    for i in 5..=8 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::from(15));
+    }
+    let a = assigns(&h.start(deal(1, 10)));
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert!(a.iter().all(|(x, _)| x.0[19] >= 5), "only light workers: {a:?}");
+    let task = a[0].1;
+    let digest = ResultDigest::of(b"42");
+    let (x, y) = (a[0].0, a[1].0);
+    let vote = |worker: Address| ChainEvent::Contributed {
+        task,
+        worker,
+        hash: digest.vote(task),
+        seal: digest.seal(worker, task),
+        score: U256::from(15),
+    };
+    h.chain(10, vote(x)).unwrap();
+    assert!(!h.ready().messages.iter().any(|m| matches!(m, Message::RequestReveal { .. })));
+    h.chain(11, vote(y)).unwrap();
+    let r = h.ready();
+    assert!(r.messages.contains(&Message::RequestReveal { worker: x, task }));
+    assert!(r.messages.contains(&Message::RequestUpload { worker: x, task }));
+    h.chain(12, ChainEvent::Revealed { task, worker: x, digest }).unwrap();
+    assert!(
+        !h.ready().chain.iter().any(|c| matches!(c, ChainCall::Finalize { .. })),
+        "y still to reveal"
+    );
+    h.chain(13, ChainEvent::Revealed { task, worker: y, digest }).unwrap();
+    assert!(h.ready().chain.contains(&ChainCall::Finalize { task, digest }));
+    // Heavy workers still serve tasks whose trust they cannot break alone.
+    let policy =
+        LongConPolicy { min_contributors_one_in: Some(5), spot_check_permille: 0, relax: true };
+    assert_eq!(policy.min_contributors(2, 8), 1);
+}
+
+#[test]
+fn a_spot_check_that_disagrees_with_the_finalized_result_bars_its_worker() {
+    let policy =
+        LongConPolicy { min_contributors_one_in: None, spot_check_permille: 1000, relax: true };
+    let mut h = Host::new(SchedulerConfig { long_con: policy, ..SchedulerConfig::default() });
+    for i in 1..=4 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::from(100));
+    }
+    // One heavy worker would do; the spot-check adds one more replica, sent like any other.
+    let a = assigns(&h.start(deal(1, 10)));
+    assert_eq!(a.len(), 2, "{a:?}");
+    let task = a[0].1;
+    let (x, z) = (a[0].0, a[1].0);
+    let (right, wrong) = (ResultDigest::of(b"42"), ResultDigest::of(b"17"));
+    let vote = ChainEvent::Contributed {
+        task,
+        worker: x,
+        hash: right.vote(task),
+        seal: right.seal(x, task),
+        score: U256::from(100),
+    };
+    h.chain(10, vote).unwrap();
+    h.ready();
+    h.chain(11, ChainEvent::Revealed { task, worker: x, digest: right }).unwrap();
+    assert!(h.ready().chain.is_empty(), "the running check is waited for");
+    h.core.handle_replica_finished(12, task, z, wrong.vote(task), wrong.seal(z, task)).unwrap();
+    let r = h.ready();
+    assert!(r.chain.contains(&ChainCall::Finalize { task, digest: right }));
+    assert!(h.core.is_barred(&z));
+    assert!(!h.core.is_barred(&x));
+    h.chain(13, ChainEvent::Finalized { task }).unwrap();
+    h.ready();
+    assert_eq!(h.core.load_of(&z), Some(0));
+    // A barred worker gets no more work.
+    let d2 = Deal { id: DealId::derive(B256::repeat_byte(3), U256::ZERO), ..deal(50, 10) };
+    let r = h.start(d2);
+    assert!(assigns(&r).iter().all(|(worker, _)| *worker != z));
+}
+
+#[test]
+fn the_same_inputs_give_the_same_effects_and_the_seed_changes_choices() {
+    let run = |seed: u64| {
+        let mut core =
+            Scheduler::new(SchedulerConfig::default(), Address::repeat_byte(0xb0), seed).unwrap();
+        for i in 1..=50 {
+            core.handle_worker_joined(0, w(i), caps(2, 1024, 1, 0), U256::ZERO);
+        }
+        let d = deal(10, 100);
+        core.handle_chain_event(
+            1,
+            ChainCursor { block: 1, log: 0, time: 1 },
+            ChainEvent::DealCreated(d),
+        )
+        .unwrap();
+        for index in 0..10 {
+            let task = TaskId::derive(d.id, index);
+            let cursor = ChainCursor { block: 2, log: u32::try_from(index).unwrap() + 1, time: 2 };
+            core.handle_chain_event(
+                2,
+                cursor,
+                ChainEvent::TaskInitialized { task, deal: d.id, index },
+            )
+            .unwrap();
+        }
+        core.poll_ready().unwrap()
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(assigns(&run(1)), assigns(&run(2)));
+}
+
+#[test]
+fn batches_are_acknowledged_in_order() {
+    let mut h = Host::new(SchedulerConfig::default());
+    h.chain(1, ChainEvent::DealCreated(deal(2, 10))).unwrap();
+    let r = h.core.poll_ready().unwrap();
+    assert!(h.core.poll_ready().is_none(), "one batch outstanding at a time");
+    assert!(h.core.advance(r.number + 1).unwrap_err().is_host_bug());
+    h.core.advance(r.number).unwrap();
+    assert_eq!(h.chain(1, ChainEvent::DealCreated(deal(2, 10))), Ok(()));
+    let replay = h.core.handle_chain_event(
+        1,
+        ChainCursor { block: 0, log: 0, time: 0 },
+        ChainEvent::DealCreated(deal(3, 10)),
+    );
+    assert_eq!(replay, Err(Error::Replayed));
+}
+
+#[test]
+fn min_contributors_policy_can_be_turned_off() {
+    let policy =
+        LongConPolicy { min_contributors_one_in: None, spot_check_permille: 0, relax: true };
+    let mut h = Host::new(SchedulerConfig { long_con: policy, ..SchedulerConfig::default() });
+    for i in 1..=4 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::from(100));
+    }
+    assert_eq!(assigns(&h.start(deal(1, 10))).len(), 1, "the planner alone: one heavy worker");
+}

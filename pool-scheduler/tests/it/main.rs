@@ -1,0 +1,5 @@
+//! The scheduler core's integration tests: decisions, crash and restore, simulation bounds.
+
+mod decisions;
+mod restore;
+mod simulation;
