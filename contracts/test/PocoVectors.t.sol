@@ -450,7 +450,10 @@ contract PocoVectorsTest is Test {
         vm.warp(_uint(string.concat(step, ".time")));
         address caller = _addr(string.concat(step, ".caller"));
         if (caller == vPoolOwner) caller = poolOwner;
-        bytes32 digest = keccak256(bytes(_str(string.concat(step, ".answer"))));
+        // A digest is bound to its task, as the vectors' task computed it:
+        // keccak256(taskId ‖ keccak256(result bytes)). The Hub takes it as opaque bytes.
+        bytes32 answer = keccak256(bytes(_str(string.concat(step, ".answer"))));
+        bytes32 digest = keccak256(abi.encodePacked(vTaskId, answer));
         bool ok;
         bytes memory reason;
         if (_is(op, "contribute")) {

@@ -22,7 +22,7 @@ contract PrimitivesVectorsTest is HubFixture {
             assertEq(dealId, vm.parseJsonBytes32(json, string.concat(c, ".dealId")), "dealId");
             bytes32 taskId = hub.taskIdOf(dealId, index);
             assertEq(taskId, vm.parseJsonBytes32(json, string.concat(c, ".taskId")), "taskId");
-            bytes32 digest = keccak256(result);
+            bytes32 digest = keccak256(abi.encodePacked(taskId, keccak256(result)));
             assertEq(digest, vm.parseJsonBytes32(json, string.concat(c, ".resultDigest")), "resultDigest");
             assertEq(
                 hub.resultHashOf(taskId, digest),

@@ -252,7 +252,7 @@ impl EvaluatorHandle {
         match self.request(&Request::RunTask { spec: spec.clone() }, timeout, on_event) {
             Ok(Response::Result { result, digest, dropped_events }) => {
                 let result = result.into_bytes();
-                if quorate_primitives::ResultDigest::of(&result) != digest {
+                if quorate_primitives::ResultDigest::of(spec.task_id, &result) != digest {
                     return Err(Error::Protocol {
                         reason: "the result does not match its digest".into(),
                     });

@@ -147,7 +147,8 @@
 //!   `Proxy` trap, a getter) is the job's own error, `threw`, as is a promise whose value
 //!   cannot be read; it never fails the sandbox.
 //!
-//! The digest is `quorate_primitives::ResultDigest::of(bytes)`: keccak256 of those bytes.
+//! The digest is `quorate_primitives::ResultDigest::of(task, bytes)`: keccak256 of the task id
+//! and keccak256 of those bytes, so a digest is bound to its task.
 //!
 //! ## Limits and failure
 //!

@@ -59,7 +59,7 @@ fn task_state_machine(c: &mut Criterion) {
     let trust = Trust::from_u64(100).unwrap();
     let deal = DealId::derive(B256::repeat_byte(9), U256::ZERO);
     let tasks: Vec<TaskId> = (0..64).map(|i| TaskId::derive(deal, i)).collect();
-    let digest = ResultDigest::of(b"42");
+    let digest = ResultDigest::of(tasks[0], b"42");
     // Per task, 8 workers with their precomputed votes.
     let votes: Vec<Vec<(Address, ResultHash, quorate_primitives::ResultSeal, U256)>> = tasks
         .iter()

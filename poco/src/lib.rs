@@ -64,7 +64,7 @@
 //! // Fresh workers weigh 2: T = 3 needs two agreeing votes.
 //! assert_eq!(task.poll_actions()?, vec![Action::NeedReplicas { count: 2 }]);
 //!
-//! let digest = ResultDigest::of(b"42");
+//! let digest = ResultDigest::of(id, b"42");
 //! for worker in [Address::with_last_byte(1), Address::with_last_byte(2)] {
 //!     task.handle_assign(1, worker, U256::ZERO, 0)?;
 //!     task.handle_contribution(10, worker, digest.vote(id), digest.seal(worker, id), U256::ZERO)?;

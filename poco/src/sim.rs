@@ -10,7 +10,7 @@
 //!
 //! Deterministic: the same [`SimConfig`] (seed included) gives the same [`SimReport`].
 
-use quorate_primitives::{Address, Amount, B256, DealId, ResultDigest, TaskId, U256};
+use quorate_primitives::{Address, Amount, B256, DealId, ResultDigest, TaskId, U256, keccak256};
 
 use crate::{
     Error,
@@ -341,11 +341,12 @@ impl Pool {
         if w.kind == Kind::Honest {
             return Plan::Vote(right);
         }
-        let collude = ResultDigest::of(format!("wrong {task}").as_bytes());
+        // Simulated answers only need to be told apart: plain hashes stand for digests.
+        let collude = ResultDigest(keccak256(format!("wrong {task}")));
         match self.config.scenario {
             Scenario::Honest => Plan::Silent,
             Scenario::RandomWrong => {
-                Plan::Vote(ResultDigest::of(&self.rng.next_u64().to_be_bytes()))
+                Plan::Vote(ResultDigest(keccak256(self.rng.next_u64().to_be_bytes())))
             }
             Scenario::Colluders | Scenario::Sybil | Scenario::FarmedSybils => Plan::Vote(collude),
             Scenario::LazyCopiers => Plan::Copy,
@@ -404,7 +405,7 @@ impl Pool {
         );
         config.max_replicas = self.config.max_replicas;
         let mut task = Task::new(config)?;
-        let right = ResultDigest::of(format!("right {index}").as_bytes());
+        let right = ResultDigest(keccak256(format!("right {index}")));
         let right_hash = right.vote(task_id);
         let spot = self.config.scenario == Scenario::LongConSpotChecks
             && self.rng.chance(self.config.spot_check_rate);
@@ -633,7 +634,7 @@ pub fn run_boinc(config: SimConfig) -> Result<SimReport, Error> {
     let mut report = SimReport::default();
     for index in 0..config.tasks {
         let measure = pool.defecting(index);
-        let right = ResultDigest::of(format!("right {index}").as_bytes());
+        let right = ResultDigest(keccak256(format!("right {index}")));
         let mut results: Vec<(usize, ResultDigest)> = Vec::new();
         let mut replicas = 0u64;
         let mut timeouts = 0u64;
@@ -646,7 +647,7 @@ pub fn run_boinc(config: SimConfig) -> Result<SimReport, Error> {
             replicas = replicas.saturating_add(1);
             let result = match pool.plan_for(i, index, right) {
                 Plan::Vote(d) => Some(d),
-                Plan::Copy => Some(ResultDigest::of(&pool.rng.next_u64().to_be_bytes())),
+                Plan::Copy => Some(ResultDigest(keccak256(pool.rng.next_u64().to_be_bytes()))),
                 Plan::Withhold(_) | Plan::Silent => None,
             };
             let Some(d) = result else {

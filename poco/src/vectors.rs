@@ -150,7 +150,7 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
             | Op::StaleAuthorization { worker: i, score, answer }
             | Op::CopySeal { worker: i, score, answer, .. } => {
                 let addr = worker(i);
-                let digest = ResultDigest::of(answer.as_bytes());
+                let digest = ResultDigest::of(task_id, answer.as_bytes());
                 let (hash, seal) = match op {
                     Op::CopySeal { from, .. } => {
                         (digest.vote(task_id), digest.seal(worker(from), task_id))
@@ -167,7 +167,7 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
                 ("contribute", addr, score, answer, digest.0, hash.0, seal.0, authorized)
             }
             Op::Reveal { worker: i, answer } => {
-                let digest = ResultDigest::of(answer.as_bytes());
+                let digest = ResultDigest::of(task_id, answer.as_bytes());
                 ("reveal", worker(i), U256::ZERO, answer, digest.0, B256::ZERO, B256::ZERO, true)
             }
             Op::Reopen { by_worker } => {

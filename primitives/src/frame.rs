@@ -14,7 +14,11 @@ pub const HEADER_LEN: usize = 5;
 
 /// Parses a frame header: the payload length it declares, checked against `version` and
 /// `max_payload`.
-pub fn decode_header(header: [u8; HEADER_LEN], version: u8, max_payload: u32) -> Result<u32, Error> {
+pub fn decode_header(
+    header: [u8; HEADER_LEN],
+    version: u8,
+    max_payload: u32,
+) -> Result<u32, Error> {
     let [found, a, b, c, d] = header;
     if found != version {
         return Err(Error::FrameVersion { found, expected: version });
@@ -107,7 +111,10 @@ mod tests {
 
     #[test]
     fn unknown_versions_are_refused() {
-        assert_eq!(decode(&[2, 0, 0, 0, 0], 1, 16), Err(Error::FrameVersion { found: 2, expected: 1 }));
+        assert_eq!(
+            decode(&[2, 0, 0, 0, 0], 1, 16),
+            Err(Error::FrameVersion { found: 2, expected: 1 })
+        );
     }
 
     #[test]

@@ -33,10 +33,12 @@
 //!
 //! let deal = DealId::derive(B256::repeat_byte(0x11), 0u64.into());
 //! let task = TaskId::derive(deal, 2);
-//! let digest = ResultDigest::of(b"{\"answer\":42}");
+//! let digest = ResultDigest::of(task, b"{\"answer\":42}");
 //! let worker = Address::repeat_byte(0x77);
 //! // Every worker that computed the same bytes casts the same vote…
-//! assert_eq!(digest.vote(task), ResultDigest::of(b"{\"answer\":42}").vote(task));
+//! assert_eq!(digest.vote(task), ResultDigest::of(task, b"{\"answer\":42}").vote(task));
+//! // …and a digest is bound to its task.
+//! assert_ne!(digest, ResultDigest::of(TaskId::derive(deal, 3), b"{\"answer\":42}"));
 //! // …but the seal differs per worker, so a vote cannot be copied.
 //! assert_ne!(digest.seal(worker, task), digest.seal(Address::ZERO, task));
 //! ```

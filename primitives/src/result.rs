@@ -3,7 +3,7 @@
 //!
 //! As the contract computes them (`abi.encodePacked`; docs/poco.md):
 //!
-//! - `resultDigest = keccak256(canonical result bytes)`;
+//! - `resultDigest = keccak256(taskId ‖ keccak256(canonical result bytes))`: bound to its task;
 //! - `resultHash = keccak256(taskId ‖ resultDigest)`: the vote, equal for all who agree;
 //! - `resultSeal = keccak256(worker ‖ taskId ‖ resultDigest)` with `worker` as its 20 address
 //!   bytes: binds the vote to one worker so a hash seen in the mempool cannot be copied;
@@ -13,7 +13,7 @@ use alloy_primitives::{Address, B256, keccak256};
 use crate::{TaskId, ids::id32};
 
 id32!(
-    /// keccak256 of a task's canonical result bytes.
+    /// `keccak256(taskId ‖ keccak256(canonical result bytes))`: a task's result, bound to it.
     ResultDigest,
     "result digest"
 );
@@ -29,9 +29,14 @@ id32!(
 );
 
 impl ResultDigest {
-    /// The digest of canonical result bytes.
-    pub fn of(result_bytes: &[u8]) -> Self {
-        Self(keccak256(result_bytes))
+    /// The digest of `task`'s canonical result bytes: `keccak256(taskId ‖ keccak256(bytes))`.
+    /// Bound to its task, so a digest revealed for one task says nothing usable about another
+    /// task with the same inputs: a lazy worker cannot vote there without computing.
+    pub fn of(task: TaskId, result_bytes: &[u8]) -> Self {
+        let mut packed = [0u8; 64];
+        packed[..32].copy_from_slice(task.0.as_slice());
+        packed[32..].copy_from_slice(keccak256(result_bytes).as_slice());
+        Self(keccak256(packed))
     }
 
     /// The vote for this digest on `task`.

@@ -28,8 +28,10 @@ cases=(
     result=${result:-}
     deal=$(k "$("$cast" concat-hex "$request" "$(u256 "$nonce")")")
     task=$(k "$("$cast" concat-hex "$deal" "$(u256 "$index")")")
-    digest=$("$cast" keccak "$result")
-    [ -n "$result" ] || digest=$(k 0x)
+    inner=$("$cast" keccak "$result")
+    [ -n "$result" ] || inner=$(k 0x)
+    # The digest is bound to its task: keccak256(taskId ‖ keccak256(result bytes)).
+    digest=$(k "$("$cast" concat-hex "$task" "$inner")")
     worker_lc=$(echo "$worker" | tr 'A-F' 'a-f')
     rhash=$(k "$("$cast" concat-hex "$task" "$digest")")
     seal=$(k "$("$cast" concat-hex "$worker_lc" "$task" "$digest")")

@@ -159,10 +159,10 @@ async fn a_three_worker_task_settles_on_anvil() {
     // all transactions' gas summed. The first is the workers' first task in the pool owner's
     // domain (their score slots are written for the first time), the second the steady state.
     mined!("initializeRange", hub.initializeRange(deal_id, U256::ZERO, U256::from(2u8)));
-    let digest = ResultDigest::of(br#"{"answer":42}"#);
     let thirty = parse_ether("30").unwrap_or_default();
     for (index, bound) in [(0u64, 670_000u64), (1, 600_000)] {
         let task = TaskId::derive(DealId(deal_id), index);
+        let digest = ResultDigest::of(task, br#"{"answer":42}"#);
         let mut lifecycle_gas = 0u64;
         for worker in &workers {
             let auth = authorization_bytes(

@@ -324,7 +324,7 @@ fn attempt(
         }
     }
     let dropped = booted.shared.dropped(&booted.words);
-    finish(outcome, &limits, dropped).map_err(Failure::Error)
+    finish(outcome, spec.task_id, &limits, dropped).map_err(Failure::Error)
 }
 
 /// The runtime entry a barrier calls.
@@ -553,7 +553,12 @@ pub(crate) fn sent_len(bytes: &[u8]) -> u64 {
     total + chunks.remainder().iter().map(|&b| escaped_one(b)).sum::<u64>()
 }
 
-fn finish(outcome: Outcome, limits: &Limits, dropped: u64) -> Result<TaskOutput, Error> {
+fn finish(
+    outcome: Outcome,
+    task: quorate_primitives::TaskId,
+    limits: &Limits,
+    dropped: u64,
+) -> Result<TaskOutput, Error> {
     match outcome {
         Outcome::Value(result) => {
             let sent = sent_len(&result);
@@ -567,7 +572,7 @@ fn finish(outcome: Outcome, limits: &Limits, dropped: u64) -> Result<TaskOutput,
                     ),
                 ));
             }
-            let digest = ResultDigest::of(&result);
+            let digest = ResultDigest::of(task, &result);
             Ok(TaskOutput { result, digest, dropped_events: dropped })
         }
         Outcome::Failed { kind, message } => Err(Error::task(kind, message)),

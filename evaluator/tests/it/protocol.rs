@@ -53,7 +53,7 @@ fn frame_bytes_are_stable() {
     assert_eq!(&frame[5..], br#"{"type":"task_error","kind":"heap_limit","message":"m"}"#);
     let frame = protocol::encode(&Response::Result {
         result: "[1]".into(),
-        digest: ResultDigest::of(b"[1]"),
+        digest: ResultDigest::of(TaskId::default(), b"[1]"),
         dropped_events: 0,
     })
     .unwrap();
@@ -61,7 +61,7 @@ fn frame_bytes_are_stable() {
         std::str::from_utf8(&frame[5..]).unwrap(),
         format!(
             r#"{{"type":"result","result":"[1]","digest":"{}","dropped_events":0}}"#,
-            ResultDigest::of(b"[1]")
+            ResultDigest::of(TaskId::default(), b"[1]")
         )
     );
 }
@@ -178,7 +178,7 @@ fn arb_response() -> impl Strategy<Value = Response> {
         )
             .prop_map(|(level, text)| Response::Console { level, text }),
         (".*", any::<u64>()).prop_map(|(result, dropped_events)| Response::Result {
-            digest: ResultDigest::of(result.as_bytes()),
+            digest: ResultDigest::of(TaskId::default(), result.as_bytes()),
             result,
             dropped_events
         }),

@@ -50,9 +50,10 @@ fn results_are_canonical_json_and_their_digest_is_keccak_of_the_bytes() {
     let mut sb = loaded(
         "(input, k) => ({ z: input.x * k, a: [1, -0, 'é\\u0000', undefined, 1e21, 0.1], m: undefined, b: { y: true, x: null } })",
     );
-    let out = run(&mut sb, &spec(1, r#"{"x": 3}"#, "[2]")).unwrap();
+    let task = spec(1, r#"{"x": 3}"#, "[2]");
+    let out = run(&mut sb, &task).unwrap();
     assert_eq!(text(&out), r#"{"a":[1,0,"é\u0000",null,1e+21,0.1],"b":{"x":null,"y":true},"z":6}"#);
-    assert_eq!(out.digest, ResultDigest::of(&out.result));
+    assert_eq!(out.digest, ResultDigest::of(task.task_id, &out.result));
 }
 
 #[test]

@@ -23,8 +23,14 @@ pub(super) type Reply = oneshot::Sender<Result<TransactionReceipt, ChainError>>;
 
 /// What a background call reports.
 pub(super) enum Event {
-    /// Gas and fees are filled and the account can pay.
-    Estimated { tx: Box<TransactionRequest>, reply: Option<Reply>, result: Result<(), ChainError> },
+    /// Gas and fees are filled and the account can pay; `estimated` is a fresh estimate (with
+    /// margin) to remember for calls of the same shape.
+    Estimated {
+        tx: Box<TransactionRequest>,
+        reply: Option<Reply>,
+        result: Result<(), ChainError>,
+        estimated: Option<u64>,
+    },
     /// A signed transaction was offered to the node.
     Sent { nonce: u64, hash: B256, outcome: SendOutcome },
     /// A receipt of one of the nonce's hashes (or the decoded revert).
@@ -58,26 +64,49 @@ pub(super) enum SendOutcome {
     Rejected(ChainError),
 }
 
+/// What [`estimate`] prices a transaction with.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pricing {
+    /// (max fee, priority fee) per gas.
+    pub(super) fees: (u128, u128),
+    /// Gas limit = estimate × (100 + margin) / 100.
+    pub(super) margin_percent: u64,
+    /// The account's ETH at the last poll.
+    pub(super) balance: U256,
+    /// The last limit that sufficed for a call of the same shape.
+    pub(super) hint: Option<u64>,
+}
+
 /// Fills the gas limit (estimate plus margin) and fees, and checks the account can pay.
 pub(super) fn estimate(
     provider: RootProvider,
     url: String,
     mut tx: Box<TransactionRequest>,
     reply: Option<Reply>,
-    fees: (u128, u128),
-    margin_percent: u64,
-    balance: U256,
+    pricing: Pricing,
 ) -> BoxFuture<'static, Event> {
+    let Pricing { fees, margin_percent, balance, hint } = pricing;
     async move {
+        let mut estimated = None;
         let result = async {
-            let gas = match tx.gas {
-                Some(gas) => gas,
-                None => {
+            let gas = match (tx.gas, hint) {
+                (Some(gas), _) => gas,
+                // A limit that sufficed for the same call: one execution proves it still does,
+                // where eth_estimateGas searches with a dozen. Any failure asks the node for a
+                // full estimate, which decides.
+                (None, Some(hint))
+                    if provider.call((*tx).clone().gas_limit(hint)).await.is_ok() =>
+                {
+                    hint
+                }
+                (None, _) => {
                     let estimate = provider
                         .estimate_gas((*tx).clone())
                         .await
                         .map_err(|e| ChainError::from_rpc("eth_estimateGas", &url, &e))?;
-                    estimate.saturating_mul(100u64.saturating_add(margin_percent)) / 100
+                    let gas = estimate.saturating_mul(100u64.saturating_add(margin_percent)) / 100;
+                    estimated = Some(gas);
+                    gas
                 }
             };
             tx.set_gas_limit(gas);
@@ -95,7 +124,7 @@ pub(super) fn estimate(
             Ok(())
         }
         .await;
-        Event::Estimated { tx, reply, result }
+        Event::Estimated { tx, reply, result, estimated }
     }
     .boxed()
 }

@@ -41,6 +41,9 @@ const MISSES_BEFORE_TAKEN: u32 = 5;
 /// No offer exceeds this multiple of the current fee estimate, whatever the bumps say.
 const MAX_FEE_OVER_ESTIMATE: u128 = 3;
 
+/// Most call shapes whose last estimate is remembered.
+const MAX_GAS_HINTS: usize = 1024;
+
 /// Most gas estimates running at once.
 const MAX_ESTIMATING: usize = 256;
 
@@ -101,6 +104,8 @@ pub(super) struct Actor {
     /// Transactions waiting for an estimate, and how many estimates run.
     to_estimate: VecDeque<(Box<TransactionRequest>, Reply)>,
     estimating: usize,
+    /// The last full estimate (with margin) per call shape: recipient and selector.
+    gas_hints: HashMap<(Address, [u8; 4]), u64>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     polling: bool,
 }
@@ -162,6 +167,7 @@ impl Actor {
             scanning: false,
             to_estimate: VecDeque::new(),
             estimating: 0,
+            gas_hints: HashMap::new(),
             tasks: FuturesUnordered::new(),
             polling: false,
         })
@@ -210,15 +216,18 @@ impl Actor {
         let priority = tx.max_priority_fee_per_gas.unwrap_or(self.fees.1).min(max_fee);
         let fees = self.capped(max_fee, priority);
         let margin = self.config.gas_margin_percent;
-        let balance = self.balance;
+        let pricing = calls::Pricing {
+            fees,
+            margin_percent: margin,
+            balance: self.balance,
+            hint: call_shape(&tx).and_then(|shape| self.gas_hints.get(&shape).copied()),
+        };
         self.tasks.push(calls::estimate(
             self.provider.clone(),
             self.url.clone(),
             tx,
             reply,
-            fees,
-            margin,
-            balance,
+            pricing,
         ));
     }
 
@@ -231,8 +240,14 @@ impl Actor {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Estimated { tx, reply, result } => {
+            Event::Estimated { tx, reply, result, estimated } => {
                 self.estimating = self.estimating.saturating_sub(1);
+                if let (Some(gas), Some(shape)) = (estimated, call_shape(&tx)) {
+                    if self.gas_hints.len() >= MAX_GAS_HINTS {
+                        self.gas_hints.clear();
+                    }
+                    self.gas_hints.insert(shape, gas);
+                }
                 match result {
                     Ok(()) => {
                         self.waiting.push_back(Ready { tx: *tx, reply });
@@ -559,6 +574,18 @@ impl Actor {
             tx,
         ));
     }
+}
+
+/// What makes calls alike enough to share a gas hint: the recipient and the 4-byte selector
+/// (a plain transfer has none). Creations have no shape.
+fn call_shape(tx: &TransactionRequest) -> Option<(Address, [u8; 4])> {
+    let to = tx.to.and_then(|kind| kind.to().copied())?;
+    let input = tx.input.input().map(|b| b.as_ref()).unwrap_or_default();
+    let mut selector = [0u8; 4];
+    if let Some(head) = input.get(..4) {
+        selector.copy_from_slice(head);
+    }
+    Some((to, selector))
 }
 
 fn reply_to(reply: Option<Reply>, result: Result<TransactionReceipt, ChainError>) {

@@ -35,8 +35,8 @@ fn vote(
     score: u64,
     answer: &str,
 ) -> Result<bool, Error> {
-    let digest = ResultDigest::of(answer.as_bytes());
     let id = task.config().task;
+    let digest = ResultDigest::of(id, answer.as_bytes());
     let score = U256::from(score);
     task.handle_contribution(now, worker, digest.vote(id), digest.seal(worker, id), score)
         .map(|c| c.consensus)
@@ -53,7 +53,8 @@ fn assign_and_vote(
 }
 
 fn reveal(task: &mut Task, now: u64, worker: Address, answer: &str) -> Result<(), Error> {
-    task.handle_reveal(now, worker, ResultDigest::of(answer.as_bytes()))
+    let id = task.config().task;
+    task.handle_reveal(now, worker, ResultDigest::of(id, answer.as_bytes()))
 }
 
 #[test]

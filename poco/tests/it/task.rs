@@ -32,14 +32,15 @@ fn config(trust: u64) -> TaskConfig {
 }
 
 fn vote(task: &mut Task, now: u64, worker: Address, answer: &str) -> Result<bool, Error> {
-    let digest = ResultDigest::of(answer.as_bytes());
     let id = task.config().task;
+    let digest = ResultDigest::of(id, answer.as_bytes());
     task.handle_contribution(now, worker, digest.vote(id), digest.seal(worker, id), U256::ZERO)
         .map(|c| c.consensus)
 }
 
 fn reveal(task: &mut Task, now: u64, worker: Address, answer: &str) -> Result<(), Error> {
-    task.handle_reveal(now, worker, ResultDigest::of(answer.as_bytes()))
+    let id = task.config().task;
+    task.handle_reveal(now, worker, ResultDigest::of(id, answer.as_bytes()))
 }
 
 #[test]
@@ -171,7 +172,7 @@ fn reopen_is_due_when_nobody_reveals() {
 fn refusals_name_their_reason() {
     let mut task = Task::new(config(3)).unwrap();
     let id = task.config().task;
-    let digest = ResultDigest::of(b"42");
+    let digest = ResultDigest::of(id, b"42");
     assert_eq!(vote(&mut task, START, w(1), "42"), Err(Error::Unauthorized { worker: w(1) }));
     task.handle_assign(START, w(1), U256::ZERO, 0).unwrap();
     task.handle_assign(START, w(2), U256::ZERO, 0).unwrap();

@@ -113,12 +113,12 @@ impl World {
         if w.kind == Kind::Honest {
             return Plan::Vote(right);
         }
-        let collude = ResultDigest::of(&[task.0.as_slice(), b"wrong"].concat());
+        let collude = ResultDigest::of(*task, b"wrong");
         match self.config.scenario {
             Scenario::Crashing => Plan::Silent,
             Scenario::Slow => Plan::Vote(right),
             Scenario::RandomWrong => {
-                Plan::Vote(ResultDigest::of(&self.rng.next_u64().to_be_bytes()))
+                Plan::Vote(ResultDigest::of(*task, &self.rng.next_u64().to_be_bytes()))
             }
             Scenario::Colluders | Scenario::Sybil => Plan::Vote(collude),
             Scenario::LazyCopiers => Plan::Copy,

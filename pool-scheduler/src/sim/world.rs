@@ -329,7 +329,7 @@ impl World {
     }
 
     pub(super) fn right(&self, task: &TaskId) -> ResultDigest {
-        ResultDigest::of(task.0.as_slice())
+        ResultDigest::of(*task, b"right")
     }
 
     pub(super) fn task_ended(&mut self, task: TaskId) {

@@ -211,7 +211,7 @@ fn no_k_minus_one_workers_of_a_task_can_reach_consensus_alone() {
     assert_eq!(a.len(), 2, "{a:?}");
     assert!(a.iter().all(|(x, _)| x.0[19] >= 5), "only light workers: {a:?}");
     let task = a[0].1;
-    let digest = ResultDigest::of(b"42");
+    let digest = ResultDigest::of(task, b"42");
     let (x, y) = (a[0].0, a[1].0);
     let vote = |worker: Address| ChainEvent::Contributed {
         task,
@@ -252,7 +252,7 @@ fn a_spot_check_that_disagrees_with_the_finalized_result_bars_its_worker() {
     assert_eq!(a.len(), 2, "{a:?}");
     let task = a[0].1;
     let (x, z) = (a[0].0, a[1].0);
-    let (right, wrong) = (ResultDigest::of(b"42"), ResultDigest::of(b"17"));
+    let (right, wrong) = (ResultDigest::of(task, b"42"), ResultDigest::of(task, b"17"));
     let vote = ChainEvent::Contributed {
         task,
         worker: x,

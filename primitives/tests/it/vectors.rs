@@ -44,7 +44,7 @@ fn every_hash_matches_cast() {
         assert_eq!(deal.0, case.deal_id, "case {i}: dealId");
         let task = TaskId::derive(deal, case.index);
         assert_eq!(task.0, case.task_id, "case {i}: taskId");
-        let digest = ResultDigest::of(&case.result_bytes);
+        let digest = ResultDigest::of(task, &case.result_bytes);
         assert_eq!(digest.0, case.result_digest, "case {i}: resultDigest");
         let hash = digest.vote(task);
         assert_eq!(hash.0, case.result_hash, "case {i}: resultHash");
@@ -74,7 +74,7 @@ fn a_seal_does_not_verify_for_another_worker() {
     let hash = digest.vote(task);
     let seal = digest.seal(case.worker, task);
     assert!(!digest.matches(other, task, hash, seal));
-    assert!(!ResultDigest::of(b"other").matches(case.worker, task, hash, seal));
+    assert!(!ResultDigest::of(task, b"other").matches(case.worker, task, hash, seal));
 }
 
 #[test]
