@@ -11,7 +11,7 @@ use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use alloy::{
@@ -148,5 +148,4 @@ async fn main() {
     times.sort();
     let median = times[times.len() / 2];
     println!("quorate devnet: command to ready, median of 3: {:.2} s", median.as_secs_f64());
-    let _ = Duration::ZERO;
 }

@@ -11,7 +11,7 @@ use alloy::{
 };
 use futures::future::join_all;
 use quorate_devnet::Role;
-use quorate_node::chain::{Chain, ChainConfig};
+use quorate_node::chain::Chain;
 
 use crate::common::{config, devnet, signer};
 
@@ -105,7 +105,6 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees_and_mines() {
         "mined with max fee {mined_fee}, first offered {offered}: not replaced"
     );
     assert_eq!(alloy::consensus::Transaction::nonce(&tx), nonce, "the same nonce, replaced");
-    let _ = ChainConfig::devnet; // the devnet settings are what the other tests use
 }
 
 #[tokio::test]

@@ -8,38 +8,15 @@ use quorate_poco::{
     payout::{ContributionStatus, PayoutTerms},
     task::{Action, Task, TaskConfig, TaskStatus},
 };
-use quorate_primitives::{Address, Amount, B256, DealId, ResultDigest, TaskId, U256};
+use quorate_primitives::{Address, Amount, B256, DealId, TaskId, U256};
 
-const START: u64 = 1_000;
-const T: u64 = 100;
-
-fn owner() -> Address {
-    Address::repeat_byte(0xb0)
-}
-
-fn w(i: u8) -> Address {
-    Address::with_last_byte(i)
-}
+use crate::task::{START, T, owner, reveal, vote_with_score as vote, w};
 
 fn task(trust: u64) -> Task {
     let id = TaskId::derive(DealId::derive(B256::repeat_byte(2), U256::ZERO), 0);
     let terms = PayoutTerms::new(Amount::from(1_000u64), 10);
     Task::new(TaskConfig::new(id, Trust::from_u64(trust).unwrap(), START, T, owner(), terms))
         .unwrap()
-}
-
-fn vote(
-    task: &mut Task,
-    now: u64,
-    worker: Address,
-    score: u64,
-    answer: &str,
-) -> Result<bool, Error> {
-    let id = task.config().task;
-    let digest = ResultDigest::of(id, answer.as_bytes());
-    let score = U256::from(score);
-    task.handle_contribution(now, worker, digest.vote(id), digest.seal(worker, id), score)
-        .map(|c| c.consensus)
 }
 
 fn assign_and_vote(
@@ -50,11 +27,6 @@ fn assign_and_vote(
 ) -> Result<bool, Error> {
     task.handle_assign(now, worker, U256::ZERO, 0)?;
     vote(task, now, worker, 0, answer)
-}
-
-fn reveal(task: &mut Task, now: u64, worker: Address, answer: &str) -> Result<(), Error> {
-    let id = task.config().task;
-    task.handle_reveal(now, worker, ResultDigest::of(id, answer.as_bytes()))
 }
 
 #[test]

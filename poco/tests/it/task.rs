@@ -8,14 +8,14 @@ use quorate_poco::{
 };
 use quorate_primitives::{Address, Amount, B256, DealId, ResultDigest, TaskId, U256};
 
-const START: u64 = 1_000;
-const T: u64 = 100;
+pub(crate) const START: u64 = 1_000;
+pub(crate) const T: u64 = 100;
 
-fn owner() -> Address {
+pub(crate) fn owner() -> Address {
     Address::repeat_byte(0xb0)
 }
 
-fn w(i: u8) -> Address {
+pub(crate) fn w(i: u8) -> Address {
     Address::with_last_byte(i)
 }
 
@@ -32,13 +32,30 @@ fn config(trust: u64) -> TaskConfig {
 }
 
 fn vote(task: &mut Task, now: u64, worker: Address, answer: &str) -> Result<bool, Error> {
+    vote_with_score(task, now, worker, 0, answer)
+}
+
+/// A contribution of `answer` by `worker`, whose on-chain score is `score`.
+pub(crate) fn vote_with_score(
+    task: &mut Task,
+    now: u64,
+    worker: Address,
+    score: u64,
+    answer: &str,
+) -> Result<bool, Error> {
     let id = task.config().task;
     let digest = ResultDigest::of(id, answer.as_bytes());
-    task.handle_contribution(now, worker, digest.vote(id), digest.seal(worker, id), U256::ZERO)
+    let seal = digest.seal(worker, id);
+    task.handle_contribution(now, worker, digest.vote(id), seal, U256::from(score))
         .map(|c| c.consensus)
 }
 
-fn reveal(task: &mut Task, now: u64, worker: Address, answer: &str) -> Result<(), Error> {
+pub(crate) fn reveal(
+    task: &mut Task,
+    now: u64,
+    worker: Address,
+    answer: &str,
+) -> Result<(), Error> {
     let id = task.config().task;
     task.handle_reveal(now, worker, ResultDigest::of(id, answer.as_bytes()))
 }
