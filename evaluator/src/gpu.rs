@@ -18,8 +18,27 @@ use serde::Deserialize;
 
 use crate::Error;
 
-/// How a `gpu.compute` that ran past the task's deadline is reported (the start of its message).
-pub const GPU_DEADLINE: &str = "the GPU work ran past the task's deadline";
+/// Why a `gpu.compute` request did not produce its buffers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComputeError {
+    /// The shader was still running at the task's deadline: the task timed out, and the device
+    /// is not used again by this process.
+    PastDeadline,
+    /// The request failed (a shader that does not compile, a bad entry point, limits): the job's
+    /// promise rejects with this message.
+    Failed(String),
+}
+
+impl std::fmt::Display for ComputeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PastDeadline => f.write_str(
+                "the GPU work ran past the task's deadline: the shader was still running",
+            ),
+            Self::Failed(message) => f.write_str(message),
+        }
+    }
+}
 
 /// Largest buffer a request may use.
 pub const MAX_BUFFER_BYTES: u64 = 256 << 20;
@@ -53,24 +72,48 @@ pub struct Request {
     pub read: Vec<usize>,
 }
 
+/// The runtime's request as it writes it: one JSON object (`id`, `code`, `entryPoint`,
+/// `workgroups`, `sizes`, `read`, and `data`: one base64 string per buffer, empty for a zeroed
+/// one).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Header {
+struct Wire {
+    id: u64,
     code: String,
     entry_point: String,
     workgroups: [u32; 3],
     sizes: Vec<u64>,
     read: Vec<usize>,
+    data: Vec<String>,
+}
+
+/// A request the host refuses, with the id to reject (0 when even that was unreadable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The request's id in the JS runtime.
+    pub id: u64,
+    /// Why, as the job's promise rejects with it.
+    pub reason: String,
 }
 
 impl Request {
-    /// Parses the runtime's packet: `id \0 header JSON \0 base64 \0 base64 ...`.
-    pub fn parse(packet: &str) -> Result<Self, String> {
-        let mut parts = packet.split('\u{0}');
-        let id = parts.next().and_then(|s| s.parse().ok()).ok_or("bad request id")?;
-        let header: Header = serde_json::from_str(parts.next().ok_or("no header")?)
-            .map_err(|e| format!("bad header: {e}"))?;
-        let data: Vec<Vec<u8>> = parts.map(base64_decode).collect::<Result<_, _>>()?;
+    /// Parses and checks the runtime's request (see [`Wire`]).
+    pub fn parse(packet: &str) -> Result<Self, Refused> {
+        let wire: Wire = serde_json::from_str(packet).map_err(|e| Refused {
+            // The id alone, from a request whose other fields are wrong.
+            id: serde_json::from_str::<serde_json::Value>(packet)
+                .ok()
+                .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
+                .unwrap_or(0),
+            reason: format!("bad request: {e}"),
+        })?;
+        let id = wire.id;
+        Self::check(wire).map_err(|reason| Refused { id, reason })
+    }
+
+    fn check(header: Wire) -> Result<Self, String> {
+        let data: Vec<Vec<u8>> =
+            header.data.iter().map(|b| base64_decode(b)).collect::<Result<_, _>>()?;
         if data.len() != header.sizes.len() {
             return Err("buffer count mismatch".into());
         }
@@ -89,7 +132,7 @@ impl Request {
             return Err("read lists a buffer that does not exist".into());
         }
         Ok(Self {
-            id,
+            id: header.id,
             code: header.code,
             entry_point: header.entry_point,
             workgroups: header.workgroups,
@@ -142,10 +185,17 @@ impl Gpu {
     /// Runs one request; returns the bytes of the buffers it asked to read. Waits for the GPU
     /// at most until `deadline` (the task's): a shader still running then is an error, and the
     /// device is not used again by this process (its owner replaces the process).
-    pub fn compute(&self, req: &Request, deadline: Instant) -> Result<Vec<Vec<u8>>, String> {
+    pub fn compute(&self, req: &Request, deadline: Instant) -> Result<Vec<Vec<u8>>, ComputeError> {
         if self.lost.load(Ordering::SeqCst) {
-            return Err("the GPU is still busy with an earlier task's shader".into());
+            return Err(ComputeError::Failed(
+                "the GPU is still busy with an earlier task's shader".into(),
+            ));
         }
+        self.dispatch(req, deadline)
+    }
+
+    fn dispatch(&self, req: &Request, deadline: Instant) -> Result<Vec<Vec<u8>>, ComputeError> {
+        let failed = |e: &dyn std::fmt::Display| ComputeError::Failed(e.to_string());
         let d = &self.device;
         let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -161,7 +211,7 @@ impl Gpu {
             cache: None,
         });
         if let Some(e) = block_on(scope.pop()) {
-            return Err(e.to_string());
+            return Err(failed(&e));
         }
         let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
         let buffers: Vec<wgpu::Buffer> = req
@@ -228,7 +278,7 @@ impl Gpu {
         }
         self.queue.submit([encoder.finish()]);
         if let Some(e) = block_on(scope.pop()) {
-            return Err(e.to_string());
+            return Err(failed(&e));
         }
         let mapped = Arc::new(Mutex::new(Vec::new()));
         for (_, dst) in &staging {
@@ -244,17 +294,17 @@ impl Gpu {
             Ok(_) => {}
             Err(wgpu::PollError::Timeout) => {
                 self.lost.store(true, Ordering::SeqCst);
-                return Err(format!("{GPU_DEADLINE}: the shader was still running"));
+                return Err(ComputeError::PastDeadline);
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(failed(&e)),
         }
         if mapped.lock().map(|m| m.len() != staging.len() || m.contains(&false)).unwrap_or(true) {
-            return Err("reading the GPU buffers back failed".into());
+            return Err(ComputeError::Failed("reading the GPU buffers back failed".into()));
         }
         let mut out = Vec::with_capacity(staging.len());
         for (i, dst) in &staging {
             let size = req.sizes.get(*i).copied().unwrap_or(0) as usize;
-            let view = dst.slice(..).get_mapped_range().map_err(|e| e.to_string())?;
+            let view = dst.slice(..).get_mapped_range().map_err(|e| failed(&e))?;
             out.push(view.get(..size).unwrap_or_default().to_vec());
         }
         Ok(out)

@@ -21,7 +21,6 @@
   const push = Array.prototype.push;
   const shift = Array.prototype.shift;
   const join = Array.prototype.join;
-  const split = String.prototype.split;
   const MapC = Map;
   const mapGet = Map.prototype.get;
   const mapSet = Map.prototype.set;
@@ -592,9 +591,9 @@
         throw new TypeErrorC('gpu.compute: read must be an array of buffer indices');
       }
       const id = gpuNextId++;
-      const header = canonical({ code, entryPoint, workgroups: groups, sizes, read }, 1 << 30, 8);
+      const request = canonical({ id, code, entryPoint, workgroups: groups, sizes, read, data: datas }, 1 << 30, 8);
       apply(mapSet, gpuPending, [id, [resolve, reject, token]]);
-      apply(push, gpuQueue, [id + '\u0000' + header + '\u0000' + apply(join, datas, ['\u0000'])]);
+      apply(push, gpuQueue, [request]);
       post(KIND_GPU, '');
     });
   }
@@ -626,25 +625,33 @@
   }
   installApi();
 
-  // The next queued request ('' when none): id \0 header JSON \0 base64 buffers separated by \0.
+  // The next queued request ('' when none), one JSON object: id, code, entryPoint, workgroups,
+  // sizes, read, and data (one base64 string per buffer, '' for a zeroed one).
   function gpuNext() {
     return gpuQueue.length === 0 ? '' : apply(shift, gpuQueue, []);
   }
-  // A reply: id \0 'ok' \0 base64 outputs separated by \0, or id \0 'err' \0 message.
-  function gpuDone(reply) {
-    const parts = apply(split, reply, ['\u0000']);
-    const id = +parts[0];
+  // The pending request `id` of the current task, taken off the pending map (undefined when
+  // there is none: a request of an earlier task).
+  function gpuTake(id) {
     const entry = apply(mapGet, gpuPending, [id]);
-    if (entry === undefined) return 'R';
+    if (entry === undefined) return undefined;
     apply(mapDelete, gpuPending, [id]);
-    if (entry[2] !== token) return 'R';
-    if (parts[1] === 'ok') {
-      const out = [];
-      for (let i = 2; i < parts.length; i++) apply(push, out, [apply(taBuffer, fromBase64(parts[i]), [])]);
-      entry[0](out);
-    } else {
-      entry[1](new ErrorC('gpu.compute: ' + parts[2]));
-    }
+    return entry[2] === token ? entry : undefined;
+  }
+  // The host ran request `id`: `outputs` is a JSON array of base64 strings, one per buffer read.
+  function gpuResolve(id, outputs) {
+    const entry = gpuTake(id);
+    if (entry === undefined) return 'R';
+    const list = jsonParse(outputs);
+    const out = [];
+    for (let i = 0; i < list.length; i++) apply(push, out, [apply(taBuffer, fromBase64(list[i]), [])]);
+    entry[0](out);
+    return 'R';
+  }
+  // The host refused or failed request `id`, for `message`.
+  function gpuReject(id, message) {
+    const entry = gpuTake(id);
+    if (entry !== undefined) entry[1](new ErrorC('gpu.compute: ' + message));
     return 'R';
   }
 
@@ -662,24 +669,22 @@
     return 'R';
   }
 
-  // packet = header JSON \0 input JSON \0 args JSON. Returns 'R' + result, 'E' + kind \n message,
-  // or 'P' when the work function returned a promise (the host then waits for KIND_SETTLED and
-  // calls take()).
-  function run(packet) {
+  // Three JSON texts: the host's header (task id, clock, caps, flags), the task's input and
+  // its argument array. Returns 'R' + result, 'E' + kind \n message, or 'P' when the work
+  // function returned a promise (the host then waits for KIND_SETTLED and calls take()).
+  function run(headerJson, inputJson, argsJson) {
     token++;
     try {
-      return runTask(packet);
+      return runTask(headerJson, inputJson, argsJson);
     } catch (_) {
       return UNDESCRIBABLE;
     }
   }
-  function runTask(packet) {
+  function runTask(headerJson, inputJson, argsJson) {
     settled = null;
     gpuQueue = [];
     gpuPending = new MapC();
-    const a = apply(indexOf, packet, ['\u0000']);
-    const b = apply(indexOf, packet, ['\u0000', a + 1]);
-    const header = jsonParse(apply(slice, packet, [0, a]));
+    const header = jsonParse(headerJson);
     // On a fresh context the API is as the job's code left it when loaded: no task ran yet.
     if (!installApi() && header.fresh !== true) {
       return 'Estale_api\nthe job made the runtime\'s API impossible to reinstall';
@@ -694,8 +699,8 @@
     if (work === null) return 'Eno_job\nno job is loaded';
     let input, args;
     try {
-      input = parseJson(apply(slice, packet, [a + 1, b]));
-      args = parseJson(apply(slice, packet, [b + 1]));
+      input = parseJson(inputJson);
+      args = parseJson(argsJson);
     } catch (e) {
       return 'Ebad_input\n' + StringC(e.message);
     }
@@ -755,7 +760,7 @@
       notify = n;
       boot.install = null;
       boot.mailbox = null;
-      return { load, run, take, idle, gpuNext, gpuDone, args: [null] };
+      return { load, run, take, idle, gpuNext, gpuResolve, gpuReject, args: [null, null, null] };
     },
   };
   return boot;

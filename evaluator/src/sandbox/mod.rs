@@ -158,6 +158,9 @@ impl Default for LoadLimits {
     }
 }
 
+/// The most arguments an entry point of the runtime takes.
+const ARGS: usize = 3;
+
 /// A booted context: the runtime's entry points as handles.
 #[derive(Debug)]
 struct Booted {
@@ -171,13 +174,36 @@ struct Booted {
     take: Handle,
     idle: Handle,
     gpu_next: Handle,
-    gpu_done: Handle,
+    gpu_resolve: Handle,
+    gpu_reject: Handle,
+    /// The array whose items are the arguments of the next call into the runtime.
     args: Handle,
-    key0: Handle,
+    /// The indices 0, 1, 2 of `args`.
+    keys: [Handle; ARGS],
     undefined: Handle,
     /// Private writable memory of the process once the job was loaded (the level a context
     /// returns to after each task).
     loaded_level: u64,
+}
+
+impl Booted {
+    /// Makes `values` the arguments of the next call into the runtime; the other positions
+    /// are cleared, so no call sees another's arguments. (Only before a call: between calls the
+    /// isolate may be busy with the job's continuations, and a write would wait for them.)
+    fn set_args(&self, values: &[&Handle]) -> Result<(), Error> {
+        if values.len() > ARGS {
+            return Err(Error::engine(format!(
+                "{} arguments for a runtime entry point",
+                values.len()
+            )));
+        }
+        let raw = self.cx.raw();
+        for (i, key) in self.keys.iter().enumerate() {
+            let value = values.get(i).copied().unwrap_or(&self.undefined);
+            check(&raw.set(&self.args, key, value).map_err(Error::engine)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// A job's code, checked against its content hash.
@@ -278,10 +304,11 @@ impl Sandbox {
             Arc::new(move |bytes: &[u8]| mailbox::on_message(bytes, &words, &tx, &shared))
         };
         let notify = cx.mailbox_function(get(&boot, "mailbox")?, listener)?;
-        let key0 = raw.alloc_i64(0).map_err(Error::engine)?;
+        let key = |i: i64| raw.alloc_i64(i).map_err(Error::engine);
+        let keys = [key(0)?, key(1)?, key(2)?];
         let undefined = raw.alloc_undefined().map_err(Error::engine)?;
         let boot_args = get(&boot, "args")?;
-        check(&raw.set(&boot_args, &key0, &notify).map_err(Error::engine)?)?;
+        check(&raw.set(&boot_args, &keys[0], &notify).map_err(Error::engine)?)?;
         let install = get(&boot, "install")?;
         let api = cx.call_handle(&install, &undefined, &boot_args, deadline)?;
         Ok(Booted {
@@ -290,14 +317,15 @@ impl Sandbox {
             take: get(&api, "take")?,
             idle: get(&api, "idle")?,
             gpu_next: get(&api, "gpuNext")?,
-            gpu_done: get(&api, "gpuDone")?,
+            gpu_resolve: get(&api, "gpuResolve")?,
+            gpu_reject: get(&api, "gpuReject")?,
             args: get(&api, "args")?,
             cx,
             rx,
             tx,
             shared,
             words,
-            key0,
+            keys,
             undefined,
             loaded_level: self.memory.data_bytes().unwrap_or(0),
         })

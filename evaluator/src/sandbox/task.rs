@@ -182,7 +182,7 @@ pub(super) fn load_into(
     };
     let raw = Arc::clone(booted.cx.raw());
     let code_h = raw.alloc_str(code).map_err(Error::engine)?;
-    check(&raw.set(&booted.args, &booted.key0, &code_h).map_err(Error::engine)?)?;
+    booted.set_args(&[&code_h])?;
     let out = barrier(booted, Entry::Load, deadline, &mut watch, &mut |_| {}, &task_limits)
         .map_err(job_error)?;
     let outcome = Outcome::of(&out)?;
@@ -264,10 +264,13 @@ fn attempt(
         "gpu": gpu.is_some(),
         "fresh": fresh,
     });
-    let packet = format!("{header}\u{0}{}\u{0}{}", spec.input, spec.args);
+    // run(header JSON, input JSON, arguments JSON)
     let raw = Arc::clone(booted.cx.raw());
-    let packet_h = raw.alloc_str(&packet).map_err(Error::engine)?;
-    check(&raw.set(&booted.args, &booted.key0, &packet_h).map_err(Error::engine)?)?;
+    let header_h = raw.alloc_str(&header.to_string()).map_err(Error::engine)?;
+    let input_h = raw.alloc_str(&spec.input).map_err(Error::engine)?;
+    let args_h = raw.alloc_str(&spec.args).map_err(Error::engine)?;
+    booted.set_args(&[&header_h, &input_h, &args_h])?;
+    drop((header_h, input_h, args_h));
 
     let task = {
         let (run, undefined, args) = (&booted.run, &booted.undefined, &booted.args);
@@ -450,32 +453,33 @@ fn serve_gpu(booted: &mut Booted, gpu: Option<&Gpu>, deadline: Deadline) -> Resu
     if packet.is_empty() {
         return Ok(());
     }
-    let reply = match (gpu::Request::parse(&packet), gpu) {
+    let raw = Arc::clone(booted.cx.raw());
+    let (id, reply) = match (gpu::Request::parse(&packet), gpu) {
         (Ok(req), Some(gpu)) => match gpu.compute(&req, deadline.at) {
             Ok(outputs) => {
-                let mut r = format!("{}\u{0}ok", req.id);
-                for o in outputs {
-                    r.push('\u{0}');
-                    r.push_str(&gpu::base64_encode(&o));
-                }
-                r
+                let encoded: Vec<String> = outputs.iter().map(|o| gpu::base64_encode(o)).collect();
+                (req.id, Ok(serde_json::Value::from(encoded).to_string()))
             }
-            Err(message) if message.starts_with(gpu::GPU_DEADLINE) => {
-                return Err(Error::task(TaskErrorKind::Timeout, message));
+            Err(e @ gpu::ComputeError::PastDeadline) => {
+                return Err(Error::task(TaskErrorKind::Timeout, e.to_string()));
             }
-            Err(message) => format!("{}\u{0}err\u{0}{message}", req.id),
+            Err(gpu::ComputeError::Failed(message)) => (req.id, Err(message)),
         },
-        (Ok(req), None) => format!("{}\u{0}err\u{0}this sandbox has no GPU", req.id),
-        (Err(message), _) => {
-            let id = packet.split('\u{0}').next().unwrap_or("0").to_string();
-            format!("{id}\u{0}err\u{0}{message}")
-        }
+        (Ok(req), None) => (req.id, Err("this sandbox has no GPU".to_string())),
+        (Err(refused), _) => (refused.id, Err(refused.reason)),
     };
-    let raw = Arc::clone(booted.cx.raw());
-    let reply_h = raw.alloc_str(&reply).map_err(Error::engine)?;
-    check(&raw.set(&booted.args, &booted.key0, &reply_h).map_err(Error::engine)?)?;
-    let (done, undefined, args) = (&booted.gpu_done, &booted.undefined, &booted.args);
-    booted.cx.call_handle(done, undefined, args, deadline)?;
+    // gpuResolve(id, outputs: JSON array of base64) or gpuReject(id, message)
+    let id_h = raw.alloc_i64(i64::try_from(id).unwrap_or(0)).map_err(Error::engine)?;
+    let (resolves, payload) = match reply {
+        Ok(outputs) => (true, outputs),
+        Err(message) => (false, message),
+    };
+    let payload_h = raw.alloc_str(&payload).map_err(Error::engine)?;
+    drop(payload);
+    booted.set_args(&[&id_h, &payload_h])?;
+    drop((id_h, payload_h));
+    let entry = if resolves { &booted.gpu_resolve } else { &booted.gpu_reject };
+    booted.cx.call_handle(entry, &booted.undefined, &booted.args, deadline)?;
     Ok(())
 }
 

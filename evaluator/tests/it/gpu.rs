@@ -102,13 +102,18 @@ fn the_sandbox_process_reports_its_adapter_and_computes_under_seccomp() {
 
 #[test]
 fn requests_are_parsed_strictly() {
-    let ok = "7\u{0}{\"code\":\"x\",\"entryPoint\":\"main\",\"read\":[0],\"sizes\":[4],\"workgroups\":[1,1,1]}\u{0}AQIDBA==";
+    let ok = r#"{"code":"x","data":["AQIDBA=="],"entryPoint":"main","id":7,"read":[0],"sizes":[4],"workgroups":[1,1,1]}"#;
     let r = Request::parse(ok).unwrap();
     assert_eq!((r.id, r.sizes, r.data), (7, vec![4], vec![vec![1, 2, 3, 4]]));
     assert!(Request::parse(&ok.replace("[0]", "[1]")).is_err());
     assert!(Request::parse(&ok.replace("AQIDBA==", "AQID")).is_err());
     assert!(Request::parse(&ok.replace("\"sizes\":[4]", "\"sizes\":[0]")).is_err());
+    assert!(Request::parse(&ok.replace("\"data\"", "\"extra\":1,\"data\"")).is_err());
     assert!(Request::parse("x").is_err());
+    // A refusal names the request it refuses, so the runtime rejects the right promise.
+    let refused = Request::parse(&ok.replace("[0]", "[1]")).unwrap_err();
+    assert_eq!(refused.id, 7);
+    assert!(refused.reason.contains("buffer"), "{}", refused.reason);
 }
 
 proptest! {

@@ -287,7 +287,7 @@ fn endless_promise_continuations_through_the_process_are_never_settled_and_repla
 #[test]
 fn a_gpu_read_list_is_capped_at_the_number_of_buffers() {
     use quorate_evaluator::gpu::Request;
-    let ok = "7\u{0}{\"code\":\"x\",\"entryPoint\":\"main\",\"read\":[0],\"sizes\":[4],\"workgroups\":[1,1,1]}\u{0}AQIDBA==";
+    let ok = r#"{"code":"x","data":["AQIDBA=="],"entryPoint":"main","id":7,"read":[0],"sizes":[4],"workgroups":[1,1,1]}"#;
     assert!(Request::parse(ok).is_ok());
     assert!(Request::parse(&ok.replace("[0]", "[0,0]")).is_err());
     // The runtime rejects it before making a request (where there is an adapter).
