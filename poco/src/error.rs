@@ -151,6 +151,14 @@ pub enum Error {
         /// The cap.
         cap: u32,
     },
+    /// The task already took the Hub's [`MAX_CONTRIBUTORS`](crate::task::MAX_CONTRIBUTORS)
+    /// contributions (its `TooManyContributors`), or, for an assignment, the replicas pending
+    /// would take the places left.
+    #[error("the task takes at most {limit} contributors")]
+    TooManyContributors {
+        /// The limit.
+        limit: u32,
+    },
     /// Homogeneous redundancy: the worker's platform class differs from the task's.
     #[error("worker class {got} differs from the task's class {expected}")]
     WrongPlatformClass {
@@ -195,6 +203,7 @@ impl Error {
             Self::NothingRevealed => "NothingRevealed",
             Self::HasReveals { .. } => "HasReveals",
             Self::ReplicaCapReached { .. } => "ReplicaCapReached",
+            Self::TooManyContributors { .. } => "TooManyContributors",
             Self::WrongPlatformClass { .. } => "WrongPlatformClass",
             Self::AlreadyAssigned { .. } => "AlreadyAssigned",
             Self::Vectors(_) => "Vectors",

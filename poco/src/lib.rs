@@ -41,7 +41,9 @@
 //! FAILED` (claim). Contribution: `CONTRIBUTED → PROVED | REJECTED`. Deadlines from the deal
 //! start in units of the category time reference `t`: contributions before `start + 7t`, reveals
 //! before `consensus + 2t`, claim from `start + 10t` of a task nothing was revealed for (a task
-//! with a reveal is finalized, by anyone once its reveal deadline passed). An authorization
+//! with a reveal is finalized, by anyone once its reveal deadline passed); the multipliers are
+//! the Hub's, named once in [`task`] (`CONTRIBUTION_WINDOW`, `REVEAL_WINDOW`, `FINAL_WINDOW`). A
+//! task takes at most 255 contributions, the Hub's `MAX_CONTRIBUTORS`. An authorization
 //! (an assigned replica) votes only in the round it was given for: a reopen starts a new one.
 //! Scores belong to the pool owner's trust domain: the host keeps them per pool owner and
 //! passes the score of that domain in.
@@ -62,7 +64,7 @@
 //! let terms = PayoutTerms::new(Amount::from(1_000u64), 10);
 //! let mut task = Task::new(TaskConfig::new(id, Trust::from_u64(3)?, 0, 100, owner, terms))?;
 //! // Fresh workers weigh 2: T = 3 needs two agreeing votes.
-//! assert_eq!(task.poll_actions()?, vec![Action::NeedReplicas { count: 2 }]);
+//! assert_eq!(task.poll_actions(), vec![Action::NeedReplicas { count: 2 }]);
 //!
 //! let digest = ResultDigest::of(id, b"42");
 //! for worker in [Address::with_last_byte(1), Address::with_last_byte(2)] {

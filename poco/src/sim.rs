@@ -421,7 +421,7 @@ impl Pool {
         for _ in 0..10_000 {
             // A reopen makes new actions due at once: poll again before time moves.
             let mut poll_again = false;
-            for action in task.poll_actions()? {
+            for action in task.poll_actions() {
                 match action {
                     Action::NeedReplicas { .. } => {
                         self.assign(&mut task, index, now, right, &mut plans, &mut events)?;
@@ -538,7 +538,7 @@ impl Pool {
         events: &mut Vec<Event>,
     ) -> Result<(), Error> {
         loop {
-            let plan = task.plan()?;
+            let plan = task.plan();
             if !(plan.reachable && plan.needed > 0) {
                 return Ok(());
             }

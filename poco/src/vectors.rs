@@ -228,7 +228,6 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
         steps.push(Value::Object(step));
     }
 
-    let config = task.config();
     let value = json!({
         "name": case.name,
         "about": case.about,
@@ -236,8 +235,8 @@ fn run_case(index: u64, case: &Case) -> Result<(Value, Option<Settlement>), Erro
         "trust": dec(case.trust),
         "start": num(START),
         "timeRef": num(TIME_REF),
-        "contributionDeadline": num(config.contribution_deadline()?),
-        "finalDeadline": num(config.final_deadline()?),
+        "contributionDeadline": num(task.contribution_deadline()),
+        "finalDeadline": num(task.final_deadline()),
         "poolOwner": addr(pool_owner()),
         "price": num(case.price),
         "workerStakeRatio": num(terms.worker_stake_ratio),

@@ -171,7 +171,7 @@ impl Scheduler {
         if entry.machine_failures >= self.config.max_machine_failures {
             return Need::GiveUp;
         }
-        let Ok(actions) = entry.poco.poll_actions() else { return Need::GiveUp };
+        let actions = entry.poco.poll_actions();
         let retry_after = deal.deal.time_ref;
         let recently = |call: Requested| {
             entry.requested.is_some_and(|(c, at)| c == call && now < at.saturating_add(retry_after))
@@ -299,9 +299,9 @@ impl Scheduler {
     pub(crate) fn rearm(&mut self, id: TaskId) {
         let Some(entry) = self.tasks.get_mut(&id) else { return };
         let now = self.now;
-        let final_deadline = entry.poco.config().final_deadline().ok();
+        let final_deadline = entry.poco.final_deadline();
         let wake = if entry.gave_up || entry.is_over() {
-            final_deadline
+            Some(final_deadline)
         } else {
             let runs =
                 entry.runs.iter().filter(|r| r.state == RunState::Running).map(|r| r.timeout_at);
@@ -319,7 +319,7 @@ impl Scheduler {
                 .chain(relax)
                 .chain(entry.poco.reveal_deadline())
                 .chain(retry)
-                .chain(final_deadline)
+                .chain([final_deadline])
                 .filter(|t| *t > now)
                 .min()
         };
@@ -336,7 +336,7 @@ impl Scheduler {
             }
             entry.wake = wake;
         }
-        if entry.gave_up && final_deadline.is_some_and(|d| d <= now) {
+        if entry.gave_up && final_deadline <= now {
             self.end_task(id);
         }
     }

@@ -5,12 +5,17 @@ use alloy::{
     consensus::TxEnvelope,
     eips::{BlockId, Encodable2718},
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256, Bytes, U64, U256},
     providers::{Provider, RootProvider},
-    rpc::types::{TransactionReceipt, TransactionRequest},
-    transports::{RpcError, TransportErrorKind},
+    rpc::{
+        client::BatchRequest,
+        json_rpc::RpcSend,
+        types::{TransactionReceipt, TransactionRequest},
+    },
+    transports::{RpcError, TransportErrorKind, TransportResult},
 };
 use futures::{FutureExt, future::BoxFuture};
+use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
 use super::{ChainError, revert};
@@ -33,6 +38,10 @@ pub(super) enum Event {
     },
     /// A signed transaction was offered to the node.
     Sent { nonce: u64, hash: B256, outcome: SendOutcome },
+    /// The answers of one [`estimate_batch`]: an [`Event::Estimated`] per transaction.
+    Estimates(Vec<Event>),
+    /// The answers of one [`send_batch`]: an [`Event::Sent`] per transaction.
+    Sends(Vec<Event>),
     /// A receipt of one of the nonce's hashes (or the decoded revert).
     Settled { nonce: u64, result: Box<Result<TransactionReceipt, ChainError>> },
     /// The nonce is mined but no hash of ours has a receipt; `known` when the node still
@@ -64,7 +73,7 @@ pub(super) enum SendOutcome {
     Rejected(ChainError),
 }
 
-/// What [`estimate`] prices a transaction with.
+/// What [`estimate_batch`] prices a transaction with.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Pricing {
     /// (max fee, priority fee) per gas.
@@ -77,98 +86,209 @@ pub(super) struct Pricing {
     pub(super) hint: Option<u64>,
 }
 
-/// Fills the gas limit (estimate plus margin) and fees, and checks the account can pay.
-pub(super) fn estimate(
+/// A transaction waiting for its gas limit and fees.
+pub(super) struct Unpriced {
+    pub(super) tx: Box<TransactionRequest>,
+    pub(super) reply: Option<Reply>,
+    pub(super) pricing: Pricing,
+}
+
+/// How one transaction's gas limit is being found.
+enum GasCheck {
+    Known(u64),
+    /// A limit that sufficed for the same call shape, being proven by one `eth_call`.
+    Proving(u64),
+    /// Waiting for `eth_estimateGas`.
+    Estimating,
+    Failed(ChainError),
+}
+
+/// Fills the gas limit (estimate plus margin) and fees of every transaction, and checks the
+/// account can pay, in at most two JSON-RPC batches: the proofs of remembered limits and the
+/// estimates first, then a full estimate for every proof that failed. Reports
+/// [`Event::Estimated`] for each, in one [`Event::Estimates`].
+pub(super) fn estimate_batch(
     provider: RootProvider,
     url: String,
-    mut tx: Box<TransactionRequest>,
-    reply: Option<Reply>,
-    pricing: Pricing,
+    items: Vec<Unpriced>,
 ) -> BoxFuture<'static, Event> {
-    let Pricing { fees, margin_percent, balance, hint } = pricing;
     async move {
-        let mut estimated = None;
-        let result = async {
-            let gas = match (tx.gas, hint) {
-                (Some(gas), _) => gas,
+        let mut checks: Vec<GasCheck> = items
+            .iter()
+            .map(|item| match (item.tx.gas, item.pricing.hint) {
+                (Some(gas), _) => GasCheck::Known(gas),
                 // A limit that sufficed for the same call: one execution proves it still does,
                 // where eth_estimateGas searches with a dozen. Any failure asks the node for a
                 // full estimate, which decides.
-                (None, Some(hint))
-                    if provider.call((*tx).clone().gas_limit(hint)).await.is_ok() =>
-                {
-                    hint
-                }
-                (None, _) => {
-                    let estimate = provider
-                        .estimate_gas((*tx).clone())
-                        .await
-                        .map_err(|e| ChainError::from_rpc("eth_estimateGas", &url, &e))?;
-                    let gas = estimate.saturating_mul(100u64.saturating_add(margin_percent)) / 100;
-                    estimated = Some(gas);
-                    gas
-                }
-            };
-            tx.set_gas_limit(gas);
-            tx.set_max_fee_per_gas(fees.0);
-            tx.set_max_priority_fee_per_gas(fees.1);
-            // Checked against the balance of the last poll: one call less per transaction.
-            // A balance that fell since is caught by the node, which refuses the send.
-            let account = tx.from.unwrap_or_default();
-            let needed = U256::from(gas)
-                .saturating_mul(U256::from(fees.0))
-                .saturating_add(tx.value.unwrap_or_default());
-            if balance < needed {
-                return Err(ChainError::InsufficientGasFunds { account, balance, needed });
+                (None, Some(hint)) => GasCheck::Proving(hint),
+                (None, None) => GasCheck::Estimating,
+            })
+            .collect();
+        let mut estimated: Vec<Option<u64>> = vec![None; items.len()];
+        for _round in 0..2 {
+            let asks: Vec<(usize, &'static str, TransactionRequest)> = checks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, check)| {
+                    let tx = items.get(i)?.tx.as_ref().clone();
+                    match check {
+                        GasCheck::Proving(hint) => Some((i, "eth_call", tx.gas_limit(*hint))),
+                        GasCheck::Estimating => Some((i, "eth_estimateGas", tx)),
+                        GasCheck::Known(_) | GasCheck::Failed(_) => None,
+                    }
+                })
+                .collect();
+            if asks.is_empty() {
+                break;
             }
-            Ok(())
+            let answers =
+                batch(&provider, asks.iter().map(|(_, method, tx)| (*method, (tx,)))).await;
+            for ((i, method, _), answer) in asks.into_iter().zip(answers) {
+                let (Some(check), Some(item)) = (checks.get_mut(i), items.get(i)) else { continue };
+                *check = match (method, answer) {
+                    ("eth_call", Ok(_)) => match check {
+                        GasCheck::Proving(hint) => GasCheck::Known(*hint),
+                        _ => continue,
+                    },
+                    ("eth_call", Err(_)) => GasCheck::Estimating,
+                    (_, Ok(raw)) => match serde_json::from_str::<U64>(raw.get()) {
+                        Ok(estimate) => {
+                            let margin = 100u64.saturating_add(item.pricing.margin_percent);
+                            let gas = estimate.to::<u64>().saturating_mul(margin) / 100;
+                            if let Some(slot) = estimated.get_mut(i) {
+                                *slot = Some(gas);
+                            }
+                            GasCheck::Known(gas)
+                        }
+                        Err(e) => GasCheck::Failed(ChainError::Rpc {
+                            op: "eth_estimateGas",
+                            reason: format!("{url} answered something that is not a number: {e}"),
+                        }),
+                    },
+                    (_, Err(e)) => {
+                        GasCheck::Failed(ChainError::from_rpc("eth_estimateGas", &url, &e))
+                    }
+                };
+            }
         }
-        .await;
-        Event::Estimated { tx, reply, result, estimated }
+        let events = items
+            .into_iter()
+            .zip(checks)
+            .zip(estimated)
+            .map(|((Unpriced { mut tx, reply, pricing }, check), estimated)| {
+                let result = match check {
+                    GasCheck::Known(gas) => price(&mut tx, gas, pricing),
+                    GasCheck::Failed(e) => Err(e),
+                    GasCheck::Proving(_) | GasCheck::Estimating => Err(ChainError::Rpc {
+                        op: "eth_estimateGas",
+                        reason: format!("{url} gave no gas estimate"),
+                    }),
+                };
+                Event::Estimated { tx, reply, result, estimated }
+            })
+            .collect();
+        Event::Estimates(events)
     }
     .boxed()
 }
 
-/// Signs `tx` (its nonce set) and offers it to the node.
-pub(super) fn send_raw(
+/// Sets the gas limit and fees, and checks them against the balance of the last poll: one call
+/// less per transaction. A balance that fell since is caught by the node, which refuses the
+/// send.
+fn price(tx: &mut TransactionRequest, gas: u64, pricing: Pricing) -> Result<(), ChainError> {
+    let (max_fee, priority) = pricing.fees;
+    tx.set_gas_limit(gas);
+    tx.set_max_fee_per_gas(max_fee);
+    tx.set_max_priority_fee_per_gas(priority);
+    let account = tx.from.unwrap_or_default();
+    let needed = U256::from(gas)
+        .saturating_mul(U256::from(max_fee))
+        .saturating_add(tx.value.unwrap_or_default());
+    if pricing.balance < needed {
+        return Err(ChainError::InsufficientGasFunds { account, balance: pricing.balance, needed });
+    }
+    Ok(())
+}
+
+/// Sends `calls` as one JSON-RPC batch; one answer per call, in order (a transport failure is
+/// every call's answer).
+async fn batch<P: RpcSend>(
+    provider: &RootProvider,
+    calls: impl Iterator<Item = (&'static str, P)>,
+) -> Vec<TransportResult<Box<RawValue>>> {
+    let mut request = BatchRequest::new(provider.client());
+    let mut waiters = Vec::new();
+    for (method, params) in calls {
+        waiters.push(request.add_call::<P, Box<RawValue>>(method, &params));
+    }
+    // Each waiter reports the batch's own failure, so its result needs no separate handling.
+    let _ = request.send().await;
+    let mut answers = Vec::with_capacity(waiters.len());
+    for waiter in waiters {
+        answers.push(match waiter {
+            Ok(waiter) => waiter.await,
+            Err(e) => Err(e),
+        });
+    }
+    answers
+}
+
+/// Signs each transaction (its nonce set) and offers them to the node in one JSON-RPC batch.
+/// Reports [`Event::Sent`] for each, in one [`Event::Sends`].
+pub(super) fn send_batch(
     provider: RootProvider,
     wallet: EthereumWallet,
     url: String,
-    nonce: u64,
-    tx: TransactionRequest,
+    items: Vec<(u64, TransactionRequest)>,
 ) -> BoxFuture<'static, Event> {
     async move {
-        let envelope: TxEnvelope = match tx.build(&wallet).await {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                let error = ChainError::Rpc { op: "signing", reason: e.to_string() };
-                return Event::Sent {
-                    nonce,
-                    hash: B256::ZERO,
-                    outcome: SendOutcome::Rejected(error),
-                };
+        let mut signed = Vec::with_capacity(items.len());
+        let mut events = Vec::with_capacity(items.len());
+        for (nonce, tx) in items {
+            match tx.build(&wallet).await {
+                Ok(envelope) => {
+                    let envelope: TxEnvelope = envelope;
+                    signed.push((nonce, *envelope.tx_hash(), envelope.encoded_2718()));
+                }
+                Err(e) => {
+                    let error = ChainError::Rpc { op: "signing", reason: e.to_string() };
+                    let outcome = SendOutcome::Rejected(error);
+                    events.push(Event::Sent { nonce, hash: B256::ZERO, outcome });
+                }
             }
-        };
-        let hash = *envelope.tx_hash();
-        let raw = envelope.encoded_2718();
-        // A transport failure leaves it unknown whether the node has the transaction; sending
+        }
+        // A transport failure leaves it unknown whether the node has a transaction; sending
         // the same bytes again is harmless (the node answers "already known"), so try a few
         // times before leaving it to the resubmission path.
         let mut attempt = 0;
-        let outcome = loop {
-            let outcome = match provider.send_raw_transaction(&raw).await {
-                Ok(_) => SendOutcome::Accepted,
-                Err(e) => classify(&e, &url),
-            };
+        while !signed.is_empty() {
             attempt += 1;
-            match outcome {
-                SendOutcome::MaybeSent(_) if attempt < SEND_ATTEMPTS => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            let answers = batch(
+                &provider,
+                signed
+                    .iter()
+                    .map(|(_, _, raw)| ("eth_sendRawTransaction", (Bytes::from(raw.clone()),))),
+            )
+            .await;
+            let mut again = Vec::new();
+            for ((nonce, hash, raw), answer) in signed.into_iter().zip(answers) {
+                let outcome = match answer {
+                    Ok(_) => SendOutcome::Accepted,
+                    Err(e) => classify(&e, &url),
+                };
+                match outcome {
+                    SendOutcome::MaybeSent(_) if attempt < SEND_ATTEMPTS => {
+                        again.push((nonce, hash, raw));
+                    }
+                    outcome => events.push(Event::Sent { nonce, hash, outcome }),
                 }
-                outcome => break outcome,
             }
-        };
-        Event::Sent { nonce, hash, outcome }
+            signed = again;
+            if !signed.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+        }
+        Event::Sends(events)
     }
     .boxed()
 }

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! Chain::send(tx) ──mpsc(1024)──▶ actor: estimate (+margin) ─▶ nonce ─▶ sign ─▶ eth_sendRawTransaction
+//!        │                              │ (gas checks and sends travel in JSON-RPC batches)
 //!        ▲                              │ every poll: latest nonce, receipts, fee refresh,
 //!        └──────── oneshot(receipt) ◀───┘ resubmit stuck ones with bumped fees, fill nonce holes
 //! ```

@@ -1,7 +1,10 @@
 //! The transaction sender: one actor per account owns its nonces.
 //!
-//! Each transaction goes estimate → nonce → sign → send → receipt. Estimation runs
-//! concurrently and before a nonce is taken, so a call that would revert never takes one.
+//! Each transaction goes estimate → nonce → sign → send → receipt. Estimation runs before a
+//! nonce is taken, so a call that would revert never takes one. Estimates and sends travel in
+//! JSON-RPC batches: whatever arrives while a few batches are out goes together in the next,
+//! so a burst costs the node a handful of HTTP requests instead of two per transaction, and a
+//! lone transaction still leaves at once.
 //!
 //! The rule that keeps money safe: once any version of a transaction may have reached a node
 //! (accepted, or a transport failure that leaves it unknown), its nonce is never given away
@@ -44,8 +47,15 @@ const MAX_FEE_OVER_ESTIMATE: u128 = 3;
 /// Most call shapes whose last estimate is remembered.
 const MAX_GAS_HINTS: usize = 1024;
 
-/// Most gas estimates running at once.
-const MAX_ESTIMATING: usize = 256;
+/// Most transactions in one JSON-RPC batch.
+const MAX_BATCH: usize = 128;
+
+/// Most estimate batches out at once, and most send batches: thousands of simultaneous calls
+/// would only make the node thrash.
+const MAX_BATCHES_OUT: usize = 2;
+
+/// Most commands taken from the channel before the actor looks at anything else.
+const MAX_DRAIN: usize = 1024;
 
 /// Most blocks scanned for receipts at once; a longer stretch is asked per transaction.
 const MAX_SCAN_BLOCKS: u64 = 16;
@@ -101,9 +111,13 @@ pub(super) struct Actor {
     /// transaction); turned off the first time it fails.
     block_receipts: bool,
     scanning: bool,
-    /// Transactions waiting for an estimate, and how many estimates run.
+    /// Transactions waiting for an estimate, and how many estimate batches are out.
     to_estimate: VecDeque<(Box<TransactionRequest>, Reply)>,
     estimating: usize,
+    /// Transactions holding a nonce and waiting to be signed and sent (or sent again), and how
+    /// many send batches are out.
+    to_send: Vec<(u64, TransactionRequest)>,
+    sending: usize,
     /// The last full estimate (with margin) per call shape: recipient and selector.
     gas_hints: HashMap<(Address, [u8; 4]), u64>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
@@ -167,6 +181,8 @@ impl Actor {
             scanning: false,
             to_estimate: VecDeque::new(),
             estimating: 0,
+            to_send: Vec::new(),
+            sending: 0,
             gas_hints: HashMap::new(),
             tasks: FuturesUnordered::new(),
             polling: false,
@@ -182,13 +198,23 @@ impl Actor {
                 command = commands.recv(), if open => match command {
                     Some(Command::Send { tx, reply }) => {
                         self.to_estimate.push_back((tx, reply));
-                        self.estimate_more();
+                        // A burst goes into one batch rather than one per command.
+                        for _ in 0..MAX_DRAIN {
+                            match commands.try_recv() {
+                                Ok(Command::Send { tx, reply }) => {
+                                    self.to_estimate.push_back((tx, reply));
+                                }
+                                Err(_) => break,
+                            }
+                        }
                     }
                     None => open = false,
                 },
                 Some(event) = self.tasks.next(), if !self.tasks.is_empty() => self.on_event(event),
                 _ = tick.tick() => self.poll(),
             }
+            self.estimate_more();
+            self.send_more();
             if !open
                 && self.tasks.is_empty()
                 && self.in_flight.is_empty()
@@ -199,36 +225,47 @@ impl Actor {
         }
     }
 
-    /// Starts estimates while fewer than [`MAX_ESTIMATING`] run: thousands of simultaneous
-    /// calls would only make the node thrash.
+    /// Starts an estimate batch of what waits while fewer than [`MAX_BATCHES_OUT`] are out.
     fn estimate_more(&mut self) {
-        while self.estimating < MAX_ESTIMATING {
-            let Some((tx, reply)) = self.to_estimate.pop_front() else { break };
+        while self.estimating < MAX_BATCHES_OUT && !self.to_estimate.is_empty() {
+            let take = self.to_estimate.len().min(MAX_BATCH);
+            let waiting: Vec<_> = self.to_estimate.drain(..take).collect();
+            let items: Vec<calls::Unpriced> =
+                waiting.into_iter().map(|(tx, reply)| self.unpriced(tx, Some(reply))).collect();
             self.estimating += 1;
-            self.estimate(tx, Some(reply));
+            self.tasks.push(calls::estimate_batch(self.provider.clone(), self.url.clone(), items));
         }
     }
 
-    fn estimate(&mut self, mut tx: Box<TransactionRequest>, reply: Option<Reply>) {
+    fn unpriced(&self, mut tx: Box<TransactionRequest>, reply: Option<Reply>) -> calls::Unpriced {
         tx.from = Some(self.address);
         tx.set_chain_id(self.chain_id);
         let max_fee = tx.max_fee_per_gas.unwrap_or(self.fees.0);
         let priority = tx.max_priority_fee_per_gas.unwrap_or(self.fees.1).min(max_fee);
-        let fees = self.capped(max_fee, priority);
-        let margin = self.config.gas_margin_percent;
         let pricing = calls::Pricing {
-            fees,
-            margin_percent: margin,
+            fees: self.capped(max_fee, priority),
+            margin_percent: self.config.gas_margin_percent,
             balance: self.balance,
             hint: call_shape(&tx).and_then(|shape| self.gas_hints.get(&shape).copied()),
         };
-        self.tasks.push(calls::estimate(
-            self.provider.clone(),
-            self.url.clone(),
-            tx,
-            reply,
-            pricing,
-        ));
+        calls::Unpriced { tx, reply, pricing }
+    }
+
+    /// Starts a send batch of what holds a nonce and waits, while fewer than
+    /// [`MAX_BATCHES_OUT`] are out; lowest nonces first.
+    fn send_more(&mut self) {
+        if self.sending >= MAX_BATCHES_OUT || self.to_send.is_empty() {
+            return;
+        }
+        self.to_send.sort_unstable_by_key(|(nonce, _)| *nonce);
+        while self.sending < MAX_BATCHES_OUT && !self.to_send.is_empty() {
+            let take = self.to_send.len().min(MAX_BATCH);
+            let items: Vec<(u64, TransactionRequest)> = self.to_send.drain(..take).collect();
+            self.sending += 1;
+            let (provider, wallet, url) =
+                (self.provider.clone(), self.wallet.clone(), self.url.clone());
+            self.tasks.push(calls::send_batch(provider, wallet, url, items));
+        }
     }
 
     fn capped(&self, max_fee: u128, priority: u128) -> (u128, u128) {
@@ -240,8 +277,19 @@ impl Actor {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Estimated { tx, reply, result, estimated } => {
+            Event::Estimates(events) => {
                 self.estimating = self.estimating.saturating_sub(1);
+                for event in events {
+                    self.on_event(event);
+                }
+            }
+            Event::Sends(events) => {
+                self.sending = self.sending.saturating_sub(1);
+                for event in events {
+                    self.on_event(event);
+                }
+            }
+            Event::Estimated { tx, reply, result, estimated } => {
                 if let (Some(gas), Some(shape)) = (estimated, call_shape(&tx)) {
                     if self.gas_hints.len() >= MAX_GAS_HINTS {
                         self.gas_hints.clear();
@@ -255,7 +303,6 @@ impl Actor {
                     }
                     Err(e) => reply_to(reply, Err(e)),
                 }
-                self.estimate_more();
             }
             Event::Sent { nonce, hash, outcome } => self.on_sent(nonce, hash, outcome),
             Event::Settled { nonce, result } => self.settle(nonce, *result),
@@ -365,10 +412,9 @@ impl Actor {
         self.send_raw(nonce, tx);
     }
 
+    /// Queues `tx` for the next send batch.
     fn send_raw(&mut self, nonce: u64, tx: TransactionRequest) {
-        let (provider, wallet, url) =
-            (self.provider.clone(), self.wallet.clone(), self.url.clone());
-        self.tasks.push(calls::send_raw(provider, wallet, url, nonce, tx));
+        self.to_send.push((nonce, tx));
     }
 
     fn on_sent(&mut self, nonce: u64, hash: B256, outcome: SendOutcome) {

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use alloy::sol_types::SolCall;
 use alloy::{
     network::TransactionBuilder,
     primitives::{Address, U256},
@@ -10,6 +11,7 @@ use alloy::{
     rpc::types::TransactionRequest,
 };
 use futures::future::join_all;
+use quorate_contracts::bindings::Hub;
 use quorate_devnet::Role;
 use quorate_node::chain::Chain;
 
@@ -45,6 +47,51 @@ async fn five_hundred_concurrent_transactions_all_mine_without_a_nonce_gap() {
     let received = provider.get_balance(to).await.unwrap();
     assert_eq!(received, U256::from(500u64 * 501 / 2), "every transfer arrived once");
     eprintln!("500 transfers from one account mined in {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_burst_with_refused_calls_among_it_refuses_those_alone_and_mines_the_rest() {
+    // Estimates and sends travel in batches: a call that would revert must come back with its
+    // own named error, take no nonce, and leave its batch's other transactions alone.
+    let net = devnet().await;
+    let chain = crate::common::chain(&net, Role::Worker).await;
+    let provider = chain.provider().clone();
+    let start = provider.get_transaction_count(chain.address()).await.unwrap();
+    let hub = net.deployment().hub;
+    let to = Address::repeat_byte(0x98);
+    let results = join_all((0..300u64).map(|i| {
+        let chain = chain.clone();
+        let tx = if i % 10 == 3 {
+            // Far more than the account holds: the Hub refuses every such withdrawal.
+            let amount = U256::from(10u8).pow(U256::from(30u8)) + U256::from(i);
+            let input = Hub::withdrawCall { amount }.abi_encode();
+            TransactionRequest::default().to(hub).input(input.into())
+        } else {
+            TransactionRequest::default().to(to).value(U256::from(i + 1))
+        };
+        async move { (i, chain.send(tx).await) }
+    }))
+    .await;
+    let mut mined = 0u64;
+    for (i, result) in results {
+        if i % 10 == 3 {
+            let err = result.expect_err("a withdrawal of nothing mined");
+            let refusal = err.refusal().unwrap_or_else(|| panic!("not a revert: {err}"));
+            assert_eq!(refusal.name, "InsufficientFreeBalance", "{err}");
+        } else {
+            let receipt = result.unwrap_or_else(|e| panic!("transfer {i} failed: {e}"));
+            assert!(receipt.status());
+            mined += 1;
+        }
+    }
+    assert_eq!(mined, 270);
+    assert_eq!(
+        provider.get_transaction_count(chain.address()).await.unwrap(),
+        start + 270,
+        "refused calls took no nonce"
+    );
+    let expected: u64 = (0..300u64).filter(|i| i % 10 != 3).map(|i| i + 1).sum();
+    assert_eq!(provider.get_balance(to).await.unwrap(), U256::from(expected));
 }
 
 #[tokio::test]

@@ -179,7 +179,7 @@ proptest! {
         for (h, score) in votes {
             tally.add_vote(hash(h), vote_weight(U256::from(score))).unwrap();
         }
-        let plan = planner::plan(&tally, trust, [], weight, 64).unwrap();
+        let plan = planner::plan(&tally, trust, [], weight, 64);
         prop_assert!(plan.reachable);
         let leader = tally.leader().map_or(hash(9), |g| g.hash);
         let mut sim = tally.clone();

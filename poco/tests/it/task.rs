@@ -4,7 +4,10 @@ use quorate_poco::{
     Error,
     consensus::Trust,
     payout::{ContributionStatus, PayoutTerms},
-    task::{Action, Call, FailReason, Task, TaskConfig, TaskStatus},
+    task::{
+        Action, CONTRIBUTION_WINDOW, Call, FINAL_WINDOW, FailReason, MAX_CONTRIBUTORS,
+        REVEAL_WINDOW, Task, TaskConfig, TaskStatus,
+    },
 };
 use quorate_primitives::{Address, Amount, B256, DealId, ResultDigest, TaskId, U256};
 
@@ -63,12 +66,12 @@ pub(crate) fn reveal(
 #[test]
 fn a_task_asks_for_replicas_then_reveals_then_finalizes() {
     let mut task = Task::new(config(5)).unwrap();
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::NeedReplicas { count: 3 }]);
+    assert_eq!(task.poll_actions(), vec![Action::NeedReplicas { count: 3 }]);
     for i in 1..=3 {
         task.handle_assign(START + 1, w(i), U256::ZERO, 0).unwrap();
     }
     // Three pending replicas are assumed to agree: nothing more to do but wait.
-    assert_eq!(task.poll_actions().unwrap(), vec![]);
+    assert_eq!(task.poll_actions(), vec![]);
     assert_eq!(task.poll_deadline(), Some(START + 1 + T));
     assert!(!vote(&mut task, START + 10, w(1), "42").unwrap());
     assert!(!vote(&mut task, START + 20, w(2), "42").unwrap());
@@ -76,20 +79,20 @@ fn a_task_asks_for_replicas_then_reveals_then_finalizes() {
     assert_eq!(task.status(), TaskStatus::Revealing);
     assert_eq!(task.reveal_deadline(), Some(START + 30 + 2 * T));
     assert_eq!(
-        task.poll_actions().unwrap(),
+        task.poll_actions(),
         vec![Action::RequestReveal { workers: vec![w(1), w(2), w(3)] }]
     );
     reveal(&mut task, START + 40, w(1), "42").unwrap();
     reveal(&mut task, START + 41, w(2), "42").unwrap();
     // Finalize waits for the last winner until the reveal deadline.
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::RequestReveal { workers: vec![w(3)] }]);
+    assert_eq!(task.poll_actions(), vec![Action::RequestReveal { workers: vec![w(3)] }]);
     reveal(&mut task, START + 42, w(3), "42").unwrap();
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::Finalize]);
+    assert_eq!(task.poll_actions(), vec![Action::Finalize]);
     let s = task.handle_finalize(START + 50, owner(), |_| U256::ZERO).unwrap();
     assert_eq!(task.status(), TaskStatus::Completed);
     assert_eq!(s.paid().unwrap(), s.locked);
     assert!(s.workers.iter().all(|p| p.score_after == U256::from(1)));
-    assert_eq!(task.poll_actions().unwrap(), vec![]);
+    assert_eq!(task.poll_actions(), vec![]);
     assert_eq!(task.poll_deadline(), None);
 }
 
@@ -100,15 +103,15 @@ fn timed_out_replicas_stop_counting_and_more_are_asked() {
         task.handle_assign(START, w(i), U256::ZERO, 0).unwrap();
     }
     vote(&mut task, START + 10, w(1), "42").unwrap();
-    assert_eq!(task.poll_actions().unwrap(), vec![]);
+    assert_eq!(task.poll_actions(), vec![]);
     assert_eq!(task.poll_deadline(), Some(START + T));
     let timed_out = task.handle_timeout(START + T);
     assert_eq!(timed_out, vec![w(2), w(3)]);
     assert_eq!(task.pending(), 0);
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::NeedReplicas { count: 2 }]);
+    assert_eq!(task.poll_actions(), vec![Action::NeedReplicas { count: 2 }]);
     // A late answer from a timed-out replica is still a valid vote (the contract accepts it).
     vote(&mut task, START + T + 5, w(2), "42").unwrap();
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::NeedReplicas { count: 1 }]);
+    assert_eq!(task.poll_actions(), vec![Action::NeedReplicas { count: 1 }]);
     // Timeouts are reported once.
     assert!(task.handle_timeout(START + T + 6).is_empty());
 }
@@ -126,11 +129,11 @@ fn the_cap_ends_a_task_that_cannot_agree() {
         task.handle_assign(START + 2, w(5), U256::ZERO, 0),
         Err(Error::ReplicaCapReached { cap: 4 })
     );
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::Failed(FailReason::ReplicaCap)]);
+    assert_eq!(task.poll_actions(), vec![Action::Failed(FailReason::ReplicaCap)]);
     task.handle_timeout(START + 7 * T);
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::Failed(FailReason::ContributionsClosed)]);
+    assert_eq!(task.poll_actions(), vec![Action::Failed(FailReason::ContributionsClosed)]);
     task.handle_timeout(START + 10 * T);
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::Failed(FailReason::Claimable)]);
+    assert_eq!(task.poll_actions(), vec![Action::Failed(FailReason::Claimable)]);
     let s = task.handle_claim(START + 10 * T, |_| U256::ZERO).unwrap();
     assert_eq!(s.client_refund, Amount::from(1_000u64));
     assert_eq!(s.paid().unwrap(), s.locked);
@@ -168,7 +171,7 @@ fn reopen_is_due_when_nobody_reveals() {
     let deadline = START + 10 + 2 * T;
     assert_eq!(task.poll_deadline(), Some(deadline));
     task.handle_timeout(deadline);
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::Reopen]);
+    assert_eq!(task.poll_actions(), vec![Action::Reopen]);
     assert_eq!(
         task.handle_reopen(deadline, w(1)),
         Err(Error::NotPoolOwner { call: Call::Reopen, caller: w(1) })
@@ -177,7 +180,7 @@ fn reopen_is_due_when_nobody_reveals() {
     assert_eq!(task.status(), TaskStatus::Active);
     assert!(task.contributions().iter().all(|c| c.status == ContributionStatus::Rejected));
     assert_eq!(task.tally().total(), U256::from(1));
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::NeedReplicas { count: 2 }]);
+    assert_eq!(task.poll_actions(), vec![Action::NeedReplicas { count: 2 }]);
     // Rejected voters cannot vote again.
     assert_eq!(
         vote(&mut task, deadline + 1, w(1), "42"),
@@ -241,6 +244,10 @@ fn refusals_name_their_reason() {
     assert!(Error::Unauthorized { worker: w(1) }.is_bad_input());
     assert!(Error::Late { call: Call::Reveal, deadline: 0, now: 0 }.is_late());
     assert!(Task::new(TaskConfig { time_ref: 0, ..config(3) }).is_err());
+    // The Hub bounds a category's time reference; so does the task.
+    let longest = quorate_poco::task::MAX_TIME_REF;
+    assert!(Task::new(TaskConfig { time_ref: longest, ..config(3) }).is_ok());
+    assert!(Task::new(TaskConfig { time_ref: longest + 1, ..config(3) }).is_err());
 }
 
 #[test]
@@ -249,13 +256,69 @@ fn an_abandoned_replica_stops_counting_as_pending_at_once() {
     for i in 1..=3 {
         task.handle_assign(START + 1, w(i), U256::ZERO, 0).unwrap();
     }
-    assert_eq!(task.poll_actions().unwrap(), vec![]);
+    assert_eq!(task.poll_actions(), vec![]);
     assert!(task.handle_abandon(START + 2, w(2)));
     // Reported once only, and never for a worker without a pending replica.
     assert!(!task.handle_abandon(START + 2, w(2)));
     assert!(!task.handle_abandon(START + 2, w(9)));
     assert_eq!(task.pending(), 2);
-    assert_eq!(task.poll_actions().unwrap(), vec![Action::NeedReplicas { count: 1 }]);
+    assert_eq!(task.poll_actions(), vec![Action::NeedReplicas { count: 1 }]);
     // Its late vote still counts, as the contract would count it.
     assert!(!vote(&mut task, START + 10, w(2), "42").unwrap());
+}
+
+#[test]
+fn deadlines_are_fixed_when_the_task_is_created() {
+    let task = Task::new(config(3)).unwrap();
+    assert_eq!((CONTRIBUTION_WINDOW, REVEAL_WINDOW, FINAL_WINDOW), (7, 2, 10));
+    assert_eq!(task.contribution_deadline(), START + CONTRIBUTION_WINDOW * T);
+    assert_eq!(task.final_deadline(), START + FINAL_WINDOW * T);
+    // A config whose deadlines do not fit is refused up front, so reading them never fails.
+    let overflow = TaskConfig { start: u64::MAX - 9 * T, ..config(3) };
+    assert!(overflow.validate().unwrap_err().is_arithmetic());
+    assert!(Task::new(overflow).unwrap_err().is_arithmetic());
+}
+
+/// Worker `i` of a crowd larger than one address byte can name.
+fn crowd(i: u16) -> Address {
+    let mut bytes = [0u8; 20];
+    bytes[0] = 0xcc;
+    bytes[18..].copy_from_slice(&i.to_be_bytes());
+    Address::from(bytes)
+}
+
+#[test]
+fn a_task_takes_at_most_the_hubs_255_contributors() {
+    let mut cfg = config(5);
+    cfg.max_replicas = 1_000; // the replica cap is not what stops it
+    let mut task = Task::new(cfg).unwrap();
+    let full = Error::TooManyContributors { limit: 255 };
+    assert_eq!(MAX_CONTRIBUTORS, 255);
+    // An authorization given early, whose replica times out before the task fills up.
+    let late = crowd(0);
+    task.handle_assign(START, late, U256::ZERO, 0).unwrap();
+    assert_eq!(task.handle_timeout(START + T), vec![late]);
+    // 253 different answers: no consensus.
+    for i in 1..=253 {
+        task.handle_assign(START + T, crowd(i), U256::ZERO, 0).unwrap();
+        assert!(!vote(&mut task, START + T + 1, crowd(i), &i.to_string()).unwrap());
+    }
+    // Two pending replicas take the last two places: a third is not assigned, nor planned.
+    for i in [254, 255] {
+        task.handle_assign(START + T + 2, crowd(i), U256::ZERO, 0).unwrap();
+    }
+    assert_eq!(task.handle_assign(START + T + 2, crowd(256), U256::ZERO, 0), Err(full.clone()));
+    assert_eq!(task.plan().needed, 0);
+    assert_eq!(task.poll_actions(), vec![]);
+    for i in [254, 255] {
+        assert!(!vote(&mut task, START + T + 3, crowd(i), &i.to_string()).unwrap());
+    }
+    assert_eq!(task.contributions().len(), 255);
+    // The 256th contribution is refused as the Hub refuses it, even with an authorization, and
+    // the task gives up instead of asking for replicas that could not vote.
+    assert_eq!(vote(&mut task, START + T + 4, late, "0"), Err(full.clone()));
+    assert_eq!(task.handle_assign(START + T + 4, crowd(256), U256::ZERO, 0), Err(full.clone()));
+    assert_eq!(task.poll_actions(), vec![Action::Failed(FailReason::ReplicaCap)]);
+    assert_eq!(full.kind(), "TooManyContributors");
+    assert!(!full.is_bad_input() && !full.is_late() && !full.is_arithmetic());
 }

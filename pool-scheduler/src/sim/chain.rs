@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use quorate_poco::{
     consensus::Trust,
     payout::PayoutTerms,
-    task::{Task, TaskConfig, TaskStatus},
+    task::{MAX_CONTRIBUTORS, Task, TaskConfig, TaskStatus},
 };
 use quorate_primitives::{Address, ResultDigest, ResultHash, ResultSeal, TaskId, U256};
 
@@ -70,8 +70,9 @@ impl Chain {
             self.owner,
             PayoutTerms::new(d.price, d.scheduler_ratio),
         );
-        // The Hub's own limit; the scheduler's cap is its business.
-        config.max_replicas = 255;
+        // The chain caps replicas only as the Hub caps contributions; the scheduler's cap is its
+        // business.
+        config.max_replicas = MAX_CONTRIBUTORS;
         let Ok(t) = Task::new(config) else { return };
         self.tasks.insert(task, t);
         self.emit(now, ChainEvent::TaskInitialized { task, deal, index });

@@ -361,7 +361,7 @@ impl World {
             .tasks
             .iter()
             .filter(|(_, t)| matches!(t.status(), TaskStatus::Active | TaskStatus::Revealing))
-            .filter(|(_, t)| t.config().final_deadline().is_ok_and(|d| d <= self.now))
+            .filter(|(_, t)| t.final_deadline() <= self.now)
             .map(|(id, _)| *id)
             .collect();
         for task in due {

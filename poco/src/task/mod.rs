@@ -14,33 +14,40 @@
 //!                                └─────────────────────▶ FAILED
 //! ```
 //!
-//! Deadlines count from the deal start `start` in units of the category time reference `t`:
+//! Deadlines count from the deal start `start` in units of the category time reference `t`,
+//! with the Hub's multipliers ([`CONTRIBUTION_WINDOW`], [`REVEAL_WINDOW`], [`FINAL_WINDOW`]):
 //! contributions strictly before `start + 7t`, reveals strictly before `consensusTime + 2t`,
-//! reopen/finalize strictly before `start + 10t`, claim from `start + 10t` on.
+//! reopen/finalize strictly before `start + 10t`, claim from `start + 10t` on. A task takes at
+//! most [`MAX_CONTRIBUTORS`] contributions, as the Hub does.
+//!
+//! The fixed deadlines are computed (checked) once, by [`Task::new`]; the reveal deadline once,
+//! by the vote that reaches consensus. Each phase keeps its own data in its variant of one
+//! enum (`phase.rs`), so the `poll_*` reads cannot fail.
 
-use quorate_primitives::{Address, ResultDigest, ResultHash, ResultSeal, TaskId, U256};
+mod config;
+mod phase;
 
+use quorate_primitives::{Address, ResultDigest, ResultHash, ResultSeal, U256};
+
+use self::{
+    config::Schedule,
+    phase::{Consensus, Phase},
+};
+pub use self::{
+    config::{
+        CONTRIBUTION_WINDOW, FINAL_WINDOW, MAX_CONTRIBUTORS, MAX_TIME_REF, REVEAL_WINDOW,
+        TaskConfig,
+    },
+    phase::TaskStatus,
+};
 use crate::{
     Error,
-    consensus::{Tally, Trust},
-    error::checked::{add_u64, mul_u64},
-    payout::{self, ContributionStatus, PayoutTerms, SettledContribution, Settlement},
+    consensus::Tally,
+    error::checked::add_u64,
+    payout::{self, ContributionStatus, SettledContribution, Settlement},
     planner::{self, Plan},
     weight::{payout_weight, vote_weight},
 };
-
-/// A task's status (docs/poco.md). `UNSET` is the absence of a [`Task`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskStatus {
-    /// Taking contributions.
-    Active,
-    /// A hash reached consensus; its voters reveal.
-    Revealing,
-    /// Finalized and paid.
-    Completed,
-    /// Claimed after the final deadline: client refunded.
-    Failed,
-}
 
 /// The calls a task accepts, named in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,79 +64,6 @@ pub enum Call {
     Finalize,
     /// `claim()`.
     Claim,
-}
-
-/// Settings of one task; deadlines derive from `start` and `time_ref`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskConfig {
-    /// The task.
-    pub task: TaskId,
-    /// The client's trust level.
-    pub trust: Trust,
-    /// The deal start (seconds).
-    pub start: u64,
-    /// The category time reference `t` (seconds).
-    pub time_ref: u64,
-    /// The pool owner: the only caller of reopen and finalize.
-    pub pool_owner: Address,
-    /// Money terms.
-    pub terms: PayoutTerms,
-    /// Most replicas ever assigned to this task (BOINC's `max_total_results`). Default 16.
-    pub max_replicas: u32,
-    /// How long an assigned replica counts as pending (seconds). Default `t`.
-    pub replica_timeout: u64,
-    /// Homogeneous redundancy: when true, every replica must share the platform class of the
-    /// first one. Default false.
-    pub homogeneous: bool,
-    /// The weight the planner assumes for replicas not yet assigned. Default 2 (a fresh worker).
-    pub planned_weight: U256,
-}
-
-impl TaskConfig {
-    /// A config with the documented defaults.
-    pub fn new(
-        task: TaskId,
-        trust: Trust,
-        start: u64,
-        time_ref: u64,
-        pool_owner: Address,
-        terms: PayoutTerms,
-    ) -> Self {
-        Self {
-            task,
-            trust,
-            start,
-            time_ref,
-            pool_owner,
-            terms,
-            max_replicas: 16,
-            replica_timeout: time_ref,
-            homogeneous: false,
-            planned_weight: U256::from(2u8),
-        }
-    }
-
-    /// Checks the settings make sense (nonzero `t`, a cap ≥ 1, deadlines that fit, ratios).
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.time_ref == 0 {
-            return Err(Error::InvalidConfig { reason: "time reference must be positive" });
-        }
-        if self.max_replicas == 0 {
-            return Err(Error::InvalidConfig { reason: "max_replicas must be at least 1" });
-        }
-        self.final_deadline()?;
-        self.terms.validate()
-    }
-
-    /// `start + 7t`: contributions must come strictly before.
-    pub fn contribution_deadline(&self) -> Result<u64, Error> {
-        add_u64("start + 7t", self.start, mul_u64("7t", 7, self.time_ref)?)
-    }
-
-    /// `start + 10t`: reopen and finalize strictly before, claim from then on.
-    pub fn final_deadline(&self) -> Result<u64, Error> {
-        add_u64("start + 10t", self.start, mul_u64("10t", 10, self.time_ref)?)
-    }
 }
 
 /// One worker's vote on the task.
@@ -184,7 +118,8 @@ impl Replica {
 /// Why the scheduler should stop working on a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailReason {
-    /// The replica cap leaves no room for consensus and nothing is pending.
+    /// The replica cap (or the Hub's [`MAX_CONTRIBUTORS`]) leaves no room for consensus and
+    /// nothing is pending.
     ReplicaCap,
     /// The contribution deadline passed without consensus.
     ContributionsClosed,
@@ -229,36 +164,29 @@ pub struct Contributed {
 #[derive(Debug, Clone)]
 pub struct Task {
     config: TaskConfig,
-    status: TaskStatus,
+    schedule: Schedule,
+    phase: Phase,
     tally: Tally,
     contributions: Vec<Contribution>,
     replicas: Vec<Replica>,
     class: Option<u32>,
-    consensus: Option<ResultHash>,
-    reveal_deadline: Option<u64>,
-    winners: u32,
-    revealed: u32,
-    digest: Option<ResultDigest>,
     now: u64,
     round: u64,
 }
 
 impl Task {
-    /// `initialize`: a task in ACTIVE with `total = 1`.
+    /// `initialize`: a task in ACTIVE with `total = 1`. Validates `config` and computes its
+    /// deadlines, once.
     pub fn new(config: TaskConfig) -> Result<Self, Error> {
-        config.validate()?;
+        let schedule = config.schedule()?;
         Ok(Self {
             config,
-            status: TaskStatus::Active,
+            schedule,
+            phase: Phase::Active,
             tally: Tally::new(),
             contributions: Vec::new(),
             replicas: Vec::new(),
             class: None,
-            consensus: None,
-            reveal_deadline: None,
-            winners: 0,
-            revealed: 0,
-            digest: None,
             now: config.start,
             round: 0,
         })
@@ -277,7 +205,7 @@ impl Task {
 
     /// The status.
     pub fn status(&self) -> TaskStatus {
-        self.status
+        self.phase.status()
     }
 
     /// The vote accounting.
@@ -295,32 +223,67 @@ impl Task {
         &self.replicas
     }
 
+    /// `start + 7t`: contributions (and assignments) must come strictly before.
+    pub fn contribution_deadline(&self) -> u64 {
+        self.schedule.contribution_deadline
+    }
+
+    /// `start + 10t`: reopen strictly before; claim, of a task nothing was revealed for, from
+    /// then on.
+    pub fn final_deadline(&self) -> u64 {
+        self.schedule.final_deadline
+    }
+
     /// The hash in consensus (REVEALING and after).
     pub fn consensus(&self) -> Option<ResultHash> {
-        self.consensus
+        self.phase.consensus().map(|c| c.hash)
     }
 
     /// The revealed result digest, once a winner revealed.
     pub fn result_digest(&self) -> Option<ResultDigest> {
-        self.digest
+        self.phase.result_digest()
     }
 
     /// The reveal deadline (REVEALING and after).
     pub fn reveal_deadline(&self) -> Option<u64> {
-        self.reveal_deadline
+        self.phase.consensus().map(|c| c.reveal_deadline)
     }
 
     /// (winners revealed, winners).
     pub fn reveals(&self) -> (u32, u32) {
-        (self.revealed, self.winners)
+        self.phase.reveals()
     }
 
     fn observe(&mut self, now: u64) {
         self.now = self.now.max(now);
     }
 
+    fn wrong_status(&self, call: Call) -> Error {
+        Error::WrongStatus { call, actual: self.phase.status() }
+    }
+
+    /// The contributions taken, against [`MAX_CONTRIBUTORS`].
+    fn contributors(&self) -> u32 {
+        u32::try_from(self.contributions.len()).unwrap_or(u32::MAX)
+    }
+
+    /// How many more contributions the Hub would take once every pending replica (but the one
+    /// at `except`, about to be replaced) has voted.
+    fn contributor_room(&self, except: Option<usize>) -> u32 {
+        let now = self.now;
+        let pending = self
+            .replicas
+            .iter()
+            .enumerate()
+            .filter(|&(i, r)| Some(i) != except && r.is_pending(now))
+            .count();
+        let pending = u32::try_from(pending).unwrap_or(u32::MAX);
+        MAX_CONTRIBUTORS.saturating_sub(self.contributors()).saturating_sub(pending)
+    }
+
     /// The scheduler assigns a replica to `worker` (off-chain, this is the pool owner signing
-    /// its authorization). Enforces the replica cap and homogeneous redundancy.
+    /// its authorization). Enforces the replica cap, the Hub's contributor limit (a replica is
+    /// refused when the pending ones would fill it) and homogeneous redundancy.
     pub fn handle_assign(
         &mut self,
         now: u64,
@@ -329,10 +292,10 @@ impl Task {
         class: u32,
     ) -> Result<(), Error> {
         self.observe(now);
-        if self.status != TaskStatus::Active {
-            return Err(Error::WrongStatus { call: Call::Assign, actual: self.status });
+        if self.phase != Phase::Active {
+            return Err(self.wrong_status(Call::Assign));
         }
-        let deadline = self.config.contribution_deadline()?;
+        let deadline = self.schedule.contribution_deadline;
         if now >= deadline {
             return Err(Error::Late { call: Call::Assign, deadline, now });
         }
@@ -347,6 +310,9 @@ impl Task {
         }
         if self.replicas.len() >= usize::try_from(self.config.max_replicas).unwrap_or(usize::MAX) {
             return Err(Error::ReplicaCapReached { cap: self.config.max_replicas });
+        }
+        if self.contributor_room(stale) == 0 {
+            return Err(Error::TooManyContributors { limit: MAX_CONTRIBUTORS });
         }
         if self.config.homogeneous {
             match self.class {
@@ -384,12 +350,16 @@ impl Task {
         score: U256,
     ) -> Result<Contributed, Error> {
         self.observe(now);
-        if self.status != TaskStatus::Active {
-            return Err(Error::WrongStatus { call: Call::Contribute, actual: self.status });
+        if self.phase != Phase::Active {
+            return Err(self.wrong_status(Call::Contribute));
         }
-        let deadline = self.config.contribution_deadline()?;
+        let deadline = self.schedule.contribution_deadline;
         if now >= deadline {
             return Err(Error::Late { call: Call::Contribute, deadline, now });
+        }
+        // before the duplicate and authorization checks, as the Hub orders them
+        if self.contributors() >= MAX_CONTRIBUTORS {
+            return Err(Error::TooManyContributors { limit: MAX_CONTRIBUTORS });
         }
         if self.contributions.iter().any(|c| c.worker == worker) {
             return Err(Error::DuplicateContribution { worker });
@@ -404,7 +374,8 @@ impl Task {
         if hash.0.is_zero() || seal.0.is_zero() {
             return Err(Error::EmptyVote { worker });
         }
-        let reveal_deadline = add_u64("now + 2t", now, mul_u64("2t", 2, self.config.time_ref)?)?;
+        // cannot overflow (`now < start + 7t` and `start + 10t` fits), checked all the same
+        let reveal_deadline = add_u64("now + 2t", now, self.schedule.reveal_window)?;
         let weight = vote_weight(score);
         let (group, total, consensus) = self.tally.vote(hash, weight, self.config.trust)?;
         replica.answered = true;
@@ -419,20 +390,21 @@ impl Task {
             at: now,
         });
         if consensus {
-            self.status = TaskStatus::Revealing;
-            self.consensus = Some(hash);
-            self.reveal_deadline = Some(reveal_deadline);
-            self.winners = self.winner_iter().count().try_into().unwrap_or(u32::MAX);
-            self.revealed = 0;
+            let winners = self.voters(hash).count().try_into().unwrap_or(u32::MAX);
+            self.phase = Phase::Revealing {
+                consensus: Consensus { hash, reveal_deadline, winners },
+                revealed: 0,
+                digest: None,
+            };
         }
         Ok(Contributed { group, total, consensus })
     }
 
-    fn winner_iter(&self) -> impl Iterator<Item = &Contribution> {
-        let consensus = self.consensus;
-        self.contributions.iter().filter(move |c| {
-            Some(c.hash) == consensus && c.status == ContributionStatus::Contributed
-        })
+    /// The voters of `hash` that have neither revealed nor been rejected.
+    fn voters(&self, hash: ResultHash) -> impl Iterator<Item = &Contribution> {
+        self.contributions
+            .iter()
+            .filter(move |c| c.hash == hash && c.status == ContributionStatus::Contributed)
     }
 
     /// `reveal(digest)` by `worker`.
@@ -443,19 +415,19 @@ impl Task {
         digest: ResultDigest,
     ) -> Result<(), Error> {
         self.observe(now);
-        if self.status != TaskStatus::Revealing {
-            return Err(Error::WrongStatus { call: Call::Reveal, actual: self.status });
-        }
-        let deadline = self.reveal_deadline.unwrap_or(0);
+        let status = self.phase.status();
+        let Phase::Revealing { consensus, revealed, digest: task_digest } = &mut self.phase else {
+            return Err(Error::WrongStatus { call: Call::Reveal, actual: status });
+        };
+        let deadline = consensus.reveal_deadline;
         if now >= deadline {
             return Err(Error::Late { call: Call::Reveal, deadline, now });
         }
         let task = self.config.task;
-        let consensus = self.consensus;
         let Some(c) = self.contributions.iter_mut().find(|c| c.worker == worker) else {
             return Err(Error::NotAWinner { worker });
         };
-        if Some(c.hash) != consensus {
+        if c.hash != consensus.hash {
             return Err(Error::NotAWinner { worker });
         }
         match c.status {
@@ -467,8 +439,8 @@ impl Task {
             return Err(Error::WrongSeal { worker, hash: c.hash });
         }
         c.status = ContributionStatus::Proved;
-        self.revealed = self.revealed.saturating_add(1);
-        self.digest = Some(digest);
+        *revealed = revealed.saturating_add(1);
+        *task_digest = Some(digest);
         Ok(())
     }
 
@@ -476,32 +448,26 @@ impl Task {
     pub fn handle_reopen(&mut self, now: u64, caller: Address) -> Result<(), Error> {
         self.observe(now);
         self.check_owner(Call::Reopen, caller)?;
-        if self.status != TaskStatus::Revealing {
-            return Err(Error::WrongStatus { call: Call::Reopen, actual: self.status });
-        }
-        let from = self.reveal_deadline.unwrap_or(0);
+        let Phase::Revealing { consensus, revealed, .. } = self.phase else {
+            return Err(self.wrong_status(Call::Reopen));
+        };
+        let from = consensus.reveal_deadline;
         if now < from {
             return Err(Error::TooEarly { call: Call::Reopen, from, now });
         }
-        let deadline = self.config.final_deadline()?;
+        let deadline = self.schedule.final_deadline;
         if now >= deadline {
             return Err(Error::Late { call: Call::Reopen, deadline, now });
         }
-        if self.revealed > 0 {
-            return Err(Error::AlreadyRevealedSome { revealed: self.revealed });
+        if revealed > 0 {
+            return Err(Error::AlreadyRevealedSome { revealed });
         }
-        let Some(hash) = self.consensus else {
-            return Err(Error::WrongStatus { call: Call::Reopen, actual: self.status });
-        };
-        self.tally.clear_group(&hash)?;
-        for c in self.contributions.iter_mut().filter(|c| c.hash == hash) {
+        self.tally.clear_group(&consensus.hash)?;
+        for c in self.contributions.iter_mut().filter(|c| c.hash == consensus.hash) {
             c.status = ContributionStatus::Rejected;
         }
         self.round = from;
-        self.status = TaskStatus::Active;
-        self.consensus = None;
-        self.reveal_deadline = None;
-        self.winners = 0;
+        self.phase = Phase::Active;
         Ok(())
     }
 
@@ -517,19 +483,21 @@ impl Task {
         score_of: impl Fn(&Address) -> U256,
     ) -> Result<Settlement, Error> {
         self.observe(now);
-        if self.status != TaskStatus::Revealing {
-            return Err(Error::WrongStatus { call: Call::Finalize, actual: self.status });
-        }
-        if self.revealed == 0 {
+        let Phase::Revealing { consensus, revealed, digest } = self.phase else {
+            return Err(self.wrong_status(Call::Finalize));
+        };
+        if revealed == 0 {
             return Err(Error::NothingRevealed);
         }
-        let deadline = self.reveal_deadline.unwrap_or(0);
+        // `Some` from the first reveal on
+        let Some(digest) = digest else { return Err(Error::NothingRevealed) };
+        let deadline = consensus.reveal_deadline;
         if now < deadline {
             self.check_owner(Call::Finalize, caller)?;
-            if self.revealed < self.winners {
+            if revealed < consensus.winners {
                 return Err(Error::RevealsPending {
-                    revealed: self.revealed,
-                    winners: self.winners,
+                    revealed,
+                    winners: consensus.winners,
                     deadline,
                 });
             }
@@ -540,9 +508,7 @@ impl Task {
                 c.status = ContributionStatus::Rejected;
             }
         }
-        // a rejected voter is no longer a winner (as after a reopen)
-        self.winners = self.revealed;
-        self.status = TaskStatus::Completed;
+        self.phase = Phase::Completed { consensus, proved: revealed, digest };
         Ok(settlement)
     }
 
@@ -553,33 +519,36 @@ impl Task {
         score_of: impl Fn(&Address) -> U256,
     ) -> Result<Settlement, Error> {
         self.observe(now);
-        if !matches!(self.status, TaskStatus::Active | TaskStatus::Revealing) {
-            return Err(Error::WrongStatus { call: Call::Claim, actual: self.status });
-        }
-        let from = self.config.final_deadline()?;
+        let withheld = match self.phase {
+            Phase::Active => None,
+            Phase::Revealing { consensus, .. } => Some(consensus),
+            Phase::Completed { .. } | Phase::Failed { .. } => {
+                return Err(self.wrong_status(Call::Claim));
+            }
+        };
+        let from = self.schedule.final_deadline;
         if now < from {
             return Err(Error::TooEarly { call: Call::Claim, from, now });
         }
         // Winners still voting the consensus never revealed (its deadline is always past here):
         // they forfeit as the winners a reopen rejected.
-        let consensus = self.consensus;
-        let withheld = |c: &Contribution| {
-            c.status == ContributionStatus::Contributed && consensus.is_some_and(|h| h == c.hash)
+        let consensus = withheld.map(|c| c.hash);
+        let is_withheld = |c: &Contribution| {
+            c.status == ContributionStatus::Contributed && consensus == Some(c.hash)
         };
         let mut settled = self.settled(score_of);
         for (s, c) in settled.iter_mut().zip(&self.contributions) {
-            if withheld(c) {
+            if is_withheld(c) {
                 s.status = ContributionStatus::Rejected;
             }
         }
         let settlement = payout::claim(&self.config.terms, &settled)?;
         for c in &mut self.contributions {
-            if withheld(c) {
+            if is_withheld(c) {
                 c.status = ContributionStatus::Rejected;
             }
         }
-        self.winners = self.revealed;
-        self.status = TaskStatus::Failed;
+        self.phase = Phase::Failed { withheld };
         Ok(settlement)
     }
 
@@ -623,20 +592,6 @@ impl Task {
         }
     }
 
-    fn check_finalizable(&self, now: u64) -> Result<(), Error> {
-        let deadline = self.reveal_deadline.unwrap_or(0);
-        if self.revealed == self.winners && self.revealed > 0 {
-            return Ok(());
-        }
-        if self.revealed == 0 {
-            return Err(Error::NothingRevealed);
-        }
-        if now >= deadline {
-            return Ok(());
-        }
-        Err(Error::RevealsPending { revealed: self.revealed, winners: self.winners, deadline })
-    }
-
     fn settled(&self, score_of: impl Fn(&Address) -> U256) -> Vec<SettledContribution> {
         self.contributions
             .iter()
@@ -650,12 +605,14 @@ impl Task {
     }
 
     /// The planner's answer for this task now: pending replicas (assigned, unanswered, not timed
-    /// out) are assumed to agree with the leading group; the cap bounds the answer.
-    pub fn plan(&self) -> Result<Plan, Error> {
+    /// out) are assumed to agree with the leading group; the replica cap and the Hub's
+    /// contributor limit bound the answer.
+    pub fn plan(&self) -> Plan {
         let now = self.now;
         let pending = self.replicas.iter().filter(|r| r.is_pending(now)).map(|r| r.weight);
         let assigned = u32::try_from(self.replicas.len()).unwrap_or(u32::MAX);
-        let limit = self.config.max_replicas.saturating_sub(assigned);
+        let limit =
+            self.config.max_replicas.saturating_sub(assigned).min(self.contributor_room(None));
         planner::plan(&self.tally, self.config.trust, pending, self.config.planned_weight, limit)
     }
 
@@ -668,60 +625,68 @@ impl Task {
     /// contribution or final deadline passes), or `None` once the task is over. The host calls
     /// [`Task::handle_timeout`] then.
     pub fn poll_deadline(&self) -> Option<u64> {
-        if matches!(self.status, TaskStatus::Completed | TaskStatus::Failed) {
-            return None;
-        }
+        let phase_deadline = match &self.phase {
+            Phase::Completed { .. } | Phase::Failed { .. } => return None,
+            Phase::Active => self.schedule.contribution_deadline,
+            Phase::Revealing { consensus, .. } => consensus.reveal_deadline,
+        };
         let now = self.now;
-        let replicas = self.replicas.iter().filter(|r| r.is_pending(now)).map(|r| r.timeout_at);
-        let mut deadlines: Vec<u64> = replicas.collect();
-        if self.status == TaskStatus::Active {
-            deadlines.extend(self.config.contribution_deadline().ok());
-        }
-        deadlines.extend(self.reveal_deadline);
-        deadlines.extend(self.config.final_deadline().ok());
-        deadlines.into_iter().filter(|d| *d > now).min()
+        self.replicas
+            .iter()
+            .filter(|r| r.is_pending(now))
+            .map(|r| r.timeout_at)
+            .chain([phase_deadline, self.schedule.final_deadline])
+            .filter(|d| *d > now)
+            .min()
     }
 
     /// The actions due now (as of the latest `now` seen), level-triggered.
-    pub fn poll_actions(&self) -> Result<Vec<Action>, Error> {
+    pub fn poll_actions(&self) -> Vec<Action> {
         let now = self.now;
-        let final_deadline = self.config.final_deadline()?;
-        let mut actions = Vec::new();
-        match self.status {
-            TaskStatus::Completed | TaskStatus::Failed => {}
+        let final_deadline = self.schedule.final_deadline;
+        match &self.phase {
+            Phase::Completed { .. } | Phase::Failed { .. } => Vec::new(),
             // a revealed result is never claimed: anyone may finalize it, at any time
-            TaskStatus::Revealing if self.revealed > 0 && now >= final_deadline => {
-                actions.push(Action::Finalize);
+            Phase::Revealing { revealed, .. } if *revealed > 0 && now >= final_deadline => {
+                vec![Action::Finalize]
             }
-            _ if now >= final_deadline => actions.push(Action::Failed(FailReason::Claimable)),
-            TaskStatus::Active => {
-                if now >= self.config.contribution_deadline()? {
-                    actions.push(Action::Failed(FailReason::ContributionsClosed));
+            _ if now >= final_deadline => vec![Action::Failed(FailReason::Claimable)],
+            Phase::Active if now >= self.schedule.contribution_deadline => {
+                vec![Action::Failed(FailReason::ContributionsClosed)]
+            }
+            Phase::Active => {
+                // Replicas are asked for only when agreeing ones can still bring consensus
+                // within the cap; otherwise the task waits for its pending replicas and then
+                // gives up.
+                let plan = self.plan();
+                if plan.reachable && plan.needed > 0 {
+                    vec![Action::NeedReplicas { count: plan.needed }]
+                } else if !plan.reachable && self.pending() == 0 {
+                    vec![Action::Failed(FailReason::ReplicaCap)]
                 } else {
-                    // Replicas are asked for only when agreeing ones can still bring consensus
-                    // within the cap; otherwise the task waits for its pending replicas and
-                    // then gives up.
-                    let plan = self.plan()?;
-                    if plan.reachable && plan.needed > 0 {
-                        actions.push(Action::NeedReplicas { count: plan.needed });
-                    } else if !plan.reachable && self.pending() == 0 {
-                        actions.push(Action::Failed(FailReason::ReplicaCap));
-                    }
+                    Vec::new()
                 }
             }
-            TaskStatus::Revealing => {
-                let deadline = self.reveal_deadline.unwrap_or(0);
-                let unrevealed: Vec<Address> = self.winner_iter().map(|c| c.worker).collect();
+            Phase::Revealing { consensus, revealed, .. } => {
+                let mut actions = Vec::new();
+                let deadline = consensus.reveal_deadline;
+                let unrevealed: Vec<Address> =
+                    self.voters(consensus.hash).map(|c| c.worker).collect();
                 if now < deadline && !unrevealed.is_empty() {
                     actions.push(Action::RequestReveal { workers: unrevealed });
                 }
-                if self.check_finalizable(now).is_ok() {
+                if finalizable(consensus, *revealed, now) {
                     actions.push(Action::Finalize);
-                } else if self.revealed == 0 && now >= deadline {
+                } else if *revealed == 0 && now >= deadline {
                     actions.push(Action::Reopen);
                 }
+                actions
             }
         }
-        Ok(actions)
     }
+}
+
+/// Finalize is allowed at `now`: every winner revealed, or some and the reveal deadline passed.
+fn finalizable(consensus: &Consensus, revealed: u32, now: u64) -> bool {
+    revealed > 0 && (revealed == consensus.winners || now >= consensus.reveal_deadline)
 }
