@@ -8,8 +8,8 @@ import {PocoMath} from "./libs/PocoMath.sol";
 
 /// @title HubTasks
 /// @notice Tasks settled by Proof of Contribution: initialize, contribute, reveal, reopen,
-/// finalize, claim and the trust-1 fast path, with their hashes and views (tests:
-/// HubTasks.t.sol, HubHardening.t.sol).
+/// finalize, claim (one task or a batch) and the trust-1 fast path, with their hashes and views
+/// (tests: HubTasks.t.sol, HubHardening.t.sol).
 abstract contract HubTasks is HubStorage {
     /// @notice Opens task `index` of a deal for contributions. Anyone may call it.
     function initialize(bytes32 dealId, uint256 index) external returns (bytes32 taskId) {
@@ -88,7 +88,7 @@ abstract contract HubTasks is HubStorage {
             t.consensusOrdinal = uint8(ordinal);
             emit TaskConsensus(taskId, resultHash, revealDeadline);
         }
-        _tasks[taskId] = t;
+        _storeTask(taskId, t);
     }
 
     /// @dev Adds a vote of weight `w` for `resultHash`; returns the hash's ordinal, its group's
@@ -162,7 +162,7 @@ abstract contract HubTasks is HubStorage {
         _groups[taskId][ordinal] = 0;
         t.status = TaskStatus.ACTIVE;
         t.consensusOrdinal = 0;
-        _tasks[taskId] = t;
+        _storeTask(taskId, t);
         emit TaskReopened(taskId);
     }
 
@@ -258,6 +258,21 @@ abstract contract HubTasks is HubStorage {
     /// its stake to the penalty account and loses a third of its score; every other contributor
     /// gets its stake back.
     function claim(bytes32 taskId) external {
+        _claim(taskId);
+    }
+
+    /// @notice Claims every task of `taskIds` in one transaction, each checked as `claim` checks
+    /// it: a task that cannot be claimed reverts the whole batch with the error `claim` gives it,
+    /// and an empty list reverts with `InvalidRange`. The tasks may be of any deals. Each claim
+    /// settles at most 255 contributions, so the caller sizes the list to the block's gas.
+    function claimMany(bytes32[] calldata taskIds) external {
+        if (taskIds.length == 0) revert InvalidRange();
+        for (uint256 i; i < taskIds.length; ++i) {
+            _claim(taskIds[i]);
+        }
+    }
+
+    function _claim(bytes32 taskId) internal {
         Task memory t = _tasks[taskId];
         if (t.status != TaskStatus.ACTIVE && t.status != TaskStatus.REVEALING) revert WrongTaskStatus(t.status);
         Deal storage d = _deals[t.dealNonce];
@@ -296,6 +311,13 @@ abstract contract HubTasks is HubStorage {
         emit TaskClaimed(taskId);
     }
 
+    /// @dev Writes a task back to its one slot. A single copy of the packing code, called from
+    /// contribute, reopen and contributeAndFinalize: written at each of them it took 454 bytes
+    /// more of runtime code, for 28 gas less per call (foundry.toml, the size limit).
+    function _storeTask(bytes32 taskId, Task memory t) internal {
+        _tasks[taskId] = t;
+    }
+
     /// @dev A proved worker's score `+1` (with more than one contributor), anyone else's cut to
     /// two thirds, in `poolOwner`'s domain.
     function _moveScore(address poolOwner, address worker, bool proved, uint256 contributorCount) internal {
@@ -332,7 +354,7 @@ abstract contract HubTasks is HubStorage {
         t.status = TaskStatus.COMPLETED;
         t.contributorCount = 1;
         t.lastContributor = msg.sender;
-        _tasks[taskId] = t;
+        _storeTask(taskId, t);
         bytes32 resultHash = resultHashOf(taskId, resultDigest);
         emit TaskContributed(taskId, msg.sender, resultHash, resultSealOf(msg.sender, taskId, resultDigest), 0);
         emit TaskConsensus(taskId, resultHash, block.timestamp);

@@ -47,11 +47,19 @@ contract HubEventsTest is HubFixture {
         _contribute(t2, 6, b);
         _reveal(t2, 6, b);
         _finalize(t2);
-        // a task claimed whose winner withheld its reveal, a fast path, withdrawals
+        // a task claimed whose winner withheld its reveal, two claimed in one batch (a
+        // withheld reveal, two votes that never agreed), a fast path, withdrawals
         bytes32 t3 = _newTask(2);
         _contribute(t3, 7, a);
+        bytes32[] memory batch = new bytes32[](2);
+        batch[0] = _newTask(2);
+        _contribute(batch[0], 9, a);
+        batch[1] = _newTask(5);
+        _contribute(batch[1], 10, a);
+        _contribute(batch[1], 11, b);
         vm.warp(block.timestamp + 10 * TIME_REF);
         hub.claim(t3);
+        hub.claimMany(batch);
         bytes32 t4 = _newTask(1);
         bytes memory auth = _auth(workers[8], t4);
         vm.prank(workers[8]);

@@ -23,6 +23,11 @@ contract HubGasTest is HubFixture {
     uint256 internal constant TRUST1_TARGET = 150_000;
     /// @dev Bound on the first task of three workers new to the domain (three fresh score slots).
     uint256 internal constant LIFECYCLE_NEW_TO_DOMAIN_BOUND = 670_000;
+    /// @dev Bound on a task claimed in a batch of 100 (`claim_many_100_per_task`). A single
+    /// claim of the same task costs 74,200 gas (`call_claim_2_contributions`); in a batch of one
+    /// deal's tasks each saves the 21,000 base cost, and the cold reads and first writes of the
+    /// accounts every task shares (client, pool owner, workers) and of the deal.
+    uint256 internal constant CLAIM_MANY_PER_TASK_BOUND = 30_000;
 
     function setUp() public override {
         super.setUp();
@@ -78,20 +83,49 @@ contract HubGasTest is HubFixture {
 
     /// forge-config: default.isolate = true
     /// @dev claim of a task with two contributions and no consensus, after the final deadline:
-    /// the figure a batch claim would amortise (its 21,000 base cost).
+    /// the figure `claimMany` amortises (its 21,000 base cost and its first reads of accounts).
     function test_gas_claim() public {
         bytes32 taskId = _newTask(5);
-        bytes memory auth0 = _authFirstRound(workers[0], taskId);
-        bytes memory auth1 = _authFirstRound(workers[1], taskId);
-        vm.prank(workers[0]);
-        hub.contribute(taskId, _hash(taskId, keccak256("a")), _seal(workers[0], taskId, keccak256("a")), auth0);
-        vm.prank(workers[1]);
-        hub.contribute(taskId, _hash(taskId, keccak256("b")), _seal(workers[1], taskId, keccak256("b")), auth1);
+        _twoVotes(taskId);
         vm.warp(block.timestamp + 10 * TIME_REF);
         vm.startSnapshotGas("Hub", "call_claim_2_contributions");
         hub.claim(taskId);
         vm.stopSnapshotGas();
         assertEq(uint256(_status(taskId)), uint256(IHub.TaskStatus.FAILED), "failed");
+    }
+
+    /// forge-config: default.isolate = true
+    /// @dev claimMany of the 100 tasks of a deal, each as in `test_gas_claim` (two contributions,
+    /// no consensus), after the final deadline: a client refunding the tasks of a pool that
+    /// vanished. `claim_many_100_per_task` is one hundredth of the transaction.
+    function test_gas_claimMany100() public {
+        bytes32 dealId = _match(5, 100);
+        hub.initializeRange(dealId, 0, 100);
+        bytes32[] memory taskIds = new bytes32[](100);
+        for (uint256 i = 0; i < 100; i++) {
+            taskIds[i] = keccak256(abi.encodePacked(dealId, i));
+            _twoVotes(taskIds[i]);
+        }
+        vm.warp(block.timestamp + 10 * TIME_REF);
+        vm.startSnapshotGas("Hub", "call_claim_many_100_2_contributions");
+        hub.claimMany(taskIds);
+        uint256 perTask = vm.stopSnapshotGas() / 100;
+        vm.snapshotValue("Hub", "claim_many_100_per_task", perTask);
+        assertLe(perTask, CLAIM_MANY_PER_TASK_BOUND, "claimMany gas per task");
+        for (uint256 i = 0; i < 100; i++) {
+            assertEq(uint256(_status(taskIds[i])), uint256(IHub.TaskStatus.FAILED), "failed");
+        }
+        assertEq(hub.frozenBalanceOf(client), 0, "every task refunded");
+    }
+
+    /// @dev Two votes that do not agree (workers 0 and 1), with authorizations signed here.
+    function _twoVotes(bytes32 taskId) internal {
+        for (uint256 i = 0; i < 2; i++) {
+            bytes32 digest = keccak256(i == 0 ? bytes("a") : bytes("b"));
+            bytes memory auth = _authFirstRound(workers[i], taskId);
+            vm.prank(workers[i]);
+            hub.contribute(taskId, _hash(taskId, digest), _seal(workers[i], taskId, digest), auth);
+        }
     }
 
     function _lifecycle(uint256 first, string memory name, bool batch) internal returns (uint256 used) {

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {HubFixture} from "./utils/HubFixture.sol";
+import {Vm} from "./utils/Test.sol";
 import {IHub} from "../src/interfaces/IHub.sol";
 
 /// @notice The rules of the Hub's hardening (docs/poco.md, "How the Hub implements these
@@ -400,7 +401,177 @@ contract HubHardeningTest is HubFixture {
         assertEq(uint256(_status(hub.taskIdOf(dealId, 9))), uint256(IHub.TaskStatus.ACTIVE), "last");
     }
 
+    // ================================================================== batch claim
+
+    /// @dev `claimMany` settles each task exactly as `claim` does, one after the other: the same
+    /// balances, penalty account, scores, task and contribution states, and the same events in
+    /// the same order. Each of four tasks of a deal is in one of the states a claim meets
+    /// (`modes`, two bits a task): no vote; two votes without consensus; a consensus whose
+    /// winners never revealed; a reopened task with one vote of the new round.
+    function testFuzz_claimMany_settlesEachTaskAsClaimDoes(uint8 modes) public {
+        _setScore(workers[0], 9);
+        _setScore(workers[1], 5);
+        bytes32[] memory ids = _tasksInEveryClaimableState(modes);
+        bytes memory before = _settlement(ids);
+        uint256 state = vm.snapshotState();
+
+        vm.recordLogs();
+        for (uint256 i = 0; i < ids.length; i++) {
+            hub.claim(ids[i]);
+        }
+        Vm.Log[] memory one = vm.getRecordedLogs();
+        bytes memory byClaims = _settlement(ids);
+
+        vm.revertToState(state);
+        assertEq(keccak256(_settlement(ids)), keccak256(before), "back to the state before the claims");
+        vm.recordLogs();
+        hub.claimMany(ids);
+        Vm.Log[] memory batch = vm.getRecordedLogs();
+
+        assertEq(keccak256(_settlement(ids)), keccak256(byClaims), "the same balances, scores and states");
+        assertEq(batch.length, one.length, "as many events");
+        for (uint256 i = 0; i < one.length; i++) {
+            assertEq(batch[i].emitter, one[i].emitter, "emitter");
+            assertEq(keccak256(abi.encode(batch[i].topics)), keccak256(abi.encode(one[i].topics)), "topics");
+            assertEq(keccak256(batch[i].data), keccak256(one[i].data), "data");
+        }
+        for (uint256 i = 0; i < ids.length; i++) {
+            assertEq(uint256(_status(ids[i])), uint256(IHub.TaskStatus.FAILED), "failed");
+        }
+        assertEq(hub.frozenBalanceOf(client), 0, "every price released");
+        assertEq(hub.freeBalanceOf(client), FUNDS + 4 * POOL_STAKE, "refunded, with each task's pool stake");
+        _assertConservation();
+    }
+
+    /// @dev A task that cannot be claimed reverts the whole batch with the error its own claim
+    /// gives, wherever it is in the list: nothing of the tasks before it is settled.
+    function test_claimMany_revertsAtomically() public {
+        uint256 start = block.timestamp;
+        bytes32 dealId = _match(5, 4);
+        hub.initializeRange(dealId, 0, 4);
+        bytes32 open = hub.taskIdOf(dealId, 0);
+        bytes32 silent = hub.taskIdOf(dealId, 1);
+        bytes32 revealed = hub.taskIdOf(dealId, 2);
+        bytes32 claimed = hub.taskIdOf(dealId, 3);
+        _contribute(open, 0, A);
+        _contribute(open, 1, B);
+        for (uint256 w = 0; w < 3; w++) {
+            _contribute(silent, w, A);
+            _contribute(revealed, w, A);
+        }
+        _reveal(revealed, 1, A);
+        bytes32 completed = _newTask(1);
+        bytes memory auth = _auth(workers[3], completed);
+        vm.prank(workers[3]);
+        hub.contributeAndFinalize(completed, A, "", auth);
+        vm.warp(start + 5 * TIME_REF);
+        bytes32 early = _newTask(5);
+        vm.warp(start + 10 * TIME_REF);
+        hub.claim(claimed);
+
+        bytes32[] memory ok = new bytes32[](2);
+        (ok[0], ok[1]) = (open, silent);
+        bytes memory before = _settlement(ok);
+        bytes32[6] memory bad = [early, claimed, open, revealed, hub.taskIdOf(dealId, 4), completed];
+        bytes[6] memory errors = [
+            abi.encodeWithSelector(IHub.FinalDeadlineNotReached.selector),
+            abi.encodeWithSelector(IHub.WrongTaskStatus.selector, IHub.TaskStatus.FAILED),
+            // listed twice: claimed by the batch itself, then refused
+            abi.encodeWithSelector(IHub.WrongTaskStatus.selector, IHub.TaskStatus.FAILED),
+            abi.encodeWithSelector(IHub.TaskHasReveals.selector),
+            abi.encodeWithSelector(IHub.WrongTaskStatus.selector, IHub.TaskStatus.UNSET),
+            abi.encodeWithSelector(IHub.WrongTaskStatus.selector, IHub.TaskStatus.COMPLETED)
+        ];
+        for (uint256 k = 0; k < bad.length; k++) {
+            // last in the list, after two claimable tasks
+            vm.expectRevert(errors[k]);
+            hub.claimMany(_list3(open, silent, bad[k]));
+            // first in the list
+            if (bad[k] != open) {
+                vm.expectRevert(errors[k]);
+                hub.claimMany(_list3(bad[k], open, silent));
+            }
+        }
+        assertEq(keccak256(_settlement(ok)), keccak256(before), "nothing settled");
+        assertEq(uint256(_status(open)), uint256(IHub.TaskStatus.ACTIVE), "still active");
+        assertEq(uint256(_status(silent)), uint256(IHub.TaskStatus.REVEALING), "still revealing");
+
+        hub.claimMany(ok);
+        assertEq(uint256(_status(open)), uint256(IHub.TaskStatus.FAILED), "claimed");
+        assertEq(uint256(_status(silent)), uint256(IHub.TaskStatus.FAILED), "claimed");
+        assertEq(hub.penaltyBalance(), 3 * WORKER_STAKE, "the silent winners forfeit");
+        // a batch may mix deals: the later deal's task, once its own final deadline passed
+        vm.warp(start + 15 * TIME_REF);
+        bytes32[] memory later = new bytes32[](1);
+        later[0] = early;
+        hub.claimMany(later);
+        assertEq(uint256(_status(early)), uint256(IHub.TaskStatus.FAILED), "claimed at its deadline");
+        _assertConservation();
+    }
+
+    /// @dev An empty batch is refused, as `initializeRange` refuses an empty range.
+    function test_claimMany_revertsOnAnEmptyList() public {
+        vm.expectRevert(IHub.InvalidRange.selector);
+        hub.claimMany(new bytes32[](0));
+    }
+
     // ================================================================== helpers
+
+    /// @dev Four tasks of one trust-5 deal, past the final deadline, task `i` in state
+    /// `(modes >> 2i) & 3`: 0 no vote; 1 two votes, no consensus; 2 a consensus of three whose
+    /// winners never reveal; 3 the same reopened by the pool owner, then one vote of the new
+    /// round.
+    function _tasksInEveryClaimableState(uint8 modes) internal returns (bytes32[] memory ids) {
+        uint256 start = block.timestamp;
+        bytes32 dealId = _match(5, 4);
+        hub.initializeRange(dealId, 0, 4);
+        ids = new bytes32[](4);
+        bool reopens;
+        for (uint256 i = 0; i < 4; i++) {
+            ids[i] = hub.taskIdOf(dealId, i);
+            uint256 mode = (modes >> (2 * i)) & 3;
+            if (mode == 1) {
+                _contribute(ids[i], 0, A);
+                _contribute(ids[i], 1, B);
+            } else if (mode >= 2) {
+                for (uint256 w = 0; w < 3; w++) {
+                    _contribute(ids[i], w, A);
+                }
+                reopens = reopens || mode == 3;
+            }
+        }
+        if (reopens) {
+            vm.warp(start + 2 * TIME_REF);
+            for (uint256 i = 0; i < 4; i++) {
+                if ((modes >> (2 * i)) & 3 != 3) continue;
+                vm.prank(poolOwner);
+                hub.reopen(ids[i]);
+                _contribute(ids[i], 3, B);
+                assertEq(uint256(_status(ids[i])), uint256(IHub.TaskStatus.ACTIVE), "reopened");
+            }
+        }
+        vm.warp(start + 10 * TIME_REF);
+    }
+
+    /// @dev Every balance, score and state a claim of `ids` may change, encoded.
+    function _settlement(bytes32[] memory ids) internal view returns (bytes memory s) {
+        s = abi.encode(hub.penaltyBalance());
+        for (uint256 i = 0; i < tracked.length; i++) {
+            address a = tracked[i];
+            s = bytes.concat(s, abi.encode(hub.freeBalanceOf(a), hub.frozenBalanceOf(a), _score(a)));
+        }
+        for (uint256 i = 0; i < ids.length; i++) {
+            s = bytes.concat(s, abi.encode(hub.task(ids[i])));
+            for (uint256 w = 0; w < 4; w++) {
+                s = bytes.concat(s, abi.encode(hub.contribution(ids[i], workers[w])));
+            }
+        }
+    }
+
+    function _list3(bytes32 a, bytes32 b, bytes32 c) internal pure returns (bytes32[] memory list) {
+        list = new bytes32[](3);
+        (list[0], list[1], list[2]) = (a, b, c);
+    }
 
     function _useOwner(uint256 key, uint64 pool_) internal {
         poolOwnerKey = key;

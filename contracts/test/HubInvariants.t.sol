@@ -40,6 +40,10 @@ contract HubHandler is Test {
     uint256 public finalizeCount;
     uint256 public reopenCount;
     uint256 public claimCount;
+    uint256 public claimManyCount;
+    /// @dev A batch of tasks each claimable on its own was refused, or a refused batch changed
+    /// a task.
+    bool public batchClaimBroken;
     uint256 public fastPathCount;
 
     constructor(Hub hub_, QuorateCredit credit_, address hubOwner_, uint64 poolId_) {
@@ -315,6 +319,94 @@ contract HubHandler is Test {
         } catch {}
     }
 
+    /// @dev Claims in one batch up to `count` tasks that `claim` would accept (ACTIVE or
+    /// REVEALING, final deadline passed, nothing revealed), found from a random start. With
+    /// `spoil`, a task `claim` refuses is put at a random place in the list: the batch must then
+    /// revert with the error of that task's own claim and leave every listed task as it was.
+    function claimMany(uint256 taskSeed, uint256 count, bool spoil, uint256 spoilAt) external {
+        calls++;
+        uint256 n = tasks.length;
+        if (n == 0) return;
+        uint256 wanted = bound(count, 1, 4);
+        bytes32[] memory found = new bytes32[](wanted + 1);
+        uint256 size;
+        bytes32 refused;
+        for (uint256 k = 0; k < n; k++) {
+            bytes32 id = tasks[(taskSeed % n + k) % n];
+            if (!_claimable(id)) {
+                if (refused == bytes32(0)) refused = id;
+            } else if (size < wanted) {
+                found[size++] = id;
+            }
+        }
+        if (size == 0) return;
+        if (spoil) {
+            // an unknown task when every task is claimable
+            if (refused == bytes32(0)) refused = keccak256(abi.encode("unknown", calls));
+            uint256 at = spoilAt % (size + 1);
+            found[size++] = found[at];
+            found[at] = refused;
+        }
+        bytes32[] memory list = new bytes32[](size);
+        IHub.TaskStatus[] memory before = new IHub.TaskStatus[](size);
+        for (uint256 i = 0; i < size; i++) {
+            list[i] = found[i];
+            before[i] = hub.task(list[i]).status;
+        }
+        uint256[] memory freeBefore = _workersFree();
+        try hub.claimMany(list) {
+            if (spoil) batchClaimBroken = true;
+            for (uint256 i = 0; i < size; i++) {
+                openTasks[hub.deal(hub.task(list[i]).dealId).client] -= 1;
+            }
+            claimManyCount++;
+            claimCount += size;
+            if (_onlyForfeitsReturned(list, freeBefore)) forfeitReturned = true;
+        } catch (bytes memory reason) {
+            if (!spoil) batchClaimBroken = true;
+            for (uint256 i = 0; i < size; i++) {
+                if (hub.task(list[i]).status != before[i]) batchClaimBroken = true;
+            }
+            try hub.claim(refused) {
+                batchClaimBroken = true;
+            } catch (bytes memory single) {
+                if (keccak256(single) != keccak256(reason)) batchClaimBroken = true;
+            }
+        }
+    }
+
+    /// @dev Whether `claim` would accept the task now.
+    function _claimable(bytes32 taskId) internal view returns (bool) {
+        IHub.TaskView memory t = hub.task(taskId);
+        return (t.status == IHub.TaskStatus.ACTIVE || t.status == IHub.TaskStatus.REVEALING)
+            && block.timestamp >= t.finalDeadline && t.revealCount == 0;
+    }
+
+    /// @dev The free balance of each worker (actors 4..8).
+    function _workersFree() internal view returns (uint256[] memory free) {
+        free = new uint256[](5);
+        for (uint256 i = 0; i < 5; i++) {
+            free[i] = hub.freeBalanceOf(actors[4 + i]);
+        }
+    }
+
+    /// @dev A worker whose contributions to the claimed tasks all forfeited got free balance
+    /// back.
+    function _onlyForfeitsReturned(bytes32[] memory list, uint256[] memory freeBefore) internal view returns (bool) {
+        for (uint256 i = 0; i < 5; i++) {
+            address w = actors[4 + i];
+            bool forfeited;
+            bool returned;
+            for (uint256 k = 0; k < list.length; k++) {
+                IHub.ContributionStatus c = hub.contribution(list[k], w).status;
+                if (c == IHub.ContributionStatus.REJECTED) forfeited = true;
+                else if (c != IHub.ContributionStatus.UNSET) returned = true;
+            }
+            if (forfeited && !returned && hub.freeBalanceOf(w) != freeBefore[i]) return true;
+        }
+        return false;
+    }
+
     function warp(uint256 secondsForward) external {
         calls++;
         vm.warp(block.timestamp + bound(secondsForward, 1, 4 * TIME_REF));
@@ -361,6 +453,7 @@ contract HubInvariantsTest is Test {
         _clientEscrowMatchesOpenTasks();
         _revealedWorkIsNeverClaimed();
         assertFalse(handler.forfeitReturned(), "a forfeited stake was also returned");
+        assertFalse(handler.batchClaimBroken(), "a batch claim did not settle as the single claims would");
     }
 
     /// @dev The handler is not vacuous: a scripted sequence reaches consensus, finalize, reopen,
@@ -390,6 +483,16 @@ contract HubInvariantsTest is Test {
         handler.warp(4 * 300);
         handler.warp(4 * 300);
         handler.claim(1, false);
+        handler.claimMany(0, 4, false, 0); // the third task of the trust-5 deal, never voted
+        handler.matchOrder(2, 3, 2);
+        handler.initialize(2, 0);
+        handler.initialize(2, 1);
+        handler.contribute(4, 0, true);
+        handler.warp(4 * 300);
+        handler.warp(4 * 300);
+        handler.warp(2 * 300);
+        handler.claimMany(4, 2, true, 1); // with a completed task in the list: refused
+        handler.claimMany(4, 2, false, 0);
         handler.setPayout(0, 0);
         handler.withdraw(4, 1 ether);
         handler.withdrawPenalties(1);
@@ -398,6 +501,8 @@ contract HubInvariantsTest is Test {
         assertEq(handler.fastPathCount(), 1, "fast path");
         assertEq(handler.reopenCount(), 1, "reopened");
         assertGe(handler.claimCount(), 1, "claimed");
+        assertEq(handler.claimManyCount(), 2, "claimed in batches");
+        assertEq(handler.claimCount(), 4, "one task alone, three in batches");
         invariant_hub();
     }
 

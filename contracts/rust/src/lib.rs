@@ -30,7 +30,9 @@
 //! calls `matchOrders` with both, anyone calls `initialize` (or `initializeRange`), workers call
 //! `contribute` with the pool owner's authorization for the task's round
 //! (`quorate_primitives::TaskAuthorization`, as bytes by [`sign::authorization_bytes`]), then
-//! `reveal`; the pool owner calls `finalize`, or anyone once the reveal deadline passed.
+//! `reveal`; the pool owner calls `finalize`, or anyone once the reveal deadline passed. A task
+//! with nothing revealed at its final deadline is claimed by anyone: `claim`, or `claimMany` for
+//! a list of tasks in one transaction.
 //!
 //! ## Example
 //!

@@ -240,5 +240,7 @@ interface IHub {
     /// @notice Claim of a task whose result was revealed: it is finalized instead, by anyone
     /// once the reveal deadline passed.
     error TaskHasReveals();
+    /// @notice `initializeRange` of no task or past the deal's last task; `claimMany` of an empty
+    /// list.
     error InvalidRange();
 }

@@ -52,6 +52,8 @@ interface Vm {
     function parseJsonStringArray(string calldata json, string calldata key) external pure returns (string[] memory);
     function exists(string calldata path) external view returns (bool);
     function getBlockTimestamp() external view returns (uint256);
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
 }
 
 /// @notice Minimal test base: the cheatcode handle and the assertions the tests need. Failing

@@ -1,7 +1,8 @@
 //! Two full task lifecycles against a real anvil: deploy, fund, match a signed pool order with
 //! the pool's consent to the job, three workers contribute and reveal, the pool owner finalizes
 //! (the first task of workers new to the pool owner's domain, then a second one), a worker paid
-//! to a cold payout address, a worker withdraws.
+//! to a cold payout address, a worker withdraws. Then a deal whose pool vanished: after its final
+//! deadline the client claims one task alone and the others in one `claimMany` transaction.
 
 use alloy::{
     network::{EthereumWallet, ReceiptResponse},
@@ -244,4 +245,91 @@ async fn a_three_worker_task_settles_on_anvil() {
     // pool owner +20, client -200, worker 2 +60, worker 3's +60 at the cold address, one worker
     // gone with its 1060: 4 x 1000 - 60
     assert_eq!(hub_balance, funds * U256::from(4u8) - thirty - thirty, "what the Hub holds");
+
+    // The pool vanishes after a second deal: its four tasks are opened and the second worker
+    // votes on each, nobody else comes. After the final deadline (10 x the DEV category's 10 s)
+    // the client claims the first task alone and the other three in one transaction.
+    let order = PoolOrder {
+        pool: 1,
+        price: price.to::<U96>(),
+        volume: 4,
+        category: 0,
+        trust: 5,
+        tag: B256::ZERO,
+        requester: Address::ZERO,
+        expiry: u64::MAX,
+        salt: B256::repeat_byte(8),
+        workerStakeRatio: 30,
+        schedulerRewardRatio: 10,
+    };
+    let request = Request {
+        jobHash: B256::repeat_byte(0x43),
+        taskCount: 4,
+        maxPrice: order.price,
+        trust: 5,
+        category: 0,
+        tag: B256::ZERO,
+        beneficiary: client.address(),
+    };
+    let consent = JobConsent {
+        orderHash: pool_order_digest(&order, &domain),
+        jobHash: request.jobHash,
+        client: client.address(),
+        taskCount: request.taskCount,
+    };
+    let signature = sign_pool_order(&pool_owner, &order, &domain).unwrap_or_else(|e| panic!("{e}"));
+    let consent_sig =
+        sign_job_consent(&pool_owner, &consent, &domain).unwrap_or_else(|e| panic!("{e}"));
+    mined!(
+        "matchOrders",
+        hub.matchOrders(order, signature, consent_sig, request.clone()).from(client.address())
+    );
+    let deal = derive_deal_id(chain_id, deployment.hub, client.address(), &request, 2);
+    mined!("initializeRange", hub.initializeRange(deal.0, U256::ZERO, U256::from(4u8)));
+    let tasks: Vec<B256> = (0..4u64).map(|index| TaskId::derive(deal, index).0).collect();
+    let voter = &workers[1];
+    for task in &tasks {
+        let task_id = TaskId(*task);
+        let digest = ResultDigest::of(task_id, b"never revealed");
+        let auth = authorization_bytes(
+            &pool_owner,
+            &TaskAuthorization::first_round(voter.address(), task_id),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        mined!(
+            "contribute",
+            hub.contribute(
+                *task,
+                digest.vote(task_id).0,
+                digest.seal(voter.address(), task_id).0,
+                auth
+            )
+            .from(voter.address())
+        );
+    }
+    macro_rules! free {
+        ($account:expr) => {
+            hub.freeBalanceOf($account).call().await.unwrap_or_else(|e| panic!("{e}"))
+        };
+    }
+    let (client_before, pool_before) = (free!(client.address()), free!(pool_owner.address()));
+    anvil.rpc("evm_increaseTime", serde_json::json!([100])).await.unwrap_or_else(|e| panic!("{e}"));
+    anvil.rpc("evm_mine", serde_json::json!([])).await.unwrap_or_else(|e| panic!("{e}"));
+    let single = mined!("claim", hub.claim(tasks[0]).from(client.address())).gas_used();
+    let batch =
+        mined!("claimMany", hub.claimMany(tasks[1..].to_vec()).from(client.address())).gas_used();
+    assert!(batch / 3 + 21_000 <= single, "claimMany: {batch} gas for 3 tasks, claim: {single}");
+    for task in &tasks {
+        let view = hub.task(*task).call().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(view.status, 4, "FAILED");
+    }
+    // each task: its price back to the client with the pool's stake (30), the voter's stake back
+    let four = U256::from(4u8);
+    assert_eq!(free!(client.address()), client_before + (price + thirty) * four, "refunded");
+    assert_eq!(free!(pool_owner.address()), pool_before, "the pool's stakes are gone");
+    assert_eq!(free!(voter.address()), funds + thirty + thirty, "the voter's stakes back");
+    for account in [client.address(), pool_owner.address(), voter.address()] {
+        let frozen = hub.frozenBalanceOf(account).call().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(frozen, U256::ZERO, "nothing left frozen");
+    }
 }
