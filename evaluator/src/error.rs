@@ -190,6 +190,22 @@ impl TaskErrorKind {
         )
     }
 
+    /// True when every replica reproduces this failure wherever it runs, so it is the task's
+    /// outcome, voted on like a value: the work function threw or its promise can never settle,
+    /// its input, arguments or result were invalid, its result is over the job's cap. A
+    /// timeout, a memory cap, a stalled watchdog, a failed reload and the sandbox's own failures
+    /// depend on the machine: those are reported and the task tried elsewhere, never voted.
+    pub fn is_agreed_outcome(&self) -> bool {
+        matches!(
+            self,
+            Self::Threw
+                | Self::BadInput
+                | Self::BadResult
+                | Self::OutputTooLarge
+                | Self::NeverSettled
+        )
+    }
+
     /// True when the job, not the sandbox, is to blame: every replica running the same job
     /// would fail the same way (resources aside).
     pub fn is_jobs_fault(&self) -> bool {

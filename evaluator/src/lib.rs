@@ -81,6 +81,11 @@
 //!   `Math`), the task runs on a fresh context with the job loaded again (so it sees what the
 //!   job's code froze). Any other global state a work function keeps across calls is not
 //!   deterministic; the worker may `reset` between tasks where a pool requires it.
+//! - A work function that throws ends as `threw` with `String(error)` (its name and message) for
+//!   an `Error`, never its stack: a stack names the runtime's own frames and lines, which differ
+//!   between versions of the runtime, and replicas running different versions vote on the same
+//!   outcome. (The worker votes on `threw`, `bad_input`, `bad_result`, `output_too_large` and
+//!   `never_settled` like a value: `TaskErrorKind::is_agreed_outcome`.)
 //! - The depth of recursion before a stack overflow (`RangeError`) is not fixed: it can differ
 //!   by a frame between runs in one sandbox (it depends on how V8 compiled the frames). A job
 //!   that catches stack overflows to measure or limit depth is not deterministic.

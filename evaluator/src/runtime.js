@@ -490,9 +490,11 @@
     let message;
     try {
       if (EncodeError.is(e)) return 'E' + e.kind + '\n' + e.message;
+      // An error is its name and message (String(e)), never its stack: the stack names the
+      // runtime's own frames and lines, which differ between versions, and the outcome of a
+      // throw is voted on by replicas that may run different ones.
       if (e instanceof ErrorC) {
-        const stack = e.stack;
-        message = typeof stack === 'string' ? stack : StringC(e);
+        message = StringC(e);
       } else if (typeof e === 'string') {
         message = 'uncaught string: ' + e;
       } else {

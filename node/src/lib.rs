@@ -45,6 +45,7 @@ pub mod cli;
 pub mod config;
 pub mod devnet;
 pub mod doctor;
+pub mod job;
 pub mod store;
 pub mod units;
 pub mod wallet;

@@ -70,6 +70,12 @@ pub enum Error {
         /// Piece hashes a blob of that length has.
         expected: u64,
     },
+    /// A job manifest or task outcome that cannot be run or read.
+    #[error("{reason}")]
+    InvalidJob {
+        /// What is wrong, as a sentence.
+        reason: String,
+    },
 }
 
 impl Error {

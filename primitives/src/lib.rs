@@ -13,6 +13,7 @@
 //! | [`content`] | [`Outline`]: a blob's BLAKE3 piece hashes, to check each piece on arrival |
 //! | [`amount`] | [`Amount`]: a token amount whose arithmetic is checked and never panics |
 //! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`] |
+//! | [`job`] | [`JobManifest`]: a job's code, inputs, arguments, limits and evaluator, its canonical bytes and [`JobHash`]; [`TaskOutcome`]: a task's value or agreed error as the bytes voted on |
 //! | [`authorization`] | [`TaskAuthorization`]: the pool owner's permission for a worker to vote on a task in a round; its message, digest, signing and checking |
 //! | [`frame`] | length-prefixed frames (`version ‖ len ‖ payload`) shared by the p2p wire and the evaluator pipe |
 //! | [`error`] | [`Error`]: the structured reasons an operation is refused |
@@ -49,6 +50,7 @@ pub mod content;
 pub mod error;
 pub mod frame;
 pub mod ids;
+pub mod job;
 pub mod result;
 
 pub use alloy_primitives::{Address, B256, U256, keccak256};
@@ -57,4 +59,5 @@ pub use authorization::TaskAuthorization;
 pub use content::{Outline, PIECE_LEN};
 pub use error::Error;
 pub use ids::{ContentHash, DealId, PoolId, TaskId};
+pub use job::{EvaluatorKind, JobHash, JobLimits, JobManifest, TaskOutcome};
 pub use result::{ResultDigest, ResultHash, ResultSeal};

@@ -39,13 +39,22 @@ fn cpu_time() -> Duration {
 }
 
 /// Asserts that nothing runs in this process for a while (no leftover JavaScript), once memory
-/// released by a discarded context has been given back to the system.
+/// released by a discarded context has been given back to the system: within 4 s, a 500 ms
+/// window passes with under 150 ms of CPU. (Freeing a discarded context can take a few hundred
+/// milliseconds of CPU on a loaded machine; endless work never leaves such a window.)
 fn assert_idle() {
     std::thread::sleep(Duration::from_millis(300));
-    let before = cpu_time();
-    std::thread::sleep(Duration::from_millis(500));
-    let used = cpu_time() - before;
-    assert!(used < Duration::from_millis(150), "{used:?} of CPU while idle");
+    let mut windows = Vec::new();
+    for _ in 0..8 {
+        let before = cpu_time();
+        std::thread::sleep(Duration::from_millis(500));
+        let used = cpu_time() - before;
+        if used < Duration::from_millis(150) {
+            return;
+        }
+        windows.push(used);
+    }
+    panic!("CPU used in each 500 ms window while idle: {windows:?}");
 }
 
 // ---- Work after the answer ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 mod config;
 mod devnet;
+mod job;
 mod wallet;
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
@@ -42,6 +43,9 @@ enum Command {
     Wallet(wallet::WalletCommand),
     /// Start a local chain with the Hub deployed and accounts funded, until Ctrl-C.
     Devnet(devnet::DevnetArgs),
+    /// Jobs: run one on this machine.
+    #[command(subcommand)]
+    Job(job::JobCommand),
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -93,6 +97,8 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Config(command) => config::run(&args, command),
         Command::Wallet(command) => wallet::run(&args, command).await,
         Command::Devnet(devnet) => devnet::run(&args, devnet).await,
+        // Blocking: the sandboxes run on threads of their own.
+        Command::Job(command) => tokio::task::block_in_place(|| job::run(&args, command)),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct NodeConfig {
     pub wallet: WalletSection,
     /// `[chain]`.
     pub chain: ChainSection,
+    /// `[evaluator]`.
+    pub evaluator: EvaluatorSection,
 }
 
 /// `[node]`: where state lives.
@@ -76,6 +78,48 @@ pub struct ChainSection {
     pub max_in_flight: u64,
     /// Bound on one `eth_getLogs` range.
     pub log_block_range: u64,
+}
+
+/// `[evaluator]`: the sandbox processes that run work functions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluatorSection {
+    /// The `quorate-evaluator` executable; empty for the one beside `quorate`.
+    pub program: PathBuf,
+    /// Sandboxes at once; 0 for one per core minus one (at least one).
+    pub sandboxes: u64,
+    /// Scheduling priority of the sandboxes (0 normal to 19 lowest).
+    pub nice: u64,
+}
+
+impl Default for EvaluatorSection {
+    fn default() -> Self {
+        Self { program: PathBuf::new(), sandboxes: 0, nice: 10 }
+    }
+}
+
+impl EvaluatorSection {
+    /// The executable to start: the configured one, else `quorate-evaluator` beside this
+    /// executable.
+    pub fn program(&self) -> PathBuf {
+        if !self.program.as_os_str().is_empty() {
+            return self.program.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(quorate_evaluator::client::PROGRAM)))
+            .unwrap_or_else(|| PathBuf::from(quorate_evaluator::client::PROGRAM))
+    }
+
+    /// How many sandboxes to run.
+    pub fn sandboxes(&self) -> usize {
+        match usize::try_from(self.sandboxes) {
+            Ok(0) | Err(_) => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)).max(1)
+            }
+            Ok(n) => n,
+        }
+    }
 }
 
 impl Default for NodeSection {
@@ -151,6 +195,9 @@ impl NodeConfig {
         }
         if self.chain.log_block_range == 0 {
             return bad("chain.log_block_range", "must be at least 1");
+        }
+        if self.evaluator.nice > 19 {
+            return bad("evaluator.nice", "must be 0 (normal) to 19 (lowest priority)");
         }
         Ok(())
     }

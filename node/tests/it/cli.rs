@@ -1,32 +1,13 @@
 //! The `quorate` binary as a user runs it: configuration layers, and the wallet commands
 //! against `quorate devnet`.
 
+use crate::common::{quorate, run};
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-
-fn quorate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quorate"));
-    // Nothing of the caller's environment may leak into what is tested.
-    for (key, _) in
-        std::env::vars().filter(|(k, _)| k.starts_with("QUORATE_") && k != "QUORATE_FOUNDRY_BIN")
-    {
-        command.env_remove(key);
-    }
-    command
-}
-
-fn run(command: &mut Command) -> (bool, String, String) {
-    let Output { status, stdout, stderr } = command.output().unwrap();
-    (
-        status.success(),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 #[test]
 fn configuration_layers_stack_in_order_through_the_binary() {

@@ -33,3 +33,25 @@ pub(crate) async fn chain(devnet: &Devnet, role: Role) -> Chain {
 pub(crate) fn foundry(tool: &'static str) -> std::path::PathBuf {
     quorate_contracts::foundry::find(tool).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The `quorate` binary, with nothing of the caller's `QUORATE_*` environment.
+pub(crate) fn quorate() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quorate"));
+    // Nothing of the caller's environment may leak into what is tested.
+    for (key, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("QUORATE_") && k != "QUORATE_FOUNDRY_BIN")
+    {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// Runs `command` to its end: (success, stdout, stderr).
+pub(crate) fn run(command: &mut std::process::Command) -> (bool, String, String) {
+    let std::process::Output { status, stdout, stderr } = command.output().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}

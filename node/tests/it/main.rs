@@ -8,6 +8,7 @@ mod accounts;
 mod cli;
 mod common;
 mod follower;
+mod job;
 mod keystores;
 mod sender;
 mod store;

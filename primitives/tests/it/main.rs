@@ -2,4 +2,5 @@
 
 mod amount;
 mod authorization;
+mod job;
 mod vectors;

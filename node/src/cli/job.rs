@@ -1,0 +1,229 @@
+//! `quorate job`: run a job on this machine (`run-local`).
+
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use clap::{Args as ClapArgs, Subcommand};
+use quorate_evaluator::sandbox::{ConsoleLevel, Event};
+use quorate_primitives::{EvaluatorKind, TaskOutcome};
+
+use super::Args;
+use crate::job::{
+    Job,
+    local::{self, LocalConfig, LocalOutcome, LocalReport},
+};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum JobCommand {
+    /// Run a job on this machine's sandboxes, with no chain and no pool, and print its results
+    /// as JSON Lines in input order (to debug a work function before paying for it).
+    RunLocal(RunLocalArgs),
+}
+
+/// The job's content and limits, shared by the commands that build a job.
+#[derive(Debug, ClapArgs)]
+pub(super) struct JobArgs {
+    /// The work function: JavaScript that evaluates to a function, or defines `work`.
+    #[arg(value_name = "WORKFN.js")]
+    code: PathBuf,
+    /// The inputs: one JSON value per line (.jsonl), or one JSON array (.json); one task each.
+    #[arg(value_name = "INPUTS")]
+    inputs: PathBuf,
+    /// Extra arguments after the input, as a JSON array.
+    #[arg(long, value_name = "JSON", default_value = "[]")]
+    args: String,
+    /// Wall-clock limit per task, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    timeout: f64,
+    /// Memory per task, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    memory: u32,
+    /// Largest result per task, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 16 << 10)]
+    result_cap: u32,
+    /// The tasks use `gpu.compute` (WebGPU compute shaders).
+    #[arg(long)]
+    gpu: bool,
+}
+
+impl JobArgs {
+    /// The job these arguments describe.
+    fn job(&self) -> anyhow::Result<Job> {
+        let mut job = Job::from_files(&self.code, &self.inputs)?.with_args(&self.args)?;
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            anyhow::bail!("--timeout {} is not a positive number of seconds", self.timeout);
+        }
+        job.limits.timeout_ms = (self.timeout * 1000.0).ceil() as u64;
+        job.limits.heap_mib = self.memory;
+        job.limits.result_bytes = self.result_cap.saturating_mul(1024);
+        if self.gpu {
+            job.evaluator = EvaluatorKind::WebGpu;
+        }
+        // Every limit checked now, with the rules of the manifest.
+        job.manifest()?;
+        Ok(job)
+    }
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct RunLocalArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Where to write the results (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Sandboxes at once (default: evaluator.sandboxes).
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
+}
+
+pub(super) fn run(args: &Args, command: &JobCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        JobCommand::RunLocal(run) => run_local(args, run),
+    }
+}
+
+fn run_local(args: &Args, run: &RunLocalArgs) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    let job = run.job.job()?;
+    let local = LocalConfig {
+        program: config.evaluator.program(),
+        sandboxes: run.cores.unwrap_or_else(|| config.evaluator.sandboxes()).max(1),
+        nice: i32::try_from(config.evaluator.nice).unwrap_or(19),
+    };
+    let tasks = job.task_count();
+    let started = Instant::now();
+    let mut progress = Progress::new(tasks);
+    let outcomes = local::run(&job, &local, |report| progress.report(report))?;
+    progress.finish();
+
+    let mut text = String::new();
+    for (index, outcome) in outcomes.iter().enumerate() {
+        text.push_str(&result_line(index, outcome));
+        text.push('\n');
+    }
+    match &run.out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write the results to {}: {e}", path.display()))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+
+    let errors = outcomes
+        .iter()
+        .filter(|o| matches!(o, LocalOutcome::Agreed(TaskOutcome::Error { .. })))
+        .count();
+    let failed = outcomes.iter().filter(|o| matches!(o, LocalOutcome::Failed { .. })).count();
+    let mut err = std::io::stderr().lock();
+    let results = tasks.saturating_sub(errors).saturating_sub(failed);
+    writeln!(
+        err,
+        "{} in {:.2} s on {}: {}, {} of the work function, {failed} failed on this machine",
+        count(tasks, "task"),
+        started.elapsed().as_secs_f64(),
+        count(local.sandboxes.min(tasks), "sandbox"),
+        count(results, "result"),
+        count(errors, "error"),
+    )?;
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `1 task`, `2 tasks`, `2 sandboxes`.
+fn count(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with('x')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
+}
+
+/// One line of results: `{"index":i,"result":…}`, `{"index":i,"error":{"kind","message"}}` (the
+/// work function's failure, what the network would agree on) or `{"index":i,"failed":{…}}` (a
+/// failure of this machine: a timeout, the memory cap).
+pub(super) fn result_line(index: usize, outcome: &LocalOutcome) -> String {
+    let failure =
+        |kind: &str, message: &str| serde_json::json!({ "kind": kind, "message": message });
+    match outcome {
+        LocalOutcome::Agreed(TaskOutcome::Value(json)) => {
+            // Canonical JSON from the sandbox, written as it is.
+            format!("{{\"index\":{index},\"result\":{}}}", String::from_utf8_lossy(json))
+        }
+        LocalOutcome::Agreed(TaskOutcome::Error { kind, message }) => {
+            format!("{{\"index\":{index},\"error\":{}}}", failure(kind, message))
+        }
+        LocalOutcome::Failed { kind, message } => {
+            format!("{{\"index\":{index},\"failed\":{}}}", failure(kind, message))
+        }
+    }
+}
+
+/// What the user sees on stderr while the job runs: console lines as `[task i] …`, and on a
+/// terminal one progress line.
+struct Progress {
+    tasks: usize,
+    done: usize,
+    terminal: bool,
+    last_drawn: Option<Instant>,
+}
+
+impl Progress {
+    fn new(tasks: usize) -> Self {
+        Self { tasks, done: 0, terminal: std::io::stderr().is_terminal(), last_drawn: None }
+    }
+
+    fn report(&mut self, report: &LocalReport) {
+        let mut err = std::io::stderr().lock();
+        match report {
+            LocalReport::Event { index, event: Event::Console { level, text } } => {
+                let tag = match level {
+                    ConsoleLevel::Log => "",
+                    ConsoleLevel::Warn => " warn",
+                    ConsoleLevel::Error => " error",
+                };
+                self.clear(&mut err);
+                for line in text.lines() {
+                    let _ = writeln!(err, "[task {index}{tag}] {line}");
+                }
+            }
+            LocalReport::Event { .. } => {}
+            LocalReport::Done { index, outcome, took } => {
+                self.done = self.done.saturating_add(1);
+                if let LocalOutcome::Failed { kind, message } = outcome {
+                    self.clear(&mut err);
+                    let _ = writeln!(
+                        err,
+                        "[task {index}] failed on this machine ({kind}) after {took:.1?}: {message}"
+                    );
+                }
+            }
+        }
+        self.draw(&mut err);
+    }
+
+    fn clear(&self, err: &mut impl Write) {
+        if self.terminal && self.last_drawn.is_some() {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+    }
+
+    fn draw(&mut self, err: &mut impl Write) {
+        let due = self.last_drawn.is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
+        if !self.terminal || !(due || self.done == self.tasks) {
+            return;
+        }
+        let width = 30usize;
+        let filled = width.saturating_mul(self.done) / self.tasks.max(1);
+        let bar = format!("{}{}", "=".repeat(filled), " ".repeat(width.saturating_sub(filled)));
+        let _ = write!(err, "\r\x1b[2K[{bar}] {}/{} tasks", self.done, self.tasks);
+        self.last_drawn = Some(Instant::now());
+    }
+
+    fn finish(&self) {
+        if self.terminal && self.last_drawn.is_some() {
+            let _ = writeln!(std::io::stderr().lock());
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! A job as the client builds it: the work function's source, its inputs (each the exact JSON
+//! text the user wrote), its arguments and limits; the [`JobManifest`] that names them by content
+//! hash; and a run on this machine's sandboxes ([`local`]).
+//!
+//! ```text
+//! WORKFN.js ──┐                      ┌─▶ manifest (code hash, input hashes, args, limits) ─▶ job hash
+//! INPUTS ─────┼─▶ Job::from_files ───┤
+//! --args ─────┘                      └─▶ blobs by content hash (what the pool pins and serves)
+//! ```
+
+pub mod inputs;
+pub mod local;
+
+use std::path::Path;
+
+use quorate_primitives::{ContentHash, EvaluatorKind, JobLimits, JobManifest};
+use serde_json::value::RawValue;
+
+pub use inputs::{InputsError, InputsFormat};
+
+/// Why a job could not be built; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The work function's file could not be read.
+    #[error("cannot read the work function {path}: {reason}")]
+    ReadCode {
+        /// The file.
+        path: String,
+        /// The OS's words.
+        reason: String,
+    },
+    /// The work function's file is empty.
+    #[error(
+        "the work function {path} is empty: it must evaluate to a function, e.g. `(input) => input * 2`"
+    )]
+    EmptyCode {
+        /// The file.
+        path: String,
+    },
+    /// The inputs.
+    #[error(transparent)]
+    Inputs(#[from] InputsError),
+    /// The arguments are not a JSON array.
+    #[error("the arguments must be a JSON array, e.g. --args '[1, \"two\"]': {reason}")]
+    Args {
+        /// The parser's words.
+        reason: String,
+    },
+    /// The job breaks a manifest rule (too many tasks, limits out of range).
+    #[error("{0}")]
+    Manifest(String),
+    /// The work function does not load in a sandbox.
+    #[error("the work function does not load: {0}")]
+    Load(String),
+    /// A sandbox could not be started or failed underneath the job.
+    #[error("{0}")]
+    Sandbox(String),
+}
+
+/// A job's content, before anything is hashed or sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The work function's source.
+    pub code: String,
+    /// Each task's input, as JSON text, in task order.
+    pub inputs: Vec<String>,
+    /// Extra arguments after the input, as a JSON array text.
+    pub args: String,
+    /// Limits of every task.
+    pub limits: JobLimits,
+    /// What runs the tasks.
+    pub evaluator: EvaluatorKind,
+}
+
+impl Job {
+    /// A job of the work function in `code` over the inputs in `inputs` (JSON Lines or a JSON
+    /// array), no arguments, default limits, JavaScript.
+    pub fn from_files(code: &Path, inputs: &Path) -> Result<Self, JobError> {
+        let path = code.display().to_string();
+        let source = std::fs::read_to_string(code)
+            .map_err(|e| JobError::ReadCode { path: path.clone(), reason: e.to_string() })?;
+        if source.trim().is_empty() {
+            return Err(JobError::EmptyCode { path });
+        }
+        Ok(Self {
+            code: source,
+            inputs: inputs::read(inputs)?,
+            args: "[]".into(),
+            limits: JobLimits::default(),
+            evaluator: EvaluatorKind::JavaScript,
+        })
+    }
+
+    /// Sets the arguments, which must be a JSON array.
+    pub fn with_args(mut self, args: &str) -> Result<Self, JobError> {
+        serde_json::from_str::<Vec<&RawValue>>(args)
+            .map_err(|e| JobError::Args { reason: e.to_string() })?;
+        args.trim().clone_into(&mut self.args);
+        Ok(self)
+    }
+
+    /// The manifest naming this job's code and inputs by content hash.
+    pub fn manifest(&self) -> Result<JobManifest, JobError> {
+        let manifest = JobManifest {
+            evaluator: self.evaluator,
+            limits: self.limits,
+            code: ContentHash::of(self.code.as_bytes()),
+            args: self.args.clone(),
+            inputs: self.inputs.iter().map(|i| ContentHash::of(i.as_bytes())).collect(),
+        };
+        manifest.validate().map_err(|e| JobError::Manifest(e.to_string()))?;
+        Ok(manifest)
+    }
+
+    /// The number of tasks.
+    pub fn task_count(&self) -> usize {
+        self.inputs.len()
+    }
+}
