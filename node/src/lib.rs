@@ -15,6 +15,8 @@
 //! | [`store`] | redb, one file per role, typed tables, atomic batches, a schema version; an in-memory twin |
 //! | [`accounts`] | Hub accounts: balances, deposit (approve + deposit), withdraw, send |
 //! | [`units`] | amounts as people type them (`12.5`, `12.5qcr`, `0.1eth`, `…wei`) and print them |
+//! | [`job`] | a job's content and manifest from files; `run-local` on this machine's sandboxes |
+//! | [`scheduler`] | the pool scheduler role around `quorate-scheduler`'s core (its store and chain events so far) |
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
 //! | [`cli`] | the command line: arguments turned into the calls above |
 //! | [`doctor`] | `quorate doctor`: checks that every tool and library the node needs is installed |
@@ -46,6 +48,7 @@ pub mod config;
 pub mod devnet;
 pub mod doctor;
 pub mod job;
+pub mod scheduler;
 pub mod store;
 pub mod units;
 pub mod wallet;

@@ -17,6 +17,18 @@ pub fn vote_weight(score: U256) -> U256 {
     div3(score).max(THREE).saturating_sub(U256::from(1u8))
 }
 
+/// The lowest score whose [`vote_weight`] is `weight` (a weight below 2 gives 0): what a
+/// follower of the chain, which sees contributions' weights, hands a mirror that counts scores.
+/// Every weight the contract can record has one: `w = 2` from score 0, `w ≥ 3` from `3(w + 1)`.
+pub fn score_for_weight(weight: U256) -> U256 {
+    if weight <= TWO {
+        U256::ZERO
+    } else {
+        // w ≤ floor((2^256 − 1)/3) − 1 for any weight the contract records, so 3(w + 1) fits.
+        weight.saturating_add(U256::from(1u8)).saturating_mul(THREE)
+    }
+}
+
 /// [`vote_weight`] for a score that fits 64 bits (the common case off-chain).
 pub fn vote_weight_u64(score: u64) -> u64 {
     (score / 3).max(3).saturating_sub(1)
@@ -76,6 +88,18 @@ mod tests {
         assert_eq!(vote_weight(u(300)), u(99));
         assert_eq!(vote_weight(U256::MAX), U256::MAX / u(3) - u(1));
         assert_eq!(vote_weight_u64(u64::MAX), u64::MAX / 3 - 1);
+    }
+
+    #[test]
+    fn a_weight_maps_back_to_a_score_of_that_weight() {
+        for w in 2..500u64 {
+            let s = score_for_weight(u(w));
+            assert_eq!(vote_weight(s), u(w), "weight {w}");
+            // The lowest such score: one below gives a smaller weight (or it is 0).
+            assert!(s.is_zero() || vote_weight(s - u(1)) < u(w), "weight {w}");
+        }
+        let top = vote_weight(U256::MAX);
+        assert_eq!(vote_weight(score_for_weight(top)), top);
     }
 
     #[test]

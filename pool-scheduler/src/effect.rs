@@ -57,7 +57,7 @@ pub enum StoreWrite {
 }
 
 /// A deal and the core's progress through it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DealRecord {
     /// The deal.
     pub deal: Deal,
@@ -70,7 +70,7 @@ pub struct DealRecord {
 }
 
 /// A worker as the core knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkerRecord {
     /// Its address.
     pub address: Address,
@@ -87,7 +87,7 @@ pub struct WorkerRecord {
 }
 
 /// One thing that happened to a task; replaying a task's records in order rebuilds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TaskRecord {
     /// The chain initialized it.
     Initialized {
@@ -172,7 +172,7 @@ pub enum TaskRecord {
 }
 
 /// A chain call the core sent for a task and waits to see mined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Requested {
     /// `finalize`.
     Finalize,

@@ -7,7 +7,9 @@ use quorate_primitives::{
 
 /// A worker's platform: replicas of one task all run on one class (homogeneous redundancy), so
 /// floating-point differences between GPUs or drivers never split a vote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Platform {
     /// The GPU adapter and driver class (0 for CPU only).
     pub gpu: u32,
@@ -23,7 +25,7 @@ impl Platform {
 }
 
 /// What a worker offers, as it declared when it joined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct WorkerCaps {
     /// Replicas it runs at once (the pool's `max_tasks_per_worker` bounds it further).
     pub slots: u32,
@@ -44,7 +46,7 @@ impl WorkerCaps {
 }
 
 /// A deal matched with this pool, as the chain reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Deal {
     /// Its id.
     pub id: DealId,
@@ -68,7 +70,19 @@ pub struct Deal {
 
 /// Where in the chain's event stream the core has got to: events at or before it are reflected
 /// in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct ChainCursor {
     /// The block.
     pub block: u64,

@@ -42,6 +42,9 @@ impl Cursor {
 pub struct HubLog {
     /// Its block.
     pub block: u64,
+    /// Its block's timestamp (unix seconds): the time the chain applied it at, which deadlines
+    /// count from.
+    pub time: u64,
     /// Its index within the block.
     pub log_index: u64,
     /// The transaction that emitted it.
@@ -57,6 +60,8 @@ pub struct EventBatch {
     pub events: Vec<HubLog>,
     /// Where the next batch starts: persist it with whatever the events changed.
     pub cursor: Cursor,
+    /// The timestamp of the batch's last block: the chain's time once the batch is applied.
+    pub time: u64,
     /// Logs at the Hub's address that no known event decodes (a newer Hub's), skipped.
     pub skipped: usize,
 }
@@ -145,7 +150,7 @@ impl Follower {
         }
         // The last block's hash is read before its logs, and every log of it must carry that
         // hash: logs of a fork replaced in between are never paired with the new fork's hash.
-        let last_hash = self.block_hash(to).await?.ok_or_else(|| self.behind(to))?;
+        let (last_hash, last_time) = self.block_header(to).await?.ok_or_else(|| self.behind(to))?;
 
         let filter = Filter::new().address(self.hub).from_block(from).to_block(to);
         let logs = self.provider.get_logs(&filter).await.map_err(rpc("eth_getLogs", &self.url))?;
@@ -166,6 +171,8 @@ impl Follower {
             match HubEvents::decode_log(&log.inner) {
                 Ok(decoded) => events.push(HubLog {
                     block,
+                    // Filled below, one header per block that has events.
+                    time: 0,
                     log_index: log.log_index.unwrap_or_default(),
                     tx: log.transaction_hash.unwrap_or_default(),
                     event: decoded.data,
@@ -176,8 +183,9 @@ impl Follower {
                 Err(_) => skipped += 1,
             }
         }
+        self.stamp(&mut events, to, last_time).await?;
         self.cursor = Cursor { next_block: to.saturating_add(1), last_hash: Some(last_hash) };
-        Ok(Some(EventBatch { events, cursor: self.cursor, skipped }))
+        Ok(Some(EventBatch { events, cursor: self.cursor, time: last_time, skipped }))
     }
 
     /// The node does not (or no longer) serve `block` as it did: a lagging node behind a load
@@ -194,11 +202,41 @@ impl Follower {
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
+        Ok(self.block_header(number).await?.map(|(hash, _)| hash))
+    }
+
+    /// A block's hash and timestamp.
+    async fn block_header(&self, number: u64) -> Result<Option<(B256, u64)>, ChainError> {
         let block = self
             .provider
             .get_block_by_number(BlockNumberOrTag::Number(number))
             .await
             .map_err(|e| ChainError::from_rpc("eth_getBlockByNumber", &self.url, &e))?;
-        Ok(block.map(|b| b.header.hash))
+        Ok(block.map(|b| (b.header.hash, b.header.timestamp)))
+    }
+
+    /// Gives every event its block's timestamp: one header per block with events, read at
+    /// once (`last` is block `last_block`'s, already read).
+    async fn stamp(
+        &self,
+        events: &mut [HubLog],
+        last_block: u64,
+        last: u64,
+    ) -> Result<(), ChainError> {
+        let mut blocks: Vec<u64> =
+            events.iter().map(|e| e.block).filter(|b| *b != last_block).collect();
+        blocks.dedup();
+        let headers =
+            futures::future::try_join_all(blocks.iter().map(|b| self.block_header(*b))).await?;
+        let mut times = std::collections::HashMap::with_capacity(blocks.len().saturating_add(1));
+        times.insert(last_block, last);
+        for (block, header) in blocks.into_iter().zip(headers) {
+            let (_, time) = header.ok_or_else(|| self.behind(block))?;
+            times.insert(block, time);
+        }
+        for event in events {
+            event.time = times.get(&event.block).copied().unwrap_or(last);
+        }
+        Ok(())
     }
 }

@@ -33,6 +33,18 @@ async fn follow_until(follower: &mut Follower, store: &dyn Store, want: usize) {
             .expect("follower stalled")
             .unwrap();
         let mut write = Batch::default();
+        // Every event carries its block's timestamp: one per block, in chain order.
+        for pair in batch.events.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            assert!(a.time <= b.time && (a.block != b.block || a.time == b.time), "{a:?} {b:?}");
+        }
+        for log in &batch.events {
+            assert!(
+                log.time > 1_600_000_000 && log.time <= batch.time,
+                "{log:?} in {}",
+                batch.time
+            );
+        }
         for log in &batch.events {
             if let HubEvents::Deposited(d) = &log.event {
                 assert!(
