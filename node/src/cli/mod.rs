@@ -3,6 +3,7 @@
 mod config;
 mod devnet;
 mod job;
+mod scheduler;
 mod wallet;
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
@@ -46,6 +47,9 @@ enum Command {
     /// Jobs: run one on this machine.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Run a pool: create it on the Hub (`init`), show it (`status`).
+    #[command(subcommand)]
+    Scheduler(scheduler::SchedulerCommand),
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -99,6 +103,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Devnet(devnet) => devnet::run(&args, devnet).await,
         // Blocking: the sandboxes run on threads of their own.
         Command::Job(command) => tokio::task::block_in_place(|| job::run(&args, command)),
+        Command::Scheduler(command) => scheduler::run(&args, command).await,
     }
 }
 

@@ -230,7 +230,7 @@ fn unlock(
     Ok(wallet::unlock(&entry.path, password.as_bytes())?)
 }
 
-async fn connect(
+pub(super) async fn connect(
     config: &NodeConfig,
     pick: &Pick,
     password: &PasswordArgs,

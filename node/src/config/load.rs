@@ -88,6 +88,8 @@ enum Kind {
     Text,
     Integer,
     Boolean,
+    /// A list: `[0, 1]`, or the same without brackets.
+    List,
 }
 
 /// Every key of the schema (`section.key`) and its kind.
@@ -103,6 +105,7 @@ fn catalogue() -> Vec<(String, Kind)> {
                     let kind = match value {
                         serde_json::Value::Number(_) => Kind::Integer,
                         serde_json::Value::Bool(_) => Kind::Boolean,
+                        serde_json::Value::Array(_) => Kind::List,
                         _ => Kind::Text,
                     };
                     keys.push((format!("{section}.{key}"), kind));
@@ -233,6 +236,16 @@ fn typed(key: &str, kind: Kind, raw: &str) -> Result<Value, String> {
             .parse::<bool>()
             .map(Value::Boolean)
             .map_err(|_| format!("`{key}` takes true or false, not {raw:?}")),
+        Kind::List => {
+            let text = raw.trim();
+            let text = if text.starts_with('[') { text.to_owned() } else { format!("[{text}]") };
+            toml::from_str::<toml::Table>(&format!("list = {text}"))
+                .ok()
+                .and_then(|mut t| t.remove("list"))
+                .ok_or_else(|| {
+                    format!("`{key}` takes a list such as `0, 1` or `[0, 1]`, not {raw:?}")
+                })
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub struct NodeConfig {
     pub chain: ChainSection,
     /// `[evaluator]`.
     pub evaluator: EvaluatorSection,
+    /// `[scheduler]`.
+    pub scheduler: SchedulerSection,
 }
 
 /// `[node]`: where state lives.
@@ -78,6 +80,55 @@ pub struct ChainSection {
     pub max_in_flight: u64,
     /// Bound on one `eth_getLogs` range.
     pub log_block_range: u64,
+}
+
+/// `[scheduler]`: the pool a scheduler runs, its policy and the orders it publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSection {
+    /// The pool's id; 0 for the one `quorate scheduler init` created with this data directory.
+    pub pool: u64,
+    /// Stake a worker locks per contribution, percent of the task price.
+    pub worker_stake_percent: u8,
+    /// The pool owner's share of each task's reward, percent.
+    pub reward_percent: u8,
+    /// The highest trust level the pool's orders may offer.
+    pub max_trust: u32,
+    /// The task categories the pool serves.
+    pub categories: Vec<u8>,
+    /// Price per task of the orders it publishes (QCR, as `quorate wallet` reads amounts).
+    pub price: String,
+    /// Tasks one order may sell in all.
+    pub order_volume: u32,
+    /// The category of its orders.
+    pub order_category: u8,
+    /// The trust level its orders offer.
+    pub order_trust: u32,
+    /// How long an order stays valid, in seconds; it is renewed before it expires.
+    pub order_ttl_secs: u64,
+    /// The most tasks one job may have.
+    pub max_tasks_per_job: u32,
+    /// The most bytes of code and inputs one job may bring, in MiB.
+    pub max_job_mib: u64,
+}
+
+impl Default for SchedulerSection {
+    fn default() -> Self {
+        Self {
+            pool: 0,
+            worker_stake_percent: 30,
+            reward_percent: 10,
+            max_trust: 10,
+            categories: vec![0, 1],
+            price: "1".into(),
+            order_volume: 10_000,
+            order_category: 0,
+            order_trust: 10,
+            order_ttl_secs: 3_600,
+            max_tasks_per_job: 10_000,
+            max_job_mib: 256,
+        }
+    }
 }
 
 /// `[evaluator]`: the sandbox processes that run work functions.
@@ -198,6 +249,28 @@ impl NodeConfig {
         }
         if self.evaluator.nice > 19 {
             return bad("evaluator.nice", "must be 0 (normal) to 19 (lowest priority)");
+        }
+        let s = &self.scheduler;
+        if s.worker_stake_percent > 100 || s.reward_percent > 100 {
+            return bad("scheduler.worker_stake_percent", "ratios are percents: 0 to 100");
+        }
+        if s.max_trust == 0 {
+            return bad("scheduler.max_trust", "must be at least 1");
+        }
+        if s.order_trust == 0 || s.order_trust > s.max_trust {
+            return bad("scheduler.order_trust", "must be 1 to scheduler.max_trust");
+        }
+        if !s.categories.contains(&s.order_category) {
+            return bad("scheduler.order_category", "must be one of scheduler.categories");
+        }
+        if s.order_volume == 0 || s.max_tasks_per_job == 0 {
+            return bad("scheduler.order_volume", "volumes and task counts must be at least 1");
+        }
+        if s.order_ttl_secs < 60 {
+            return bad("scheduler.order_ttl_secs", "must be at least 60 seconds");
+        }
+        if let Err(e) = crate::units::parse_amount(&s.price) {
+            return bad("scheduler.price", &format!("is not an amount: {e}"));
         }
         Ok(())
     }

@@ -249,3 +249,69 @@ fn devnet_refuses_a_directory_that_is_not_its_own() {
     assert!(err.contains("is not a devnet directory"), "{err}");
     assert!(dir.path().join("keystores/precious.json").exists());
 }
+
+#[test]
+fn the_scheduler_creates_its_pool_once_and_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = DevnetProcess::start(&dir.path().join("devnet"));
+    let data = dir.path().join("pool-data");
+    let scheduler = |args: &[&str]| {
+        run(quorate()
+            .arg("--config")
+            .arg(&devnet.config)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("scheduler")
+            .args(args))
+    };
+    let password = devnet.password.to_str().unwrap().to_owned();
+
+    let (ok, _, err) = scheduler(&["status"]);
+    assert!(!ok && err.contains("create one with `quorate scheduler init`"), "{err}");
+
+    let (ok, out, err) = scheduler(&[
+        "init",
+        "--wallet",
+        "operator",
+        "--password-file",
+        &password,
+        "--stake",
+        "50",
+        "--metadata",
+        "https://pool.example",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Pool 1 created on the Hub 0x"), "{out}");
+    assert!(out.contains("workers stake 30 % of a task's price, the pool keeps 10 %"), "{out}");
+    // 1000 QCR deposited by the devnet, 50 more: 1050 at 0.3 QCR per task.
+    assert!(out.contains("Hub balance free: 1050 QCR, the pool's stake for 3500 tasks"), "{out}");
+
+    let (ok, _, err) = scheduler(&["init", "--wallet", "operator", "--password-file", &password]);
+    assert!(!ok && err.contains("already runs pool 1"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let (ok, out, err) = scheduler(&["status", "--json"]);
+    assert!(ok, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["pool"], 1);
+    assert_eq!(status["policy"]["worker_stake_percent"], 30);
+    assert_eq!(status["balances"]["free"], "1050000000000000000000");
+    let (ok, out, _) = scheduler(&["status"]);
+    assert!(ok && out.contains("Pool 1 on the Hub"), "{out}");
+
+    // A policy the Hub refuses is said as a sentence, and nothing is remembered.
+    let other = dir.path().join("other-pool");
+    let (ok, _, err) = run(quorate()
+        .arg("--config")
+        .arg(&devnet.config)
+        .arg("--data-dir")
+        .arg(&other)
+        .args(["--set", "scheduler.categories=[0, 7]", "--set", "scheduler.order_category=7"])
+        .args(["scheduler", "init", "--wallet", "operator", "--password-file", &password]));
+    assert!(!ok, "a pool with a category the Hub does not have was created");
+    assert!(
+        err.contains("the Hub has no category 7 (it has 0 DEV (10 s), 1 DEV-LONG (60 s), 2 XS"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -1,0 +1,195 @@
+//! `quorate scheduler`: create the pool (`init`) and show it (`status`).
+
+use std::{io::Write, process::ExitCode};
+
+use alloy::primitives::U256;
+use clap::{Args as ClapArgs, Subcommand};
+use quorate_contracts::bindings::Hub;
+
+use super::{
+    Args,
+    wallet::{PasswordArgs, Pick, connect},
+};
+use crate::{
+    accounts,
+    config::NodeConfig,
+    scheduler::{pool, state::SchedulerState},
+    units::{Currency, Currency::Qcr, parse_amount, short},
+};
+
+/// The Hub's pool stake per task, percent of the price (`POOL_STAKE_RATIO`).
+const POOL_STAKE_PERCENT: u64 = 30;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum SchedulerCommand {
+    /// Create the pool on the Hub with the policy of [scheduler] (stake ratio, reward share,
+    /// trust, categories), optionally deposit stake, and remember the pool in this data
+    /// directory.
+    Init(InitArgs),
+    /// Show the pool: its policy on chain, the owner's Hub balances, and how many tasks the
+    /// free balance can stake.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct InitArgs {
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
+    /// QCR to deposit in the Hub as the pool's stake (approve + deposit), e.g. `100`.
+    #[arg(long, value_name = "AMOUNT")]
+    stake: Option<String>,
+    /// A URI describing the pool (its web page, its terms), recorded on chain.
+    #[arg(long, value_name = "URI", default_value = "")]
+    metadata: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct StatusArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) async fn run(args: &Args, command: &SchedulerCommand) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    config.validate()?;
+    match command {
+        SchedulerCommand::Init(init) => self::init(&config, init).await,
+        SchedulerCommand::Status(status) => self::status(&config, status).await,
+    }
+}
+
+async fn init(config: &NodeConfig, init: &InitArgs) -> anyhow::Result<ExitCode> {
+    let price = parse_amount(&config.scheduler.price)
+        .and_then(|a| a.in_currency(Currency::Qcr))
+        .map_err(|e| anyhow::anyhow!("scheduler.price: {e}"))?;
+    let stake = init
+        .stake
+        .as_deref()
+        .map(|text| parse_amount(text).and_then(|a| a.in_currency(Currency::Qcr)))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--stake: {e}"))?;
+    let state = SchedulerState::open(config)?;
+    if let Some(existing) = state.pool()? {
+        anyhow::bail!(
+            "this data directory already runs pool {} (owner {}): give another pool another --data-dir",
+            existing.pool.0,
+            existing.owner
+        );
+    }
+    let (chain, hub) = connect(config, &init.pick, &init.password).await?;
+    let owner = chain.address();
+    check_categories(&chain, hub, &config.scheduler.categories).await?;
+    if let Some(amount) = stake.filter(|a| !a.is_zero()) {
+        accounts::deposit(&chain, hub, amount).await?;
+    }
+    let id = pool::create(&chain, hub, pool::policy(&config.scheduler), &init.metadata).await?;
+    state.set_pool(id, owner, hub)?;
+
+    let balances = accounts::balances(chain.provider(), hub, owner).await?;
+    let per_task = price.saturating_mul(U256::from(POOL_STAKE_PERCENT)) / U256::from(100u8);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Pool {} created on the Hub {hub}, owned by {owner}.", id.0)?;
+    writeln!(
+        out,
+        "Policy: workers stake {} % of a task's price, the pool keeps {} % of its reward, trust up to {}, categories {:?}.",
+        config.scheduler.worker_stake_percent,
+        config.scheduler.reward_percent,
+        config.scheduler.max_trust,
+        config.scheduler.categories,
+    )?;
+    writeln!(out, "{}", stake_line(balances.free, per_task, price))?;
+    writeln!(out, "Show it with: quorate scheduler status")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses categories the Hub does not have, naming those it has.
+async fn check_categories(
+    chain: &crate::chain::Chain,
+    hub: alloy::primitives::Address,
+    wanted: &[u8],
+) -> anyhow::Result<()> {
+    let contract = Hub::new(hub, chain.provider().clone());
+    let count = contract
+        .categoryCount()
+        .call()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the Hub's categories at {hub}: {e}"))?;
+    let Some(missing) = wanted.iter().find(|c| U256::from(**c) >= count) else { return Ok(()) };
+    let mut have = Vec::new();
+    for id in 0..count.saturating_to::<u8>() {
+        let category =
+            contract.category(id).call().await.map_err(|e| {
+                anyhow::anyhow!("cannot read category {id} of the Hub at {hub}: {e}")
+            })?;
+        have.push(format!("{id} {} ({} s)", category.name, category.timeRef));
+    }
+    anyhow::bail!(
+        "the Hub has no category {missing} (it has {}): set scheduler.categories to some of them",
+        if have.is_empty() { "none".to_owned() } else { have.join(", ") }
+    )
+}
+
+/// What the free balance stakes: `per_task` locked per task sold at `price`.
+fn stake_line(free: U256, per_task: U256, price: U256) -> String {
+    let tasks = if per_task.is_zero() { U256::MAX } else { free / per_task };
+    format!(
+        "Hub balance free: {} QCR, the pool's stake for {} tasks at {} QCR ({} QCR locked per task).",
+        short(free, Qcr),
+        tasks,
+        short(price, Qcr),
+        short(per_task, Qcr)
+    )
+}
+
+async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let state = SchedulerState::open(config)?;
+    let Some(known) = state.pool()? else {
+        anyhow::bail!(
+            "no pool in {}: create one with `quorate scheduler init`",
+            state.path().display()
+        );
+    };
+    let (provider, _) = crate::chain::connect_provider(&config.chain_config()?).await?;
+    let hub = Hub::new(known.hub, provider.clone());
+    let view = hub.pool(known.pool.0).call().await.map_err(|e| {
+        anyhow::anyhow!("cannot read pool {} from the Hub {}: {e}", known.pool.0, known.hub)
+    })?;
+    let balances = accounts::balances(&provider, known.hub, known.owner).await?;
+    if status.json {
+        let json = serde_json::json!({
+            "pool": known.pool.0,
+            "owner": known.owner,
+            "hub": known.hub,
+            "policy": {
+                "worker_stake_percent": view.policy.workerStakeRatio,
+                "reward_percent": view.policy.schedulerRewardRatio,
+                "max_trust": view.policy.maxTrust,
+                "category_mask": view.policy.categoryMask.to_string(),
+            },
+            "balances": { "free": balances.free.to_string(), "frozen": balances.frozen.to_string() },
+        });
+        writeln!(std::io::stdout().lock(), "{json}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let price = parse_amount(&config.scheduler.price)
+        .and_then(|a| a.in_currency(Currency::Qcr))
+        .unwrap_or_default();
+    let per_task = price.saturating_mul(U256::from(POOL_STAKE_PERCENT)) / U256::from(100u8);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Pool {} on the Hub {}, owned by {}.", known.pool.0, known.hub, known.owner)?;
+    writeln!(
+        out,
+        "Policy on chain: workers stake {} %, the pool keeps {} %, trust up to {}.",
+        view.policy.workerStakeRatio, view.policy.schedulerRewardRatio, view.policy.maxTrust
+    )?;
+    writeln!(
+        out,
+        "Hub balance frozen (stakes of running deals): {} QCR.",
+        short(balances.frozen, Qcr)
+    )?;
+    writeln!(out, "{}", stake_line(balances.free, per_task, price))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,72 @@
+//! The scheduler's data directory: one redb store (`<data_dir>/scheduler/scheduler.redb`, role
+//! `scheduler`) holding which pool this directory runs, and the core's records ([`super::store`]).
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::Address;
+use quorate_primitives::PoolId;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::NodeConfig,
+    store::{Batch, RedbStore, Store, StoreError, Table},
+};
+
+/// The store's role name.
+pub const ROLE: &str = "scheduler";
+/// The store's schema version.
+pub const SCHEMA: u32 = 1;
+
+/// Which pool this data directory runs, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolRecord {
+    /// The pool.
+    pub pool: PoolId,
+    /// Its owner (the scheduler's wallet).
+    pub owner: Address,
+    /// The Hub it lives on.
+    pub hub: Address,
+}
+
+const POOL: Table<String, PoolRecord> = Table::new("pool");
+const POOL_KEY: &str = "pool";
+
+/// The open store of a scheduler's data directory.
+#[derive(Debug)]
+pub struct SchedulerState {
+    store: RedbStore,
+}
+
+impl SchedulerState {
+    /// The store file under `config`'s data directory.
+    pub fn path_in(config: &NodeConfig) -> PathBuf {
+        config.node.data_dir.join("scheduler").join("scheduler.redb")
+    }
+
+    /// Opens (or creates) the store; refused while another process uses it.
+    pub fn open(config: &NodeConfig) -> Result<Self, StoreError> {
+        Ok(Self { store: RedbStore::open(&Self::path_in(config), ROLE, SCHEMA)? })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// The store, for the core's tables.
+    pub fn store(&self) -> &dyn Store {
+        &self.store
+    }
+
+    /// The pool this directory runs, once `init` created it.
+    pub fn pool(&self) -> Result<Option<PoolRecord>, StoreError> {
+        POOL.get(&self.store, &POOL_KEY.to_owned())
+    }
+
+    /// Remembers the pool `init` created.
+    pub fn set_pool(&self, pool: PoolId, owner: Address, hub: Address) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.put(&POOL, &POOL_KEY.to_owned(), &PoolRecord { pool, owner, hub })?;
+        self.store.commit(batch)
+    }
+}
