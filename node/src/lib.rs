@@ -15,6 +15,7 @@
 //! | [`store`] | redb, one file per role, typed tables, atomic batches, a schema version; an in-memory twin |
 //! | [`accounts`] | Hub accounts: balances, deposit (approve + deposit), withdraw, send |
 //! | [`units`] | amounts as people type them (`12.5`, `12.5qcr`, `0.1eth`, `…wei`) and print them |
+//! | [`client`] | the client role's chain side: buy a deal, read it from any machine, settle it after its deadline |
 //! | [`job`] | a job's content and manifest from files; `run-local` on this machine's sandboxes |
 //! | [`scheduler`] | the pool scheduler role around `quorate-scheduler`'s core (its store and chain events so far) |
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
@@ -44,6 +45,7 @@
 pub mod accounts;
 pub mod chain;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod devnet;
 pub mod doctor;

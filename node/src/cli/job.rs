@@ -11,17 +11,54 @@ use clap::{Args as ClapArgs, Subcommand};
 use quorate_evaluator::sandbox::{ConsoleLevel, Event};
 use quorate_primitives::{EvaluatorKind, TaskOutcome};
 
-use super::Args;
+use super::{
+    Args,
+    wallet::{PasswordArgs, Pick, connect},
+};
 use crate::job::{
     Job,
     local::{self, LocalConfig, LocalOutcome, LocalReport},
 };
+use crate::{
+    chain::connect_provider,
+    client::{
+        refund,
+        report::{self, TaskState},
+    },
+    units::{Currency, short},
+};
+use alloy::providers::Provider;
+use quorate_primitives::DealId;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum JobCommand {
     /// Run a job on this machine's sandboxes, with no chain and no pool, and print its results
     /// as JSON Lines in input order (to debug a work function before paying for it).
     RunLocal(RunLocalArgs),
+    /// Show a deal's tasks by state, from the chain (any machine, no wallet needed).
+    Status(StatusArgs),
+    /// After a deal's final deadline, settle its unfinished tasks: finalize those with a
+    /// revealed result, claim the rest (the price back, and the pool's stake).
+    Claim(ClaimArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct StatusArgs {
+    /// The deal id (0x…, as `submit` printed it).
+    deal: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct ClaimArgs {
+    /// The deal id.
+    deal: String,
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
 }
 
 /// The job's content and limits, shared by the commands that build a job.
@@ -81,10 +118,114 @@ pub(super) struct RunLocalArgs {
     cores: Option<usize>,
 }
 
-pub(super) fn run(args: &Args, command: &JobCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(args: &Args, command: &JobCommand) -> anyhow::Result<ExitCode> {
     match command {
-        JobCommand::RunLocal(run) => run_local(args, run),
+        // Blocking: the sandboxes run on threads of their own.
+        JobCommand::RunLocal(run) => tokio::task::block_in_place(|| run_local(args, run)),
+        JobCommand::Status(status) => self::status(args, status).await,
+        JobCommand::Claim(claim) => self::claim(args, claim).await,
     }
+}
+
+fn deal_id(text: &str) -> anyhow::Result<DealId> {
+    text.trim().parse().map_err(|_| {
+        anyhow::anyhow!("{text:?} is not a deal id: it is 0x and 64 hex digits, as `quorate job submit` prints it")
+    })
+}
+
+async fn status(args: &Args, status: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    let deal = deal_id(&status.deal)?;
+    let hub = config.hub()?;
+    let (provider, _) = connect_provider(&config.chain_config()?).await?;
+    let report = report::read(&provider, hub, deal).await?;
+    let mut out = std::io::stdout().lock();
+    if status.json {
+        let tasks: Vec<_> = report
+            .tasks
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "index": t.index,
+                    "task": t.id,
+                    "state": t.state.name(),
+                    "contributors": t.contributors,
+                    "winners": t.winners,
+                    "reveals": t.reveals,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "deal": report.id,
+            "pool": report.pool,
+            "client": report.client,
+            "price": report.price.to_string(),
+            "trust": report.trust,
+            "start": report.start,
+            "final_deadline": report.final_deadline,
+            "tasks": tasks,
+        });
+        writeln!(out, "{json}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "Deal {} in pool {}: {} at {} QCR each, trust {}, bought by {}.",
+        report.id,
+        report.pool,
+        count(report.tasks.len(), "task"),
+        short(report.price, Currency::Qcr),
+        report.trust,
+        report.client
+    )?;
+    let states = [
+        TaskState::Unset,
+        TaskState::Active,
+        TaskState::Revealing,
+        TaskState::Completed,
+        TaskState::Failed,
+    ];
+    let summary: Vec<String> = states
+        .iter()
+        .filter(|s| report.count(**s) > 0)
+        .map(|s| format!("{} {}", report.count(*s), s.name()))
+        .collect();
+    writeln!(out, "Tasks: {}.", summary.join(", "))?;
+    writeln!(
+        out,
+        "Unfinished tasks can be claimed from unix time {} (`quorate job claim {}`).",
+        report.final_deadline, report.id
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn claim(args: &Args, claim: &ClaimArgs) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    let deal = deal_id(&claim.deal)?;
+    let (chain, hub) = connect(&config, &claim.pick, &claim.password).await?;
+    let now = chain
+        .provider()
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the chain's latest block: {e}"))?
+        .map_or(0, |b| b.header.timestamp);
+    let settled = refund::settle(&chain, hub, deal, now).await?;
+    let mut out = std::io::stdout().lock();
+    if settled == refund::Settled::default() {
+        writeln!(
+            out,
+            "Deal {deal} has nothing left to settle: every task is completed or refunded."
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "Deal {deal}: {} refunded, {} finalized with their revealed results ({} opened first).",
+        count(settled.claimed.len(), "task"),
+        count(settled.finalized.len(), "task"),
+        settled.initialized
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_local(args: &Args, run: &RunLocalArgs) -> anyhow::Result<ExitCode> {

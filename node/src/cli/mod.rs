@@ -44,7 +44,7 @@ enum Command {
     Wallet(wallet::WalletCommand),
     /// Start a local chain with the Hub deployed and accounts funded, until Ctrl-C.
     Devnet(devnet::DevnetArgs),
-    /// Jobs: run one on this machine.
+    /// Jobs: run one on this machine; a deal's status; claim what a deal left unfinished.
     #[command(subcommand)]
     Job(job::JobCommand),
     /// Run a pool: create it on the Hub (`init`), show it (`status`).
@@ -101,8 +101,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Config(command) => config::run(&args, command),
         Command::Wallet(command) => wallet::run(&args, command).await,
         Command::Devnet(devnet) => devnet::run(&args, devnet).await,
-        // Blocking: the sandboxes run on threads of their own.
-        Command::Job(command) => tokio::task::block_in_place(|| job::run(&args, command)),
+        Command::Job(command) => job::run(&args, command).await,
         Command::Scheduler(command) => scheduler::run(&args, command).await,
     }
 }

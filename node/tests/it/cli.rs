@@ -315,3 +315,91 @@ fn the_scheduler_creates_its_pool_once_and_shows_it() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_deal_s_status_and_claim_work_from_the_command_line() {
+    use alloy::providers::Provider;
+    use quorate_node::{
+        chain::{Chain, ChainConfig},
+        client::deal::buy,
+        config::NodeConfig,
+        wallet::{Wallets, unlock},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = DevnetProcess::start(&dir.path().join("devnet"));
+    let password = devnet.password.to_str().unwrap().to_owned();
+    let (ok, _, err) = run(quorate()
+        .arg("--config")
+        .arg(&devnet.config)
+        .arg("--data-dir")
+        .arg(dir.path().join("pool"))
+        .args(["scheduler", "init", "--wallet", "operator", "--password-file", &password]));
+    assert!(ok, "{err}");
+
+    // The client buys a deal from pool 1 with the operator's order and consent.
+    let config: NodeConfig =
+        toml::from_str(&std::fs::read_to_string(&devnet.config).unwrap()).unwrap();
+    let wallets = Wallets::new(&config.wallet.keystore_dir);
+    let key =
+        |name: &str| unlock(&wallets.choose(Some(name)).unwrap().path, b"quorate-devnet").unwrap();
+    let hub = config.chain.hub.unwrap();
+    let deal = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut chain_config = ChainConfig::devnet(config.chain.rpc_url.parse().unwrap());
+        chain_config.chain_id = Some(config.chain.chain_id);
+        let client = Chain::connect(&chain_config, key("client")).await.unwrap();
+        let p = crate::deal::purchase(
+            &key("operator"),
+            config.chain.chain_id,
+            hub,
+            quorate_primitives::PoolId(1),
+            client.address(),
+            quorate_primitives::ContentHash::of(b"job"),
+            3,
+        );
+        let now = client.provider().get_block_number().await.unwrap();
+        let time = client
+            .provider()
+            .get_block_by_number(now.into())
+            .await
+            .unwrap()
+            .unwrap()
+            .header
+            .timestamp;
+        buy(&client, hub, &p, time).await.unwrap()
+    });
+    let job =
+        |args: &[&str]| run(quorate().arg("--config").arg(&devnet.config).arg("job").args(args));
+    let deal = deal.to_string();
+
+    let (ok, out, err) = job(&["status", &deal]);
+    assert!(ok, "{err}");
+    assert!(out.contains("in pool 1: 3 tasks at 2 QCR each, trust 3"), "{out}");
+    assert!(out.contains("Tasks: 3 waiting."), "{out}");
+    let (ok, out, _) = job(&["status", &deal, "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(ok && json["tasks"][2]["state"] == "waiting", "{out}");
+
+    let (ok, _, err) = job(&["claim", &deal, "--wallet", "client", "--password-file", &password]);
+    assert!(!ok && err.contains("try again then"), "{err}");
+    let (ok, _, err) = job(&["status", "0x1234"]);
+    assert!(!ok && err.contains("is not a deal id"), "{err}");
+
+    // Past the final deadline (the DEV category's 100 s), the client is refunded.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let provider = alloy::providers::ProviderBuilder::new()
+            .connect_http(config.chain.rpc_url.parse().unwrap());
+        let _: serde_json::Value = provider
+            .raw_request("evm_increaseTime".into(), serde_json::json!([120]))
+            .await
+            .unwrap();
+        let _: serde_json::Value =
+            provider.raw_request("evm_mine".into(), serde_json::json!([])).await.unwrap();
+    });
+    let (ok, out, err) = job(&["claim", &deal, "--wallet", "client", "--password-file", &password]);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 tasks refunded, 0 tasks finalized"), "{out}");
+    let (ok, out, _) = job(&["status", &deal]);
+    assert!(ok && out.contains("Tasks: 3 refunded."), "{out}");
+    let (ok, out, _) = job(&["claim", &deal, "--wallet", "client", "--password-file", &password]);
+    assert!(ok && out.contains("nothing left to settle"), "{out}");
+}

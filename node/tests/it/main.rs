@@ -7,6 +7,7 @@
 mod accounts;
 mod cli;
 mod common;
+mod deal;
 mod follower;
 mod job;
 mod keystores;
