@@ -17,19 +17,28 @@
 //! The event loop admits each inbound stream as it would a request (the peer must have proven
 //! its identity, pass the rate limit and not be banned); a serving task then reads the request,
 //! with a deadline, from the shared [`Store`] and writes the bytes from the stored buffer
-//! without copying them. At most [`crate::Config::max_data_streams`] transfers are served at once,
+//! without copying them.
+//!
+//! Each blob has an [`Access`] rule: [`Access::Public`] (any proven peer may fetch it) or
+//! [`Access::Only`] a set of Ethereum addresses, checked against the address the requester
+//! proved ([`crate::identity`]). A scheduler puts a private job's data for the workers it assigns
+//! and a deal's results for its client ([`crate::Client::put_content_for`], `grant`, `revoke`).
+//! A request for a blob the requester may not fetch is answered exactly as one for a blob not
+//! held, `DataUnavailable`, on the stream and on the direct path alike, so a peer cannot learn
+//! what is held. At most [`crate::Config::max_data_streams`] transfers are served at once,
 //! [`crate::Config::max_data_streams_per_peer`] of them for one peer, and each 1 MiB piece must
 //! drain within the request deadline; a peer that sends a malformed request is scored like any
 //! other offender.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     io::Write,
     sync::atomic::{AtomicU64, Ordering},
     sync::{Arc, Mutex, PoisonError, RwLock},
     time::Duration,
 };
 
+use alloy_primitives::Address;
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream, StreamProtocol};
 use quorate_primitives::{ContentHash, Outline, PIECE_LEN};
@@ -65,9 +74,48 @@ impl Blob {
     }
 }
 
+/// Who may fetch a blob: checked against the address a requester proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Any peer with a proven identity.
+    Public,
+    /// Only peers proven with one of these addresses.
+    Only(BTreeSet<Address>),
+}
+
+impl Access {
+    /// Only the peers proven with these addresses.
+    pub fn only(addresses: impl IntoIterator<Item = Address>) -> Self {
+        Self::Only(addresses.into_iter().collect())
+    }
+
+    /// True when a peer proven with `address` may fetch the blob.
+    pub fn allows(&self, address: &Address) -> bool {
+        match self {
+            Self::Public => true,
+            Self::Only(allowed) => allowed.contains(address),
+        }
+    }
+
+    /// Widens this rule by `other`'s: the allowed sets merge, and public wins.
+    pub fn merge(&mut self, other: Self) {
+        match (self, other) {
+            (Self::Public, _) => {}
+            (this, Self::Public) => *this = Self::Public,
+            (Self::Only(allowed), Self::Only(more)) => allowed.extend(more),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Held {
+    blob: Arc<Blob>,
+    access: Access,
+}
+
 #[derive(Debug, Default)]
 struct Blobs {
-    by_hash: HashMap<ContentHash, Arc<Blob>>,
+    by_hash: HashMap<ContentHash, Held>,
     bytes: u64,
 }
 
@@ -78,15 +126,23 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Adds a blob unless that would hold more than `max_bytes` in all.
-    pub(crate) fn put(&self, blob: Blob, max_bytes: u64) -> Result<ContentHash, Error> {
+    /// Adds a blob for the peers `access` allows, unless that would hold more than `max_bytes`
+    /// in all. A blob already held keeps its bytes and widens its access by `access`
+    /// ([`Access::merge`]).
+    pub(crate) fn put(
+        &self,
+        blob: Blob,
+        access: Access,
+        max_bytes: u64,
+    ) -> Result<ContentHash, Error> {
         let hash = blob.outline.root();
         let size = blob.bytes.len() as u64;
         if blob.outline.pieces().len() > MAX_PIECES {
             return Err(Error::ContentTooLarge { size, max: (MAX_PIECES * PIECE_LEN) as u64 });
         }
         let mut blobs = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        if blobs.by_hash.contains_key(&hash) {
+        if let Some(held) = blobs.by_hash.get_mut(&hash) {
+            held.access.merge(access);
             return Ok(hash);
         }
         let total = blobs.bytes.saturating_add(size);
@@ -94,19 +150,67 @@ impl Store {
             return Err(Error::ContentTooLarge { size, max: max_bytes });
         }
         blobs.bytes = total;
-        blobs.by_hash.insert(hash, Arc::new(blob));
+        blobs.by_hash.insert(hash, Held { blob: Arc::new(blob), access });
         Ok(hash)
     }
 
     pub(crate) fn remove(&self, hash: &ContentHash) {
         let mut blobs = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(blob) = blobs.by_hash.remove(hash) {
-            blobs.bytes = blobs.bytes.saturating_sub(blob.bytes.len() as u64);
+        if let Some(held) = blobs.by_hash.remove(hash) {
+            blobs.bytes = blobs.bytes.saturating_sub(held.blob.bytes.len() as u64);
         }
     }
 
-    pub(crate) fn get(&self, hash: &ContentHash) -> Option<Arc<Blob>> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).by_hash.get(hash).cloned()
+    /// The blob, if it is held and a peer proven with `address` may fetch it: the two cases
+    /// are one answer, so the requester cannot tell them apart.
+    pub(crate) fn get_for(&self, hash: &ContentHash, address: &Address) -> Option<Arc<Blob>> {
+        let blobs = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        blobs
+            .by_hash
+            .get(hash)
+            .filter(|held| held.access.allows(address))
+            .map(|held| Arc::clone(&held.blob))
+    }
+
+    /// A held blob's access rule.
+    pub(crate) fn access(&self, hash: &ContentHash) -> Option<Access> {
+        let blobs = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        blobs.by_hash.get(hash).map(|held| held.access.clone())
+    }
+
+    /// Lets `address` fetch a held blob (a public blob stays public).
+    pub(crate) fn grant(&self, hash: &ContentHash, address: Address) -> Result<(), Error> {
+        self.with_access(hash, |access| match access {
+            Access::Public => Ok(()),
+            Access::Only(allowed) => {
+                allowed.insert(address);
+                Ok(())
+            }
+        })
+    }
+
+    /// Stops `address` from fetching a held, restricted blob. A public blob cannot be revoked
+    /// from one address: [`Error::PublicContent`].
+    pub(crate) fn revoke(&self, hash: &ContentHash, address: &Address) -> Result<(), Error> {
+        self.with_access(hash, |access| match access {
+            Access::Public => Err(Error::PublicContent { hash: *hash }),
+            Access::Only(allowed) => {
+                allowed.remove(address);
+                Ok(())
+            }
+        })
+    }
+
+    fn with_access(
+        &self,
+        hash: &ContentHash,
+        change: impl FnOnce(&mut Access) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut blobs = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        match blobs.by_hash.get_mut(hash) {
+            Some(held) => change(&mut held.access),
+            None => Err(Error::ContentUnavailable { hash: *hash, reason: "not held here".into() }),
+        }
     }
 }
 
@@ -187,13 +291,21 @@ pub(crate) enum ToLoop {
     /// Before TLS: is some peer with a proven identity connected from this address? Only then
     /// may a direct connection take a handshake slot.
     AdmitIp(std::net::IpAddr, oneshot::Sender<bool>),
-    /// After TLS: may this peer be served now ([`crate::service`]'s `admit_data`)?
-    AdmitPeer(PeerId, oneshot::Sender<bool>),
+    /// After TLS: may this peer be served now ([`crate::service`]'s `admit_data`), and with
+    /// which proven address? `None`: not admitted.
+    AdmitPeer(PeerId, oneshot::Sender<Option<Address>>),
 }
 
 impl Server {
-    /// Serves one admitted stream to its end; `slot` counts it against the concurrency caps.
-    pub(crate) async fn serve(self, peer: PeerId, mut stream: Stream, slot: Slot) {
+    /// Serves one admitted stream to its end, for the peer proven with `address`; `slot` counts
+    /// it against the concurrency caps.
+    pub(crate) async fn serve(
+        self,
+        peer: PeerId,
+        address: Address,
+        mut stream: Stream,
+        slot: Slot,
+    ) {
         let request = match tokio::time::timeout(self.deadline, read_message(&mut stream)).await {
             Ok(Ok(Message::DataRequest(request))) => request,
             Ok(Ok(other)) => {
@@ -209,15 +321,17 @@ impl Server {
             }
             Err(_) => return,
         };
-        if let Err(e) = self.answer(&mut stream, &request).await {
+        if let Err(e) = self.answer(&mut stream, &request, &address).await {
             debug!(target: "quorate::p2p", %peer, hash = %request.hash, "data stream ended: {e}");
         }
         drop(slot);
     }
 
-    /// What to answer `request` with; `direct_port` goes into the header (0: bytes follow).
-    fn plan(&self, request: &DataRequest, direct_port: u16) -> Plan {
-        let Some(blob) = self.store.get(&request.hash) else {
+    /// What to answer `request` from the peer proven with `address` with; `direct_port` goes
+    /// into the header (0: bytes follow). A blob not held and one `address` may not fetch get
+    /// the same answer.
+    fn plan(&self, request: &DataRequest, address: &Address, direct_port: u16) -> Plan {
+        let Some(blob) = self.store.get_for(&request.hash, address) else {
             return Plan::Refuse(Message::DataUnavailable { hash: request.hash });
         };
         let total = blob.bytes.len() as u64;
@@ -237,9 +351,14 @@ impl Server {
         Plan::Send { header, blob, start, end: end.max(start) }
     }
 
-    async fn answer(&self, stream: &mut Stream, request: &DataRequest) -> std::io::Result<()> {
+    async fn answer(
+        &self,
+        stream: &mut Stream,
+        request: &DataRequest,
+        address: &Address,
+    ) -> std::io::Result<()> {
         let direct_port = if request.direct { self.direct_port } else { 0 };
-        let (header, blob, start, end) = match self.plan(request, direct_port) {
+        let (header, blob, start, end) = match self.plan(request, address, direct_port) {
             Plan::Refuse(message) => return self.send(stream, &message).await,
             Plan::Send { header, blob, start, end } => (header, blob, start, end),
         };
@@ -269,11 +388,12 @@ impl Server {
                 return;
             }
         };
-        if !runtime.block_on(self.ask(|reply| ToLoop::AdmitPeer(peer, reply))) {
+        let Some(address) = runtime.block_on(self.ask(|reply| ToLoop::AdmitPeer(peer, reply)))
+        else {
             let reason = "not admitted: prove your identity over libp2p first".to_string();
             let _ = direct::write_frame(&mut session, &Message::Refused { reason });
             return;
-        }
+        };
         // Admitted: the connection now counts against the data cap, not the handshake cap.
         let _serving = match slots.take(peer) {
             Ok(slot) => slot,
@@ -294,7 +414,7 @@ impl Server {
                 return;
             }
         };
-        let result = match self.plan(&request, 0) {
+        let result = match self.plan(&request, &address, 0) {
             Plan::Refuse(message) => direct::write_frame(&mut session, &message).map(|()| false),
             Plan::Send { header, blob, start, end } => {
                 direct::write_frame(&mut session, &Message::DataHeader(header)).and_then(|()| {
@@ -339,11 +459,14 @@ impl Server {
         }
     }
 
-    /// Asks the event loop; `false` when it has stopped.
-    async fn ask(&self, make: impl FnOnce(oneshot::Sender<bool>) -> ToLoop) -> bool {
-        let Some(to_loop) = self.to_loop.upgrade() else { return false };
+    /// Asks the event loop; the default answer (no) when it has stopped.
+    async fn ask<T: Default>(&self, make: impl FnOnce(oneshot::Sender<T>) -> ToLoop) -> T {
+        let Some(to_loop) = self.to_loop.upgrade() else { return T::default() };
         let (reply, answer) = oneshot::channel();
-        to_loop.send(make(reply)).await.is_ok() && answer.await.unwrap_or(false)
+        if to_loop.send(make(reply)).await.is_err() {
+            return T::default();
+        }
+        answer.await.unwrap_or_default()
     }
 }
 
@@ -400,4 +523,96 @@ pub(crate) async fn refuse(mut stream: Stream, reason: &str, deadline: Duration)
         stream.close().await
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(byte: u8) -> Address {
+        Address::repeat_byte(byte)
+    }
+
+    #[test]
+    fn access_allows_its_addresses_and_merges_toward_public() {
+        let (a, b, c) = (who(1), who(2), who(3));
+        assert!(Access::Public.allows(&a));
+        let only_a = Access::only([a]);
+        assert!(only_a.allows(&a) && !only_a.allows(&b));
+        let mut merged = only_a.clone();
+        merged.merge(Access::only([b]));
+        assert_eq!(merged, Access::only([a, b]));
+        assert!(!merged.allows(&c));
+        merged.merge(Access::Public);
+        assert_eq!(merged, Access::Public);
+        let mut public = Access::Public;
+        public.merge(only_a);
+        assert_eq!(public, Access::Public, "public wins either way");
+        assert!(!Access::only([]).allows(&a), "an empty set allows nobody");
+    }
+
+    #[test]
+    fn the_store_serves_a_blob_only_to_the_addresses_its_access_allows() {
+        let store = Store::default();
+        let (scheduler, worker, client) = (who(1), who(2), who(3));
+        let hash = store.put(Blob::new(b"manifest".to_vec()), Access::only([scheduler]), 1 << 20);
+        let hash = hash.unwrap();
+        assert!(store.get_for(&hash, &scheduler).is_some());
+        assert!(store.get_for(&hash, &worker).is_none());
+        // Granted, then revoked.
+        store.grant(&hash, worker).unwrap();
+        assert!(store.get_for(&hash, &worker).is_some());
+        store.revoke(&hash, &worker).unwrap();
+        assert!(store.get_for(&hash, &worker).is_none());
+        assert_eq!(store.access(&hash), Some(Access::only([scheduler])));
+        // The same bytes put again for another address: both may fetch; bytes counted once.
+        let again = store.put(Blob::new(b"manifest".to_vec()), Access::only([client]), 8);
+        assert_eq!(again, Ok(hash), "held already: no room needed");
+        assert_eq!(store.access(&hash), Some(Access::only([scheduler, client])));
+        // Put public once: public for good, and a revoke says so.
+        store.put(Blob::new(b"manifest".to_vec()), Access::Public, 1 << 20).unwrap();
+        assert!(store.get_for(&hash, &worker).is_some());
+        assert_eq!(store.revoke(&hash, &worker), Err(Error::PublicContent { hash }));
+        store.grant(&hash, worker).unwrap();
+        assert_eq!(store.access(&hash), Some(Access::Public));
+        // Nothing to grant or revoke on a blob not held.
+        let missing = ContentHash::of(b"missing");
+        assert!(matches!(store.grant(&missing, worker), Err(Error::ContentUnavailable { .. })));
+        assert!(matches!(store.revoke(&missing, &worker), Err(Error::ContentUnavailable { .. })));
+        store.remove(&hash);
+        assert!(store.get_for(&hash, &scheduler).is_none());
+        assert_eq!(store.access(&hash), None);
+    }
+
+    #[test]
+    fn a_blob_the_requester_may_not_fetch_is_answered_as_one_not_held() {
+        let (to_loop, _from_serving) = mpsc::channel(1);
+        let server = Server {
+            store: Store::default(),
+            to_loop: to_loop.downgrade(),
+            deadline: Duration::from_secs(1),
+            direct_port: 7,
+            direct_transfers: Arc::default(),
+        };
+        let (owner, stranger) = (who(1), who(2));
+        let held = server.store.put(Blob::new(vec![5; 100]), Access::only([owner]), 1 << 20);
+        let held = held.unwrap();
+        let missing = ContentHash::of(b"not held");
+        let plan = |hash, address: &Address| {
+            let request = DataRequest { hash, offset: 0, len: u64::MAX, direct: true };
+            server.plan(&request, address, 7)
+        };
+        let refusal = |hash, address: &Address| match plan(hash, address) {
+            Plan::Refuse(message) => Some(message),
+            Plan::Send { .. } => None,
+        };
+        let Plan::Send { header, start, end, .. } = plan(held, &owner) else {
+            panic!("the owner must be served");
+        };
+        assert_eq!((header.total, header.direct_port, start, end), (100, 7, 0, 100));
+        // Not allowed and not held: the same answer, naming the hash asked for.
+        assert_eq!(refusal(held, &stranger), Some(Message::DataUnavailable { hash: held }));
+        assert_eq!(refusal(missing, &stranger), Some(Message::DataUnavailable { hash: missing }));
+        assert_eq!(refusal(missing, &owner), Some(Message::DataUnavailable { hash: missing }));
+    }
 }

@@ -209,6 +209,12 @@ pub enum Error {
         /// Why the last try failed.
         reason: String,
     },
+    /// A public blob's access cannot be narrowed by revoking one address.
+    #[error("content {hash} is public: access to it cannot be revoked")]
+    PublicContent {
+        /// The blob.
+        hash: ContentHash,
+    },
     /// Content is larger than this node accepts or stores.
     #[error("content of {size} bytes exceeds the cap of {max}")]
     ContentTooLarge {

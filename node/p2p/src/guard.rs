@@ -24,8 +24,13 @@ pub enum Offence {
     Oversized,
     /// Bytes that do not decode.
     Malformed,
-    /// A message before the identity proof, or one its purpose may not send.
+    /// A message before the identity proof, or one no peer may send as a request (an answer,
+    /// gossip).
     ProtocolViolation,
+    /// A request the sender's proven purpose may not send (a worker's job offer, a client's
+    /// heartbeat): refused with the rule, at a small cost, since a misconfigured honest node
+    /// can send one.
+    WrongPurpose,
     /// A request over the rate limit.
     Flood,
     /// Content that fails its hash check.
@@ -38,7 +43,7 @@ impl Offence {
         match self {
             Self::BadIdentity | Self::Oversized | Self::BadContent => 100,
             Self::Malformed | Self::ProtocolViolation => 50,
-            Self::Flood => 10,
+            Self::Flood | Self::WrongPurpose => 10,
         }
     }
 
@@ -52,6 +57,7 @@ impl Offence {
             | Error::WrongPeer
             | Error::NotPoolOwner { .. } => Self::BadIdentity,
             Error::NotVerified { .. } | Error::ProtocolViolation { .. } => Self::ProtocolViolation,
+            Error::WrongPurpose { .. } => Self::WrongPurpose,
             Error::RateLimited { .. } => Self::Flood,
             Error::ContentMismatch { .. } => Self::BadContent,
             _ => return None,
@@ -285,6 +291,12 @@ mod tests {
         assert_eq!(Offence::of(&Error::TrailingBytes { count: 1 }), Some(Offence::Malformed));
         assert_eq!(Offence::of(&Error::NotVerified { peer }), Some(Offence::ProtocolViolation));
         assert_eq!(Offence::of(&Error::Expired { expires_at: 1, now: 2 }), None);
+        let wrong = Error::WrongPurpose {
+            expected: crate::identity::Purpose::Client,
+            found: crate::identity::Purpose::Worker,
+        };
+        assert_eq!(Offence::of(&wrong), Some(Offence::WrongPurpose));
+        assert!(Offence::WrongPurpose.penalty() < Offence::ProtocolViolation.penalty());
         assert!(GuardConfig { burst: 0.0, ..GuardConfig::default() }.validate().is_err());
         assert!(GuardConfig::default().validate().is_ok());
     }

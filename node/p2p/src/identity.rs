@@ -7,7 +7,7 @@
 //! ```text
 //! Quorate p2p identity v1
 //! peer: 12D3KooW…
-//! purpose: scheduler of pool 0x…
+//! purpose: scheduler of pool 7
 //! chain: 31337
 //! expires: 1767225600
 //! ```
@@ -54,7 +54,8 @@ impl fmt::Display for Purpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Worker => f.write_str("worker"),
-            Self::Scheduler { pool } => write!(f, "scheduler of pool {pool}"),
+            // `PoolId` displays as "pool 7".
+            Self::Scheduler { pool } => write!(f, "scheduler of {pool}"),
             Self::Client => f.write_str("client"),
         }
     }
@@ -388,6 +389,8 @@ mod tests {
         );
         assert!(proof.message().starts_with("Quorate p2p identity v1\npeer: 12D3KooW"));
         assert!(proof.message().contains("\npurpose: worker\nchain: 31337\n"));
+        let scheduler = prove(&signer, &peer, Purpose::Scheduler { pool: PoolId(7) });
+        assert!(scheduler.message().contains("\npurpose: scheduler of pool 7\n"));
     }
 
     #[test]

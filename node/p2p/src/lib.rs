@@ -15,7 +15,7 @@
 //! | [`config`] | [`Config`]: documented defaults and `validate()` |
 //! | [`protocol`] | the request-response codec on `/quorate/wire/1` |
 //! | [`service`] | the network actor: its [`Client`] handle and [`Event`]s, a thin event loop owning the swarm, and the pure state machines it applies (per-peer sessions, scheduler discovery, admission) |
-//! | [`data`] | the data stream `/quorate/data/1`: blobs served by content hash, off the event loop |
+//! | [`data`] | the data stream `/quorate/data/1`: blobs served by content hash, off the event loop, each to the proven addresses its [`data::Access`] allows |
 //! | [`direct`] | the direct data path: blob bytes on their own TLS 1.3 (AES-GCM) connection, peers authenticated by libp2p certificates |
 //! | [`fetch`] | streamed, resumable data fetch by content hash, every 1 MiB piece verified on arrival |
 //!
@@ -47,6 +47,8 @@
 //!   the owner.
 //! - A task assignment's authorization: [`wire::TaskAssignment::check_authorization`] (the one
 //!   `quorate_primitives::TaskAuthorization` type, round included).
+//! - A job offer's pool, order, task count and trust, and which deals a client may ask about:
+//!   the admission only checks who may send each request ([`wire::Message::senders`]).
 //!
 //! ## Example: a worker finds its pool's scheduler and asks to join
 //!

@@ -22,11 +22,20 @@
 //! | [`ResultUpload`] → `Ack` | request-response | worker → scheduler |
 //! | [`Abort`] → `Ack` | request-response | scheduler → worker |
 //! | [`RecoveryRequest`] → [`RecoveryReport`] | request-response | worker → scheduler |
+//! | [`JobOffer`] → `Ack` / `Refused` | request-response | client → scheduler |
+//! | [`JobStatusRequest`] → [`JobStatus`] | request-response | client → scheduler |
+//! | [`DealStatusRequest`] → [`DealStatus`] | request-response | client → scheduler |
 //! | [`DataRequest`] → [`DataHeader`] + raw bytes / `DataUnavailable` / `Refused` | the data stream ([`crate::data`]) | any → any |
+//!
+//! Who may send each request is [`Message::senders`]: the admission refuses any other sender
+//! before the application sees the request. A blob on the data stream is served to the peers its
+//! [`crate::data::Access`] allows, and answered `DataUnavailable` to any other.
+
+use std::fmt;
 
 use alloy_primitives::{Address, B256};
 use libp2p::Multiaddr;
-use quorate_primitives::{ContentHash, ResultHash, TaskAuthorization, TaskId};
+use quorate_primitives::{ContentHash, DealId, ResultHash, TaskAuthorization, TaskId};
 
 use crate::{
     Error,
@@ -54,6 +63,13 @@ pub const MAX_ORDER: usize = 2048;
 pub const MAX_RECOVERY_TASKS: usize = 1024;
 /// Largest GPU adapter class name.
 pub const MAX_GPU_CLASS: usize = 128;
+/// Most task entries in one [`DealStatus`]: a client pages through a larger deal with
+/// [`DealStatusRequest::from`].
+pub const MAX_DEAL_TASKS: usize = 512;
+/// A [`TaskEntry`]'s progress when the task is done: progress is per mille.
+pub const MAX_PROGRESS: u16 = 1000;
+/// Bytes of one encoded [`TaskEntry`] at most: index, phase, progress, result option and hash.
+const TASK_ENTRY_LEN: usize = 4 + 1 + 2 + 1 + 32;
 /// Cap on any message payload: the largest kind's cap. Frames declaring more are refused from
 /// the header alone.
 pub const MAX_MESSAGE: usize = MAX_CHUNK + 1024;
@@ -102,10 +118,20 @@ pub enum Kind {
     Ack = 19,
     /// A request was refused, with a reason.
     Refused = 20,
+    /// [`JobOffer`].
+    JobOffer = 21,
+    /// [`JobStatusRequest`].
+    JobStatusRequest = 22,
+    /// [`JobStatus`].
+    JobStatus = 23,
+    /// [`DealStatusRequest`].
+    DealStatusRequest = 24,
+    /// [`DealStatus`].
+    DealStatus = 25,
 }
 
 impl Kind {
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 25] = [
         Self::PoolAnnouncement,
         Self::SignedOrder,
         Self::Hello,
@@ -126,6 +152,11 @@ impl Kind {
         Self::DataUnavailable,
         Self::Ack,
         Self::Refused,
+        Self::JobOffer,
+        Self::JobStatusRequest,
+        Self::JobStatus,
+        Self::DealStatusRequest,
+        Self::DealStatus,
     ];
 
     /// The kind with this tag.
@@ -156,6 +187,11 @@ impl Kind {
             Self::DataUnavailable => "data unavailable",
             Self::Ack => "ack",
             Self::Refused => "refused",
+            Self::JobOffer => "job offer",
+            Self::JobStatusRequest => "job status request",
+            Self::JobStatus => "job status",
+            Self::DealStatusRequest => "deal status request",
+            Self::DealStatus => "deal status",
         }
     }
 
@@ -165,6 +201,7 @@ impl Kind {
             Self::TaskAssignment | Self::ResultUpload => MAX_MESSAGE,
             Self::DataHeader => MAX_PIECES * 32 + 72,
             Self::RecoveryRequest | Self::RecoveryReport => 48 * 1024,
+            Self::DealStatus => MAX_DEAL_TASKS * TASK_ENTRY_LEN + 64,
             Self::PoolAnnouncement | Self::SignedOrder => 4 * 1024,
             _ => 1024,
         }
@@ -182,6 +219,8 @@ impl Kind {
                 | Self::DataUnavailable
                 | Self::Ack
                 | Self::Refused
+                | Self::JobStatus
+                | Self::DealStatus
         )
     }
 
@@ -488,6 +527,173 @@ pub struct DataHeader {
     pub direct_port: u16,
 }
 
+/// A client asks a pool's scheduler to take a job. From then on the client serves the job's
+/// manifest, code and inputs by content hash; the scheduler answers `Ack` (it will fetch and
+/// check them, then consent: [`JobState::Consented`]) or `Refused { reason }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOffer {
+    /// The pool asked.
+    pub pool: PoolId,
+    /// The job hash: BLAKE3 of the job manifest's canonical bytes
+    /// ([`quorate_primitives::JobManifest::hash`]), which names the work function and every input
+    /// by content hash.
+    pub job: ContentHash,
+    /// The EIP-712 hash of the signed pool order the client wants to match.
+    pub order: B256,
+    /// Tasks in the job (the manifest's inputs).
+    pub task_count: u32,
+    /// The trust the client's request will ask for.
+    pub trust: u32,
+}
+
+/// A client asks where its offered job stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatusRequest {
+    /// The job hash.
+    pub job: ContentHash,
+}
+
+/// Where an offered job stands at the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// The scheduler knows no offer of this job.
+    Unknown,
+    /// The scheduler is fetching the job's blobs (manifest, code, inputs).
+    Fetching {
+        /// Blobs fetched and verified.
+        fetched: u32,
+        /// The job's blobs in all.
+        total: u32,
+    },
+    /// The data is pinned and checked: the scheduler's EIP-712 job consent, which the client
+    /// passes to `matchOrders`.
+    Consented {
+        /// The pool order the consent is for (its EIP-712 hash).
+        order: B256,
+        /// The task count consented to.
+        task_count: u32,
+        /// The scheduler's signature, 65 bytes `r ‖ s ‖ v`.
+        signature: [u8; 65],
+    },
+    /// The scheduler will not run the job.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The scheduler's answer to a [`JobStatusRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    /// The job hash.
+    pub job: ContentHash,
+    /// Where it stands.
+    pub state: JobState,
+}
+
+/// A client asks for the state of tasks `from..from + count` of a deal. The scheduler answers at
+/// most [`MAX_DEAL_TASKS`] entries, so a client pages through a larger deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealStatusRequest {
+    /// The deal.
+    pub deal: DealId,
+    /// The first task index wanted.
+    pub from: u32,
+    /// How many tasks are wanted.
+    pub count: u32,
+}
+
+/// A task's phase, as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TaskPhase {
+    /// Not started: waiting for its initialization or a worker.
+    Waiting = 0,
+    /// Workers are running it or contributing.
+    Running = 1,
+    /// Consensus reached: the winners are revealing.
+    Revealing = 2,
+    /// Finalized: the result is known.
+    Completed = 3,
+    /// Failed: the client may claim its refund.
+    Failed = 4,
+}
+
+impl TaskPhase {
+    fn from_tag(tag: u8) -> Result<Self, Error> {
+        Ok(match tag {
+            0 => Self::Waiting,
+            1 => Self::Running,
+            2 => Self::Revealing,
+            3 => Self::Completed,
+            4 => Self::Failed,
+            tag => return Err(Error::InvalidTag { field: "deal.task.phase", tag }),
+        })
+    }
+}
+
+/// One task of a [`DealStatus`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskEntry {
+    /// The task's index in its deal.
+    pub index: u32,
+    /// Its phase.
+    pub phase: TaskPhase,
+    /// Per mille, at most [`MAX_PROGRESS`], from the workers' `progress()` reports.
+    pub progress: u16,
+    /// BLAKE3 of the verified result bytes, fetchable from the scheduler by content hash.
+    pub result: Option<ContentHash>,
+}
+
+/// The scheduler's answer to a [`DealStatusRequest`]: at most [`MAX_DEAL_TASKS`] entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealStatus {
+    /// The deal.
+    pub deal: DealId,
+    /// The tasks asked for that the scheduler knows, in index order.
+    pub tasks: Vec<TaskEntry>,
+}
+
+/// Who may send a request kind ([`Message::senders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Senders {
+    /// Any peer whose identity is proven.
+    Anyone,
+    /// Peers proven as workers.
+    Workers,
+    /// Peers proven as clients.
+    Clients,
+    /// Peers proven as the scheduler of some pool.
+    Schedulers,
+    /// The peer proven as the scheduler of this pool.
+    SchedulerOf(PoolId),
+}
+
+impl Senders {
+    /// True when a peer proven with `purpose` may send the request.
+    pub fn admit(self, purpose: &Purpose) -> bool {
+        match self {
+            Self::Anyone => true,
+            Self::Workers => *purpose == Purpose::Worker,
+            Self::Clients => *purpose == Purpose::Client,
+            Self::Schedulers => matches!(purpose, Purpose::Scheduler { .. }),
+            Self::SchedulerOf(pool) => *purpose == Purpose::Scheduler { pool },
+        }
+    }
+}
+
+impl fmt::Display for Senders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Anyone => f.write_str("any proven peer"),
+            Self::Workers => f.write_str("peers proven as workers"),
+            Self::Clients => f.write_str("peers proven as clients"),
+            Self::Schedulers => f.write_str("peers proven as a pool's scheduler"),
+            Self::SchedulerOf(pool) => write!(f, "the peer proven as the scheduler of {pool}"),
+        }
+    }
+}
+
 /// Every wire message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -537,6 +743,16 @@ pub enum Message {
         /// Why.
         reason: String,
     },
+    /// See [`JobOffer`].
+    JobOffer(JobOffer),
+    /// See [`JobStatusRequest`].
+    JobStatusRequest(JobStatusRequest),
+    /// See [`JobStatus`].
+    JobStatus(JobStatus),
+    /// See [`DealStatusRequest`].
+    DealStatusRequest(DealStatusRequest),
+    /// See [`DealStatus`].
+    DealStatus(DealStatus),
 }
 
 impl Message {
@@ -563,24 +779,29 @@ impl Message {
             Self::DataUnavailable { .. } => Kind::DataUnavailable,
             Self::Ack => Kind::Ack,
             Self::Refused { .. } => Kind::Refused,
+            Self::JobOffer(_) => Kind::JobOffer,
+            Self::JobStatusRequest(_) => Kind::JobStatusRequest,
+            Self::JobStatus(_) => Kind::JobStatus,
+            Self::DealStatusRequest(_) => Kind::DealStatusRequest,
+            Self::DealStatus(_) => Kind::DealStatus,
         }
     }
 
-    /// The purposes whose peers may send this message as a request. Anything else from a
-    /// verified peer is a protocol violation.
-    pub fn allowed_from(&self, purpose: &Purpose) -> bool {
-        let scheduler_of = |pool: &PoolId| *purpose == Purpose::Scheduler { pool: *pool };
+    /// Who may send this message as a request; `None` for messages that are never requests
+    /// (answers and gossip), which no peer may send as one.
+    pub fn senders(&self) -> Option<Senders> {
         match self {
             Self::JoinRequest(_)
             | Self::Heartbeat(_)
             | Self::ContributionNotice(_)
             | Self::ResultUpload(_)
-            | Self::RecoveryRequest(_) => *purpose == Purpose::Worker,
-            Self::TaskAssignment(m) => scheduler_of(&m.pool),
-            Self::RevealRequest(_) | Self::Abort(_) => {
-                matches!(purpose, Purpose::Scheduler { .. })
+            | Self::RecoveryRequest(_) => Some(Senders::Workers),
+            Self::TaskAssignment(m) => Some(Senders::SchedulerOf(m.pool)),
+            Self::RevealRequest(_) | Self::Abort(_) => Some(Senders::Schedulers),
+            Self::JobOffer(_) | Self::JobStatusRequest(_) | Self::DealStatusRequest(_) => {
+                Some(Senders::Clients)
             }
-            Self::Hello(_) | Self::DataRequest(_) => true,
+            Self::Hello(_) | Self::DataRequest(_) => Some(Senders::Anyone),
             Self::PoolAnnouncement(_)
             | Self::SignedOrder(_)
             | Self::HelloAck(_)
@@ -590,8 +811,16 @@ impl Message {
             | Self::DataHeader(_)
             | Self::DataUnavailable { .. }
             | Self::Ack
-            | Self::Refused { .. } => false,
+            | Self::Refused { .. }
+            | Self::JobStatus(_)
+            | Self::DealStatus(_) => None,
         }
+    }
+
+    /// True when a peer proven with `purpose` may send this message as a request
+    /// ([`Message::senders`]).
+    pub fn allowed_from(&self, purpose: &Purpose) -> bool {
+        self.senders().is_some_and(|senders| senders.admit(purpose))
     }
 
     /// Encodes the payload (kind tag and fields), refusing values over their caps.
@@ -661,6 +890,7 @@ impl Message {
                     tag: m.capabilities.evaluators,
                 })
             }
+            Self::DealStatus(m) => m.tasks.iter().try_for_each(|t| check_progress(t.progress)),
             _ => Ok(()),
         }
     }
@@ -672,6 +902,7 @@ impl Message {
             Self::TaskAssignment(TaskAssignment { input: TaskInput::Inline(b), .. }) => {
                 b.len() + 256
             }
+            Self::DealStatus(m) => m.tasks.len() * TASK_ENTRY_LEN + 64,
             _ => 256,
         }
     }
@@ -797,6 +1028,56 @@ impl Message {
             Self::DataUnavailable { hash } => w.b256(&hash.0),
             Self::Ack => {}
             Self::Refused { reason } => w.string("refused.reason", reason, MAX_TEXT),
+            Self::JobOffer(m) => {
+                w.u64(m.pool.0);
+                w.b256(&m.job.0);
+                w.b256(&m.order);
+                w.u32(m.task_count);
+                w.u32(m.trust);
+            }
+            Self::JobStatusRequest(m) => w.b256(&m.job.0),
+            Self::JobStatus(m) => {
+                w.b256(&m.job.0);
+                match &m.state {
+                    JobState::Unknown => w.u8(0),
+                    JobState::Fetching { fetched, total } => {
+                        w.u8(1);
+                        w.u32(*fetched);
+                        w.u32(*total);
+                    }
+                    JobState::Consented { order, task_count, signature } => {
+                        w.u8(2);
+                        w.b256(order);
+                        w.u32(*task_count);
+                        w.raw(signature);
+                    }
+                    JobState::Refused { reason } => {
+                        w.u8(3);
+                        w.string("job.refused.reason", reason, MAX_TEXT);
+                    }
+                }
+            }
+            Self::DealStatusRequest(m) => {
+                w.b256(&m.deal.0);
+                w.u32(m.from);
+                w.u32(m.count);
+            }
+            Self::DealStatus(m) => {
+                w.b256(&m.deal.0);
+                w.count("deal.tasks", m.tasks.len(), MAX_DEAL_TASKS);
+                for entry in m.tasks.iter().take(MAX_DEAL_TASKS) {
+                    w.u32(entry.index);
+                    w.u8(entry.phase as u8);
+                    w.u16(entry.progress);
+                    match &entry.result {
+                        None => w.bool(false),
+                        Some(hash) => {
+                            w.bool(true);
+                            w.b256(&hash.0);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -962,8 +1243,71 @@ impl Message {
             }
             Kind::Ack => Self::Ack,
             Kind::Refused => Self::Refused { reason: r.string("refused.reason", MAX_TEXT)? },
+            Kind::JobOffer => Self::JobOffer(JobOffer {
+                pool: pool(r)?,
+                job: ContentHash(r.b256("offer.job")?),
+                order: r.b256("offer.order")?,
+                task_count: r.u32("offer.task_count")?,
+                trust: r.u32("offer.trust")?,
+            }),
+            Kind::JobStatusRequest => {
+                Self::JobStatusRequest(JobStatusRequest { job: ContentHash(r.b256("job")?) })
+            }
+            Kind::JobStatus => {
+                let job = ContentHash(r.b256("job")?);
+                let state = match r.u8("job.state")? {
+                    0 => JobState::Unknown,
+                    1 => JobState::Fetching {
+                        fetched: r.u32("job.fetched")?,
+                        total: r.u32("job.total")?,
+                    },
+                    2 => JobState::Consented {
+                        order: r.b256("job.consent.order")?,
+                        task_count: r.u32("job.consent.task_count")?,
+                        signature: r.fixed("job.consent.signature")?,
+                    },
+                    3 => JobState::Refused { reason: r.string("job.refused.reason", MAX_TEXT)? },
+                    tag => return Err(Error::InvalidTag { field: "job.state", tag }),
+                };
+                Self::JobStatus(JobStatus { job, state })
+            }
+            Kind::DealStatusRequest => Self::DealStatusRequest(DealStatusRequest {
+                deal: DealId(r.b256("deal")?),
+                from: r.u32("deal.from")?,
+                count: r.u32("deal.count")?,
+            }),
+            Kind::DealStatus => {
+                let deal = DealId(r.b256("deal")?);
+                let n = r.count("deal.tasks", MAX_DEAL_TASKS)?;
+                let mut tasks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let index = r.u32("deal.task.index")?;
+                    let phase = TaskPhase::from_tag(r.u8("deal.task.phase")?)?;
+                    let progress = r.u16("deal.task.progress")?;
+                    check_progress(progress)?;
+                    let result = if r.option("deal.task.result")? {
+                        Some(ContentHash(r.b256("deal.task.result")?))
+                    } else {
+                        None
+                    };
+                    tasks.push(TaskEntry { index, phase, progress, result });
+                }
+                Self::DealStatus(DealStatus { deal, tasks })
+            }
         })
     }
+}
+
+/// Refuses a progress over [`MAX_PROGRESS`] per mille.
+fn check_progress(progress: u16) -> Result<(), Error> {
+    if progress > MAX_PROGRESS {
+        return Err(Error::FieldTooLarge {
+            field: "deal.task.progress",
+            len: usize::from(progress),
+            max: usize::from(MAX_PROGRESS),
+        });
+    }
+    Ok(())
 }
 
 /// The announcement's scheduler address, for callers that index pools by owner.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Error,
-    data::{Blob, DATA_PROTOCOL, Store},
+    data::{Access, Blob, DATA_PROTOCOL, Store},
     direct::DirectTls,
     guard::Offence,
     identity::{IdentityProof, PoolId, VerifiedPeer},
@@ -221,9 +221,22 @@ impl Client {
         self.call(|reply| Command::FindScheduler { pool, owner, reply }).await
     }
 
-    /// Serves `bytes` to peers that ask for them by content hash; returns the hash. Hashes the
-    /// blob piece by piece once (on a blocking thread), so serving it costs no hashing.
+    /// Serves `bytes` to every proven peer that asks for them by content hash
+    /// ([`Access::Public`]); returns the hash. See [`Client::put_content_for`].
     pub async fn put_content(&self, bytes: Vec<u8>) -> Result<ContentHash, Error> {
+        self.put_content_for(bytes, Access::Public).await
+    }
+
+    /// Serves `bytes` by content hash to the peers `access` allows (checked against the address
+    /// each requester proved); returns the hash. Any other requester is answered as if the blob
+    /// were not held. Putting a blob already held widens its access ([`Access::merge`]: the
+    /// allowed sets merge, public wins). Hashes the blob piece by piece once (on a blocking
+    /// thread), so serving it costs no hashing.
+    pub async fn put_content_for(
+        &self,
+        bytes: Vec<u8>,
+        access: Access,
+    ) -> Result<ContentHash, Error> {
         if bytes.len() as u64 > self.max_content_bytes {
             let (size, max) = (bytes.len() as u64, self.max_content_bytes);
             return Err(Error::ContentTooLarge { size, max });
@@ -231,7 +244,26 @@ impl Client {
         let blob = tokio::task::spawn_blocking(move || Blob::new(bytes))
             .await
             .map_err(|e| Error::Transport { reason: format!("hashing the blob: {e}") })?;
-        self.store.put(blob, self.max_content_bytes)
+        self.store.put(blob, access, self.max_content_bytes)
+    }
+
+    /// Lets the peer proven with `address` fetch the held blob `hash` from now on (a scheduler
+    /// grants a task's input to the worker it assigns, a result to the deal's client). A public
+    /// blob stays public. [`Error::ContentUnavailable`] when the blob is not held.
+    pub async fn grant(&self, hash: ContentHash, address: Address) -> Result<(), Error> {
+        self.store.grant(&hash, address)
+    }
+
+    /// Stops the peer proven with `address` from fetching the held, restricted blob `hash`
+    /// (transfers already under way finish). [`Error::ContentUnavailable`] when the blob is not
+    /// held, [`Error::PublicContent`] when it is public.
+    pub async fn revoke(&self, hash: ContentHash, address: Address) -> Result<(), Error> {
+        self.store.revoke(&hash, &address)
+    }
+
+    /// Who may fetch the held blob `hash`; `None` when it is not held.
+    pub async fn access(&self, hash: ContentHash) -> Result<Option<Access>, Error> {
+        Ok(self.store.access(&hash))
     }
 
     /// Stops serving a blob.

@@ -3,7 +3,7 @@
 use alloy_primitives::{Address, B256};
 use libp2p::{Multiaddr, multiaddr::Protocol};
 use proptest::{collection::vec, option, prelude::*};
-use quorate_primitives::{ContentHash, ResultHash, TaskId};
+use quorate_primitives::{ContentHash, DealId, ResultHash, TaskId};
 
 use super::*;
 use crate::identity::{IdentityProof, JoinCredential, PoolId, Purpose};
@@ -140,6 +140,86 @@ fn byte_snapshots() {
     payload.extend_from_slice(&[0x07; 65]);
     assert_eq!(join.encode_frame().unwrap(), frame(&payload));
 
+    let offer = Message::JobOffer(JobOffer {
+        pool: PoolId(0x01),
+        job: ContentHash(b(0x02)),
+        order: b(0x03),
+        task_count: 4,
+        trust: 5,
+    });
+    let mut payload = vec![21];
+    payload.extend_from_slice(&1u64.to_be_bytes());
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.extend_from_slice(&[0x03; 32]);
+    payload.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 5]);
+    assert_eq!(offer.encode_frame().unwrap(), frame(&payload));
+
+    let status_request = Message::JobStatusRequest(JobStatusRequest { job: ContentHash(b(0x02)) });
+    let mut payload = vec![22];
+    payload.extend_from_slice(&[0x02; 32]);
+    assert_eq!(status_request.encode_frame().unwrap(), frame(&payload));
+
+    let consented = Message::JobStatus(JobStatus {
+        job: ContentHash(b(0x02)),
+        state: JobState::Consented { order: b(0x03), task_count: 4, signature: [0x06; 65] },
+    });
+    let mut payload = vec![23];
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.push(2);
+    payload.extend_from_slice(&[0x03; 32]);
+    payload.extend_from_slice(&[0, 0, 0, 4]);
+    payload.extend_from_slice(&[0x06; 65]);
+    assert_eq!(consented.encode_frame().unwrap(), frame(&payload));
+    let fetching = Message::JobStatus(JobStatus {
+        job: ContentHash(b(0x02)),
+        state: JobState::Fetching { fetched: 1, total: 2 },
+    });
+    let mut payload = vec![23];
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0, 2]);
+    assert_eq!(fetching.encode_frame().unwrap(), frame(&payload));
+    let refused_job = Message::JobStatus(JobStatus {
+        job: ContentHash(b(0x02)),
+        state: JobState::Refused { reason: "no".into() },
+    });
+    let mut payload = vec![23];
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.extend_from_slice(&[3, 0, 0, 0, 2, b'n', b'o']);
+    assert_eq!(refused_job.encode_frame().unwrap(), frame(&payload));
+    let unknown =
+        Message::JobStatus(JobStatus { job: ContentHash(b(0x02)), state: JobState::Unknown });
+    let mut payload = vec![23];
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.push(0);
+    assert_eq!(unknown.encode_frame().unwrap(), frame(&payload));
+
+    let deal_request =
+        Message::DealStatusRequest(DealStatusRequest { deal: DealId(b(0x07)), from: 8, count: 9 });
+    let mut payload = vec![24];
+    payload.extend_from_slice(&[0x07; 32]);
+    payload.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 9]);
+    assert_eq!(deal_request.encode_frame().unwrap(), frame(&payload));
+
+    let deal = Message::DealStatus(DealStatus {
+        deal: DealId(b(0x07)),
+        tasks: vec![
+            TaskEntry { index: 1, phase: TaskPhase::Running, progress: 500, result: None },
+            TaskEntry {
+                index: 2,
+                phase: TaskPhase::Completed,
+                progress: 1000,
+                result: Some(ContentHash(b(0x08))),
+            },
+        ],
+    });
+    let mut payload = vec![25];
+    payload.extend_from_slice(&[0x07; 32]);
+    payload.extend_from_slice(&[0, 2]);
+    payload.extend_from_slice(&[0, 0, 0, 1, 1, 0x01, 0xf4, 0]);
+    payload.extend_from_slice(&[0, 0, 0, 2, 3, 0x03, 0xe8, 1]);
+    payload.extend_from_slice(&[0x08; 32]);
+    assert_eq!(deal.encode_frame().unwrap(), frame(&payload));
+
     assert_eq!(Message::Ack.encode_frame().unwrap(), frame(&[19]));
     assert_eq!(
         Message::Refused { reason: "no".into() }.encode_frame().unwrap(),
@@ -152,7 +232,7 @@ fn strict_decoding_refuses_with_reasons() {
     let ack = Message::Ack.encode().unwrap();
     assert_eq!(Message::decode(&[]), Err(Error::Truncated { field: "kind" }));
     assert_eq!(Message::decode(&[0]), Err(Error::UnknownKind { tag: 0 }));
-    assert_eq!(Message::decode(&[21]), Err(Error::UnknownKind { tag: 21 }));
+    assert_eq!(Message::decode(&[26]), Err(Error::UnknownKind { tag: 26 }));
     // A field this version does not know.
     assert_eq!(Message::decode(&[ack[0], 0]), Err(Error::TrailingBytes { count: 1 }));
     // Another wire version.
@@ -207,6 +287,75 @@ fn strict_decoding_refuses_with_reasons() {
         result: vec![0; MAX_CHUNK + 1],
     });
     assert!(upload.encode().is_err());
+    // Job states and task phases with no meaning; progress over 1000 per mille.
+    let mut status = vec![23];
+    status.extend_from_slice(&[0; 32]);
+    status.push(4);
+    assert_eq!(Message::decode(&status), Err(Error::InvalidTag { field: "job.state", tag: 4 }));
+    let entry = |phase: u8, progress: u16| {
+        let mut raw = vec![25];
+        raw.extend_from_slice(&[0; 32]);
+        raw.extend_from_slice(&[0, 1, 0, 0, 0, 0, phase]);
+        raw.extend_from_slice(&progress.to_be_bytes());
+        raw.push(0);
+        raw
+    };
+    assert!(Message::decode(&entry(4, 1000)).is_ok());
+    assert_eq!(
+        Message::decode(&entry(5, 0)),
+        Err(Error::InvalidTag { field: "deal.task.phase", tag: 5 })
+    );
+    assert!(matches!(
+        Message::decode(&entry(0, 1001)),
+        Err(Error::FieldTooLarge { field: "deal.task.progress", len: 1001, max: 1000 })
+    ));
+    let task = TaskEntry { index: 0, phase: TaskPhase::Waiting, progress: 1001, result: None };
+    let over = Message::DealStatus(DealStatus { deal: DealId::default(), tasks: vec![task] });
+    assert!(matches!(over.encode(), Err(Error::FieldTooLarge { field: "deal.task.progress", .. })));
+    // More task entries than the cap: refused both ways, before anything is allocated.
+    let task = TaskEntry { progress: 0, ..task };
+    let big = Message::DealStatus(DealStatus {
+        deal: DealId::default(),
+        tasks: vec![task; MAX_DEAL_TASKS + 1],
+    });
+    assert!(matches!(big.encode(), Err(Error::FieldTooLarge { field: "deal.tasks", .. })));
+    let mut raw = vec![25];
+    raw.extend_from_slice(&[0; 32]);
+    raw.extend_from_slice(&(MAX_DEAL_TASKS as u16 + 1).to_be_bytes());
+    assert!(matches!(Message::decode(&raw), Err(Error::FieldTooLarge { field: "deal.tasks", .. })));
+}
+
+#[test]
+fn requests_name_who_may_send_them_and_answers_are_never_requests() {
+    let (worker, client) = (Purpose::Worker, Purpose::Client);
+    let scheduler = Purpose::Scheduler { pool: PoolId(1) };
+    let offer = Message::JobOffer(JobOffer {
+        pool: PoolId(1),
+        job: ContentHash::default(),
+        order: B256::ZERO,
+        task_count: 1,
+        trust: 1,
+    });
+    assert_eq!(offer.senders(), Some(Senders::Clients));
+    assert!(offer.allowed_from(&client));
+    assert!(!offer.allowed_from(&worker) && !offer.allowed_from(&scheduler));
+    let heartbeat = Message::Heartbeat(Heartbeat { pool: PoolId(1), free_slots: 0, running: 0 });
+    assert!(heartbeat.allowed_from(&worker) && !heartbeat.allowed_from(&client));
+    assert_eq!(
+        Senders::SchedulerOf(PoolId(1)).to_string(),
+        "the peer proven as the scheduler of pool 1"
+    );
+    assert!(Senders::SchedulerOf(PoolId(1)).admit(&scheduler));
+    assert!(!Senders::SchedulerOf(PoolId(2)).admit(&scheduler));
+    for answer in [
+        Message::Ack,
+        Message::JobStatus(JobStatus { job: ContentHash::default(), state: JobState::Unknown }),
+        Message::DealStatus(DealStatus { deal: DealId::default(), tasks: vec![] }),
+    ] {
+        assert!(answer.kind().is_response());
+        assert_eq!(answer.senders(), None);
+        assert!(!answer.allowed_from(&client));
+    }
 }
 
 #[test]
@@ -217,7 +366,7 @@ fn every_kind_has_a_tag_that_round_trips() {
             assert!(kind.max_len() <= MAX_MESSAGE);
         }
     }
-    assert_eq!(Kind::ALL.len(), 20);
+    assert_eq!(Kind::ALL.len(), 25);
 }
 
 // ---------------------------------------------------------------- strategies
@@ -298,7 +447,68 @@ fn pool() -> impl Strategy<Value = PoolId> {
     any::<u64>().prop_map(PoolId)
 }
 
+fn job_state() -> impl Strategy<Value = JobState> {
+    prop_oneof![
+        Just(JobState::Unknown),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(fetched, total)| JobState::Fetching { fetched, total }),
+        (b256(), any::<u32>(), sig()).prop_map(|(order, task_count, signature)| {
+            JobState::Consented { order, task_count, signature }
+        }),
+        text(MAX_TEXT).prop_map(|reason| JobState::Refused { reason }),
+    ]
+}
+
+fn task_entry() -> impl Strategy<Value = TaskEntry> {
+    let phase = prop_oneof![
+        Just(TaskPhase::Waiting),
+        Just(TaskPhase::Running),
+        Just(TaskPhase::Revealing),
+        Just(TaskPhase::Completed),
+        Just(TaskPhase::Failed),
+    ];
+    (any::<u32>(), phase, 0..=MAX_PROGRESS, option::of(b256())).prop_map(
+        |(index, phase, progress, result)| TaskEntry {
+            index,
+            phase,
+            progress,
+            result: result.map(ContentHash),
+        },
+    )
+}
+
+/// The client ↔ scheduler messages.
+fn job_message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        (pool(), b256(), b256(), any::<u32>(), any::<u32>()).prop_map(
+            |(pool, job, order, task_count, trust)| Message::JobOffer(JobOffer {
+                pool,
+                job: ContentHash(job),
+                order,
+                task_count,
+                trust,
+            })
+        ),
+        b256()
+            .prop_map(|job| Message::JobStatusRequest(JobStatusRequest { job: ContentHash(job) })),
+        (b256(), job_state()).prop_map(|(job, state)| Message::JobStatus(JobStatus {
+            job: ContentHash(job),
+            state
+        })),
+        (b256(), any::<u32>(), any::<u32>()).prop_map(|(deal, from, count)| {
+            Message::DealStatusRequest(DealStatusRequest { deal: DealId(deal), from, count })
+        }),
+        (b256(), vec(task_entry(), 0..64)).prop_map(|(deal, tasks)| Message::DealStatus(
+            DealStatus { deal: DealId(deal), tasks }
+        )),
+    ]
+}
+
 fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![4 => wire_message(), 1 => job_message()]
+}
+
+fn wire_message() -> impl Strategy<Value = Message> {
     let announcement = (
         pool(),
         identity_proof(),
@@ -530,6 +740,38 @@ fn maximal_messages_fit_their_caps() {
         }),
         Message::Abort(Abort { task: TaskId(b(2)), reason: "r".repeat(MAX_TEXT) }),
         Message::Refused { reason: "r".repeat(MAX_TEXT) },
+        Message::JobOffer(JobOffer {
+            pool: PoolId(u64::MAX),
+            job: ContentHash(b(2)),
+            order: b(3),
+            task_count: u32::MAX,
+            trust: u32::MAX,
+        }),
+        Message::JobStatus(JobStatus {
+            job: ContentHash(b(2)),
+            state: JobState::Refused { reason: "r".repeat(MAX_TEXT) },
+        }),
+        Message::JobStatus(JobStatus {
+            job: ContentHash(b(2)),
+            state: JobState::Consented { order: b(3), task_count: u32::MAX, signature: [4; 65] },
+        }),
+        Message::DealStatusRequest(DealStatusRequest {
+            deal: DealId(b(5)),
+            from: u32::MAX,
+            count: u32::MAX,
+        }),
+        Message::DealStatus(DealStatus {
+            deal: DealId(b(5)),
+            tasks: vec![
+                TaskEntry {
+                    index: u32::MAX,
+                    phase: TaskPhase::Completed,
+                    progress: MAX_PROGRESS,
+                    result: Some(ContentHash(b(6))),
+                };
+                MAX_DEAL_TASKS
+            ],
+        }),
     ];
     for message in maximal {
         let bytes = message.encode().unwrap_or_else(|e| panic!("{}: {e}", message.kind().name()));

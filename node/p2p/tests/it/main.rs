@@ -7,4 +7,5 @@ mod discovery;
 mod fetch;
 mod hostile;
 mod identity;
+mod jobs;
 mod roundtrip;

@@ -77,7 +77,7 @@ impl EventLoop {
                 if let Ok(request) = &request {
                     debug!(target: "quorate::p2p", %peer, kind = request.kind().name(), "request refused: {reason}");
                 }
-                self.refuse(channel, reason);
+                self.refuse(channel, &reason);
                 self.penalise(peer, offence);
             }
             (Request::Deliver(identity), Ok(message)) => {
@@ -97,17 +97,17 @@ impl EventLoop {
     /// serving task.
     pub(super) fn on_data_stream(&mut self, peer: PeerId, stream: libp2p::Stream) {
         let deadline = self.server.deadline;
-        match self.admit_data(peer) {
-            Ok(()) => {}
+        let address = match self.admit_data(peer) {
+            Ok(address) => address,
             Err(Some(reason)) => {
                 tokio::spawn(data::refuse(stream, reason, deadline));
                 return;
             }
             Err(None) => return, // dropped: the stream is reset
-        }
+        };
         match self.data_slots.take(peer) {
             Ok(slot) => {
-                tokio::spawn(self.server.clone().serve(peer, stream, slot));
+                tokio::spawn(self.server.clone().serve(peer, address, stream, slot));
             }
             Err(reason) => {
                 tokio::spawn(data::refuse(stream, reason, deadline));
@@ -122,14 +122,15 @@ impl EventLoop {
                 let _ = reply.send(self.sessions.proven_at(ip));
             }
             ToLoop::AdmitPeer(peer, reply) => {
-                let _ = reply.send(self.admit_data(peer).is_ok());
+                let _ = reply.send(self.admit_data(peer).ok());
             }
         }
     }
 
-    /// Whether `peer` may be served data now (by stream or direct connection), scoring a
-    /// refusal; `Err(Some(reason))` is worth telling the peer.
-    fn admit_data(&mut self, peer: PeerId) -> Result<(), Option<&'static str>> {
+    /// Whether `peer` may be served data now (by stream or direct connection), and the address
+    /// it proved (which blobs it may fetch), scoring a refusal; `Err(Some(reason))` is worth
+    /// telling the peer.
+    fn admit_data(&mut self, peer: PeerId) -> Result<Address, Option<&'static str>> {
         let identity = self.sessions.identity(&peer);
         let verdict: Data = admission::judge_data(&mut self.guard, peer, identity, Instant::now());
         if let Some(offence) = verdict.offence() {
