@@ -9,7 +9,7 @@
 //! | module | contents |
 //! |---|---|
 //! | [`anvil`] | [`Anvil`]: a real anvil chain on `127.0.0.1:<free port>`, killed on drop |
-//! | [`network`] | [`Devnet`]: anvil with the token and Hub deployed, categories registered and named accounts funded |
+//! | [`network`] | [`Devnet`]: anvil with the token and Hub deployed (`quorate_contracts::deploy::deploy_hub`, as `quorate hub deploy` does on any chain), categories registered and named accounts funded |
 //!
 //! The roles (scheduler, workers, clients) run on top of a [`Devnet`] from `quorate-node`,
 //! which depends on this crate: `quorate devnet` is the node's command over [`Devnet::spawn`].
@@ -56,6 +56,9 @@ pub enum DevnetError {
         /// The tail of what it printed.
         output: String,
     },
+    /// A deployment transaction was mined but did not do what it was sent for.
+    #[error(transparent)]
+    Contract(#[from] quorate_contracts::Error),
     /// A JSON-RPC call failed on the transport or was answered with an error.
     #[error("JSON-RPC {method} failed: {reason}")]
     Rpc {

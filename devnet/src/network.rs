@@ -8,16 +8,16 @@
 use std::time::{Duration, Instant};
 
 use alloy::{
-    network::{EthereumWallet, ReceiptResponse, TransactionBuilder},
+    network::EthereumWallet,
     primitives::{Address, B256, U256, utils::parse_ether},
     providers::{Provider, ProviderBuilder},
-    rpc::types::TransactionRequest,
+    rpc::types::{TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
 use quorate_contracts::{
     bindings::{Hub, QuorateCredit},
-    deploy::{DEVNET_CATEGORIES, Deployment, STANDARD_CATEGORIES},
+    deploy::{Deployment, Plan, Sender, deploy_hub, devnet_categories},
 };
 
 use crate::{Anvil, AnvilConfig, DevnetError};
@@ -177,73 +177,26 @@ impl Devnet {
             provider.get_chain_id().await.map_err(|e| rpc("eth_chainId")(e.to_string()))?;
         let owner = keys[0].address();
 
-        // Automine: each send returns once its transaction is mined, so no receipt polling.
-        let send = |tx: TransactionRequest, what: &'static str| {
-            let provider = provider.clone();
-            async move {
-                let pending =
-                    provider.send_transaction(tx).await.map_err(|e| rpc(what)(e.to_string()))?;
-                let hash = *pending.tx_hash();
-                // Automine mines as the transaction arrives; poll briefly rather than at the
-                // provider's pace.
-                let deadline = Instant::now() + Duration::from_secs(10);
-                let receipt = loop {
-                    let found = provider
-                        .get_transaction_receipt(hash)
-                        .await
-                        .map_err(|e| rpc(what)(e.to_string()))?;
-                    match found {
-                        Some(receipt) => break receipt,
-                        None if Instant::now() < deadline => {
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                        }
-                        None => return Err(rpc(what)(format!("no receipt for {hash} after 10 s"))),
-                    }
-                };
-                if !receipt.status() {
-                    return Err(rpc(what)(format!("transaction {hash} reverted")));
-                }
-                Ok::<_, DevnetError>(receipt)
-            }
-        };
-        let credit_code = QuorateCredit::deploy_builder(provider.clone(), owner).calldata().clone();
-        let receipt = send(
-            TransactionRequest::default().from(owner).with_deploy_code(credit_code),
-            "deploy QuorateCredit",
-        )
-        .await?;
-        let credit = receipt
-            .contract_address()
-            .ok_or_else(|| rpc("deploy QuorateCredit")("no contract address".into()))?;
-        let hub_code = Hub::deploy_builder(provider.clone(), credit, owner).calldata().clone();
-        let receipt = send(
-            TransactionRequest::default().from(owner).with_deploy_code(hub_code),
-            "deploy Hub",
-        )
-        .await?;
-        let hub = receipt
-            .contract_address()
-            .ok_or_else(|| rpc("deploy Hub")("no contract address".into()))?;
-        let deploy_block = receipt.block_number.unwrap_or_default();
+        // The deployment is the one `quorate hub deploy` runs, sent through anvil.
+        let sender = Automine { provider: &provider };
+        let categories = devnet_categories();
+        let plan = Plan { owner, token: None, categories: &categories };
+        let deployed = deploy_hub(&sender, &plan).await?;
+        let Deployment { credit, hub } = deployed.deployment;
 
         let call = |from: Address, to: Address, input: Vec<u8>| {
             TransactionRequest::default().from(from).to(to).input(input.into())
         };
-        for (name, time_ref) in DEVNET_CATEGORIES.iter().chain(STANDARD_CATEGORIES.iter()) {
-            let input = Hub::createCategoryCall { name: (*name).to_owned(), timeRef: *time_ref }
-                .abi_encode();
-            send(call(owner, hub, input), "createCategory").await?;
-        }
         for account in accounts.iter().filter(|a| a.role != Role::HubOwner) {
             let mint = QuorateCredit::mintCall { to: account.address, amount: account.minted }
                 .abi_encode();
-            send(call(owner, credit, mint), "mint").await?;
+            sender.send("mint", call(owner, credit, mint)).await?;
             if !account.deposited.is_zero() {
                 let approve = QuorateCredit::approveCall { spender: hub, value: account.deposited }
                     .abi_encode();
-                send(call(account.address, credit, approve), "approve").await?;
+                sender.send("approve", call(account.address, credit, approve)).await?;
                 let deposit = Hub::depositCall { amount: account.deposited }.abi_encode();
-                send(call(account.address, hub, deposit), "deposit").await?;
+                sender.send("deposit", call(account.address, hub, deposit)).await?;
             }
         }
 
@@ -254,8 +207,8 @@ impl Devnet {
         Ok(Self {
             anvil,
             chain_id,
-            deployment: Deployment { credit, hub },
-            deploy_block,
+            deployment: deployed.deployment,
+            deploy_block: deployed.block,
             accounts,
             ready_in: started.elapsed(),
         })
@@ -299,5 +252,45 @@ impl Devnet {
     /// How long setup took, from the call to ready.
     pub fn ready_in(&self) -> Duration {
         self.ready_in
+    }
+}
+
+/// Sends through the devnet's provider, which signs for every dev account, while anvil
+/// automines: each transaction is mined as it arrives, so its receipt is polled every 2 ms
+/// rather than at the provider's pace, and one is sent only once the one before is mined.
+struct Automine<'a, P> {
+    provider: &'a P,
+}
+
+impl<P: Provider + Sync> Sender for Automine<'_, P> {
+    type Error = DevnetError;
+
+    async fn send(
+        &self,
+        op: &'static str,
+        tx: TransactionRequest,
+    ) -> Result<TransactionReceipt, DevnetError> {
+        let rpc = |reason: String| DevnetError::Rpc { method: op.to_owned(), reason };
+        let pending = self.provider.send_transaction(tx).await.map_err(|e| rpc(e.to_string()))?;
+        let hash = *pending.tx_hash();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let receipt = loop {
+            match self
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(|e| rpc(e.to_string()))?
+            {
+                Some(receipt) => break receipt,
+                None if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                None => return Err(rpc(format!("no receipt for {hash} after 10 s"))),
+            }
+        };
+        if !receipt.status() {
+            return Err(rpc(format!("transaction {hash} reverted")));
+        }
+        Ok(receipt)
     }
 }

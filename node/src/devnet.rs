@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use quorate_devnet::Devnet;
 
 use crate::{
-    config::NodeConfig,
+    config::{self, NodeConfig},
     wallet::{KdfStrength, WalletError, Wallets},
 };
 
@@ -84,9 +84,10 @@ pub fn write_files(devnet: &Devnet, dir: &Path) -> Result<DevnetFiles, WalletErr
     std::fs::write(&password_file, format!("{DEVNET_PASSWORD}\n")).map_err(io(&password_file))?;
 
     let config = dir.join("devnet.toml");
-    let text = format!(
-        "# Written by `quorate devnet`: pass it to any command with --config.\n{}",
-        toml::to_string(&node_config(devnet, &dir)).unwrap_or_default()
+    let text = config::file_text(
+        &node_config(devnet, &dir),
+        None,
+        &["Written by `quorate devnet`: pass it to any command with --config.".into()],
     );
     std::fs::write(&config, text).map_err(io(&config))?;
     Ok(DevnetFiles { config, keystores, password_file })

@@ -18,7 +18,9 @@
 //! | [`client`] | the client role's chain side: buy a deal, read it from any machine, settle it after its deadline |
 //! | [`job`] | a job's content and manifest from files; `run-local` on this machine's sandboxes |
 //! | [`scheduler`] | the pool scheduler role around `quorate-scheduler`'s core (its store and chain events so far) |
+//! | [`hub`] | `quorate hub deploy` (checks first, then the shared deployment through the chain actor) and `quorate hub info` |
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
+//! | [`worker`] | the worker role: a held task's state machine, `contribute` and `reveal` |
 //! | [`cli`] | the command line: arguments turned into the calls above |
 //! | [`doctor`] | `quorate doctor`: checks that every tool and library the node needs is installed |
 //!
@@ -49,8 +51,10 @@ pub mod client;
 pub mod config;
 pub mod devnet;
 pub mod doctor;
+pub mod hub;
 pub mod job;
 pub mod scheduler;
 pub mod store;
 pub mod units;
 pub mod wallet;
+pub mod worker;

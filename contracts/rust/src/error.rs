@@ -42,6 +42,9 @@ pub enum Error {
         /// The transaction's hash.
         tx: B256,
     },
+    /// Categories were not registered as sent (out of order, or not at all).
+    #[error("createCategory: {0}")]
+    Categories(String),
     /// A deployment's receipt carries no contract address.
     #[error("{op}: the receipt has no contract address")]
     NoContractAddress {

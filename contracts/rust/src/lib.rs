@@ -13,7 +13,7 @@
 //! |---|---|
 //! | [`bindings`] | `sol!` bindings of `QuorateCredit` and `Hub` (calls, events, errors, deploy) |
 //! | [`checked_in`] | the ABI and bytecode under `contracts/abi/` the bindings come from, and their drift check |
-//! | [`deploy`] | deploying the token and the Hub, registering categories, confirming receipts |
+//! | [`deploy`] | the one deployment sequence ([`deploy::deploy_hub`], over any [`deploy::Sender`]): the token (or an existing ERC-20), the Hub, the categories |
 //! | [`sign`] | the pool owner's signatures: EIP-712 pool orders, EIP-191 task authorizations |
 //! | [`hashes`] | request hashes and deal ids as the Hub derives them |
 //! | [`artifact`] | reading a contract's ABI and bytecode from forge's output |

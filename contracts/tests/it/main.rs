@@ -3,6 +3,7 @@
 
 mod artifact;
 mod checked_in;
+mod deploy;
 mod lifecycle;
 
 use std::process::Command;

@@ -127,7 +127,11 @@ pub fn redact(url: &url::Url) -> String {
 enum Command {
     Send {
         tx: Box<TransactionRequest>,
-        reply: oneshot::Sender<Result<TransactionReceipt, ChainError>>,
+        reply: calls::Reply,
+    },
+    /// Transactions to be given nonces in the order listed.
+    SendAll {
+        group: Vec<(Box<TransactionRequest>, calls::Reply)>,
     },
 }
 
@@ -193,5 +197,36 @@ impl Chain {
             .await
             .map_err(|_| ChainError::Closed)?;
         rx.await.map_err(|_| ChainError::Closed)?
+    }
+
+    /// Sends `txs` from this account as one group and waits until every one is mined; one
+    /// result per transaction, in the order given. The group is checked in one batch and its
+    /// transactions take nonces in the order given, so they are mined in that order (and may
+    /// share a block), where separate [`Chain::send`]s made at once may take nonces in any
+    /// order. A transaction refused before it took a nonce leaves the others' order alone;
+    /// the order is not kept across transactions replaced because another process used this
+    /// account's nonces.
+    pub async fn send_all(
+        &self,
+        txs: Vec<TransactionRequest>,
+    ) -> Vec<Result<TransactionReceipt, ChainError>> {
+        let (group, waits): (Vec<_>, Vec<_>) = txs
+            .into_iter()
+            .map(|tx| {
+                let (reply, rx) = oneshot::channel();
+                ((Box::new(tx), reply), rx)
+            })
+            .unzip();
+        if group.is_empty() {
+            return Vec::new();
+        }
+        if self.commands.send(Command::SendAll { group }).await.is_err() {
+            return waits.iter().map(|_| Err(ChainError::Closed)).collect();
+        }
+        let mut results = Vec::with_capacity(waits.len());
+        for rx in waits {
+            results.push(rx.await.unwrap_or(Err(ChainError::Closed)));
+        }
+        results
     }
 }

@@ -83,6 +83,66 @@ fn hub(e: &HubErrors) -> Refusal {
         H::OwnableUnauthorizedAccount(x) => {
             format!("{} is not the Hub's owner: only the owner may do this", addr(x.account))
         }
+        H::OrderIsCancelled(_) => "the pool cancelled this order: ask the pool for a fresh one".into(),
+        H::RequesterNotAllowed(x) => {
+            format!("this order is reserved for {}: use that wallet or another order", addr(x.requester))
+        }
+        H::CategoryMismatch(_) => "the request's category is not the order's: use the order's".into(),
+        H::CategoryNotAllowed(x) => format!("the pool does not serve category {}", x.category),
+        H::TrustOutOfRange(x) => {
+            format!("trust {} is outside what the order offers: ask for less trust or another pool", x.trust)
+        }
+        H::PriceAboveMax(x) => format!(
+            "the pool asks {} per task, above the most you pay ({}): raise --max-price or choose another pool",
+            qcr(alloy::primitives::U256::from(x.price)),
+            qcr(alloy::primitives::U256::from(x.maxPrice))
+        ),
+        H::VolumeExhausted(x) => format!(
+            "the order has {} of its {} tasks left, {} asked: ask the pool for a fresh order",
+            x.volume.saturating_sub(x.consumed),
+            x.volume,
+            x.requested
+        ),
+        H::PolicyChanged(_) => {
+            "the pool changed its policy since it signed this order: ask the pool for a fresh one".into()
+        }
+        H::InvalidConsent(_) => {
+            "the pool's consent is not for this job, client and task count: offer the job to the pool again".into()
+        }
+        H::ConsentAlreadyUsed(_) => {
+            "the pool's consent to this job was already used for a deal: offer the job again for another deal".into()
+        }
+        H::UnknownDeal(x) => format!("the Hub has no deal {}: check the deal id", x.dealId),
+        H::IndexOutOfDeal(x) => format!("the deal has no task {}", x.index),
+        H::WrongTaskStatus(x) => {
+            let status = match x.status {
+                0 => "not initialized",
+                1 => "taking contributions",
+                2 => "revealing a consensus",
+                3 => "completed",
+                _ => "claimed",
+            };
+            format!("the task is {status}, which this call does not apply to")
+        }
+        H::ContributionDeadlinePassed(_) => "the task's contribution deadline has passed".into(),
+        H::RevealDeadlinePassed(_) => "the task's reveal deadline has passed".into(),
+        H::FinalDeadlineNotReached(_) => {
+            "the task's final deadline has not passed: it can be claimed only after it".into()
+        }
+        H::FinalDeadlinePassed(_) => "the task's final deadline has passed: it can only be claimed".into(),
+        H::AlreadyContributed(_) => "this worker already voted on the task".into(),
+        H::InvalidAuthorization(_) => {
+            "the authorization is not the pool owner's for this worker, task and round: ask the pool again".into()
+        }
+        H::NotAWinner(_) => "this worker did not vote for the task's consensus: there is nothing to reveal".into(),
+        H::ResultHashMismatch(_) | H::SealMismatch(_) => {
+            "the revealed digest is not the one this worker voted: reveal the stored result".into()
+        }
+        H::NothingRevealed(_) => "no winner revealed the task's result: it cannot be finalized".into(),
+        H::RevealsPending(_) => "winners have yet to reveal: finalize after they do or after the reveal deadline".into(),
+        H::AlreadyRevealed(_) => "this worker already revealed its result".into(),
+        H::TaskHasReveals(_) => "a result of the task was revealed: finalize it instead of claiming".into(),
+        H::TooManyContributors(_) => "the task has its 255 contributors already".into(),
         other => format!("the Hub refused: {}", name_of(other)),
     };
     Refusal { name: name_of(e), sentence }

@@ -196,14 +196,12 @@ impl Actor {
         loop {
             tokio::select! {
                 command = commands.recv(), if open => match command {
-                    Some(Command::Send { tx, reply }) => {
-                        self.to_estimate.push_back((tx, reply));
+                    Some(command) => {
+                        self.take(command);
                         // A burst goes into one batch rather than one per command.
                         for _ in 0..MAX_DRAIN {
                             match commands.try_recv() {
-                                Ok(Command::Send { tx, reply }) => {
-                                    self.to_estimate.push_back((tx, reply));
-                                }
+                                Ok(command) => self.take(command),
                                 Err(_) => break,
                             }
                         }
@@ -221,6 +219,24 @@ impl Actor {
                 && self.to_estimate.is_empty()
             {
                 break;
+            }
+        }
+    }
+
+    fn take(&mut self, command: Command) {
+        match command {
+            Command::Send { tx, reply } => self.to_estimate.push_back((tx, reply)),
+            Command::SendAll { group } => {
+                // A batch of its own, whatever else is out: its answers come back together and
+                // in order, so the group's transactions wait for nonces in the order given.
+                let items: Vec<calls::Unpriced> =
+                    group.into_iter().map(|(tx, reply)| self.unpriced(tx, Some(reply))).collect();
+                self.estimating += 1;
+                self.tasks.push(calls::estimate_batch(
+                    self.provider.clone(),
+                    self.url.clone(),
+                    items,
+                ));
             }
         }
     }

@@ -2,6 +2,7 @@
 
 mod config;
 mod devnet;
+mod hub;
 mod job;
 mod scheduler;
 mod wallet;
@@ -44,6 +45,9 @@ enum Command {
     Wallet(wallet::WalletCommand),
     /// Start a local chain with the Hub deployed and accounts funded, until Ctrl-C.
     Devnet(devnet::DevnetArgs),
+    /// The Hub: deploy one on any chain (`deploy`), show what one holds (`info`).
+    #[command(subcommand)]
+    Hub(hub::HubCommand),
     /// Jobs: run one on this machine; a deal's status; claim what a deal left unfinished.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -101,6 +105,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Config(command) => config::run(&args, command),
         Command::Wallet(command) => wallet::run(&args, command).await,
         Command::Devnet(devnet) => devnet::run(&args, devnet).await,
+        Command::Hub(command) => hub::run(&args, command).await,
         Command::Job(command) => job::run(&args, command).await,
         Command::Scheduler(command) => scheduler::run(&args, command).await,
     }

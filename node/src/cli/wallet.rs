@@ -218,7 +218,7 @@ fn chosen<'a>(config: &'a NodeConfig, pick: &'a Pick) -> Option<&'a str> {
         .or((!config.wallet.name.is_empty()).then_some(config.wallet.name.as_str()))
 }
 
-fn unlock(
+pub(super) fn unlock(
     config: &NodeConfig,
     pick: &Pick,
     password: &PasswordArgs,
@@ -243,7 +243,7 @@ pub(super) async fn connect(
 
 /// Parses a recipient: all-lowercase or all-uppercase hex as is, mixed case only with a valid
 /// EIP-55 checksum (a typo in a checksummed address is caught).
-fn recipient(text: &str) -> anyhow::Result<Address> {
+pub(super) fn recipient(text: &str) -> anyhow::Result<Address> {
     let hex = text.trim().trim_start_matches("0x");
     let mixed =
         hex.chars().any(|c| c.is_ascii_lowercase()) && hex.chars().any(|c| c.is_ascii_uppercase());

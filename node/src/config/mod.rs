@@ -306,6 +306,35 @@ impl NodeConfig {
     }
 }
 
+/// The text of a configuration file that `--config` loads: `comments` as `#` lines, then the
+/// keys of `config`: all of them, or only the dotted `keys` given (`chain.hub`), in that order
+/// and under their sections. A file with some keys leaves the others to the layers below it.
+pub fn file_text(config: &NodeConfig, keys: Option<&[&str]>, comments: &[String]) -> String {
+    let mut text: String = comments.iter().map(|c| format!("# {c}\n")).collect();
+    let Some(keys) = keys else {
+        text.push_str(&toml::to_string(config).unwrap_or_default());
+        return text;
+    };
+    let table = match toml::Value::try_from(config) {
+        Ok(toml::Value::Table(table)) => table,
+        _ => toml::Table::new(),
+    };
+    let mut section = None;
+    for key in keys {
+        let Some((name, field)) = key.split_once('.') else { continue };
+        let Some(value) = table.get(name).and_then(|s| s.get(field)) else { continue };
+        if section != Some(name) {
+            if section.is_some() {
+                text.push('\n');
+            }
+            text.push_str(&format!("[{name}]\n"));
+            section = Some(name);
+        }
+        text.push_str(&format!("{field} = {value}\n"));
+    }
+    text
+}
+
 /// `$XDG_DATA_HOME/quorate`, else `~/.local/share/quorate`, else `./quorate-data`.
 fn default_data_dir() -> PathBuf {
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
@@ -327,6 +356,27 @@ mod tests {
         assert_eq!(parsed, NodeConfig::default());
         parsed.validate().unwrap();
         assert!(parsed.chain_config().is_ok());
+    }
+
+    #[test]
+    fn a_file_of_some_keys_reads_back_over_the_defaults() {
+        let mut config = NodeConfig::default();
+        config.chain.rpc_url = "https://rpc.example:8545/key".into();
+        config.chain.chain_id = 11_155_111;
+        config.chain.hub = Some(Address::repeat_byte(0xab));
+        config.chain.confirmations = 9;
+        let keys = ["chain.rpc_url", "chain.chain_id", "chain.hub"];
+        let text = file_text(&config, Some(&keys), &["a comment".into()]);
+        assert!(text.starts_with("# a comment\n[chain]\nrpc_url = "), "{text}");
+        let read: NodeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(read.chain.hub, config.chain.hub);
+        assert_eq!(
+            (read.chain.rpc_url.as_str(), read.chain.chain_id),
+            ("https://rpc.example:8545/key", 11_155_111)
+        );
+        assert_eq!(read.chain.confirmations, NodeConfig::default().chain.confirmations, "{text}");
+        let all: NodeConfig = toml::from_str(&file_text(&config, None, &[])).unwrap();
+        assert_eq!(all, config);
     }
 
     #[test]

@@ -186,16 +186,7 @@ fn sandbox_thread(
         let result = sandbox.run(&spec, &mut |event| {
             let _ = tx.send(Note::Report(LocalReport::Event { index, event }));
         });
-        let outcome = match result {
-            Ok(output) => LocalOutcome::Agreed(TaskOutcome::Value(output.result)),
-            Err(EvalError::Task { kind, message }) if kind.is_agreed_outcome() => {
-                LocalOutcome::Agreed(TaskOutcome::Error { kind: kind.name().into(), message })
-            }
-            Err(EvalError::Task { kind, message }) => {
-                LocalOutcome::Failed { kind: kind.name().into(), message }
-            }
-            Err(e) => LocalOutcome::Failed { kind: "internal".into(), message: e.to_string() },
-        };
+        let outcome = classify(result);
         let done = LocalReport::Done { index, outcome, took: started.elapsed() };
         if tx.send(Note::Report(done)).is_err() {
             break;
@@ -204,9 +195,24 @@ fn sandbox_thread(
     sandbox.shutdown();
 }
 
+/// What a sandbox's answer to a task means: a value or a failure every replica reproduces
+/// (voted on), or a failure of this machine (reported, never voted).
+pub fn classify(result: Result<quorate_evaluator::sandbox::TaskOutput, EvalError>) -> LocalOutcome {
+    match result {
+        Ok(output) => LocalOutcome::Agreed(TaskOutcome::Value(output.result)),
+        Err(EvalError::Task { kind, message }) if kind.is_agreed_outcome() => {
+            LocalOutcome::Agreed(TaskOutcome::Error { kind: kind.name().into(), message })
+        }
+        Err(EvalError::Task { kind, message }) => {
+            LocalOutcome::Failed { kind: kind.name().into(), message }
+        }
+        Err(e) => LocalOutcome::Failed { kind: "internal".into(), message: e.to_string() },
+    }
+}
+
 /// The first line of V8's words, without the sandbox's prefixes: `undefined:1: SyntaxError:
 /// Unexpected end of input` becomes `line 1: SyntaxError: Unexpected end of input`.
-fn load_reason(e: EvalError) -> String {
+pub(crate) fn load_reason(e: EvalError) -> String {
     let text = match e {
         EvalError::Job { reason } => reason,
         other => return other.to_string(),
@@ -223,7 +229,7 @@ fn load_reason(e: EvalError) -> String {
 }
 
 /// The sandbox processes' limits: room for the job's memory cap above the evaluator's own.
-fn spawn_config(job: &Job, config: &LocalConfig) -> SpawnConfig {
+pub(crate) fn spawn_config(job: &Job, config: &LocalConfig) -> SpawnConfig {
     let defaults = ProcessLimits::default();
     let heap_mb = u64::from(job.limits.heap_mib);
     let mut spawn = SpawnConfig::new(&config.program);

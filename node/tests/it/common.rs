@@ -55,3 +55,15 @@ pub(crate) fn run(command: &mut std::process::Command) -> (bool, String, String)
         String::from_utf8_lossy(&stderr).into_owned(),
     )
 }
+
+/// The sandbox executable `quorate` starts (built beside it by `cargo build --workspace`).
+pub(crate) fn evaluator() -> std::path::PathBuf {
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_quorate"));
+    let program = exe.with_file_name(quorate_evaluator::client::PROGRAM);
+    assert!(
+        program.exists(),
+        "{} is missing: build it with `cargo build -p quorate-evaluator` (the test command builds the workspace)",
+        program.display()
+    );
+    program
+}

@@ -4,19 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{quorate, run};
-
-/// The sandbox executable the binary starts (built beside it by `cargo build --workspace`).
-fn evaluator() -> PathBuf {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_quorate"));
-    let program = exe.with_file_name(quorate_evaluator::client::PROGRAM);
-    assert!(
-        program.exists(),
-        "{} is missing: build it with `cargo build -p quorate-evaluator` (the test command builds the workspace)",
-        program.display()
-    );
-    program
-}
+use crate::common::{evaluator, quorate, run};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -219,3 +219,34 @@ async fn another_sender_with_the_same_key_does_not_stall_the_actor() {
         U256::from(2u8)
     );
 }
+
+#[tokio::test]
+async fn a_group_takes_nonces_in_the_order_given_while_other_sends_race_it() {
+    // `Chain::send_all` is what keeps a Hub's category ids in the order asked.
+    let net = devnet().await;
+    let chain = crate::common::chain(&net, Role::Worker).await;
+    let provider = chain.provider().clone();
+    let to = Address::repeat_byte(0x71);
+    let transfer = |wei: u64| TransactionRequest::default().to(to).value(U256::from(wei));
+    let others = join_all((0..60u64).map(|i| {
+        let chain = chain.clone();
+        async move { chain.send(transfer(1_000 + i)).await }
+    }));
+    let group = chain.send_all((1..=40u64).map(transfer).collect());
+    let (others, group) = tokio::join!(others, group);
+    assert_eq!(group.len(), 40);
+    let mut nonces = Vec::new();
+    for (i, result) in group.into_iter().enumerate() {
+        let receipt = result.unwrap_or_else(|e| panic!("transaction {i} of the group: {e}"));
+        let tx = provider.get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
+        assert_eq!(
+            alloy::consensus::Transaction::value(&tx),
+            U256::from(i + 1),
+            "receipts in order"
+        );
+        nonces.push(alloy::consensus::Transaction::nonce(&tx));
+    }
+    assert!(nonces.windows(2).all(|w| w[0] < w[1]), "nonces in the order given: {nonces:?}");
+    assert!(others.iter().all(Result::is_ok), "the racing sends mined too");
+    assert!(chain.send_all(Vec::new()).await.is_empty());
+}

@@ -1,0 +1,48 @@
+//! The worker's two transactions: `contribute` (a vote: the result's hash and the worker's
+//! seal, with the pool owner's authorization) and `reveal` (the digest behind the vote).
+
+use alloy::{
+    primitives::{Address, B256, Bytes},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    sol_types::SolCall,
+};
+use quorate_contracts::bindings::Hub;
+use quorate_primitives::{ResultDigest, TaskId};
+
+use crate::chain::{Chain, ChainError};
+
+/// Votes `digest` on `task` with `authorization`, from `chain`'s account.
+pub async fn contribute(
+    chain: &Chain,
+    hub: Address,
+    task: TaskId,
+    digest: ResultDigest,
+    authorization: &[u8],
+) -> Result<TransactionReceipt, ChainError> {
+    let input = Hub::contributeCall {
+        taskId: task.0,
+        resultHash: B256::from(digest.vote(task)),
+        resultSeal: B256::from(digest.seal(chain.address(), task)),
+        authorization: Bytes::copy_from_slice(authorization),
+    };
+    send(chain, hub, input.abi_encode()).await
+}
+
+/// Reveals `digest` on `task`.
+pub async fn reveal(
+    chain: &Chain,
+    hub: Address,
+    task: TaskId,
+    digest: ResultDigest,
+) -> Result<TransactionReceipt, ChainError> {
+    let input = Hub::revealCall { taskId: task.0, resultDigest: B256::from(digest) };
+    send(chain, hub, input.abi_encode()).await
+}
+
+async fn send(
+    chain: &Chain,
+    hub: Address,
+    input: Vec<u8>,
+) -> Result<TransactionReceipt, ChainError> {
+    chain.send(TransactionRequest::default().to(hub).input(input.into())).await
+}

@@ -1,0 +1,165 @@
+//! The worker's sandboxes: blocking evaluator processes, each on its own thread, behind a
+//! bounded queue (ROLES.md: the evaluator pool is blocking code). The loop submits a task and
+//! awaits its outcome; a full queue is refused at once, so the loop never blocks on it and
+//! never takes more tasks than it has sandboxes for.
+
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
+};
+
+use quorate_evaluator::{
+    client::{EvaluatorHandle, SpawnConfig},
+    hardening::ProcessLimits,
+    sandbox::{Event, TaskSpec},
+};
+use quorate_primitives::{ContentHash, TaskId};
+use tokio::sync::oneshot;
+
+use crate::job::local::{LocalOutcome, classify, load_reason};
+
+/// How the worker runs its sandboxes.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    /// The `quorate-evaluator` executable.
+    pub program: std::path::PathBuf,
+    /// Sandboxes (processes, threads) at once.
+    pub sandboxes: usize,
+    /// Their scheduling priority (0 to 19).
+    pub nice: i32,
+    /// The most memory one task may be given, MiB (the process caps sit above it).
+    pub task_memory_mib: u64,
+    /// Open a GPU in every sandbox for `gpu.compute`.
+    pub gpu: bool,
+}
+
+/// One task to run.
+#[derive(Debug)]
+pub struct Work {
+    /// The job's code, by content hash (a sandbox loads it once and keeps it for later tasks).
+    pub code_hash: ContentHash,
+    /// The code.
+    pub code: Arc<str>,
+    /// The task.
+    pub spec: TaskSpec,
+    /// Where its progress and console lines go; when it is full they are dropped (the
+    /// evaluator caps and counts console text per task already).
+    pub events: Option<tokio::sync::mpsc::Sender<(TaskId, Event)>>,
+    /// Where its outcome goes.
+    pub reply: oneshot::Sender<LocalOutcome>,
+}
+
+/// The sandboxes and their queue.
+#[derive(Debug)]
+pub struct Executor {
+    queue: Option<mpsc::SyncSender<Work>>,
+    threads: Vec<JoinHandle<()>>,
+    sandboxes: usize,
+}
+
+impl Executor {
+    /// Starts `config.sandboxes` sandboxes (at least one); fails when one cannot start.
+    pub fn start(config: &ExecConfig) -> Result<Self, String> {
+        let sandboxes = config.sandboxes.max(1);
+        let spawn = spawn_config(config);
+        let handles = (0..sandboxes)
+            .map(|_| EvaluatorHandle::spawn(spawn.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                format!(
+                    "cannot start the sandbox {}: {e}; run ./scripts/setup, or set evaluator.program to where quorate-evaluator is",
+                    spawn.program.display()
+                )
+            })?;
+        // As many waiting as running: a task is queued only when a sandbox will soon be free.
+        let (tx, rx) = mpsc::sync_channel::<Work>(sandboxes);
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, handle)| {
+                let rx = Arc::clone(&rx);
+                std::thread::Builder::new()
+                    .name(format!("sandbox-{i}"))
+                    .spawn(move || serve(handle, &rx))
+                    .map_err(|e| format!("cannot start a sandbox thread: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { queue: Some(tx), threads, sandboxes })
+    }
+
+    /// How many sandboxes run.
+    pub fn sandboxes(&self) -> usize {
+        self.sandboxes
+    }
+
+    /// Queues `work`, or gives it back at once when the queue is full.
+    pub fn submit(&self, work: Work) -> Result<(), Box<Work>> {
+        let Some(queue) = &self.queue else { return Err(Box::new(work)) };
+        queue.try_send(work).map_err(|e| match e {
+            mpsc::TrySendError::Full(work) | mpsc::TrySendError::Disconnected(work) => {
+                Box::new(work)
+            }
+        })
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // Closing the queue ends every thread after its current task.
+        self.queue.take();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One sandbox's thread: takes the next task, loads its job's code when it differs from the
+/// one loaded, runs it, answers.
+fn serve(mut sandbox: EvaluatorHandle, queue: &Mutex<mpsc::Receiver<Work>>) {
+    let mut loaded: Option<ContentHash> = None;
+    loop {
+        let work = match queue.lock() {
+            Ok(rx) => match rx.recv() {
+                Ok(work) => work,
+                Err(_) => break,
+            },
+            Err(_) => break,
+        };
+        let Work { code_hash, code, spec, events, reply } = work;
+        if loaded != Some(code_hash) {
+            if let Err(e) = sandbox.load_job(code_hash, &code) {
+                loaded = None;
+                let _ = reply.send(LocalOutcome::Failed {
+                    kind: "load_failed".into(),
+                    message: load_reason(e),
+                });
+                continue;
+            }
+            loaded = Some(code_hash);
+        }
+        let task = spec.task_id;
+        let result = sandbox.run(&spec, &mut |event| {
+            if let Some(events) = &events {
+                let _ = events.try_send((task, event));
+            }
+        });
+        let _ = reply.send(classify(result));
+    }
+    sandbox.shutdown();
+}
+
+fn spawn_config(config: &ExecConfig) -> SpawnConfig {
+    let defaults = ProcessLimits::default();
+    let mut spawn = SpawnConfig::new(&config.program);
+    spawn.limits = ProcessLimits {
+        nice: config.nice,
+        memory_mb: defaults
+            .memory_mb
+            .max(config.task_memory_mib.saturating_mul(2).saturating_add(512)),
+        v8_heap_mb: defaults.v8_heap_mb.max(config.task_memory_mib.saturating_add(256)),
+        gpu: config.gpu,
+        ..defaults
+    };
+    spawn
+}
