@@ -51,7 +51,7 @@ enum Command {
     /// Jobs: run one on this machine; a deal's status; claim what a deal left unfinished.
     #[command(subcommand)]
     Job(job::JobCommand),
-    /// Run a pool: create it on the Hub (`init`), show it (`status`).
+    /// Run a pool: create it on the Hub (`init`), run it (`run`), show it (`status`).
     #[command(subcommand)]
     Scheduler(scheduler::SchedulerCommand),
 }

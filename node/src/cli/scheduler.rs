@@ -8,12 +8,15 @@ use quorate_contracts::bindings::Hub;
 
 use super::{
     Args,
-    wallet::{PasswordArgs, Pick, connect},
+    wallet::{PasswordArgs, Pick, connect, unlock},
 };
 use crate::{
     accounts,
     config::NodeConfig,
-    scheduler::{pool, state::SchedulerState},
+    scheduler::{
+        pool, service,
+        state::{PoolRecord, SchedulerState},
+    },
     units::{Currency, Currency::Qcr, parse_amount, short},
 };
 
@@ -29,6 +32,23 @@ pub(super) enum SchedulerCommand {
     /// Show the pool: its policy on chain, the owner's Hub balances, and how many tasks the
     /// free balance can stake.
     Status(StatusArgs),
+    /// Run the pool: publish its orders, take jobs, follow its deals on chain, hand tasks to
+    /// workers and drive consensus, until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct RunArgs {
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
+    /// Where to listen for workers and clients (a multiaddr; repeatable).
+    #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/0.0.0.0/tcp/4001")]
+    listen: Vec<String>,
+    /// Peers to join the network through (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -58,6 +78,7 @@ pub(super) async fn run(args: &Args, command: &SchedulerCommand) -> anyhow::Resu
     match command {
         SchedulerCommand::Init(init) => self::init(&config, init).await,
         SchedulerCommand::Status(status) => self::status(&config, status).await,
+        SchedulerCommand::Run(run) => self::run_pool(&config, run).await,
     }
 }
 
@@ -85,8 +106,9 @@ async fn init(config: &NodeConfig, init: &InitArgs) -> anyhow::Result<ExitCode> 
     if let Some(amount) = stake.filter(|a| !a.is_zero()) {
         accounts::deposit(&chain, hub, amount).await?;
     }
-    let id = pool::create(&chain, hub, pool::policy(&config.scheduler), &init.metadata).await?;
-    state.set_pool(id, owner, hub)?;
+    let (id, since_block) =
+        pool::create_at(&chain, hub, pool::policy(&config.scheduler), &init.metadata).await?;
+    state.set_pool(PoolRecord { pool: id, owner, hub, since_block })?;
 
     let balances = accounts::balances(chain.provider(), hub, owner).await?;
     let per_task = price.saturating_mul(U256::from(POOL_STAKE_PERCENT)) / U256::from(100u8);
@@ -102,6 +124,45 @@ async fn init(config: &NodeConfig, init: &InitArgs) -> anyhow::Result<ExitCode> 
     )?;
     writeln!(out, "{}", stake_line(balances.free, per_task, price))?;
     writeln!(out, "Show it with: quorate scheduler status")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_pool(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode> {
+    let owner = unlock(config, &run.pick, &run.password)?;
+    let keypair = service::keypair(config)?;
+    let chain_id = crate::chain::connect_provider(&config.chain_config()?).await?.1;
+    let parse = |text: &String, flag: &str| {
+        text.parse::<quorate_p2p::Multiaddr>().map_err(|e| {
+            anyhow::anyhow!(
+                "--{flag} {text:?} is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4001): {e}"
+            )
+        })
+    };
+    let mut p2p = quorate_p2p::Config::new(keypair, chain_id);
+    p2p.listen = run.listen.iter().map(|a| parse(a, "listen")).collect::<Result<_, _>>()?;
+    p2p.bootstrap =
+        run.bootstrap.iter().map(|a| parse(a, "bootstrap")).collect::<Result<_, _>>()?;
+    let running = service::start(service::Settings { config: config.clone(), owner, p2p }).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Pool {} running; listening on:", running.pool.0)?;
+    for addr in &running.addrs {
+        writeln!(out, "  {addr}/p2p/{}", running.p2p.peer_id())?;
+    }
+    writeln!(out, "Stop with Ctrl-C.")?;
+    drop(out);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut running = running;
+    let signalled = tokio::select! {
+        _ = tokio::signal::ctrl_c() => true,
+        _ = term.recv() => true,
+        result = running.finished() => {
+            result?;
+            false
+        }
+    };
+    if signalled {
+        running.stop().await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

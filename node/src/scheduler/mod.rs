@@ -3,12 +3,16 @@
 //!
 //! | module | does |
 //! |---|---|
+//! | [`service`] | `quorate scheduler run`: the loop between the follower, the network, the core and the store |
 //! | [`state`] | the data directory's store: which pool it runs |
 //! | [`store`] | the core's records in redb, and the image it restores from |
 //! | [`events`] | Hub events to the core's chain events, for this pool's deals |
+//! | [`jobs`] | jobs offered: fetched, pinned, checked (a sample task twice), consented or refused |
 //! | [`pool`] | the pool on chain: created with its policy; its signed orders |
 
 pub mod events;
+pub mod jobs;
 pub mod pool;
+pub mod service;
 pub mod state;
 pub mod store;

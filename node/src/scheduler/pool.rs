@@ -43,15 +43,28 @@ pub async fn create(
     policy: PoolPolicy,
     metadata: &str,
 ) -> Result<PoolId, ChainError> {
+    create_at(chain, hub, policy, metadata).await.map(|(pool, _)| pool)
+}
+
+/// [`create`], with the block the pool was created in (where following its deals starts).
+pub async fn create_at(
+    chain: &Chain,
+    hub: Address,
+    policy: PoolPolicy,
+    metadata: &str,
+) -> Result<(PoolId, u64), ChainError> {
     let input = Hub::createPoolCall { policy, metadataUri: metadata.to_owned() }.abi_encode();
     let receipt = chain.send(TransactionRequest::default().to(hub).input(input.into())).await?;
-    created_pool(&receipt, hub, chain.address()).ok_or_else(|| ChainError::Rpc {
-        op: "createPool",
-        reason: format!(
-            "transaction {} was mined without a PoolCreated event for {}",
-            receipt.transaction_hash,
-            chain.address()
-        ),
+    let block = receipt.block_number.unwrap_or_default();
+    created_pool(&receipt, hub, chain.address()).map(|pool| (pool, block)).ok_or_else(|| {
+        ChainError::Rpc {
+            op: "createPool",
+            reason: format!(
+                "transaction {} was mined without a PoolCreated event for {}",
+                receipt.transaction_hash,
+                chain.address()
+            ),
+        }
     })
 }
 

@@ -26,6 +26,9 @@ pub struct PoolRecord {
     pub owner: Address,
     /// The Hub it lives on.
     pub hub: Address,
+    /// The block it was created in: following its deals starts there.
+    #[serde(default)]
+    pub since_block: u64,
 }
 
 const POOL: Table<String, PoolRecord> = Table::new("pool");
@@ -64,9 +67,9 @@ impl SchedulerState {
     }
 
     /// Remembers the pool `init` created.
-    pub fn set_pool(&self, pool: PoolId, owner: Address, hub: Address) -> Result<(), StoreError> {
+    pub fn set_pool(&self, record: PoolRecord) -> Result<(), StoreError> {
         let mut batch = Batch::default();
-        batch.put(&POOL, &POOL_KEY.to_owned(), &PoolRecord { pool, owner, hub })?;
+        batch.put(&POOL, &POOL_KEY.to_owned(), &record)?;
         self.store.commit(batch)
     }
 }

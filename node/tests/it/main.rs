@@ -12,6 +12,7 @@ mod follower;
 mod hub;
 mod job;
 mod keystores;
+mod pool;
 mod sender;
 mod store;
 mod worker;

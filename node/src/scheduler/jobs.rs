@@ -1,0 +1,244 @@
+//! Jobs offered to the pool: their blobs fetched from the client and pinned in the data
+//! directory, checked (limits, the manifest, every input, a sample task run twice alike), then
+//! consented to or refused (docs/architecture.md §4, the pool protocol).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::primitives::{Address, B256};
+use quorate_evaluator::{
+    client::{EvaluatorHandle, SpawnConfig},
+    sandbox::{Limits, TaskSpec},
+};
+use quorate_p2p::{
+    Client as P2p, PeerId,
+    fetch::{FetchConfig, fetch},
+};
+use quorate_primitives::{ContentHash, DealId, JobManifest, TaskId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::{
+    job::local::{LocalOutcome, classify, load_reason},
+    store::Table,
+};
+
+/// Where an offered job stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Intake {
+    /// Fetching its blobs.
+    Fetching {
+        /// Blobs fetched and pinned.
+        fetched: u32,
+        /// Its blobs in all (manifest, code, inputs).
+        total: u32,
+    },
+    /// Checked and pinned; the owner's consent.
+    Consented {
+        /// The `JobConsent` signature (65 bytes).
+        signature: Vec<u8>,
+    },
+    /// Refused, and why.
+    Refused {
+        /// The reason, as the client is told.
+        reason: String,
+    },
+}
+
+/// An offered job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The client that offered it (the only one the consent is for).
+    pub client: Address,
+    /// The order it is to be bought from.
+    pub order: B256,
+    /// Its tasks.
+    pub task_count: u32,
+    /// The trust asked.
+    pub trust: u32,
+    /// Where it stands.
+    pub intake: Intake,
+}
+
+/// Offered jobs by job hash.
+pub const JOBS: Table<B256, JobRecord> = Table::new("jobs");
+
+/// The job of each of this pool's deals.
+pub const DEAL_JOBS: Table<B256, ContentHash> = Table::new("deal_jobs");
+
+/// The pinned blobs: one file per content hash under a directory.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    dir: PathBuf,
+}
+
+impl Pinned {
+    /// Blobs under `dir` (created when needed).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn path(&self, hash: &ContentHash) -> PathBuf {
+        self.dir.join(alloy::primitives::hex::encode(hash.0))
+    }
+
+    /// The blob's bytes, when pinned and intact.
+    pub fn get(&self, hash: &ContentHash) -> Option<Vec<u8>> {
+        std::fs::read(self.path(hash)).ok().filter(|bytes| hash.verifies(bytes))
+    }
+
+    /// Pins `bytes` (already checked against `hash`): written whole or not at all.
+    pub fn put(&self, hash: &ContentHash, bytes: &[u8]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.path(hash);
+        if path.exists() {
+            return Ok(());
+        }
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    }
+}
+
+/// What a pool takes in one job.
+#[derive(Debug, Clone)]
+pub struct IntakeLimits {
+    /// Most tasks.
+    pub max_tasks: u32,
+    /// Most bytes of manifest, code and inputs.
+    pub max_bytes: u64,
+    /// The `quorate-evaluator` executable the sample task runs in.
+    pub evaluator: PathBuf,
+}
+
+/// What an intake reports as it goes: the job and its new state.
+pub type Progress = mpsc::Sender<(ContentHash, Intake)>;
+
+/// Fetches job `job` from the client `peer`, pins its blobs and checks it. Returns the
+/// manifest, or the reason to refuse (a sentence for the client).
+pub async fn intake(
+    p2p: &P2p,
+    peer: PeerId,
+    job: ContentHash,
+    task_count: u32,
+    limits: &IntakeLimits,
+    pinned: &Pinned,
+    progress: &Progress,
+) -> Result<JobManifest, String> {
+    let config = FetchConfig { max_size: limits.max_bytes, ..FetchConfig::default() };
+    let get = |hash: ContentHash| {
+        let config = config.clone();
+        async move {
+            if let Some(bytes) = pinned.get(&hash) {
+                return Ok(bytes);
+            }
+            let bytes = fetch(p2p, &[peer], hash, &config)
+                .await
+                .map_err(|e| format!("the scheduler could not fetch blob {hash} from you: {e}"))?;
+            pinned
+                .put(&hash, &bytes)
+                .map_err(|e| format!("the scheduler could not store the job: {e}"))?;
+            Ok::<_, String>(bytes)
+        }
+    };
+    let manifest_bytes = get(job).await?;
+    let manifest = JobManifest::decode(&manifest_bytes).map_err(|e| e.to_string())?;
+    if manifest.task_count() != task_count {
+        return Err(format!(
+            "the offer says {task_count} tasks but the manifest has {}",
+            manifest.task_count()
+        ));
+    }
+    if task_count > limits.max_tasks {
+        return Err(format!(
+            "this pool takes at most {} tasks per job, the job has {task_count}: split it",
+            limits.max_tasks
+        ));
+    }
+    let total = task_count.saturating_add(2);
+    let report = |fetched: u32| {
+        let _ = progress.try_send((job, Intake::Fetching { fetched, total }));
+    };
+    report(1);
+    let code = get(manifest.code).await?;
+    let mut bytes = (manifest_bytes.len() as u64).saturating_add(code.len() as u64);
+    report(2);
+    let mut first_input = None;
+    for (i, input) in manifest.inputs.iter().enumerate() {
+        let blob = get(*input).await?;
+        bytes = bytes.saturating_add(blob.len() as u64);
+        if bytes > limits.max_bytes {
+            return Err(format!(
+                "the job's code and inputs take more than the pool's {} MiB: make it smaller or split it",
+                limits.max_bytes >> 20
+            ));
+        }
+        if first_input.is_none() {
+            first_input = Some(blob);
+        }
+        report(u32::try_from(i).unwrap_or(u32::MAX).saturating_add(3));
+    }
+    let code =
+        String::from_utf8(code).map_err(|_| "the work function is not UTF-8 text".to_owned())?;
+    let input = String::from_utf8(first_input.unwrap_or_default())
+        .map_err(|_| "the first input is not UTF-8 JSON".to_owned())?;
+    sample(&limits.evaluator, &manifest, Arc::from(code), input, job).await?;
+    Ok(manifest)
+}
+
+/// Runs the first task twice in one sandbox and refuses a job that fails to load, fails on
+/// this machine, or answers differently twice (it would split its replicas).
+async fn sample(
+    program: &Path,
+    manifest: &JobManifest,
+    code: Arc<str>,
+    input: String,
+    job: ContentHash,
+) -> Result<(), String> {
+    let program = program.to_path_buf();
+    let spec = TaskSpec {
+        task_id: TaskId::derive(DealId::from(job.0), 0),
+        now_ms: 0,
+        input,
+        args: manifest.args.clone(),
+        limits: Limits {
+            timeout_ms: manifest.limits.timeout_ms,
+            heap_bytes: u64::from(manifest.limits.heap_mib) << 20,
+            result_bytes: u64::from(manifest.limits.result_bytes),
+            ..Limits::default()
+        },
+    };
+    let code_hash = manifest.code;
+    let run = move || -> Result<(), String> {
+        let mut sandbox = EvaluatorHandle::spawn(SpawnConfig::new(&program))
+            .map_err(|e| format!("the scheduler cannot start a sandbox to check the job: {e}"))?;
+        let result = (|| {
+            sandbox
+                .load_job(code_hash, &code)
+                .map_err(|e| format!("the work function does not load: {}", load_reason(e)))?;
+            let first = classify(sandbox.run(&spec, &mut |_| {}));
+            sandbox.reset().map_err(|e| format!("the scheduler's sandbox failed: {e}"))?;
+            let second = classify(sandbox.run(&spec, &mut |_| {}));
+            match (&first, &second) {
+                (LocalOutcome::Failed { kind, message }, _) | (_, LocalOutcome::Failed { kind, message }) => {
+                    Err(format!("the first task failed on the scheduler's machine ({kind}): {message}"))
+                }
+                _ if first != second => Err(
+                    "the first task gave two different results in two runs: the work function is not deterministic"
+                        .to_owned(),
+                ),
+                _ => Ok(()),
+            }
+        })();
+        sandbox.shutdown();
+        result
+    };
+    tokio::time::timeout(Duration::from_secs(600), tokio::task::spawn_blocking(run))
+        .await
+        .map_err(|_| "checking the first task took longer than 10 minutes".to_owned())?
+        .map_err(|e| format!("checking the job failed: {e}"))?
+}

@@ -1,0 +1,318 @@
+//! `quorate scheduler run`'s loop on real parts (anvil with the real Hub, libp2p on loopback,
+//! redb, a real sandbox for the job's sample task): a client takes the pool's gossiped order,
+//! offers a job whose blobs only the pool may fetch, gets the pool's consent and buys the deal;
+//! the scheduler initializes the tasks and assigns them to the workers that joined; the workers
+//! (scripted here from the pool protocol, with their real keys and transactions) fetch what they
+//! were granted, contribute, reveal when asked and upload; the scheduler checks each upload
+//! against the digest revealed on chain and finalizes; the client pages the deal's status and
+//! fetches each result, which nobody else may fetch.
+
+use std::time::{Duration, Instant};
+
+use alloy::{
+    primitives::{Address, utils::parse_ether},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+    sol_types::SolValue,
+};
+use quorate_contracts::{
+    bindings::IHub::PoolOrder,
+    sign::{hub_domain, pool_order_digest},
+};
+use quorate_devnet::Role;
+use quorate_node::{
+    chain::Chain,
+    client::{
+        deal::{Purchase, buy},
+        report::{self, TaskState},
+    },
+    config::NodeConfig,
+    job::Job,
+    scheduler::{
+        pool,
+        service::{self, Settings},
+        state::{PoolRecord, SchedulerState},
+    },
+    worker::chain as worker_chain,
+};
+use quorate_p2p::{
+    Client as P2p, Event, Keypair, PeerId,
+    data::Access,
+    fetch::{FetchConfig, fetch},
+    identity::{IdentityProof, Purpose},
+    wire::{self, JobState, Message as Wire, TaskInput, TaskPhase},
+};
+use quorate_primitives::{
+    ContentHash, EvaluatorKind, JobLimits, JobManifest, PoolId, ResultDigest,
+};
+use tokio::sync::mpsc;
+
+use crate::common::{config, devnet, evaluator, signer};
+
+/// A p2p node on loopback proven as `purpose` by `key`.
+async fn peer(
+    key: &PrivateKeySigner,
+    purpose: Purpose,
+    chain_id: u64,
+) -> (P2p, mpsc::Receiver<Event>) {
+    let keypair = Keypair::generate_ed25519();
+    let id = keypair.public().to_peer_id();
+    let expires =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+            + 3600;
+    let proof = IdentityProof::sign(key, key.address(), &id, purpose, chain_id, expires).unwrap();
+    quorate_p2p::spawn(quorate_p2p::Config::test(keypair, chain_id), proof).unwrap()
+}
+
+async fn within<T>(secs: u64, what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// A scripted worker: joins, takes every assignment, runs `n * 2`, contributes, reveals when
+/// asked, uploads. Reports what it did on `seen`.
+async fn worker(
+    chain: Chain,
+    hub: Address,
+    scheduler: PeerId,
+    mut events: mpsc::Receiver<Event>,
+    p2p: P2p,
+    pool: PoolId,
+    seen: mpsc::Sender<String>,
+) {
+    let joined = p2p
+        .request(
+            scheduler,
+            Wire::JoinRequest(wire::JoinRequest {
+                pool,
+                capabilities: wire::WorkerCapabilities {
+                    slots: 4,
+                    memory_mib: 1024,
+                    evaluators: wire::evaluators::JS,
+                    gpu_class: None,
+                },
+                credential: None,
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(joined, Wire::JoinAccepted(_)), "{joined:?}");
+    let _ = seen.send("joined".into()).await;
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(4));
+    let mut results = std::collections::HashMap::new();
+    loop {
+        tokio::select! {
+            _ = heartbeat.tick() => {
+                let beat = wire::Heartbeat { pool, free_slots: 4, running: 0 };
+                let _ = p2p.request(scheduler, Wire::Heartbeat(beat)).await;
+            }
+            event = events.recv() => {
+                let Some(Event::Request { message, responder, .. }) = event else {
+                    if event.is_none() { return }
+                    continue;
+                };
+                match message {
+                    Wire::TaskAssignment(a) => {
+                        p2p.respond(responder, Wire::Ack).await.unwrap();
+                        let (providers, fetching) = ([scheduler], FetchConfig::default());
+                        let get = |hash| fetch(&p2p, &providers, hash, &fetching);
+                        let manifest = JobManifest::decode(&get(a.job).await.unwrap()).unwrap();
+                        let code = get(manifest.code).await.unwrap();
+                        assert!(!code.is_empty());
+                        let TaskInput::ByHash { hash, .. } = a.input else { panic!("inline input") };
+                        assert!(manifest.inputs.contains(&hash), "an input of the job");
+                        let n: u64 = serde_json::from_slice(&get(hash).await.unwrap()).unwrap();
+                        let bytes = (n * 2).to_string().into_bytes();
+                        let digest = ResultDigest::of(a.task, &bytes);
+                        worker_chain::contribute(&chain, hub, a.task, digest, &a.authorization).await.unwrap();
+                        results.insert(a.task, (digest, bytes));
+                        let _ = seen.send(format!("contributed {n}")).await;
+                    }
+                    Wire::RevealRequest(r) => {
+                        p2p.respond(responder, Wire::Ack).await.unwrap();
+                        let (digest, bytes) = results[&r.task].clone();
+                        if worker_chain::reveal(&chain, hub, r.task, digest).await.is_ok() {
+                            let upload = wire::ResultUpload { task: r.task, result: bytes };
+                            let answer = p2p.request(scheduler, Wire::ResultUpload(upload)).await.unwrap();
+                            assert_eq!(answer, Wire::Ack);
+                            let _ = seen.send("revealed".into()).await;
+                        }
+                    }
+                    other => {
+                        p2p.respond(responder, Wire::Ack).await.unwrap();
+                        let _ = seen.send(format!("got {}", other.kind().name())).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
+    let net = devnet().await;
+    let hub = net.deployment().hub;
+    let chain_id = net.chain_id();
+    let owner = signer(&net, Role::PoolOperator);
+    let operator = crate::common::chain(&net, Role::PoolOperator).await;
+
+    // `quorate scheduler init`, then `run`.
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeConfig::default();
+    node.node.data_dir = dir.path().to_path_buf();
+    node.chain.rpc_url = net.endpoint();
+    node.chain.chain_id = chain_id;
+    node.chain.hub = Some(hub);
+    node.chain.confirmations = 0;
+    node.chain.poll_interval_ms = 200;
+    node.evaluator.program = evaluator();
+    let (pool_id, since_block) =
+        pool::create_at(&operator, hub, pool::policy(&node.scheduler), "").await.unwrap();
+    SchedulerState::open(&node)
+        .unwrap()
+        .set_pool(PoolRecord { pool: pool_id, owner: owner.address(), hub, since_block })
+        .unwrap();
+    let keypair = service::keypair(&node).unwrap();
+    let running = service::start(Settings {
+        config: node.clone(),
+        owner: owner.clone(),
+        p2p: quorate_p2p::Config::test(keypair, chain_id),
+    })
+    .await
+    .unwrap();
+    let scheduler = running.p2p.peer_id();
+    let addr = running.addrs[0].clone();
+
+    // Three workers join.
+    let (seen_tx, mut seen) = mpsc::channel(64);
+    for account in net.accounts().iter().filter(|a| a.role == Role::Worker).take(3) {
+        let key = PrivateKeySigner::from_bytes(&account.key).unwrap();
+        let (p2p, events) = peer(&key, Purpose::Worker, chain_id).await;
+        p2p.dial(addr.clone()).await.unwrap();
+        let chain = Chain::connect(&config(&net), key).await.unwrap();
+        tokio::spawn(worker(chain, hub, scheduler, events, p2p, pool_id, seen_tx.clone()));
+    }
+    for _ in 0..3 {
+        assert_eq!(within(30, "workers joining", seen.recv()).await.unwrap(), "joined");
+    }
+
+    // The client: the pool's order from gossip, its job offered, the pool's consent.
+    let client_key = signer(&net, Role::Client);
+    let (client_p2p, mut client_events) = peer(&client_key, Purpose::Client, chain_id).await;
+    client_p2p.dial(addr.clone()).await.unwrap();
+    let (order, order_signature) = within(30, "the pool's order", async {
+        loop {
+            if let Some(Event::Order { order, .. }) = client_events.recv().await
+                && order.pool == pool_id
+            {
+                break (PoolOrder::abi_decode(&order.order).unwrap(), order.signature);
+            }
+        }
+    })
+    .await;
+    let order_hash = pool_order_digest(&order, &hub_domain(chain_id, hub));
+    let job = Job {
+        code: "(n) => n * 2".into(),
+        inputs: vec!["1".into(), "2".into(), "3".into()],
+        args: "[]".into(),
+        limits: JobLimits::default(),
+        evaluator: EvaluatorKind::JavaScript,
+    };
+    let manifest = job.manifest().unwrap();
+    let job_hash = manifest.hash().unwrap();
+    let only_pool = || Access::only([owner.address()]);
+    client_p2p.put_content_for(manifest.encode().unwrap(), only_pool()).await.unwrap();
+    client_p2p.put_content_for(job.code.clone().into_bytes(), only_pool()).await.unwrap();
+    for input in &job.inputs {
+        client_p2p.put_content_for(input.clone().into_bytes(), only_pool()).await.unwrap();
+    }
+    let offer =
+        wire::JobOffer { pool: pool_id, job: job_hash, order: order_hash, task_count: 3, trust: 3 };
+    assert_eq!(client_p2p.request(scheduler, Wire::JobOffer(offer)).await.unwrap(), Wire::Ack);
+    let signature = within(60, "the pool's consent", async {
+        loop {
+            let status = client_p2p
+                .request(
+                    scheduler,
+                    Wire::JobStatusRequest(wire::JobStatusRequest { job: job_hash }),
+                )
+                .await
+                .unwrap();
+            match status {
+                Wire::JobStatus(wire::JobStatus {
+                    state: JobState::Consented { signature, .. },
+                    ..
+                }) => {
+                    break signature;
+                }
+                Wire::JobStatus(wire::JobStatus {
+                    state: JobState::Refused { reason }, ..
+                }) => {
+                    panic!("refused: {reason}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    })
+    .await;
+
+    // The deal, bought on chain with that consent.
+    let client = Chain::connect(&config(&net), client_key.clone()).await.unwrap();
+    let now = client.provider().get_block_number().await.unwrap();
+    let time =
+        client.provider().get_block_by_number(now.into()).await.unwrap().unwrap().header.timestamp;
+    let purchase = Purchase {
+        order: order.clone(),
+        order_signature: order_signature.to_vec().into(),
+        consent: signature.to_vec().into(),
+        job: job_hash,
+        tasks: 3,
+        trust: 3,
+        max_price: parse_ether("5").unwrap(),
+        beneficiary: client.address(),
+    };
+    let deal = buy(&client, hub, &purchase, time).await.unwrap();
+
+    // Results: the client pages the deal's status until every task has a verified result.
+    let started = Instant::now();
+    let entries = within(120, "the deal's results", async {
+        loop {
+            let request = wire::DealStatusRequest { deal, from: 0, count: 10 };
+            if let Ok(Wire::DealStatus(status)) =
+                client_p2p.request(scheduler, Wire::DealStatusRequest(request)).await
+                && status.tasks.len() == 3
+                && status
+                    .tasks
+                    .iter()
+                    .all(|t| t.phase == TaskPhase::Completed && t.result.is_some())
+            {
+                break status.tasks;
+            }
+            while let Ok(line) = seen.try_recv() {
+                eprintln!("worker: {line}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    eprintln!("3 tasks from deal to verified results in {:?}", started.elapsed());
+    for (entry, expected) in entries.iter().zip(["2", "4", "6"]) {
+        let hash: ContentHash = entry.result.unwrap();
+        let bytes = fetch(&client_p2p, &[scheduler], hash, &FetchConfig::default()).await.unwrap();
+        assert_eq!(bytes, expected.as_bytes(), "task {}", entry.index);
+    }
+    // On chain, every task is finalized.
+    let report = within(30, "finalize on chain", async {
+        loop {
+            let report = report::read(client.provider(), hub, deal).await.unwrap();
+            if report.count(TaskState::Completed) == 3 {
+                break report;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    assert_eq!(report.tasks.len(), 3);
+    running.stop().await.unwrap();
+}
