@@ -1,0 +1,489 @@
+//! `quorate scheduler run`: one `select!` loop that only moves things between the edges and
+//! the core (ROLES.md): Hub events from the follower, requests from the network, the results
+//! of job intakes, chain calls and assignments, and the core's timer, in; the core's batches
+//! (store first, then chain calls and messages), job consents, orders and announcements, out.
+//!
+//! ```text
+//! Follower ─batch─┐                          ┌─▶ store (core records + cursor, one commit)
+//! p2p requests ───┼─▶ loop ─▶ core (handle_*) ┼─▶ chain calls (initializeRange, finalize, reopen)
+//! intakes, calls ─┘      ▲   poll_ready        └─▶ messages (assign + authorization, reveal, abort)
+//!                        └── tick at poll_timeout
+//! ```
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolValue},
+};
+use anyhow::Context as _;
+use quorate_contracts::{
+    bindings::Hub,
+    sign::{JobConsent, hub_domain, sign_job_consent},
+};
+use quorate_p2p::{
+    Client as P2p, Event, Keypair, Multiaddr, PeerId,
+    data::Access,
+    identity::{IdentityProof, Purpose},
+    wire::{
+        self, DealStatus, JobState, JobStatus, Message as Wire, PoolAnnouncement, TaskAssignment,
+        TaskEntry, TaskInput, TaskPhase,
+    },
+};
+use quorate_primitives::{
+    ContentHash, DealId, JobManifest, PoolId, ResultDigest, TaskAuthorization, TaskId,
+};
+use quorate_scheduler::{
+    ChainCall, ChainEvent, Platform, Ready, Scheduler, SchedulerConfig, WorkerCaps,
+    effect::Message as CoreMessage,
+};
+use tokio::sync::mpsc;
+
+mod gossip;
+mod outputs;
+mod requests;
+
+use super::{
+    events::{self, Translated},
+    jobs::{self, DEAL_JOBS, Intake, IntakeLimits, JOBS, JobRecord, Pinned},
+    pool,
+    state::{PoolRecord, SchedulerState},
+    store::CoreStore,
+};
+use crate::{
+    chain::{Chain, Cursor, EventBatch, Follower},
+    config::NodeConfig,
+    store::{Batch, CURSORS, Table},
+    units::{Currency, parse_amount},
+};
+
+/// How long an identity proof and an order stay valid; both are renewed at half.
+const PROOF_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+/// How often the pool is announced (gossip and the DHT).
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
+/// Most bytes of uploads kept until the chain shows their reveal, and most per task.
+const MAX_EARLY_BYTES: usize = 64 << 20;
+const MAX_EARLY_PER_TASK: usize = 8;
+/// How often a worker sends a heartbeat.
+const HEARTBEAT_SECS: u32 = 5;
+
+/// Verified results by task: their content hash (the blob the deal's client fetches).
+const RESULTS: Table<B256, ContentHash> = Table::new("results");
+
+/// What the loop needs to start.
+#[derive(Debug)]
+pub struct Settings {
+    /// The configuration in force (derived).
+    pub config: NodeConfig,
+    /// The pool owner's key: signs orders, consents, authorizations, identity and transactions.
+    pub owner: PrivateKeySigner,
+    /// The p2p settings (listen and bootstrap addresses; its keypair is the scheduler's).
+    pub p2p: quorate_p2p::Config,
+}
+
+/// A running scheduler: its network handle and where it listens.
+#[derive(Debug)]
+pub struct Running {
+    /// The scheduler's network.
+    pub p2p: P2p,
+    /// Its pool.
+    pub pool: PoolId,
+    /// Where it listens.
+    pub addrs: Vec<Multiaddr>,
+    /// The loop; ends with its error, or `Ok` once stopped.
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Running {
+    /// Waits until the loop ends by itself (an error it could not go on after).
+    pub async fn finished(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("the scheduler's loop panicked")?
+    }
+
+    /// Stops the loop after its current step, and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.context("the scheduler's loop panicked")?
+    }
+}
+
+/// The p2p keypair of a scheduler's data directory, made once and kept (0600), so its peer id
+/// survives restarts.
+pub fn keypair(config: &NodeConfig) -> anyhow::Result<Keypair> {
+    let path = SchedulerState::path_in(config).with_file_name("p2p.key");
+    if let Ok(bytes) = std::fs::read(&path) {
+        return Keypair::from_protobuf_encoding(&bytes).with_context(|| {
+            format!("{} is not a p2p key: move it away to make a new one", path.display())
+        });
+    }
+    let keypair = Keypair::generate_ed25519();
+    let bytes = keypair.to_protobuf_encoding().context("encoding the p2p key")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_private(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(keypair)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Starts the scheduler of the pool `init` created in this data directory.
+pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    let Settings { config, owner, p2p: p2p_config } = settings;
+    let state = SchedulerState::open(&config)?;
+    let record = state.pool()?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no pool in {}: create one with `quorate scheduler init`",
+            state.path().display()
+        )
+    })?;
+    if record.owner != owner.address() {
+        anyhow::bail!(
+            "pool {} is owned by {}, not by this wallet ({}): run with the owner's wallet",
+            record.pool.0,
+            record.owner,
+            owner.address()
+        );
+    }
+    let chain_config = config.chain_config()?;
+    let chain = Chain::connect(&chain_config, owner.clone()).await?;
+    let chain_id = chain.chain_id();
+
+    let peer = p2p_config.keypair.public().to_peer_id();
+    let proof = identity(&owner, &peer, record.pool, chain_id)?;
+    let (p2p, p2p_events) = quorate_p2p::spawn(p2p_config, proof)?;
+    let addrs = wait_for_listen_addrs(&p2p).await;
+
+    let (core_store, image) = CoreStore::load(state.store())?;
+    let now = unix_now();
+    let seed = u64::from_be_bytes(record.owner.0[..8].try_into().unwrap_or_default());
+    let (core, skipped) =
+        Scheduler::restore(SchedulerConfig::default(), record.owner, seed, &image, now)?;
+    for (task, e) in skipped {
+        tracing::warn!(target: "quorate::scheduler", %task, error = %e, "a task's records could not be replayed");
+    }
+    let cursor = CURSORS
+        .get(state.store(), &"hub".to_owned())?
+        .unwrap_or_else(|| Cursor::at(record.since_block));
+    let follower = Follower::new(chain.provider().clone(), record.hub, cursor, &chain_config);
+    let evaluator = config.evaluator.program();
+
+    let mut service = Service {
+        pool: record,
+        chain,
+        chain_id,
+        owner: Arc::new(owner),
+        p2p: p2p.clone(),
+        core,
+        pinned: Pinned::new(state.path().with_file_name("blobs")),
+        state,
+        limits: IntakeLimits {
+            max_tasks: config.scheduler.max_tasks_per_job,
+            max_bytes: config.scheduler.max_job_mib.saturating_mul(1 << 20),
+            evaluator,
+        },
+        config,
+        jobs: HashMap::new(),
+        manifests: HashMap::new(),
+        deal_jobs: HashMap::new(),
+        tasks: HashMap::new(),
+        served: HashSet::new(),
+        peers: HashMap::new(),
+        addresses: HashMap::new(),
+        revealed: HashMap::new(),
+        results: HashMap::new(),
+        early: HashMap::new(),
+        early_bytes: 0,
+        progress: HashMap::new(),
+        orders: BTreeMap::new(),
+        sequence: 0,
+        addrs: addrs.clone(),
+    };
+    service.load()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let task =
+        tokio::spawn(async move { service.run(core_store, follower, p2p_events, stop_rx).await });
+    Ok(Running { p2p, pool: record.pool, addrs, task, stop: Some(stop_tx) })
+}
+
+fn identity(
+    owner: &PrivateKeySigner,
+    peer: &PeerId,
+    pool: PoolId,
+    chain_id: u64,
+) -> anyhow::Result<IdentityProof> {
+    let expires = unix_now().saturating_add(PROOF_VALIDITY.as_secs());
+    Ok(IdentityProof::sign(
+        owner,
+        owner.address(),
+        peer,
+        Purpose::Scheduler { pool },
+        chain_id,
+        expires,
+    )?)
+}
+
+async fn wait_for_listen_addrs(p2p: &P2p) -> Vec<Multiaddr> {
+    for _ in 0..100 {
+        if let Ok(addrs) = p2p.listen_addrs().await
+            && !addrs.is_empty()
+        {
+            return addrs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Vec::new()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// What background work reports to the loop.
+enum Done {
+    /// An intake moved on or ended.
+    Intake(ContentHash, Result<JobManifest, String>),
+    /// A worker did not take a task.
+    NotTaken { worker: Address, task: TaskId },
+}
+
+struct Service {
+    pool: PoolRecord,
+    config: NodeConfig,
+    chain: Chain,
+    chain_id: u64,
+    owner: Arc<PrivateKeySigner>,
+    p2p: P2p,
+    core: Scheduler,
+    state: SchedulerState,
+    pinned: Pinned,
+    limits: IntakeLimits,
+    /// Offered jobs by job hash.
+    jobs: HashMap<ContentHash, JobRecord>,
+    /// Manifests of consented jobs.
+    manifests: HashMap<ContentHash, JobManifest>,
+    /// The job of each deal.
+    deal_jobs: HashMap<DealId, ContentHash>,
+    /// Each task of those deals: its deal and index.
+    tasks: HashMap<TaskId, (DealId, u32)>,
+    /// Blobs handed to the network's store.
+    served: HashSet<ContentHash>,
+    /// Workers' peers by address, and back.
+    peers: HashMap<Address, PeerId>,
+    addresses: HashMap<PeerId, Address>,
+    /// Digests revealed on chain, by task (an upload must match one).
+    revealed: HashMap<TaskId, HashSet<ResultDigest>>,
+    /// Verified results by task.
+    results: HashMap<TaskId, ContentHash>,
+    /// Uploads that came before the chain showed their reveal, by task (bounded).
+    early: HashMap<TaskId, Vec<(Address, Vec<u8>)>>,
+    early_bytes: usize,
+    /// Progress reported by workers, per mille.
+    progress: HashMap<TaskId, u16>,
+    /// Orders published and still valid, by EIP-712 hash.
+    orders:
+        BTreeMap<B256, (alloy::primitives::Bytes, quorate_contracts::bindings::IHub::PoolOrder)>,
+    sequence: u64,
+    addrs: Vec<Multiaddr>,
+}
+
+impl Service {
+    /// Reads what the store keeps besides the core's records.
+    fn load(&mut self) -> anyhow::Result<()> {
+        let store = self.state.store();
+        for (job, record) in JOBS.all(store)? {
+            let job = ContentHash(job);
+            if matches!(record.intake, Intake::Consented { .. })
+                && let Some(bytes) = self.pinned.get(&job)
+                && let Ok(manifest) = JobManifest::decode(&bytes)
+            {
+                self.manifests.insert(job, manifest);
+            }
+            self.jobs.insert(job, record);
+        }
+        let deals = DEAL_JOBS.all(store)?;
+        for (task, result) in RESULTS.all(store)? {
+            self.results.insert(TaskId::from(task), result);
+        }
+        for (deal, job) in deals {
+            self.index_deal(DealId::from(deal), job);
+        }
+        Ok(())
+    }
+
+    async fn run(
+        mut self,
+        mut core_store: CoreStore,
+        follower: Follower,
+        mut p2p_events: mpsc::Receiver<Event>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) -> anyhow::Result<()> {
+        let (batches_tx, mut batches) = mpsc::channel::<EventBatch>(8);
+        let follow = tokio::spawn(follow(follower, batches_tx));
+        let (done_tx, mut done) = mpsc::channel::<Done>(256);
+        let (intake_tx, mut intakes) = mpsc::channel::<(ContentHash, Intake)>(256);
+        let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
+        let mut orders = tokio::time::interval(PROOF_VALIDITY / 2);
+        self.p2p.provide(self.pool.pool).await.ok();
+        tracing::info!(target: "quorate::scheduler", pool = self.pool.pool.0, addrs = ?self.addrs, "scheduler running");
+        let result = loop {
+            let wake = self.core.poll_timeout().map_or(Duration::from_secs(3600), |at| {
+                Duration::from_secs(at.saturating_sub(unix_now()))
+            });
+            let step: anyhow::Result<()> = tokio::select! {
+                _ = &mut stop => break Ok(()),
+                batch = batches.recv() => match batch {
+                    Some(batch) => self.on_batch(&mut core_store, batch, &done_tx).await,
+                    None => break Err(anyhow::anyhow!("the chain follower stopped")),
+                },
+                event = p2p_events.recv() => match event {
+                    Some(event) => self.on_p2p(event, &intake_tx, &done_tx).await,
+                    None => break Err(anyhow::anyhow!("the network stopped")),
+                },
+                Some((job, intake)) = intakes.recv() => self.on_intake_progress(job, intake),
+                Some(event) = done.recv() => self.on_done(event, &done_tx).await,
+                _ = tokio::time::sleep(wake) => {
+                    self.core.handle_tick(unix_now());
+                    Ok(())
+                },
+                _ = announce.tick() => self.announce().await,
+                _ = orders.tick() => self.renew_orders().await,
+            };
+            if let Err(e) = step {
+                tracing::error!(target: "quorate::scheduler", error = %e, "step failed");
+                break Err(e);
+            }
+            if let Err(e) = self.flush(&mut core_store, None, &done_tx).await {
+                break Err(e);
+            }
+        };
+        follow.abort();
+        result
+    }
+
+    /// Applies the core's batch, if any: its store writes (with the follower's cursor, when
+    /// the batch came from chain events) in one commit, then its chain calls and messages.
+    async fn flush(
+        &mut self,
+        core_store: &mut CoreStore,
+        cursor: Option<Cursor>,
+        done: &mpsc::Sender<Done>,
+    ) -> anyhow::Result<()> {
+        let ready = self.core.poll_ready();
+        if ready.is_none() && cursor.is_none() {
+            return Ok(());
+        }
+        let mut batch = Batch::default();
+        if let Some(ready) = &ready {
+            core_store.write(&mut batch, &ready.store)?;
+        }
+        if let Some(cursor) = cursor {
+            batch.put(&CURSORS, &"hub".to_owned(), &cursor)?;
+        }
+        self.state.store().commit(batch)?;
+        let Some(ready) = ready else { return Ok(()) };
+        let Ready { number, chain, messages, .. } = ready;
+        for call in chain {
+            self.send_call(call);
+        }
+        for message in messages {
+            self.send_message(message, done).await;
+        }
+        self.core.advance(number)?;
+        Ok(())
+    }
+
+    async fn on_batch(
+        &mut self,
+        core_store: &mut CoreStore,
+        batch: EventBatch,
+        done: &mpsc::Sender<Done>,
+    ) -> anyhow::Result<()> {
+        let now = unix_now();
+        for log in &batch.events {
+            let cursor = events::cursor(log);
+            let event = match events::translate(log, self.pool.pool, self.pool.owner) {
+                Translated::Skip => continue,
+                Translated::Event(event) => event,
+                Translated::Deal { deal, job, client } => {
+                    match self.deal(deal, job, client).await {
+                        Some(deal) => ChainEvent::DealCreated(deal),
+                        None => continue,
+                    }
+                }
+            };
+            if let ChainEvent::Revealed { task, digest, .. } = event {
+                self.revealed.entry(task).or_default().insert(digest);
+                self.accept_early(task).await;
+            }
+            if let Err(e) = self.core.handle_chain_event(now, cursor, event)
+                && !e.is_stale()
+            {
+                tracing::warn!(target: "quorate::scheduler", error = %e, "a chain event was refused by the core");
+            }
+        }
+        self.flush(core_store, Some(batch.cursor), done).await
+    }
+
+    /// The core's deal for a `DealCreated` of this pool: its terms from the Hub, its job's
+    /// needs from the consented manifest.
+    async fn deal(
+        &mut self,
+        deal: DealId,
+        job: ContentHash,
+        client: Address,
+    ) -> Option<quorate_scheduler::Deal> {
+        let Some(manifest) = self.manifests.get(&job).cloned() else {
+            tracing::error!(target: "quorate::scheduler", %deal, %job, %client, "a deal of a job this pool never consented to");
+            return None;
+        };
+        let hub = Hub::new(self.pool.hub, self.chain.provider().clone());
+        let view = match hub.deal(deal.0).call().await {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::error!(target: "quorate::scheduler", %deal, error = %e, "cannot read the deal");
+                return None;
+            }
+        };
+        self.index_deal(deal, job);
+        let mut batch = Batch::default();
+        if batch.put(&DEAL_JOBS, &deal.0, &job).is_ok() {
+            let _ = self.state.store().commit(batch);
+        }
+        // The deal's results go to its client only; its blobs are served from now on.
+        tracing::info!(target: "quorate::scheduler", %deal, %job, tasks = view.taskCount, "deal created");
+        Some(events::deal(&view, &manifest))
+    }
+}
+
+/// Feeds the follower's batches to the loop, in order.
+async fn follow(mut follower: Follower, batches: mpsc::Sender<EventBatch>) {
+    loop {
+        match follower.next().await {
+            Ok(batch) => {
+                if batches.send(batch).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!(target: "quorate::scheduler", error = %e, "the chain follower stopped");
+                return;
+            }
+        }
+    }
+}
