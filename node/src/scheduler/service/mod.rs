@@ -174,6 +174,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let seed = u64::from_be_bytes(record.owner.0[..8].try_into().unwrap_or_default());
     let (core, skipped) =
         Scheduler::restore(SchedulerConfig::default(), record.owner, seed, &image, now)?;
+    // The digests revealed before a restart, from the core's records: an upload after the
+    // restart is checked against them as against those the follower shows from now on.
+    let mut revealed: HashMap<TaskId, HashSet<ResultDigest>> = HashMap::new();
+    for (task, records) in &image.tasks {
+        for record in records {
+            if let quorate_scheduler::effect::TaskRecord::Revealed { digest, .. } = record {
+                revealed.entry(*task).or_default().insert(*digest);
+            }
+        }
+    }
     for (task, e) in skipped {
         tracing::warn!(target: "quorate::scheduler", %task, error = %e, "a task's records could not be replayed");
     }
@@ -205,7 +215,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         served: HashSet::new(),
         peers: HashMap::new(),
         addresses: HashMap::new(),
-        revealed: HashMap::new(),
+        revealed,
         results: HashMap::new(),
         early: HashMap::new(),
         early_bytes: 0,
