@@ -4,3 +4,4 @@
 pub mod deal;
 pub mod refund;
 pub mod report;
+pub mod submit;

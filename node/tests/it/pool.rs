@@ -25,6 +25,7 @@ use quorate_node::{
     client::{
         deal::{Purchase, buy},
         report::{self, TaskState},
+        submit::{Progress, Request, submit},
     },
     config::NodeConfig,
     job::Job,
@@ -43,7 +44,7 @@ use quorate_p2p::{
     wire::{self, JobState, Message as Wire, TaskInput, TaskPhase},
 };
 use quorate_primitives::{
-    ContentHash, EvaluatorKind, JobLimits, JobManifest, PoolId, ResultDigest,
+    ContentHash, EvaluatorKind, JobLimits, JobManifest, PoolId, ResultDigest, TaskOutcome,
 };
 use tokio::sync::mpsc;
 
@@ -149,8 +150,21 @@ async fn worker(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
+/// A devnet, a pool created and its scheduler running, three scripted workers joined.
+struct Pool {
+    net: quorate_devnet::Devnet,
+    hub: Address,
+    chain_id: u64,
+    owner: PrivateKeySigner,
+    pool_id: PoolId,
+    running: service::Running,
+    scheduler: PeerId,
+    addr: quorate_p2p::Multiaddr,
+    seen: mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn pool_with_workers() -> Pool {
     let net = devnet().await;
     let hub = net.deployment().hub;
     let chain_id = net.chain_id();
@@ -196,7 +210,57 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     for _ in 0..3 {
         assert_eq!(within(30, "workers joining", seen.recv()).await.unwrap(), "joined");
     }
+    Pool { net, hub, chain_id, owner, pool_id, running, scheduler, addr, seen, _dir: dir }
+}
 
+fn doubling_job() -> Job {
+    Job {
+        code: "(n) => n * 2".into(),
+        inputs: vec!["1".into(), "2".into(), "3".into()],
+        args: "[]".into(),
+        limits: JobLimits::default(),
+        evaluator: EvaluatorKind::JavaScript,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_library_submits_a_job_and_gets_verified_results() {
+    let Pool { net, hub, pool_id, running, addr, scheduler, .. } = pool_with_workers().await;
+    let addr = addr.with(quorate_p2p::multiaddr::Protocol::P2p(scheduler));
+    let client_key = signer(&net, Role::Client);
+    let client = Chain::connect(&config(&net), client_key.clone()).await.unwrap();
+    let request = Request {
+        pool: pool_id,
+        trust: 3,
+        max_price: parse_ether("5").unwrap(),
+        bootstrap: vec![addr],
+    };
+    let mut progress = Vec::new();
+    let job = doubling_job();
+    let submitted = submit(&client, &client_key, hub, &job, &request, |p| {
+        progress.push(p.clone());
+        true
+    });
+    let session = within(90, "submit", submitted).await.unwrap();
+    assert!(matches!(progress[0], Progress::Order { .. }), "{progress:?}");
+    assert!(progress.contains(&Progress::Consented), "{progress:?}");
+    assert!(progress.contains(&Progress::Deal(session.deal)), "{progress:?}");
+    let outcomes = within(120, "results", session.results(&client, hub, |_| {})).await.unwrap();
+    let values: Vec<_> = outcomes
+        .iter()
+        .map(|o| match o {
+            TaskOutcome::Value(v) => String::from_utf8(v.clone()).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(values, ["2", "4", "6"]);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
+    let Pool { net, hub, chain_id, owner, pool_id, running, scheduler, addr, mut seen, .. } =
+        pool_with_workers().await;
     // The client: the pool's order from gossip, its job offered, the pool's consent.
     let client_key = signer(&net, Role::Client);
     let (client_p2p, mut client_events) = peer(&client_key, Purpose::Client, chain_id).await;
@@ -212,13 +276,7 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     })
     .await;
     let order_hash = pool_order_digest(&order, &hub_domain(chain_id, hub));
-    let job = Job {
-        code: "(n) => n * 2".into(),
-        inputs: vec!["1".into(), "2".into(), "3".into()],
-        args: "[]".into(),
-        limits: JobLimits::default(),
-        evaluator: EvaluatorKind::JavaScript,
-    };
+    let job = doubling_job();
     let manifest = job.manifest().unwrap();
     let job_hash = manifest.hash().unwrap();
     let only_pool = || Access::only([owner.address()]);
