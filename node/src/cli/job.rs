@@ -13,7 +13,7 @@ use quorate_primitives::{EvaluatorKind, TaskOutcome};
 
 use super::{
     Args,
-    wallet::{PasswordArgs, Pick, connect},
+    wallet::{PasswordArgs, Pick, connect, unlock},
 };
 use crate::job::{
     Job,
@@ -24,8 +24,9 @@ use crate::{
     client::{
         refund,
         report::{self, TaskState},
+        submit::{Progress as Step, Request, submit as client_submit},
     },
-    units::{Currency, short},
+    units::{Currency, parse_amount, short},
 };
 use alloy::providers::Provider;
 use quorate_primitives::DealId;
@@ -35,11 +36,43 @@ pub(super) enum JobCommand {
     /// Run a job on this machine's sandboxes, with no chain and no pool, and print its results
     /// as JSON Lines in input order (to debug a work function before paying for it).
     RunLocal(RunLocalArgs),
+    /// Submit a job to a pool and pay for it from a wallet: checks it locally, takes the pool's
+    /// order, offers the job, buys the deal once the pool consents, waits for every result and
+    /// writes them in input order, each checked against the digest revealed on chain.
+    Submit(SubmitArgs),
     /// Show a deal's tasks by state, from the chain (any machine, no wallet needed).
     Status(StatusArgs),
     /// After a deal's final deadline, settle its unfinished tasks: finalize those with a
     /// revealed result, claim the rest (the price back, and the pool's stake).
     Claim(ClaimArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct SubmitArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// The pool (default: client.pool).
+    #[arg(long)]
+    pool: Option<u64>,
+    /// The trust level: how sure consensus must be (1: one worker, higher: more replicas).
+    #[arg(long, default_value_t = 1)]
+    trust: u32,
+    /// The most you pay per task (QCR, e.g. `2.5`).
+    #[arg(long, value_name = "AMOUNT")]
+    max_price: String,
+    /// Do not ask before paying.
+    #[arg(long)]
+    yes: bool,
+    /// Peers to reach the network through (default: client.bootstrap).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Where to write the results (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -122,9 +155,127 @@ pub(super) async fn run(args: &Args, command: &JobCommand) -> anyhow::Result<Exi
     match command {
         // Blocking: the sandboxes run on threads of their own.
         JobCommand::RunLocal(run) => tokio::task::block_in_place(|| run_local(args, run)),
+        JobCommand::Submit(submit) => self::submit(args, submit).await,
         JobCommand::Status(status) => self::status(args, status).await,
         JobCommand::Claim(claim) => self::claim(args, claim).await,
     }
+}
+
+async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    let job = submit.job.job()?;
+    let pool = submit
+        .pool
+        .or((config.client.pool != 0).then_some(config.client.pool))
+        .ok_or_else(|| anyhow::anyhow!("no pool given: pass --pool N, or set client.pool"))?;
+    let max_price = parse_amount(&submit.max_price)
+        .and_then(|a| a.in_currency(Currency::Qcr))
+        .map_err(|e| anyhow::anyhow!("--max-price: {e}"))?;
+    let texts =
+        if submit.bootstrap.is_empty() { &config.client.bootstrap } else { &submit.bootstrap };
+    let bootstrap = texts
+        .iter()
+        .map(|t| {
+            t.parse::<quorate_p2p::Multiaddr>().map_err(|e| {
+                anyhow::anyhow!(
+                    "{t:?} is not a multiaddr (e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3…): {e}"
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if bootstrap.is_empty() {
+        anyhow::bail!(
+            "no way into the network: pass --bootstrap with the pool's scheduler address, or set client.bootstrap"
+        );
+    }
+    if !submit.yes && !std::io::stdin().is_terminal() {
+        anyhow::bail!("paying needs your confirmation: run in a terminal, or pass --yes");
+    }
+    // The work function must load and run its first task here before anything is paid.
+    check_locally(&config, &job)?;
+
+    let (chain, hub) = connect(&config, &submit.pick, &submit.password).await?;
+    let signer = unlock(&config, &submit.pick, &submit.password)?;
+    let request = Request {
+        pool: quorate_primitives::PoolId(pool),
+        trust: submit.trust,
+        max_price,
+        bootstrap,
+    };
+    let yes = submit.yes;
+    let tasks = job.task_count();
+    let session = client_submit(&chain, &signer, hub, &job, &request, |progress| {
+        let mut err = std::io::stderr().lock();
+        match progress {
+            Step::Order { price, total } => {
+                let _ = writeln!(
+                    err,
+                    "Pool {pool} asks {} QCR per task: {tasks} tasks lock {} QCR from your Hub balance until they finish.",
+                    short(*price, Currency::Qcr),
+                    short(*total, Currency::Qcr)
+                );
+                yes || confirm("Submit and pay? [y/N] ")
+            }
+            Step::Fetching { fetched, total } => {
+                let _ = writeln!(err, "The pool is fetching the job: {fetched} of {total} blobs.");
+                true
+            }
+            Step::Consented => {
+                let _ = writeln!(err, "The pool took the job; buying the deal.");
+                true
+            }
+            Step::Deal(deal) => {
+                let _ = writeln!(err, "Deal {deal} created (`quorate job status {deal}` from any machine).");
+                true
+            }
+            Step::Done { .. } => true,
+        }
+    })
+    .await?;
+    let outcomes = session
+        .results(&chain, hub, |progress| {
+            if let Step::Done { done, total } = progress {
+                let _ = writeln!(std::io::stderr().lock(), "{done} of {total} results verified.");
+            }
+        })
+        .await?;
+    let mut text = String::new();
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        text.push_str(&result_line(index, &LocalOutcome::Agreed(outcome)));
+        text.push('\n');
+    }
+    match &submit.out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write the results to {}: {e}", path.display()))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the work function in a sandbox and runs the first task: a job that cannot is
+/// refused before anything is paid.
+fn check_locally(config: &crate::config::NodeConfig, job: &Job) -> anyhow::Result<()> {
+    let first = Job { inputs: job.inputs.iter().take(1).cloned().collect(), ..job.clone() };
+    let local = LocalConfig {
+        program: config.evaluator.program(),
+        sandboxes: 1,
+        nice: i32::try_from(config.evaluator.nice).unwrap_or(19),
+    };
+    let outcomes = tokio::task::block_in_place(|| local::run(&first, &local, |_| {}))?;
+    if let Some(LocalOutcome::Failed { kind, message }) = outcomes.first() {
+        anyhow::bail!(
+            "the first task failed on this machine ({kind}): {message}; fix it before paying (try `quorate job run-local`)"
+        );
+    }
+    Ok(())
+}
+
+fn confirm(question: &str) -> bool {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question}");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 fn deal_id(text: &str) -> anyhow::Result<DealId> {

@@ -30,7 +30,12 @@ use quorate_primitives::{DealId, JobManifest, PoolId, ResultDigest, TaskId, Task
 use tokio::sync::mpsc;
 
 use super::deal::{Purchase, buy};
-use crate::{chain::Chain, job::Job};
+use crate::{
+    accounts,
+    chain::Chain,
+    job::Job,
+    units::{Currency, short},
+};
 
 /// How long to wait for the pool's order on gossip.
 const ORDER_WAIT: Duration = Duration::from_secs(30);
@@ -101,6 +106,9 @@ pub enum SubmitError {
         "the result of task {0} does not match the digest revealed on chain: the pool served a wrong result"
     )]
     Mismatch(u32),
+    /// The caller declined the price.
+    #[error("nothing was paid: the job was not submitted")]
+    Declined,
     /// Anything else (the network, the chain, the order's terms).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -158,8 +166,32 @@ pub async fn submit(
     };
     let price = U256::from(order.price);
     let tasks = manifest.task_count();
-    if !on_progress(&Progress::Order { price, total: price.saturating_mul(U256::from(tasks)) }) {
-        return Err(anyhow::anyhow!("stopped before anything was paid").into());
+    let total = price.saturating_mul(U256::from(tasks));
+    if price > request.max_price {
+        return Err(anyhow::anyhow!(
+            "pool {} asks {} QCR per task, above your --max-price {} QCR",
+            request.pool.0,
+            short(price, Currency::Qcr),
+            short(request.max_price, Currency::Qcr)
+        )
+        .into());
+    }
+    let free = accounts::balances(chain.provider(), hub, chain.address())
+        .await
+        .map_err(anyhow::Error::from)?
+        .free;
+    if free < total {
+        return Err(anyhow::anyhow!(
+            "the Hub holds {} QCR free for {}, {} needed ({tasks} tasks at {} QCR): deposit more with `quorate wallet deposit`",
+            short(free, Currency::Qcr),
+            chain.address(),
+            short(total, Currency::Qcr),
+            short(price, Currency::Qcr)
+        )
+        .into());
+    }
+    if !on_progress(&Progress::Order { price, total }) {
+        return Err(SubmitError::Declined);
     }
 
     // The job's blobs, for the pool's owner alone.

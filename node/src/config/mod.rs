@@ -33,6 +33,8 @@ pub struct NodeConfig {
     pub evaluator: EvaluatorSection,
     /// `[scheduler]`.
     pub scheduler: SchedulerSection,
+    /// `[client]`.
+    pub client: ClientSection,
 }
 
 /// `[node]`: where state lives.
@@ -129,6 +131,17 @@ impl Default for SchedulerSection {
             max_job_mib: 256,
         }
     }
+}
+
+/// `[client]`: where `quorate job submit` sends jobs by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientSection {
+    /// The pool to submit to; 0 for none (`--pool` gives it).
+    pub pool: u64,
+    /// Peers to reach the network through (each ending in `/p2p/<peer id>`), e.g. the pool's
+    /// scheduler as `quorate scheduler run` prints it.
+    pub bootstrap: Vec<String>,
 }
 
 /// `[evaluator]`: the sandbox processes that run work functions.

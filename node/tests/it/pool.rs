@@ -29,12 +29,16 @@ use quorate_node::{
     },
     config::NodeConfig,
     job::Job,
+    job::local::LocalOutcome,
     scheduler::{
         pool,
         service::{self, Settings},
         state::{PoolRecord, SchedulerState},
     },
-    worker::chain as worker_chain,
+    worker::{
+        chain as worker_chain,
+        exec::{ExecConfig, Executor, Work},
+    },
 };
 use quorate_p2p::{
     Client as P2p, Event, Keypair, PeerId,
@@ -71,8 +75,8 @@ async fn within<T>(secs: u64, what: &str, f: impl std::future::Future<Output = T
         .unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
-/// A scripted worker: joins, takes every assignment, runs `n * 2`, contributes, reveals when
-/// asked, uploads. Reports what it did on `seen`.
+/// A scripted worker: joins, takes every assignment, runs it in a real sandbox, contributes,
+/// reveals when asked, uploads. Reports what it did on `seen`.
 async fn worker(
     chain: Chain,
     hub: Address,
@@ -101,6 +105,14 @@ async fn worker(
     assert!(matches!(joined, Wire::JoinAccepted(_)), "{joined:?}");
     let _ = seen.send("joined".into()).await;
     let mut heartbeat = tokio::time::interval(Duration::from_secs(4));
+    let executor = Executor::start(&ExecConfig {
+        program: evaluator(),
+        sandboxes: 1,
+        nice: 10,
+        task_memory_mib: 512,
+        gpu: false,
+    })
+    .unwrap();
     let mut results = std::collections::HashMap::new();
     loop {
         tokio::select! {
@@ -123,12 +135,12 @@ async fn worker(
                         assert!(!code.is_empty());
                         let TaskInput::ByHash { hash, .. } = a.input else { panic!("inline input") };
                         assert!(manifest.inputs.contains(&hash), "an input of the job");
-                        let n: u64 = serde_json::from_slice(&get(hash).await.unwrap()).unwrap();
-                        let bytes = (n * 2).to_string().into_bytes();
+                        let input = String::from_utf8(get(hash).await.unwrap()).unwrap();
+                        let bytes = run_task(&executor, &manifest, &code, a.task, input).await;
                         let digest = ResultDigest::of(a.task, &bytes);
                         worker_chain::contribute(&chain, hub, a.task, digest, &a.authorization).await.unwrap();
                         results.insert(a.task, (digest, bytes));
-                        let _ = seen.send(format!("contributed {n}")).await;
+                        let _ = seen.send(format!("contributed to {}", a.task)).await;
                     }
                     Wire::RevealRequest(r) => {
                         p2p.respond(responder, Wire::Ack).await.unwrap();
@@ -220,6 +232,35 @@ fn doubling_job() -> Job {
         args: "[]".into(),
         limits: JobLimits::default(),
         evaluator: EvaluatorKind::JavaScript,
+    }
+}
+
+/// Runs one task of `manifest` in `executor`: the bytes voted on.
+async fn run_task(
+    executor: &Executor,
+    manifest: &JobManifest,
+    code: &[u8],
+    task: quorate_primitives::TaskId,
+    input: String,
+) -> Vec<u8> {
+    use quorate_evaluator::sandbox::{Limits, TaskSpec};
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    let spec = TaskSpec {
+        task_id: task,
+        now_ms: 0,
+        input,
+        args: manifest.args.clone(),
+        limits: Limits { timeout_ms: manifest.limits.timeout_ms, ..Limits::default() },
+    };
+    let code: std::sync::Arc<str> = std::sync::Arc::from(String::from_utf8(code.to_vec()).unwrap());
+    let mut work = Work { code_hash: manifest.code, code, spec, events: None, reply };
+    while let Err(back) = executor.submit(work) {
+        work = *back;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    match outcome.await.unwrap() {
+        LocalOutcome::Agreed(outcome) => outcome.to_bytes(),
+        LocalOutcome::Failed { kind, message } => panic!("{kind}: {message}"),
     }
 }
 
@@ -372,5 +413,80 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     })
     .await;
     assert_eq!(report.tasks.len(), 3);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorate_job_submit_pays_and_writes_verified_results_in_input_order() {
+    use quorate_node::wallet::{KdfStrength, Wallets};
+    let Pool { net, hub, chain_id, pool_id, running, addr, scheduler, .. } =
+        pool_with_workers().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keystores = dir.path().join("keystores");
+    std::fs::create_dir_all(&keystores).unwrap();
+    let client_key = signer(&net, Role::Client);
+    Wallets::new(&keystores)
+        .create("client", &client_key.to_bytes(), b"pw", KdfStrength::Light)
+        .unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "pw\n").unwrap();
+    let bootstrap = addr.with(quorate_p2p::multiaddr::Protocol::P2p(scheduler));
+    let config = dir.path().join("quorate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\ndata_dir = {data:?}\n[wallet]\nkeystore_dir = {keystores:?}\n\
+             [chain]\nrpc_url = {rpc:?}\nchain_id = {chain_id}\nhub = \"{hub}\"\nconfirmations = 0\npoll_interval_ms = 200\n\
+             [evaluator]\nprogram = {program:?}\n[client]\npool = {pool}\nbootstrap = [{bootstrap:?}]\n",
+            data = dir.path().join("data"),
+            rpc = net.endpoint(),
+            program = evaluator(),
+            pool = pool_id.0,
+            bootstrap = bootstrap.to_string(),
+        ),
+    )
+    .unwrap();
+    let code = dir.path().join("square.js");
+    std::fs::write(&code, "(n) => { if (n < 0) throw new Error('negative'); return n * n }")
+        .unwrap();
+    let inputs = dir.path().join("in.jsonl");
+    std::fs::write(&inputs, "3\n-1\n4\n").unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quorate"));
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["job", "submit"])
+        .arg(&code)
+        .arg(&inputs)
+        .args([
+            "--trust",
+            "3",
+            "--max-price",
+            "5",
+            "--yes",
+            "--wallet",
+            "client",
+            "--password-file",
+        ])
+        .arg(&password);
+    let output =
+        within(180, "quorate job submit", tokio::task::spawn_blocking(move || command.output()))
+            .await
+            .unwrap()
+            .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            r#"{"index":0,"result":9}"#,
+            r#"{"index":1,"error":{"kind":"threw","message":"Error: negative"}}"#,
+            r#"{"index":2,"result":16}"#,
+        ],
+        "{stderr}"
+    );
+    assert!(stderr.contains("Pool 1 asks 1 QCR per task: 3 tasks lock 3 QCR"), "{stderr}");
+    assert!(stderr.contains("3 of 3 results verified."), "{stderr}");
     running.stop().await.unwrap();
 }
