@@ -20,7 +20,7 @@
 //! | [`scheduler`] | the pool scheduler role around `quorate-scheduler`'s core (its store and chain events so far) |
 //! | [`hub`] | `quorate hub deploy` (checks first, then the shared deployment through the chain actor) and `quorate hub info` |
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
-//! | [`worker`] | the worker role: a held task's state machine, `contribute` and `reveal` |
+//! | [`worker`] | the worker role (`quorate worker run`): joins a pool's scheduler, runs its tasks in sandboxes, votes, reveals and uploads, each held task stored before it is acted on |
 //! | [`cli`] | the command line: arguments turned into the calls above |
 //! | [`doctor`] | `quorate doctor`: checks that every tool and library the node needs is installed |
 //!

@@ -128,7 +128,7 @@ pub enum Error {
         found: Purpose,
     },
     /// A scheduler's proof (or a pool-signed credential) is not signed by the pool's owner.
-    #[error("pool {pool} is owned by {owner}, but the proof is signed by {signer}")]
+    #[error("{pool} is owned by {owner}, but the proof is signed by {signer}")]
     NotPoolOwner {
         /// The pool.
         pool: PoolId,

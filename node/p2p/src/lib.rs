@@ -107,8 +107,8 @@ pub mod service;
 pub mod wire;
 
 pub use config::Config;
+pub use error::Error;
 /// The libp2p types the API speaks, so a user needs no libp2p dependency of its own.
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
-pub use error::Error;
 pub use service::{Client, Event, Responder, spawn};
 pub use wire::Message;

@@ -22,6 +22,7 @@
 //! | [`ResultUpload`] → `Ack` | request-response | worker → scheduler |
 //! | [`Abort`] → `Ack` | request-response | scheduler → worker |
 //! | [`RecoveryRequest`] → [`RecoveryReport`] | request-response | worker → scheduler |
+//! | [`TaskReport`] → `Ack` | request-response | worker → scheduler |
 //! | [`JobOffer`] → `Ack` / `Refused` | request-response | client → scheduler |
 //! | [`JobStatusRequest`] → [`JobStatus`] | request-response | client → scheduler |
 //! | [`DealStatusRequest`] → [`DealStatus`] | request-response | client → scheduler |
@@ -68,6 +69,8 @@ pub const MAX_GPU_CLASS: usize = 128;
 pub const MAX_DEAL_TASKS: usize = 512;
 /// A [`TaskEntry`]'s progress when the task is done: progress is per mille.
 pub const MAX_PROGRESS: u16 = 1000;
+/// Largest failure kind in a [`TaskReport`] (a stable name such as `timeout`).
+pub const MAX_FAILURE_KIND: usize = 64;
 /// Bytes of one encoded [`TaskEntry`] at most: index, phase, progress, result option and hash.
 const TASK_ENTRY_LEN: usize = 4 + 1 + 2 + 1 + 32;
 /// Cap on any message payload: the largest kind's cap. Frames declaring more are refused from
@@ -128,10 +131,12 @@ pub enum Kind {
     DealStatusRequest = 24,
     /// [`DealStatus`].
     DealStatus = 25,
+    /// [`TaskReport`].
+    TaskReport = 26,
 }
 
 impl Kind {
-    const ALL: [Self; 25] = [
+    const ALL: [Self; 26] = [
         Self::PoolAnnouncement,
         Self::SignedOrder,
         Self::Hello,
@@ -157,6 +162,7 @@ impl Kind {
         Self::JobStatus,
         Self::DealStatusRequest,
         Self::DealStatus,
+        Self::TaskReport,
     ];
 
     /// The kind with this tag.
@@ -192,6 +198,7 @@ impl Kind {
             Self::JobStatus => "job status",
             Self::DealStatusRequest => "deal status request",
             Self::DealStatus => "deal status",
+            Self::TaskReport => "task report",
         }
     }
 
@@ -427,6 +434,32 @@ pub struct ContributionNotice {
     pub result_hash: ResultHash,
     /// The contribution's transaction hash.
     pub tx: B256,
+}
+
+/// What a worker reports about a task it runs, outside the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// Progress, per mille (at most [`MAX_PROGRESS`]), from the work function's `progress()`.
+    Progress(u16),
+    /// The task failed on this worker's machine (a timeout, the memory cap, the sandbox itself):
+    /// never voted; the scheduler plans the replica elsewhere.
+    Failed {
+        /// The failure's stable name (`timeout`, `heap_limit`, …), at most
+        /// [`MAX_FAILURE_KIND`] bytes.
+        kind: String,
+        /// What happened, at most [`MAX_TEXT`] bytes.
+        message: String,
+    },
+}
+
+/// A worker reports a task's progress (at most once a second) or its machine's failure to run
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskReport {
+    /// The task.
+    pub task: TaskId,
+    /// The report.
+    pub report: Report,
 }
 
 /// The scheduler asks a worker to reveal its contribution.
@@ -753,6 +786,8 @@ pub enum Message {
     DealStatusRequest(DealStatusRequest),
     /// See [`DealStatus`].
     DealStatus(DealStatus),
+    /// See [`TaskReport`].
+    TaskReport(TaskReport),
 }
 
 impl Message {
@@ -784,6 +819,7 @@ impl Message {
             Self::JobStatus(_) => Kind::JobStatus,
             Self::DealStatusRequest(_) => Kind::DealStatusRequest,
             Self::DealStatus(_) => Kind::DealStatus,
+            Self::TaskReport(_) => Kind::TaskReport,
         }
     }
 
@@ -795,7 +831,8 @@ impl Message {
             | Self::Heartbeat(_)
             | Self::ContributionNotice(_)
             | Self::ResultUpload(_)
-            | Self::RecoveryRequest(_) => Some(Senders::Workers),
+            | Self::RecoveryRequest(_)
+            | Self::TaskReport(_) => Some(Senders::Workers),
             Self::TaskAssignment(m) => Some(Senders::SchedulerOf(m.pool)),
             Self::RevealRequest(_) | Self::Abort(_) => Some(Senders::Schedulers),
             Self::JobOffer(_) | Self::JobStatusRequest(_) | Self::DealStatusRequest(_) => {
@@ -890,7 +927,12 @@ impl Message {
                     tag: m.capabilities.evaluators,
                 })
             }
-            Self::DealStatus(m) => m.tasks.iter().try_for_each(|t| check_progress(t.progress)),
+            Self::DealStatus(m) => {
+                m.tasks.iter().try_for_each(|t| check_progress("deal.task.progress", t.progress))
+            }
+            Self::TaskReport(TaskReport { report: Report::Progress(p), .. }) => {
+                check_progress("report.progress", *p)
+            }
             _ => Ok(()),
         }
     }
@@ -1075,6 +1117,20 @@ impl Message {
                             w.bool(true);
                             w.b256(&hash.0);
                         }
+                    }
+                }
+            }
+            Self::TaskReport(m) => {
+                w.b256(&m.task.0);
+                match &m.report {
+                    Report::Progress(per_mille) => {
+                        w.u8(0);
+                        w.u16(*per_mille);
+                    }
+                    Report::Failed { kind, message } => {
+                        w.u8(1);
+                        w.string("report.kind", kind, MAX_FAILURE_KIND);
+                        w.string("report.message", message, MAX_TEXT);
                     }
                 }
             }
@@ -1284,7 +1340,7 @@ impl Message {
                     let index = r.u32("deal.task.index")?;
                     let phase = TaskPhase::from_tag(r.u8("deal.task.phase")?)?;
                     let progress = r.u16("deal.task.progress")?;
-                    check_progress(progress)?;
+                    check_progress("deal.task.progress", progress)?;
                     let result = if r.option("deal.task.result")? {
                         Some(ContentHash(r.b256("deal.task.result")?))
                     } else {
@@ -1294,15 +1350,51 @@ impl Message {
                 }
                 Self::DealStatus(DealStatus { deal, tasks })
             }
+            Kind::TaskReport => {
+                let task = task(r)?;
+                let report = match r.u8("report")? {
+                    0 => {
+                        let per_mille = r.u16("report.progress")?;
+                        check_progress("report.progress", per_mille)?;
+                        Report::Progress(per_mille)
+                    }
+                    1 => Report::Failed {
+                        kind: r.string("report.kind", MAX_FAILURE_KIND)?,
+                        message: r.string("report.message", MAX_TEXT)?,
+                    },
+                    tag => return Err(Error::InvalidTag { field: "report", tag }),
+                };
+                Self::TaskReport(TaskReport { task, report })
+            }
         })
     }
 }
 
-/// Refuses a progress over [`MAX_PROGRESS`] per mille.
-fn check_progress(progress: u16) -> Result<(), Error> {
+/// `text` cut to at most `max` bytes on a character boundary, with `…` marking a cut: so a
+/// free-text field (a reason, a failure message) always fits its cap.
+pub fn fit_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let ellipsis = '…';
+    // Room for the mark when the cap leaves any.
+    let mark = max >= ellipsis.len_utf8() * 2;
+    let mut end = if mark { max - ellipsis.len_utf8() } else { max }.min(text.len());
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = text.get(..end).unwrap_or_default().to_owned();
+    if mark {
+        out.push(ellipsis);
+    }
+    out
+}
+
+/// Refuses a progress over [`MAX_PROGRESS`] per mille in `field`.
+fn check_progress(field: &'static str, progress: u16) -> Result<(), Error> {
     if progress > MAX_PROGRESS {
         return Err(Error::FieldTooLarge {
-            field: "deal.task.progress",
+            field,
             len: usize::from(progress),
             max: usize::from(MAX_PROGRESS),
         });

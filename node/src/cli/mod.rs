@@ -6,6 +6,7 @@ mod hub;
 mod job;
 mod scheduler;
 mod wallet;
+mod worker;
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
@@ -54,6 +55,9 @@ enum Command {
     /// Run a pool: create it on the Hub (`init`), run it (`run`), show it (`status`).
     #[command(subcommand)]
     Scheduler(scheduler::SchedulerCommand),
+    /// Run tasks for a pool: join it and work until stopped (`run`); what it holds (`status`).
+    #[command(subcommand)]
+    Worker(worker::WorkerCommand),
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -108,6 +112,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Hub(command) => hub::run(&args, command).await,
         Command::Job(command) => job::run(&args, command).await,
         Command::Scheduler(command) => scheduler::run(&args, command).await,
+        Command::Worker(command) => worker::run(&args, command).await,
     }
 }
 

@@ -35,6 +35,8 @@ pub struct NodeConfig {
     pub scheduler: SchedulerSection,
     /// `[client]`.
     pub client: ClientSection,
+    /// `[worker]`.
+    pub worker: WorkerSection,
 }
 
 /// `[node]`: where state lives.
@@ -129,6 +131,46 @@ impl Default for SchedulerSection {
             order_ttl_secs: 3_600,
             max_tasks_per_job: 10_000,
             max_job_mib: 256,
+        }
+    }
+}
+
+/// `[worker]`: the pool a worker joins and how it runs tasks (`quorate worker run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSection {
+    /// The pool to join; 0 for none (`--pool` gives it).
+    pub pool: u64,
+    /// Sandboxes, so tasks at once; 0 for `evaluator.sandboxes`.
+    pub cores: u64,
+    /// Scheduling priority of the sandboxes (0 normal to 19 lowest).
+    pub nice: u64,
+    /// The most memory one task may take, in MiB (offered to the pool per slot).
+    pub task_memory_mib: u32,
+    /// Offer WebGPU compute (a GPU opened in every sandbox).
+    pub gpu: bool,
+    /// libp2p addresses to listen on; none to only dial out.
+    pub listen: Vec<String>,
+    /// Peers to start from (each ending in `/p2p/<peer id>`): any node of the network.
+    pub bootstrap: Vec<String>,
+    /// Find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// On SIGTERM or Ctrl-C: how long running tasks may take to finish, in seconds.
+    pub drain_secs: u64,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        Self {
+            pool: 0,
+            cores: 0,
+            nice: 18,
+            task_memory_mib: 1024,
+            gpu: false,
+            listen: vec!["/ip4/0.0.0.0/tcp/0".into(), "/ip4/0.0.0.0/udp/0/quic-v1".into()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            drain_secs: 300,
         }
     }
 }
@@ -284,6 +326,13 @@ impl NodeConfig {
         }
         if let Err(e) = crate::units::parse_amount(&s.price) {
             return bad("scheduler.price", &format!("is not an amount: {e}"));
+        }
+        let w = &self.worker;
+        if w.nice > 19 {
+            return bad("worker.nice", "must be 0 (normal) to 19 (lowest priority)");
+        }
+        if !(16..=quorate_primitives::job::MAX_HEAP_MIB).contains(&w.task_memory_mib) {
+            return bad("worker.task_memory_mib", "must be 16 to 16384 MiB");
         }
         Ok(())
     }

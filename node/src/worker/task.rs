@@ -8,14 +8,41 @@
 //!    │  machine failure: reported, dropped           │ consensus on my hash, or asked
 //!    ▼                                               ▼
 //!  Failed                     Revealed ◀──reveal mined── Revealing
-//!                                │ finalized / claimed / reopened past me
+//!                                │ uploaded; finalized / claimed / reopened past me
 //!                                ▼
 //!                              Done
 //! ```
+//!
+//! An abort drops a task not contributed to yet (Assigned, Computed, Failed → Done); once the
+//! vote is on chain only the chain ends it.
 
 use alloy::primitives::B256;
 use quorate_primitives::{ContentHash, PoolId, ResultDigest, ResultHash, TaskId};
 use serde::{Deserialize, Serialize};
+
+/// A task's input as the assignment gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// The bytes themselves (small inputs travel in the assignment).
+    Inline(#[serde(with = "hex_bytes")] Vec<u8>),
+    /// Fetched from the scheduler by content hash.
+    ByHash {
+        /// Its content hash: one of the manifest's inputs.
+        hash: ContentHash,
+        /// Its size in bytes, as the scheduler announced it.
+        size: u64,
+    },
+}
+
+impl Input {
+    /// The input's content hash (computed for an inline input).
+    pub fn hash(&self) -> ContentHash {
+        match self {
+            Self::Inline(bytes) => ContentHash::of(bytes),
+            Self::ByHash { hash, .. } => *hash,
+        }
+    }
+}
 
 /// What the scheduler gave: enough to run the task and to vote on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,9 +53,12 @@ pub struct Assignment {
     pub task: TaskId,
     /// The job (its manifest's hash).
     pub job: ContentHash,
+    /// The task's input.
+    pub input: Input,
     /// The round the authorization names.
     pub round: u64,
     /// The pool owner's authorization (65 bytes), which `contribute` needs.
+    #[serde(with = "hex_bytes")]
     pub authorization: Vec<u8>,
     /// Contribute before this time (unix seconds).
     pub deadline: u64,
@@ -38,6 +68,7 @@ pub struct Assignment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Computed {
     /// The canonical outcome bytes (a value's JSON or an agreed error).
+    #[serde(with = "hex_bytes")]
     pub bytes: Vec<u8>,
     /// `ResultDigest::of(task, bytes)`.
     pub digest: ResultDigest,
@@ -68,6 +99,9 @@ pub enum Phase {
     Revealed {
         /// The result.
         result: Computed,
+        /// Whether the scheduler acknowledged the result's upload.
+        #[serde(default)]
+        uploaded: bool,
     },
     /// A machine-dependent failure (timeout, memory): reported, never voted.
     Failed {
@@ -98,6 +132,10 @@ pub enum Next {
     Reveal(ResultDigest),
     /// Tell the scheduler the machine failed it.
     ReportFailure(String),
+    /// Send the revealed result to the scheduler.
+    Upload,
+    /// Forget it: nothing more will happen (its record can go).
+    Forget,
     /// Nothing until something happens.
     Wait,
 }
@@ -108,7 +146,8 @@ impl HeldTask {
         Self { assignment, phase: Phase::Assigned }
     }
 
-    /// What to do next, given the time (a contribution past its deadline is not sent).
+    /// What to do next, given the time (unix seconds): a contribution or a reveal past its
+    /// deadline is not sent, and the task is forgotten.
     pub fn next(&self, now: u64) -> Next {
         match &self.phase {
             Phase::Assigned if now < self.assignment.deadline => Next::Run,
@@ -117,7 +156,40 @@ impl HeldTask {
             }
             Phase::Revealing { result, deadline } if now < *deadline => Next::Reveal(result.digest),
             Phase::Failed { kind } => Next::ReportFailure(kind.clone()),
+            Phase::Revealed { uploaded: false, .. } => Next::Upload,
+            // Past its deadline a vote or a reveal is refused: nothing is left to do.
+            Phase::Assigned | Phase::Computed(_) | Phase::Revealing { .. } | Phase::Done => {
+                Next::Forget
+            }
             _ => Next::Wait,
+        }
+    }
+
+    /// True while the task takes one of the worker's slots: assigned and not yet computed (its
+    /// data is fetched or it runs in a sandbox).
+    pub fn holds_slot(&self) -> bool {
+        matches!(self.phase, Phase::Assigned)
+    }
+
+    /// True once its vote may be on chain: from then on only the chain ends the task.
+    pub fn contributed(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Contributed { .. } | Phase::Revealing { .. } | Phase::Revealed { .. }
+        )
+    }
+
+    /// The phase's name, for logs and `quorate worker status`.
+    pub fn phase_name(&self) -> &'static str {
+        match self.phase {
+            Phase::Assigned => "assigned",
+            Phase::Computed(_) => "computed",
+            Phase::Contributed { .. } => "contributed",
+            Phase::Revealing { .. } => "revealing",
+            Phase::Revealed { uploaded: false, .. } => "revealed",
+            Phase::Revealed { uploaded: true, .. } => "uploaded",
+            Phase::Failed { .. } => "failed",
+            Phase::Done => "done",
         }
     }
 
@@ -168,11 +240,43 @@ impl HeldTask {
         }
     }
 
+    /// The scheduler asks for the reveal (the chain says the task reveals until `deadline`):
+    /// the reveal is tried; the chain refuses it if the consensus is not this worker's vote.
+    /// A revealed result is uploaded again.
+    pub fn on_reveal_requested(&mut self, deadline: u64) {
+        match &self.phase {
+            Phase::Contributed { result, .. } => {
+                self.phase = Phase::Revealing { result: result.clone(), deadline };
+            }
+            Phase::Revealed { result, .. } => {
+                self.phase = Phase::Revealed { result: result.clone(), uploaded: false };
+            }
+            _ => {}
+        }
+    }
+
     /// `reveal` was mined.
     pub fn on_revealed(&mut self) {
         if let Phase::Revealing { result, .. } = &self.phase {
-            self.phase = Phase::Revealed { result: result.clone() };
+            self.phase = Phase::Revealed { result: result.clone(), uploaded: false };
         }
+    }
+
+    /// The scheduler acknowledged the result's upload.
+    pub fn on_uploaded(&mut self) {
+        if let Phase::Revealed { result, .. } = &self.phase {
+            self.phase = Phase::Revealed { result: result.clone(), uploaded: true };
+        }
+    }
+
+    /// The scheduler withdrew the task: dropped unless the vote may be on chain. Returns whether
+    /// it was dropped.
+    pub fn on_aborted(&mut self) -> bool {
+        if self.contributed() {
+            return false;
+        }
+        self.phase = Phase::Done;
+        true
     }
 
     /// The task ended on chain (finalized or claimed).
@@ -186,7 +290,7 @@ impl HeldTask {
             Phase::Computed(result)
             | Phase::Contributed { result, .. }
             | Phase::Revealing { result, .. }
-            | Phase::Revealed { result } => Some(result),
+            | Phase::Revealed { result, .. } => Some(result),
             _ => None,
         }
     }
@@ -201,6 +305,7 @@ mod tests {
             pool: PoolId(1),
             task: TaskId::from(B256::repeat_byte(3)),
             job: ContentHash::of(b"job"),
+            input: Input::Inline(b"7".to_vec()),
             round: 0,
             authorization: vec![0; 65],
             deadline: 100,
@@ -214,16 +319,43 @@ mod tests {
         t.on_computed(b"42".to_vec());
         let digest = ResultDigest::of(t.assignment.task, b"42");
         assert_eq!(t.next(10), Next::Contribute(digest));
-        assert_eq!(t.next(100), Next::Wait, "past the contribution deadline nothing is sent");
+        assert_eq!(t.next(100), Next::Forget, "past the contribution deadline nothing is sent");
         t.on_contributed(Some(B256::repeat_byte(9)));
         assert_eq!(t.next(10), Next::Wait);
         t.on_consensus(digest.vote(t.assignment.task), 50);
         assert_eq!(t.next(20), Next::Reveal(digest));
-        assert_eq!(t.next(50), Next::Wait, "past the reveal deadline nothing is sent");
+        assert_eq!(t.next(50), Next::Forget, "past the reveal deadline nothing is sent");
         t.on_revealed();
         assert_eq!(t.result().map(|r| r.bytes.as_slice()), Some(&b"42"[..]));
+        assert_eq!(t.next(20), Next::Upload);
+        t.on_uploaded();
+        assert_eq!((t.next(20), t.phase_name()), (Next::Wait, "uploaded"));
+        // Asked again (the scheduler lost it): uploaded again.
+        t.on_reveal_requested(50);
+        assert_eq!(t.next(20), Next::Upload);
+        assert!(!t.on_aborted(), "a vote on chain is not withdrawn");
         t.on_ended();
-        assert_eq!((t.next(20), t.result()), (Next::Wait, None));
+        assert_eq!((t.next(20), t.result()), (Next::Forget, None));
+    }
+
+    #[test]
+    fn a_reveal_request_reveals_a_contributed_task_and_aborts_drop_only_unvoted_ones() {
+        let mut t = held();
+        assert!(t.holds_slot());
+        t.on_computed(b"1".to_vec());
+        assert!(!t.holds_slot() && !t.contributed());
+        let mut aborted = t.clone();
+        assert!(aborted.on_aborted());
+        assert_eq!(aborted.next(10), Next::Forget);
+        t.on_contributed(None);
+        assert!(t.contributed());
+        t.on_reveal_requested(60);
+        let digest = ResultDigest::of(t.assignment.task, b"1");
+        assert_eq!(t.next(10), Next::Reveal(digest));
+        // The stored form: bytes as hex, readable with any tool.
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains("\"0x31\""), "{json}");
+        assert_eq!(serde_json::from_str::<HeldTask>(&json).unwrap(), t);
     }
 
     #[test]
@@ -246,9 +378,23 @@ mod tests {
         t.on_computed(b"late".to_vec());
         assert!(matches!(t.phase, Phase::Failed { .. }));
         t.on_failure_reported();
-        assert_eq!(t.next(10), Next::Wait);
+        assert_eq!(t.next(10), Next::Forget);
         // The phases round-trip through the store's encoding.
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(serde_json::from_str::<HeldTask>(&json).unwrap(), t);
+    }
+}
+
+/// Bytes stored as `0x…` hex (JSON arrays of numbers would take four times the room).
+mod hex_bytes {
+    use alloy::primitives::Bytes;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        Bytes::copy_from_slice(bytes).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Bytes::deserialize(d).map(|b| b.to_vec())
     }
 }

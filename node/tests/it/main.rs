@@ -16,3 +16,5 @@ mod pool;
 mod sender;
 mod store;
 mod worker;
+mod worker_process;
+mod worker_service;

@@ -19,7 +19,7 @@ use quorate_node::{
     scheduler::pool,
     worker::{
         chain as worker_chain,
-        task::{Assignment, HeldTask, Next},
+        task::{Assignment, HeldTask, Input, Next},
     },
 };
 use quorate_primitives::{ContentHash, TaskAuthorization, TaskId};
@@ -73,6 +73,7 @@ async fn three_workers_vote_reveal_and_are_paid() {
             pool: pool_id,
             task,
             job: ContentHash::of(b"job"),
+            input: Input::Inline(b"7".to_vec()),
             round: 0,
             authorization: authorization_bytes(&owner_key, &authorization).unwrap().to_vec(),
             deadline: u64::MAX,
@@ -103,7 +104,7 @@ async fn three_workers_vote_reveal_and_are_paid() {
         let err = worker_chain::contribute(chain, hub, task, digest, &auth).await.unwrap_err();
         assert!(err.to_string().contains("the task is revealing a consensus"), "{err}");
         task_state.on_consensus(digest.vote(task), t.reveal_deadline);
-        assert_eq!(task_state.next(time), Next::Wait);
+        assert_eq!(task_state.next(time), Next::Forget, "the task is lost to the late worker");
     }
 
     // The consensus is their hash: each reveals.
@@ -113,7 +114,7 @@ async fn three_workers_vote_reveal_and_are_paid() {
         assert_eq!(task_state.next(time), Next::Reveal(digest));
         worker_chain::reveal(chain, hub, task, digest).await.unwrap();
         task_state.on_revealed();
-        assert_eq!(task_state.next(time), Next::Wait);
+        assert_eq!(task_state.next(time), Next::Upload, "the result goes to the scheduler");
     }
 
     // The pool finalizes: every worker is paid, its stake back.

@@ -6,7 +6,7 @@
 //!
 //! | requests | accepted only from |
 //! |---|---|
-//! | `JoinRequest`, `Heartbeat`, `ContributionNotice`, `ResultUpload`, `RecoveryRequest` | workers |
+//! | `JoinRequest`, `Heartbeat`, `ContributionNotice`, `ResultUpload`, `RecoveryRequest`, `TaskReport` | workers |
 //! | `TaskAssignment` | the scheduler of the pool it names |
 //! | `RevealRequest`, `Abort` | schedulers |
 //! | `JobOffer`, `JobStatusRequest`, `DealStatusRequest` | clients |
@@ -140,8 +140,8 @@ mod tests {
         identity::{PoolId, Purpose},
         wire::{
             Abort, ContributionNotice, DataRequest, DealStatusRequest, Heartbeat, JobOffer,
-            JobState, JobStatus, JobStatusRequest, JoinRequest, MAX_TEXT, RecoveryRequest,
-            ResultUpload, RevealRequest, TaskAssignment, TaskInput, WorkerCapabilities,
+            JobState, JobStatus, JobStatusRequest, JoinRequest, MAX_TEXT, RecoveryRequest, Report,
+            ResultUpload, RevealRequest, TaskAssignment, TaskInput, TaskReport, WorkerCapabilities,
         },
     };
     use quorate_primitives::{ContentHash, DealId, ResultHash, TaskId};
@@ -222,7 +222,15 @@ mod tests {
                 worker.clone(),
             ),
             (Message::ResultUpload(ResultUpload { task, result: vec![1] }), worker.clone()),
-            (Message::RecoveryRequest(RecoveryRequest { pool, known: vec![task] }), worker),
+            (Message::RecoveryRequest(RecoveryRequest { pool, known: vec![task] }), worker.clone()),
+            (
+                Message::TaskReport(TaskReport {
+                    task,
+                    report: Report::Failed { kind: "timeout".into(), message: "60 s".into() },
+                }),
+                worker.clone(),
+            ),
+            (Message::TaskReport(TaskReport { task, report: Report::Progress(500) }), worker),
             (
                 Message::TaskAssignment(TaskAssignment {
                     pool,

@@ -220,6 +220,24 @@ fn byte_snapshots() {
     payload.extend_from_slice(&[0x08; 32]);
     assert_eq!(deal.encode_frame().unwrap(), frame(&payload));
 
+    let progress =
+        Message::TaskReport(TaskReport { task: TaskId(b(0x02)), report: Report::Progress(1000) });
+    let mut payload = vec![26];
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.extend_from_slice(&[0, 0x03, 0xe8]);
+    assert_eq!(progress.encode_frame().unwrap(), frame(&payload));
+    let failed = Message::TaskReport(TaskReport {
+        task: TaskId(b(0x02)),
+        report: Report::Failed { kind: "timeout".into(), message: "60 s".into() },
+    });
+    let mut payload = vec![26];
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.extend_from_slice(&[1, 0, 0, 0, 7]);
+    payload.extend_from_slice(b"timeout");
+    payload.extend_from_slice(&[0, 0, 0, 4]);
+    payload.extend_from_slice(b"60 s");
+    assert_eq!(failed.encode_frame().unwrap(), frame(&payload));
+
     assert_eq!(Message::Ack.encode_frame().unwrap(), frame(&[19]));
     assert_eq!(
         Message::Refused { reason: "no".into() }.encode_frame().unwrap(),
@@ -232,7 +250,7 @@ fn strict_decoding_refuses_with_reasons() {
     let ack = Message::Ack.encode().unwrap();
     assert_eq!(Message::decode(&[]), Err(Error::Truncated { field: "kind" }));
     assert_eq!(Message::decode(&[0]), Err(Error::UnknownKind { tag: 0 }));
-    assert_eq!(Message::decode(&[26]), Err(Error::UnknownKind { tag: 26 }));
+    assert_eq!(Message::decode(&[27]), Err(Error::UnknownKind { tag: 27 }));
     // A field this version does not know.
     assert_eq!(Message::decode(&[ack[0], 0]), Err(Error::TrailingBytes { count: 1 }));
     // Another wire version.
@@ -323,6 +341,55 @@ fn strict_decoding_refuses_with_reasons() {
     raw.extend_from_slice(&[0; 32]);
     raw.extend_from_slice(&(MAX_DEAL_TASKS as u16 + 1).to_be_bytes());
     assert!(matches!(Message::decode(&raw), Err(Error::FieldTooLarge { field: "deal.tasks", .. })));
+    // Task reports: progress over 1000 per mille, an unknown report, over-long kinds, refused
+    // both ways.
+    let report = |tail: &[u8]| {
+        let mut raw = vec![26];
+        raw.extend_from_slice(&[0; 32]);
+        raw.extend_from_slice(tail);
+        raw
+    };
+    assert!(Message::decode(&report(&[0, 0x03, 0xe8])).is_ok());
+    assert!(matches!(
+        Message::decode(&report(&[0, 0x03, 0xe9])),
+        Err(Error::FieldTooLarge { field: "report.progress", len: 1001, max: 1000 })
+    ));
+    assert_eq!(Message::decode(&report(&[2])), Err(Error::InvalidTag { field: "report", tag: 2 }));
+    assert!(matches!(
+        Message::decode(&report(&[1, 0, 0, 0, 65])),
+        Err(Error::FieldTooLarge { field: "report.kind", len: 65, max: MAX_FAILURE_KIND })
+    ));
+    let over = |report| Message::TaskReport(TaskReport { task: TaskId::default(), report });
+    assert!(matches!(
+        over(Report::Progress(1001)).encode(),
+        Err(Error::FieldTooLarge { field: "report.progress", .. })
+    ));
+    let long_kind =
+        Report::Failed { kind: "k".repeat(MAX_FAILURE_KIND + 1), message: String::new() };
+    assert!(matches!(
+        over(long_kind).encode(),
+        Err(Error::FieldTooLarge { field: "report.kind", .. })
+    ));
+    let long_message = Report::Failed { kind: "timeout".into(), message: "m".repeat(MAX_TEXT + 1) };
+    assert!(matches!(
+        over(long_message).encode(),
+        Err(Error::FieldTooLarge { field: "report.message", .. })
+    ));
+}
+
+#[test]
+fn fit_text_cuts_on_a_character_boundary_within_the_cap() {
+    assert_eq!(fit_text("short", MAX_TEXT), "short");
+    let long = "é".repeat(MAX_TEXT);
+    let cut = fit_text(&long, MAX_TEXT);
+    assert!(cut.len() <= MAX_TEXT && cut.ends_with('…'), "{} bytes", cut.len());
+    let report = TaskReport {
+        task: TaskId::default(),
+        report: Report::Failed { kind: "internal".into(), message: cut },
+    };
+    assert!(Message::TaskReport(report).encode().is_ok());
+    assert_eq!(fit_text("abcdef", 2), "ab");
+    assert_eq!(fit_text("abcdef", 0), "");
 }
 
 #[test]
@@ -341,6 +408,12 @@ fn requests_name_who_may_send_them_and_answers_are_never_requests() {
     assert!(!offer.allowed_from(&worker) && !offer.allowed_from(&scheduler));
     let heartbeat = Message::Heartbeat(Heartbeat { pool: PoolId(1), free_slots: 0, running: 0 });
     assert!(heartbeat.allowed_from(&worker) && !heartbeat.allowed_from(&client));
+    let report =
+        Message::TaskReport(TaskReport { task: TaskId::default(), report: Report::Progress(10) });
+    assert_eq!(report.senders(), Some(Senders::Workers));
+    assert!(report.allowed_from(&worker));
+    assert!(!report.allowed_from(&client) && !report.allowed_from(&scheduler));
+    assert!(!report.kind().is_response() && !report.kind().is_gossip());
     assert_eq!(
         Senders::SchedulerOf(PoolId(1)).to_string(),
         "the peer proven as the scheduler of pool 1"
@@ -366,7 +439,7 @@ fn every_kind_has_a_tag_that_round_trips() {
             assert!(kind.max_len() <= MAX_MESSAGE);
         }
     }
-    assert_eq!(Kind::ALL.len(), 25);
+    assert_eq!(Kind::ALL.len(), 26);
 }
 
 // ---------------------------------------------------------------- strategies
@@ -618,7 +691,18 @@ fn wire_message() -> impl Strategy<Value = Message> {
         b256().prop_map(|h| Message::DataUnavailable { hash: ContentHash(h) }),
         Just(Message::Ack),
         text(MAX_TEXT).prop_map(|reason| Message::Refused { reason }),
+        task_report(),
     ]
+}
+
+/// The worker's task reports: progress within 1000 per mille, or a machine failure.
+fn task_report() -> impl Strategy<Value = Message> {
+    let report = prop_oneof![
+        (0..=MAX_PROGRESS).prop_map(Report::Progress),
+        (text(MAX_FAILURE_KIND), text(MAX_TEXT))
+            .prop_map(|(kind, message)| Report::Failed { kind, message }),
+    ];
+    (task(), report).prop_map(|(task, report)| Message::TaskReport(TaskReport { task, report }))
 }
 
 /// The decoder fuzz, on stable: whatever the bytes, decoding never panics, and whatever it
@@ -740,6 +824,13 @@ fn maximal_messages_fit_their_caps() {
         }),
         Message::Abort(Abort { task: TaskId(b(2)), reason: "r".repeat(MAX_TEXT) }),
         Message::Refused { reason: "r".repeat(MAX_TEXT) },
+        Message::TaskReport(TaskReport {
+            task: TaskId(b(2)),
+            report: Report::Failed {
+                kind: "k".repeat(MAX_FAILURE_KIND),
+                message: "m".repeat(MAX_TEXT),
+            },
+        }),
         Message::JobOffer(JobOffer {
             pool: PoolId(u64::MAX),
             job: ContentHash(b(2)),

@@ -8,8 +8,8 @@ use quorate_p2p::{
     identity::{JoinCredential, Purpose, VerifyPolicy},
     wire::{
         Abort, ContributionNotice, DataRequest, Heartbeat, HeldTask, JoinAccepted, JoinRefused,
-        JoinRequest, PoolAnnouncement, RecoveryReport, RecoveryRequest, RefusalReason,
-        ResultUpload, RevealRequest, SignedOrder, TaskAssignment, TaskInput, TaskState,
+        JoinRequest, PoolAnnouncement, RecoveryReport, RecoveryRequest, RefusalReason, Report,
+        ResultUpload, RevealRequest, SignedOrder, TaskAssignment, TaskInput, TaskReport, TaskState,
         WorkerCapabilities, evaluators,
     },
 };
@@ -126,6 +126,11 @@ async fn every_message_round_trips_between_two_peers() {
         }),
         Message::ResultUpload(ResultUpload { task, result: vec![7; 300_000] }),
         Message::RecoveryRequest(RecoveryRequest { pool: POOL, known: vec![task] }),
+        Message::TaskReport(TaskReport { task, report: Report::Progress(420) }),
+        Message::TaskReport(TaskReport {
+            task,
+            report: Report::Failed { kind: "heap_limit".into(), message: "512 MiB".into() },
+        }),
     ];
     for message in to_scheduler {
         let answer = within(10, w_client.request(scheduler.peer, message.clone())).await.unwrap();

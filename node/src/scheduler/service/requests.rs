@@ -75,6 +75,21 @@ impl Service {
                 Err(_) => refuse("unknown worker: join first".into()),
             },
             Wire::ContributionNotice(_) => Wire::Ack,
+            Wire::TaskReport(report) => {
+                match report.report {
+                    wire::Report::Progress(per_mille) => {
+                        if self.tasks.contains_key(&report.task) {
+                            self.progress.insert(report.task, per_mille);
+                        }
+                    }
+                    wire::Report::Failed { kind, message } => {
+                        tracing::info!(target: "quorate::scheduler", task = %report.task, worker = %from, %kind, %message, "replica failed on its machine");
+                        // Counted toward giving the task up; the replica is planned elsewhere.
+                        let _ = self.core.handle_replica_failed(now, report.task, from, true);
+                    }
+                }
+                Wire::Ack
+            }
             Wire::ResultUpload(upload) => self.on_upload(from, upload).await,
             Wire::JobOffer(offer) => self.on_offer(peer, from, &offer, intakes, done),
             Wire::JobStatusRequest(request) => {

@@ -1,0 +1,231 @@
+//! `quorate worker`: join a pool and run its tasks (`run`); what this data directory holds
+//! (`status`).
+
+use std::{collections::BTreeMap, io::Write, process::ExitCode, time::Duration};
+
+use clap::{Args as ClapArgs, Subcommand};
+use quorate_primitives::PoolId;
+
+use super::{
+    Args,
+    wallet::{PasswordArgs, Pick, unlock},
+};
+use crate::{
+    accounts,
+    config::NodeConfig,
+    units::{Currency, short},
+    worker::{self, WorkerConfig, exec::ExecConfig, store::WorkerStore},
+};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum WorkerCommand {
+    /// Join a pool and run the tasks its scheduler assigns, until Ctrl-C or SIGTERM (then take
+    /// no new task and finish the running ones).
+    Run(RunArgs),
+    /// The tasks this data directory holds, by phase; with --wallet, the worker's balances.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct RunArgs {
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
+    /// The pool to join (default: worker.pool).
+    #[arg(long, value_name = "N")]
+    pool: Option<u64>,
+    /// Sandboxes, so tasks at once (default: worker.cores, else evaluator.sandboxes).
+    #[arg(long, value_name = "N")]
+    cores: Option<u64>,
+    /// A peer to start from, ending in /p2p/<peer id> (repeatable; added to worker.bootstrap).
+    #[arg(long, value_name = "ADDR")]
+    bootstrap: Vec<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct StatusArgs {
+    /// Also show this wallet's balances (ETH for gas, QCR free and frozen in the Hub).
+    #[arg(long)]
+    wallet: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) async fn run(args: &Args, command: &WorkerCommand) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    config.validate()?;
+    match command {
+        WorkerCommand::Run(run) => self::run_worker(&config, run).await,
+        WorkerCommand::Status(status) => self::status(&config, status).await,
+    }
+}
+
+/// The worker's settings from the configuration and the flags.
+fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerConfig> {
+    let w = &config.worker;
+    let pool = run.pool.unwrap_or(w.pool);
+    let cores = run.cores.unwrap_or(w.cores);
+    let sandboxes = match usize::try_from(cores) {
+        Ok(0) | Err(_) => config.evaluator.sandboxes(),
+        Ok(n) => n,
+    };
+    let addrs = |key: &str, list: &[String]| {
+        list.iter()
+            .map(|text| {
+                text.parse().map_err(|e| {
+                    anyhow::anyhow!("{key}: {text:?} is not a libp2p address ({e}): write e.g. /ip4/0.0.0.0/tcp/4001")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let worker = WorkerConfig {
+        pool: PoolId(pool),
+        hub: config.hub()?,
+        chain: config.chain_config()?,
+        data_dir: config.node.data_dir.clone(),
+        exec: ExecConfig {
+            program: config.evaluator.program(),
+            sandboxes,
+            nice: i32::try_from(w.nice).unwrap_or(19),
+            task_memory_mib: u64::from(w.task_memory_mib),
+            gpu: w.gpu,
+        },
+        listen: addrs("worker.listen", &w.listen)?,
+        bootstrap: addrs(
+            "--bootstrap",
+            &[w.bootstrap.as_slice(), run.bootstrap.as_slice()].concat(),
+        )?,
+        mdns: w.mdns,
+        fetch: quorate_p2p::fetch::FetchConfig::default(),
+        proof_ttl: Duration::from_secs(24 * 3600),
+        drain: Duration::from_secs(w.drain_secs),
+    };
+    worker.validate()?;
+    Ok(worker)
+}
+
+async fn run_worker(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode> {
+    let worker = worker_config(config, run)?;
+    init_logs();
+    let signer = unlock(config, &run.pick, &run.password)?;
+    tracing::info!(
+        target: "quorate::worker",
+        pool = worker.pool.0,
+        sandboxes = worker.exec.sandboxes,
+        nice = worker.exec.nice,
+        data = %WorkerStore::path_in(&worker.data_dir).display(),
+        "starting"
+    );
+    worker::run(worker, signer, stop_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Logs to stderr, one line per event: the node's own at info, its libraries' warnings.
+fn init_logs() {
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+    let filter = Targets::new()
+        .with_target("quorate", tracing::Level::INFO)
+        .with_default(tracing::Level::WARN);
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(filter)
+        .try_init();
+}
+
+async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let store = WorkerStore::open(&config.node.data_dir).map_err(|e| match e {
+        crate::store::StoreError::InUse { path } => anyhow::anyhow!(
+            "{} is held by a running `quorate worker run`: read its log, or stop it to read the store",
+            path.display()
+        ),
+        other => other.into(),
+    })?;
+    let tasks = store.tasks()?;
+    let cursor = store.cursor()?;
+    let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
+    for task in &tasks {
+        *phases.entry(task.phase_name()).or_default() += 1;
+    }
+    let balances = match &status.wallet {
+        Some(name) => {
+            let wallets = crate::wallet::Wallets::new(&config.wallet.keystore_dir);
+            let entry = wallets.choose(Some(name))?;
+            let address = entry.address.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the keystore of {name} does not record its address: run `quorate wallet address --wallet {name}`"
+                )
+            })?;
+            let (provider, _) = crate::chain::connect_provider(&config.chain_config()?).await?;
+            Some(accounts::balances(&provider, config.hub()?, address).await?)
+        }
+        None => None,
+    };
+    let mut out = std::io::stdout().lock();
+    if status.json {
+        let json = serde_json::json!({
+            "store": store.path(),
+            "tasks": tasks.iter().map(|t| serde_json::json!({
+                "task": t.assignment.task,
+                "pool": t.assignment.pool,
+                "job": t.assignment.job,
+                "phase": t.phase_name(),
+            })).collect::<Vec<_>>(),
+            "phases": phases,
+            "next_block": cursor.map(|c| c.next_block),
+            "balances": balances.map(|b| serde_json::json!({
+                "account": b.account,
+                "eth": b.eth.to_string(),
+                "free": b.free.to_string(),
+                "frozen": b.frozen.to_string(),
+            })),
+        });
+        writeln!(out, "{json}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "Worker store {}: {} task(s) held.", store.path().display(), tasks.len())?;
+    for (phase, count) in &phases {
+        writeln!(out, "  {phase:<12} {count}")?;
+    }
+    for task in &tasks {
+        writeln!(
+            out,
+            "  {} {} ({}, job {})",
+            task.assignment.task,
+            task.phase_name(),
+            task.assignment.pool,
+            task.assignment.job
+        )?;
+    }
+    if let Some(cursor) = cursor {
+        writeln!(out, "Hub events followed up to block {}.", cursor.next_block.saturating_sub(1))?;
+    }
+    if let Some(b) = balances {
+        writeln!(
+            out,
+            "{}: {} ETH for gas, {} QCR free in the Hub for stakes, {} QCR frozen.",
+            b.account,
+            short(b.eth, Currency::Eth),
+            short(b.free, Currency::Qcr),
+            short(b.frozen, Currency::Qcr)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,453 @@
+//! What the worker's loop does with the Hub's events and with the actions coming back
+//! ([`super::service`]; the scheduler's requests and the link are in `requests`). Each task's
+//! state changes through its state machine, is stored, logged in one line, and then acted on
+//! ([`Service::drive`]).
+
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::B256;
+use quorate_contracts::bindings::Hub::HubEvents;
+use quorate_p2p::{
+    Message,
+    wire::{self, ContributionNotice, Report, ResultUpload, TaskReport},
+};
+use quorate_primitives::{ResultHash, TaskId};
+use tracing::{debug, info, warn};
+
+use super::{
+    WorkerError,
+    service::{Done, Service},
+    task::{HeldTask, Next, Phase},
+};
+use crate::{
+    chain::{ChainError, EventBatch},
+    job::local::LocalOutcome,
+    worker::chain as tx,
+};
+
+/// First wait before an action that failed for a passing reason is tried again.
+const RETRY_INITIAL: Duration = Duration::from_secs(1);
+/// Longest wait.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Longest time the cursor goes unstored while no task is held.
+const CURSOR_EVERY: Duration = Duration::from_secs(60);
+
+/// A task id as logs show it: its first bytes.
+pub(super) fn short(task: TaskId) -> String {
+    let text = task.to_string();
+    text.get(..10).unwrap_or(&text).to_owned()
+}
+
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The Hub refusal a chain error carries, if any.
+fn refusal(e: &ChainError) -> Option<&str> {
+    e.refusal().map(|r| r.name.as_str())
+}
+
+impl Service {
+    // ------------------------------------------------------------------ the chain
+
+    /// Applies a batch of Hub events to the held tasks; stores the changes with the cursor in
+    /// one commit, then acts on them.
+    pub(super) fn on_chain(&mut self, batch: &EventBatch) -> Result<(), WorkerError> {
+        let mut changed: Vec<TaskId> = Vec::new();
+        for log in &batch.events {
+            let (task, what) = match &log.event {
+                HubEvents::TaskContributed(e) if e.worker == self.me => (e.taskId, "contributed"),
+                HubEvents::TaskConsensus(e) => (e.taskId, "consensus"),
+                HubEvents::TaskRevealed(e) if e.worker == self.me => (e.taskId, "revealed"),
+                HubEvents::TaskFinalized(e) => (e.taskId, "finalized"),
+                HubEvents::TaskClaimed(e) => (e.taskId, "claimed"),
+                HubEvents::TaskReopened(e) => (e.taskId, "reopened"),
+                _ => continue,
+            };
+            let task = TaskId(task);
+            let Some(held) = self.tasks.get_mut(&task) else { continue };
+            let before = held.phase_name();
+            match &log.event {
+                HubEvents::TaskContributed(_) => held.on_contributed(Some(log.tx)),
+                HubEvents::TaskConsensus(e) => held.on_consensus(
+                    ResultHash::from(e.consensusHash),
+                    e.revealDeadline.saturating_to(),
+                ),
+                HubEvents::TaskRevealed(_) => held.on_revealed(),
+                _ => held.on_ended(),
+            }
+            if held.phase_name() != before {
+                info!(target: "quorate::worker", task = %short(task), block = log.block, "{before} → {} ({what} on chain)", held.phase_name());
+                if !changed.contains(&task) {
+                    changed.push(task);
+                }
+            }
+        }
+        let now = Instant::now();
+        // While a task is held the cursor is stored with every batch, so a restart reads every
+        // event that may concern it; with none held, now and then.
+        if changed.is_empty()
+            && self.tasks.is_empty()
+            && now.duration_since(self.cursor_stored) < CURSOR_EVERY
+        {
+            return Ok(());
+        }
+        let (ended, kept): (Vec<TaskId>, Vec<TaskId>) = changed
+            .into_iter()
+            .partition(|t| self.tasks.get(t).is_some_and(|h| matches!(h.phase, Phase::Done)));
+        let kept_tasks: Vec<HeldTask> =
+            kept.iter().filter_map(|t| self.tasks.get(t).cloned()).collect();
+        self.store.apply_chain(&kept_tasks, &ended, batch.cursor)?;
+        self.cursor_stored = now;
+        for task in ended {
+            self.drop_task(task);
+        }
+        for task in kept {
+            self.drive(task);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ actions coming back
+
+    pub(super) async fn on_done(&mut self, done: Done) -> Result<(), WorkerError> {
+        match done {
+            Done::Found(peer) => {
+                let action = self.link.on_connected(peer);
+                self.act(action);
+            }
+            Done::Joined { peer, answer } => {
+                let accepted = match answer {
+                    Ok(Message::JoinAccepted(a)) => Some(a.heartbeat_interval_s),
+                    Ok(Message::JoinRefused(r)) => {
+                        warn!(target: "quorate::worker", %peer, reason = ?r.reason, "join refused: {}", r.detail);
+                        None
+                    }
+                    Ok(other) => {
+                        warn!(target: "quorate::worker", %peer, "join answered with {}", other.kind().name());
+                        None
+                    }
+                    Err(e) => {
+                        warn!(target: "quorate::worker", %peer, "join failed: {e}");
+                        None
+                    }
+                };
+                let action = self.link.on_join(peer, accepted, Instant::now());
+                self.act(action);
+            }
+            Done::Heartbeat { peer, answer } => {
+                let answer = match answer {
+                    Ok(_) => Ok(true),
+                    Err(quorate_p2p::Error::Refused { reason }) => {
+                        warn!(target: "quorate::worker", %peer, "heartbeat refused: {reason}");
+                        Ok(false)
+                    }
+                    Err(e) => {
+                        debug!(target: "quorate::worker", %peer, "heartbeat failed: {e}");
+                        Err(())
+                    }
+                };
+                let action = self.link.on_heartbeat(peer, answer);
+                self.act(action);
+            }
+            Done::Recovered { answer } => self.on_recovery(answer)?,
+            Done::Ran { task, outcome } => self.on_ran(task, outcome)?,
+            Done::Contributed { task, result } => self.on_contributed(task, result)?,
+            Done::Revealed { task, result } => self.on_revealed(task, result)?,
+            Done::Reported { task, answer } => {
+                self.busy.remove(&task);
+                match answer {
+                    Ok(_) | Err(quorate_p2p::Error::Refused { .. }) => {
+                        self.change(task, HeldTask::on_failure_reported, "failure reported")?;
+                    }
+                    Err(e) => self.later(task, &format!("failure report not delivered: {e}")),
+                }
+            }
+            Done::Uploaded { task, answer } => {
+                self.busy.remove(&task);
+                match answer {
+                    Ok(_) => self.change(task, HeldTask::on_uploaded, "result uploaded")?,
+                    Err(quorate_p2p::Error::Refused { reason }) => {
+                        warn!(target: "quorate::worker", task = %short(task), "the scheduler refused the result: {reason}");
+                        self.change(task, HeldTask::on_uploaded, "upload refused")?;
+                    }
+                    Err(e) => self.later(task, &format!("upload not delivered: {e}")),
+                }
+            }
+            Done::RevealAsked { task, deadline } => match deadline {
+                Ok(Some(deadline)) => self.change(
+                    task,
+                    |t| t.on_reveal_requested(deadline),
+                    "reveal requested by the scheduler",
+                )?,
+                Ok(None) => {
+                    debug!(target: "quorate::worker", task = %short(task), "reveal asked while the task is not revealing");
+                }
+                Err(e) => {
+                    warn!(target: "quorate::worker", task = %short(task), "cannot read the task for a reveal request: {e}");
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn on_ran(&mut self, task: TaskId, outcome: LocalOutcome) -> Result<(), WorkerError> {
+        self.busy.remove(&task);
+        self.progress_sent.remove(&task);
+        match outcome {
+            LocalOutcome::Agreed(outcome) => {
+                let bytes = outcome.to_bytes();
+                self.change(task, move |t| t.on_computed(bytes), "computed and stored")
+            }
+            LocalOutcome::Failed { kind, message } => {
+                warn!(target: "quorate::worker", task = %short(task), kind, "the task failed on this machine: {message}");
+                self.failures.insert(task, message);
+                self.change(task, |t| t.on_machine_failure(&kind), "machine failure")
+            }
+        }
+    }
+
+    fn on_contributed(
+        &mut self,
+        task: TaskId,
+        result: Result<alloy::rpc::types::TransactionReceipt, ChainError>,
+    ) -> Result<(), WorkerError> {
+        self.busy.remove(&task);
+        match result {
+            Ok(receipt) => {
+                let tx = receipt.transaction_hash;
+                self.change(task, |t| t.on_contributed(Some(tx)), "contribute mined")?;
+                self.notify_contribution(task, tx);
+                Ok(())
+            }
+            Err(e) => match refusal(&e) {
+                Some("AlreadyContributed") => {
+                    self.change(task, |t| t.on_contributed(None), "contribution already on chain")
+                }
+                Some("InsufficientFreeBalance") => {
+                    warn!(target: "quorate::worker", task = %short(task), "cannot stake on the vote: {e}");
+                    self.failures.insert(task, e.to_string());
+                    self.change(task, |t| fail(t, "no_stake"), "no stake")
+                }
+                Some(_) => {
+                    warn!(target: "quorate::worker", task = %short(task), "the Hub refused the vote: {e}");
+                    self.change(task, HeldTask::on_ended, "vote refused")
+                }
+                None if matches!(e, ChainError::InsufficientGasFunds { .. }) => {
+                    warn!(target: "quorate::worker", task = %short(task), "{e}");
+                    self.failures.insert(task, e.to_string());
+                    self.change(task, |t| fail(t, "no_gas"), "no gas")
+                }
+                None => {
+                    self.later(task, &format!("contribute failed: {e}"));
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    fn on_revealed(
+        &mut self,
+        task: TaskId,
+        result: Result<alloy::rpc::types::TransactionReceipt, ChainError>,
+    ) -> Result<(), WorkerError> {
+        self.busy.remove(&task);
+        match result {
+            Ok(_) => self.change(task, HeldTask::on_revealed, "reveal mined"),
+            Err(e) => match refusal(&e) {
+                Some("AlreadyRevealed") => {
+                    self.change(task, HeldTask::on_revealed, "reveal already on chain")
+                }
+                Some(_) => {
+                    warn!(target: "quorate::worker", task = %short(task), "the Hub refused the reveal: {e}");
+                    self.change(task, HeldTask::on_ended, "reveal refused")
+                }
+                None => {
+                    self.later(task, &format!("reveal failed: {e}"));
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    fn notify_contribution(&self, task: TaskId, tx: B256) {
+        let (Some(peer), Some(held)) = (self.link.joined(), self.tasks.get(&task)) else { return };
+        let Some(result) = held.result() else { return };
+        let notice = ContributionNotice { task, result_hash: result.digest.vote(task), tx };
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.request(peer, Message::ContributionNotice(notice)).await;
+        });
+    }
+
+    // ------------------------------------------------------------------ state and actions
+
+    /// Moves `task` with `step`; when its phase changed, stores it (or forgets it when done),
+    /// logs one line, and acts on it.
+    pub(super) fn change(
+        &mut self,
+        task: TaskId,
+        step: impl FnOnce(&mut HeldTask),
+        why: &str,
+    ) -> Result<(), WorkerError> {
+        let Some(held) = self.tasks.get_mut(&task) else { return Ok(()) };
+        let before = held.phase_name();
+        step(held);
+        let after = held.phase_name();
+        if before == after {
+            self.drive(task);
+            return Ok(());
+        }
+        info!(target: "quorate::worker", task = %short(task), "{before} → {after} ({why})");
+        if matches!(held.phase, Phase::Done) {
+            return self.forget(task);
+        }
+        self.store.put_task(held)?;
+        self.retry.remove(&task);
+        self.drive(task);
+        Ok(())
+    }
+
+    /// Tries an action again later, with a growing wait.
+    pub(super) fn later(&mut self, task: TaskId, why: &str) {
+        let wait = self.retry.get(&task).map_or(RETRY_INITIAL, |(_, w)| *w);
+        warn!(target: "quorate::worker", task = %short(task), retry_in = ?wait, "{why}");
+        self.retry.insert(task, (Instant::now() + wait, wait.saturating_mul(2).min(RETRY_MAX)));
+    }
+
+    pub(super) fn drive_all(&mut self) {
+        let tasks: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for task in tasks {
+            self.drive(task);
+        }
+    }
+
+    /// Starts what `task` needs next, unless an action of it is in flight or waits to retry.
+    pub(super) fn drive(&mut self, task: TaskId) {
+        if self.busy.contains(&task)
+            || self.retry.get(&task).is_some_and(|(at, _)| Instant::now() < *at)
+        {
+            return;
+        }
+        let Some(next) = self.tasks.get(&task).map(|held| held.next(unix_now())) else { return };
+        match next {
+            Next::Wait => {}
+            Next::Forget => {
+                let phase = self.tasks.get(&task).map_or("", HeldTask::phase_name);
+                info!(target: "quorate::worker", task = %short(task), phase, "nothing left to do: forgotten");
+                if let Err(e) = self.forget(task) {
+                    warn!(target: "quorate::worker", task = %short(task), "cannot forget the task: {e}");
+                }
+            }
+            Next::Run => {
+                let Some(peer) = self.link.peer() else { return };
+                let Some(held) = self.tasks.get(&task) else { return };
+                let assignment = held.assignment.clone();
+                info!(target: "quorate::worker", task = %short(task), "running");
+                let runner = std::sync::Arc::clone(&self.runner);
+                self.spawn(task, async move {
+                    let outcome = runner.run(&assignment, peer).await;
+                    Done::Ran { task, outcome }
+                });
+            }
+            Next::Contribute(digest) => {
+                let Some(held) = self.tasks.get(&task) else { return };
+                let authorization = held.assignment.authorization.clone();
+                let (chain, hub) = (self.chain.clone(), self.hub);
+                self.spawn(task, async move {
+                    let result = tx::contribute(&chain, hub, task, digest, &authorization).await;
+                    Done::Contributed { task, result }
+                });
+            }
+            Next::Reveal(digest) => {
+                let (chain, hub) = (self.chain.clone(), self.hub);
+                self.spawn(task, async move {
+                    let result = tx::reveal(&chain, hub, task, digest).await;
+                    Done::Revealed { task, result }
+                });
+            }
+            Next::ReportFailure(kind) => {
+                let Some(peer) = self.link.joined() else { return };
+                let message = self.failures.get(&task).cloned().unwrap_or_default();
+                let report = TaskReport {
+                    task,
+                    report: Report::Failed {
+                        kind: wire::fit_text(&kind, wire::MAX_FAILURE_KIND),
+                        message: wire::fit_text(&message, wire::MAX_TEXT),
+                    },
+                };
+                let client = self.client.clone();
+                self.spawn(task, async move {
+                    let answer = client.request(peer, Message::TaskReport(report)).await;
+                    Done::Reported { task, answer }
+                });
+            }
+            Next::Upload => {
+                let Some(peer) = self.link.joined() else { return };
+                let Some(bytes) = self.tasks.get(&task).and_then(|h| h.result()).map(|r| &r.bytes)
+                else {
+                    return;
+                };
+                if bytes.len() > wire::MAX_CHUNK {
+                    // Too large for one message: kept until the task ends (fetching results by
+                    // hash from workers is not part of the protocol yet).
+                    warn!(target: "quorate::worker", task = %short(task), bytes = bytes.len(), "the result is too large to upload in one message");
+                    if let Err(e) = self.change(task, HeldTask::on_uploaded, "too large to upload")
+                    {
+                        warn!(target: "quorate::worker", task = %short(task), "{e}");
+                    }
+                    return;
+                }
+                let upload = ResultUpload { task, result: bytes.clone() };
+                let client = self.client.clone();
+                self.spawn(task, async move {
+                    let answer = client.request(peer, Message::ResultUpload(upload)).await;
+                    Done::Uploaded { task, answer }
+                });
+            }
+        }
+    }
+
+    /// Runs one action of `task` on its own tokio task; its answer comes back as a [`Done`].
+    fn spawn(&mut self, task: TaskId, action: impl Future<Output = Done> + Send + 'static) {
+        self.busy.insert(task);
+        let done = self.done.clone();
+        tokio::spawn(async move {
+            let _ = done.send(action.await).await;
+        });
+    }
+
+    /// Deletes a task from the store, then from memory.
+    pub(super) fn forget(&mut self, task: TaskId) -> Result<(), WorkerError> {
+        self.store.delete_task(task)?;
+        self.drop_task(task);
+        Ok(())
+    }
+
+    /// Drops a task from memory (already deleted from the store), and its job's data once no
+    /// held task needs it.
+    fn drop_task(&mut self, task: TaskId) {
+        let Some(held) = self.tasks.remove(&task) else { return };
+        self.retry.remove(&task);
+        self.failures.remove(&task);
+        self.progress_sent.remove(&task);
+        let job = held.assignment.job;
+        if !self.tasks.values().any(|t| t.assignment.job == job) {
+            let keep: Vec<_> = self.tasks.values().map(|t| t.assignment.job).collect();
+            if let Err(e) = self.store.prune_jobs(&keep) {
+                warn!(target: "quorate::worker", "cannot prune job data: {e}");
+            }
+        }
+    }
+}
+
+/// A failure of this machine or account after the task was computed (no stake, no gas): the
+/// vote is not sent; the scheduler is told.
+fn fail(task: &mut HeldTask, kind: &str) {
+    if matches!(task.phase, Phase::Computed(_)) {
+        task.phase = Phase::Failed { kind: kind.to_owned() };
+    }
+}

@@ -1,0 +1,260 @@
+//! One task's run: its job's data (the manifest and the work function, fetched from the
+//! scheduler once per job, checked and kept in the store), its input (inline, or fetched by
+//! hash; it must be one of the manifest's inputs), the deal's start read from the Hub (what
+//! `Date.now()` returns, the same on every replica), then a sandbox. What depends on this
+//! machine or on the network (data that cannot be fetched, a job this worker cannot run) comes
+//! back as a failure to report, never as a vote.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use alloy::{primitives::Address, providers::RootProvider};
+use quorate_contracts::bindings::Hub;
+use quorate_evaluator::sandbox::{Event, Limits, TaskSpec};
+use quorate_p2p::{
+    Client, PeerId,
+    fetch::{FetchConfig, fetch},
+};
+use quorate_primitives::{ContentHash, DealId, EvaluatorKind, JobManifest, TaskId, TaskOutcome};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{
+    exec::{Executor, Work},
+    store::{JobData, WorkerStore},
+    task::{Assignment, Input},
+};
+use crate::job::local::LocalOutcome;
+
+/// Jobs kept decoded in memory (the store keeps every held task's job).
+const JOBS_IN_MEMORY: usize = 16;
+
+/// One job's slot in the cache: filled once its data is fetched and checked; its lock makes
+/// concurrent tasks of the job wait for one fetch.
+type JobSlot = Arc<Mutex<Option<Arc<Job>>>>;
+
+/// A job ready to run.
+#[derive(Debug)]
+struct Job {
+    manifest: JobManifest,
+    code: Arc<str>,
+}
+
+/// Runs tasks: shared by every task's run (cheap to clone behind an `Arc`).
+#[derive(Debug)]
+pub(super) struct Runner {
+    pub(super) client: Client,
+    pub(super) store: WorkerStore,
+    pub(super) provider: RootProvider,
+    pub(super) hub: Address,
+    pub(super) executor: Executor,
+    pub(super) progress: mpsc::Sender<(TaskId, Event)>,
+    pub(super) fetch: FetchConfig,
+    /// WebGPU jobs may run here.
+    pub(super) gpu: bool,
+    /// The most memory a task may take here, MiB.
+    pub(super) task_memory_mib: u64,
+    /// Decoded jobs, and one lock per job so its data is fetched once.
+    jobs: Mutex<HashMap<ContentHash, JobSlot>>,
+}
+
+/// Why a task did not run: reported to the scheduler, never voted.
+fn failed(kind: &str, message: impl Into<String>) -> LocalOutcome {
+    LocalOutcome::Failed { kind: kind.to_owned(), message: message.into() }
+}
+
+impl Runner {
+    #[allow(clippy::too_many_arguments, reason = "the runner's whole context, given once")]
+    pub(super) fn new(
+        client: Client,
+        store: WorkerStore,
+        provider: RootProvider,
+        hub: Address,
+        executor: Executor,
+        progress: mpsc::Sender<(TaskId, Event)>,
+        fetch: FetchConfig,
+        gpu: bool,
+        task_memory_mib: u64,
+    ) -> Self {
+        Self {
+            client,
+            store,
+            provider,
+            hub,
+            executor,
+            progress,
+            fetch,
+            gpu,
+            task_memory_mib,
+            jobs: Mutex::default(),
+        }
+    }
+
+    /// Runs `assignment` with data from `scheduler`, to its outcome.
+    pub(super) async fn run(&self, assignment: &Assignment, scheduler: PeerId) -> LocalOutcome {
+        let job = match self.job(assignment.job, scheduler).await {
+            Ok(job) => job,
+            Err(outcome) => return outcome,
+        };
+        let m = &job.manifest;
+        if m.evaluator == EvaluatorKind::WebGpu && !self.gpu {
+            return failed("incompatible", "the job needs WebGPU and this worker offers none");
+        }
+        if u64::from(m.limits.heap_mib) > self.task_memory_mib {
+            return failed(
+                "incompatible",
+                format!(
+                    "the job needs {} MiB per task, this worker offers {}",
+                    m.limits.heap_mib, self.task_memory_mib
+                ),
+            );
+        }
+        let input = match self.input(&assignment.input, m, scheduler).await {
+            Ok(input) => input,
+            Err(outcome) => return outcome,
+        };
+        let Ok(input) = String::from_utf8(input) else {
+            // Every replica reads the same bytes: the input itself is at fault.
+            let error = TaskOutcome::Error {
+                kind: "bad_input".into(),
+                message: "the input is not UTF-8 JSON text".into(),
+            };
+            return LocalOutcome::Agreed(error);
+        };
+        let now_ms = match self.deal_start(assignment.task).await {
+            Ok(start) => start.saturating_mul(1000),
+            Err(reason) => return failed("chain", reason),
+        };
+        let spec = TaskSpec {
+            task_id: assignment.task,
+            now_ms,
+            input,
+            args: m.args.clone(),
+            limits: Limits {
+                timeout_ms: m.limits.timeout_ms,
+                heap_bytes: u64::from(m.limits.heap_mib) << 20,
+                result_bytes: u64::from(m.limits.result_bytes),
+                ..Limits::default()
+            },
+        };
+        self.execute(m.code, &job.code, spec).await
+    }
+
+    /// Queues the task on a sandbox and waits for its outcome.
+    async fn execute(
+        &self,
+        code_hash: ContentHash,
+        code: &Arc<str>,
+        spec: TaskSpec,
+    ) -> LocalOutcome {
+        let (reply, outcome) = oneshot::channel();
+        let mut work = Work {
+            code_hash,
+            code: Arc::clone(code),
+            spec,
+            events: Some(self.progress.clone()),
+            reply,
+        };
+        // The loop holds no more tasks than sandboxes, so the queue has room; a sandbox
+        // restarting may keep it full for a moment.
+        let mut waits = 0u32;
+        loop {
+            match self.executor.submit(work) {
+                Ok(()) => break,
+                Err(back) if waits < 600 => {
+                    work = *back;
+                    waits = waits.saturating_add(1);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => return failed("internal", "no sandbox took the task within a minute"),
+            }
+        }
+        outcome.await.unwrap_or_else(|_| failed("internal", "the sandbox stopped"))
+    }
+
+    /// The job's manifest and code: from memory, the store, or the scheduler (checked, then
+    /// kept), once per job even when several of its tasks start at once.
+    async fn job(&self, hash: ContentHash, scheduler: PeerId) -> Result<Arc<Job>, LocalOutcome> {
+        let slot = {
+            let mut jobs = self.jobs.lock().await;
+            if jobs.len() >= JOBS_IN_MEMORY && !jobs.contains_key(&hash) {
+                jobs.retain(|_, slot| Arc::strong_count(slot) > 1);
+            }
+            Arc::clone(jobs.entry(hash).or_default())
+        };
+        let mut slot = slot.lock().await;
+        if let Some(job) = slot.as_ref() {
+            return Ok(Arc::clone(job));
+        }
+        let stored = self.store.job(hash).map_err(|e| failed("internal", e.to_string()))?;
+        let data = match stored {
+            Some(data) => data,
+            None => {
+                let data = self.fetch_job(hash, scheduler).await?;
+                self.store.put_job(hash, &data).map_err(|e| failed("internal", e.to_string()))?;
+                data
+            }
+        };
+        let manifest = JobManifest::decode(&data.manifest)
+            .map_err(|e| failed("bad_job", format!("the job's manifest does not decode: {e}")))?;
+        let job = Arc::new(Job { manifest, code: Arc::from(data.code) });
+        *slot = Some(Arc::clone(&job));
+        Ok(job)
+    }
+
+    /// Fetches and checks a job's manifest and code from the scheduler.
+    async fn fetch_job(
+        &self,
+        hash: ContentHash,
+        scheduler: PeerId,
+    ) -> Result<JobData, LocalOutcome> {
+        let manifest = self.get(scheduler, hash, "manifest").await?;
+        let decoded = JobManifest::decode(&manifest)
+            .map_err(|e| failed("bad_job", format!("the job's manifest does not decode: {e}")))?;
+        let code = self.get(scheduler, decoded.code, "work function").await?;
+        let code = String::from_utf8(code)
+            .map_err(|_| failed("bad_job", "the work function is not UTF-8 text"))?;
+        Ok(JobData { manifest: manifest.into(), code })
+    }
+
+    /// The input's bytes, which must be one of the manifest's inputs.
+    async fn input(
+        &self,
+        input: &Input,
+        manifest: &JobManifest,
+        scheduler: PeerId,
+    ) -> Result<Vec<u8>, LocalOutcome> {
+        let hash = input.hash();
+        if !manifest.inputs.contains(&hash) {
+            return Err(failed("bad_input", format!("the input {hash} is not one of the job's")));
+        }
+        match input {
+            Input::Inline(bytes) => Ok(bytes.clone()),
+            Input::ByHash { .. } => self.get(scheduler, hash, "input").await,
+        }
+    }
+
+    /// One blob from the scheduler, its hash checked by the fetch.
+    async fn get(
+        &self,
+        scheduler: PeerId,
+        hash: ContentHash,
+        what: &str,
+    ) -> Result<Vec<u8>, LocalOutcome> {
+        fetch(&self.client, &[scheduler], hash, &self.fetch)
+            .await
+            .map_err(|e| failed("fetch_failed", format!("cannot fetch the {what} {hash}: {e}")))
+    }
+
+    /// The start of the task's deal (unix seconds), from the Hub.
+    async fn deal_start(&self, task: TaskId) -> Result<u64, String> {
+        let hub = Hub::new(self.hub, self.provider.clone());
+        let view =
+            hub.task(task.0).call().await.map_err(|e| format!("cannot read task {task}: {e}"))?;
+        if view.status == 0 {
+            return Err(format!("task {task} is not initialized on the Hub"));
+        }
+        let deal = DealId(view.dealId);
+        let deal =
+            hub.deal(deal.0).call().await.map_err(|e| format!("cannot read deal {deal}: {e}"))?;
+        Ok(deal.start.to::<u64>())
+    }
+}
