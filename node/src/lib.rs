@@ -19,6 +19,7 @@
 //! | [`job`] | a job's content and manifest from files; `run-local` on this machine's sandboxes |
 //! | [`scheduler`] | the pool scheduler role around `quorate-scheduler`'s core (its store and chain events so far) |
 //! | [`hub`] | `quorate hub deploy` (checks first, then the shared deployment through the chain actor) and `quorate hub info` |
+//! | [`devnet_pool`] | `quorate devnet`'s pool: the operator's pool, its scheduler and a worker per worker account, in process |
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
 //! | [`worker`] | the worker role (`quorate worker run`): joins a pool's scheduler, runs its tasks in sandboxes, votes, reveals and uploads, each held task stored before it is acted on |
 //! | [`cli`] | the command line: arguments turned into the calls above |
@@ -50,6 +51,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod devnet;
+pub mod devnet_pool;
 pub mod doctor;
 pub mod hub;
 pub mod job;

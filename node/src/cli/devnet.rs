@@ -36,6 +36,12 @@ pub(super) struct DevnetArgs {
     /// QCR each account deposits in the Hub.
     #[arg(long, default_value = "1000")]
     deposit: String,
+    /// Start only the chain: no pool, no scheduler, no workers.
+    #[arg(long)]
+    no_pool: bool,
+    /// Sandboxes per worker.
+    #[arg(long, default_value_t = 1)]
+    sandboxes: usize,
 }
 
 pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<ExitCode> {
@@ -95,15 +101,42 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
             short(a.deposited, Currency::Qcr)
         )?;
     }
+    let pool = if devnet.no_pool {
+        None
+    } else {
+        let dir = files.config.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let pool = crate::devnet_pool::start(&net, &dir, devnet.sandboxes).await?;
+        crate::devnet_pool::point_config_at(&net, &dir, pool.pool, &pool.scheduler)?;
+        writeln!(out, "  pool       {} (owner: operator), its scheduler at", pool.pool.0)?;
+        writeln!(out, "             {}", pool.scheduler)?;
+        writeln!(
+            out,
+            "  workers    {} joined, {} sandbox(es) each",
+            pool.workers(),
+            devnet.sandboxes.max(1)
+        )?;
+        Some(pool)
+    };
     writeln!(
         out,
         "Try: quorate --config {} wallet balance --wallet client",
         files.config.display()
     )?;
+    if pool.is_some() {
+        writeln!(
+            out,
+            "     quorate --config {} job submit WORKFN.js INPUTS.jsonl --trust 3 --max-price 1 --wallet client --password-file {}",
+            files.config.display(),
+            files.password_file.display()
+        )?;
+    }
     writeln!(out, "Stop with Ctrl-C.")?;
     drop(out);
 
     wait_for_stop().await?;
+    if let Some(pool) = pool {
+        pool.stop().await?;
+    }
     drop(net);
     let mut out = std::io::stdout().lock();
     writeln!(out, "devnet stopped")?;

@@ -73,11 +73,22 @@ struct DevnetProcess {
 }
 
 impl DevnetProcess {
+    /// The chain, a pool and two workers.
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// The chain alone: pools are the test's to create.
+    fn start_chain_only(dir: &Path) -> Self {
+        Self::start_with(dir, &["--no-pool"])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Self {
         let started = Instant::now();
         let mut child = quorate()
             .args(["devnet", "--port", "0", "--workers", "2", "--dir"])
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -253,7 +264,7 @@ fn devnet_refuses_a_directory_that_is_not_its_own() {
 #[test]
 fn the_scheduler_creates_its_pool_once_and_shows_it() {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = DevnetProcess::start(&dir.path().join("devnet"));
+    let devnet = DevnetProcess::start_chain_only(&dir.path().join("devnet"));
     let data = dir.path().join("pool-data");
     let scheduler = |args: &[&str]| {
         run(quorate()
@@ -318,6 +329,7 @@ fn the_scheduler_creates_its_pool_once_and_shows_it() {
 
 #[test]
 fn a_deal_s_status_and_claim_work_from_the_command_line() {
+    // The chain alone: the test creates pool 1 and its deal, and nobody runs it.
     use alloy::providers::Provider;
     use quorate_node::{
         chain::{Chain, ChainConfig},
@@ -326,7 +338,7 @@ fn a_deal_s_status_and_claim_work_from_the_command_line() {
         wallet::{Wallets, unlock},
     };
     let dir = tempfile::tempdir().unwrap();
-    let devnet = DevnetProcess::start(&dir.path().join("devnet"));
+    let devnet = DevnetProcess::start_chain_only(&dir.path().join("devnet"));
     let password = devnet.password.to_str().unwrap().to_owned();
     let (ok, _, err) = run(quorate()
         .arg("--config")
@@ -402,4 +414,45 @@ fn a_deal_s_status_and_claim_work_from_the_command_line() {
     assert!(ok && out.contains("Tasks: 3 refunded."), "{out}");
     let (ok, out, _) = job(&["claim", &deal, "--wallet", "client", "--password-file", &password]);
     assert!(ok && out.contains("nothing left to settle"), "{out}");
+}
+
+#[test]
+fn a_job_submitted_to_quorate_devnet_comes_back_verified() {
+    // `quorate devnet` runs the chain, a pool's scheduler and two workers; a client submits
+    // from another process with nothing but devnet.toml, as the README says.
+    crate::common::evaluator();
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = DevnetProcess::start(&dir.path().join("devnet"));
+    assert!(devnet.summary.contains("workers    2 joined"), "{}", devnet.summary);
+    let code = dir.path().join("square.js");
+    std::fs::write(&code, "(input) => ({ n: input.n, square: input.n * input.n })").unwrap();
+    let inputs = dir.path().join("in.jsonl");
+    std::fs::write(&inputs, "{\"n\": 3}\n{\"n\": 4}\n").unwrap();
+    let started = Instant::now();
+    let (ok, out, err) = run(quorate()
+        .arg("--config")
+        .arg(&devnet.config)
+        .args(["job", "submit"])
+        .arg(&code)
+        .arg(&inputs)
+        .args([
+            "--trust",
+            "3",
+            "--max-price",
+            "1",
+            "--yes",
+            "--wallet",
+            "client",
+            "--password-file",
+        ])
+        .arg(&devnet.password));
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "{\"index\":0,\"result\":{\"n\":3,\"square\":9}}\n{\"index\":1,\"result\":{\"n\":4,\"square\":16}}\n",
+        "{err}"
+    );
+    eprintln!("a 2-task job through quorate devnet in {:?}", started.elapsed());
+    let status = devnet.stop();
+    assert!(status.success(), "devnet exited with {status}");
 }
