@@ -16,9 +16,11 @@
 //! | [`accounts`] | Hub accounts: balances, deposit (approve + deposit), withdraw, send |
 //! | [`units`] | amounts as people type them (`12.5`, `12.5qcr`, `0.1eth`, `…wei`) and print them |
 //! | [`client`] | the client role's chain side: buy a deal, read it from any machine, settle it after its deadline |
+//! | [`png`] | a grayscale PNG writer (the demo's picture) |
 //! | [`job`] | a job's content and manifest from files; `run-local` on this machine's sandboxes |
 //! | [`scheduler`] | the pool scheduler role around `quorate-scheduler`'s core (its store and chain events so far) |
 //! | [`hub`] | `quorate hub deploy` (checks first, then the shared deployment through the chain actor) and `quorate hub info` |
+//! | [`demo`] | `quorate devnet --demo`: the Mandelbrot example through the pool, its picture and payouts |
 //! | [`devnet_pool`] | `quorate devnet`'s pool: the operator's pool, its scheduler and a worker per worker account, in process |
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
 //! | [`worker`] | the worker role (`quorate worker run`): joins a pool's scheduler, runs its tasks in sandboxes, votes, reveals and uploads, each held task stored before it is acted on |
@@ -50,11 +52,13 @@ pub mod chain;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod devnet;
 pub mod devnet_pool;
 pub mod doctor;
 pub mod hub;
 pub mod job;
+pub mod png;
 pub mod scheduler;
 pub mod store;
 pub mod units;

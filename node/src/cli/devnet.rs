@@ -42,6 +42,10 @@ pub(super) struct DevnetArgs {
     /// Sandboxes per worker.
     #[arg(long, default_value_t = 1)]
     sandboxes: usize,
+    /// Submit the example Mandelbrot job from the client's wallet, show its progress, write
+    /// its picture and who was paid what, then stop.
+    #[arg(long, conflicts_with = "no_pool")]
+    demo: bool,
 }
 
 pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<ExitCode> {
@@ -129,6 +133,17 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
             files.config.display(),
             files.password_file.display()
         )?;
+    }
+    if devnet.demo
+        && let Some(running) = pool
+    {
+        let dir = files.config.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let demo = crate::demo::run(&net, &dir, &running, &mut out).await;
+        drop(out);
+        running.stop().await?;
+        drop(net);
+        demo?;
+        return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "Stop with Ctrl-C.")?;
     drop(out);

@@ -456,3 +456,26 @@ fn a_job_submitted_to_quorate_devnet_comes_back_verified() {
     let status = devnet.stop();
     assert!(status.success(), "devnet exited with {status}");
 }
+
+#[test]
+fn the_demo_runs_a_job_through_the_pool_and_draws_its_picture() {
+    crate::common::evaluator();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (ok, out, err) =
+        run(quorate().args(["devnet", "--demo", "--port", "0", "--dir"]).arg(dir.path()));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("16 of 16 tiles verified against the digests revealed on chain"), "{out}");
+    let png = std::fs::read(dir.path().join("mandelbrot.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Credits are conserved: what the client paid, the operator and the workers received.
+    let changes: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.trim_end().strip_suffix(')')?.rsplit_once('(').map(|(_, c)| c.to_owned()))
+        .filter_map(|c| c.parse::<f64>().ok())
+        .collect();
+    assert_eq!(changes.len(), 5, "{out}");
+    assert!(changes.iter().sum::<f64>().abs() < 1e-9, "{changes:?}\n{out}");
+    assert!(out.contains("client") && out.contains("(-16)"), "{out}");
+    eprintln!("quorate devnet --demo in {:?}", started.elapsed());
+}
