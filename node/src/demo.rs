@@ -15,7 +15,7 @@ use crate::{
     accounts,
     chain::Chain,
     client::{
-        report::{self, TaskState},
+        report::{self, TaskOnChain},
         submit::{Progress, Request, submit},
     },
     devnet::node_config,
@@ -128,7 +128,7 @@ pub async fn run(
     // Who was paid what, once every task is settled on chain.
     for _ in 0..120 {
         let report = report::read(client.provider(), hub, session.deal).await?;
-        if report.tasks.iter().all(|t| t.state == TaskState::Completed) {
+        if report.tasks.iter().all(|t| t.state == TaskOnChain::Completed) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -23,7 +23,7 @@ use crate::{
     chain::connect_provider,
     client::{
         refund,
-        report::{self, TaskState},
+        report::{self, TaskOnChain},
         submit::{Progress as Step, Request, submit as client_submit},
     },
     units::{Currency, parse_amount, short},
@@ -330,11 +330,11 @@ async fn status(args: &Args, status: &StatusArgs) -> anyhow::Result<ExitCode> {
         report.client
     )?;
     let states = [
-        TaskState::Unset,
-        TaskState::Active,
-        TaskState::Revealing,
-        TaskState::Completed,
-        TaskState::Failed,
+        TaskOnChain::Unset,
+        TaskOnChain::Active,
+        TaskOnChain::Revealing,
+        TaskOnChain::Completed,
+        TaskOnChain::Failed,
     ];
     let summary: Vec<String> = states
         .iter()

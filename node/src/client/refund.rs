@@ -12,7 +12,7 @@ use alloy::{
 use quorate_contracts::bindings::Hub;
 use quorate_primitives::DealId;
 
-use super::report::{self, DealReport, TaskState};
+use super::report::{self, DealReport, TaskOnChain};
 use crate::chain::{Chain, ChainError};
 
 /// Tasks claimed per transaction (about 28,000 gas each).
@@ -73,7 +73,7 @@ pub async fn settle(
     let mut settled = Settled::default();
     // Tasks never initialized cannot be claimed: open them first, in runs of indices.
     let unset: Vec<u32> =
-        before.tasks.iter().filter(|t| t.state == TaskState::Unset).map(|t| t.index).collect();
+        before.tasks.iter().filter(|t| t.state == TaskOnChain::Unset).map(|t| t.index).collect();
     let inits = runs(&unset, INITS_PER_TX).into_iter().map(|(from, count)| {
         let input = Hub::initializeRangeCall {
             dealId: deal.0,
@@ -91,7 +91,7 @@ pub async fn settle(
         .tasks
         .iter()
         .filter(|t| !t.state.is_final())
-        .partition(|t| t.state == TaskState::Revealing && t.reveals > 0);
+        .partition(|t| t.state == TaskOnChain::Revealing && t.reveals > 0);
     let finals = finalize.iter().map(|t| {
         let input = Hub::finalizeCall { taskId: t.id.0, resultsRef: Bytes::new() };
         send(chain, hub, input.abi_encode())

@@ -20,7 +20,7 @@ const READS_AT_ONCE: usize = 32;
 
 /// A task's state on the Hub (`TaskStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TaskState {
+pub enum TaskOnChain {
     /// Not initialized yet.
     Unset,
     /// Taking contributions.
@@ -33,7 +33,7 @@ pub enum TaskState {
     Failed,
 }
 
-impl TaskState {
+impl TaskOnChain {
     fn of(status: u8) -> Self {
         match status {
             1 => Self::Active,
@@ -69,7 +69,7 @@ pub struct TaskReport {
     /// Its id.
     pub id: TaskId,
     /// Its state.
-    pub state: TaskState,
+    pub state: TaskOnChain,
     /// Workers that voted.
     pub contributors: u64,
     /// Voters of the standing consensus, and how many of them revealed.
@@ -107,7 +107,7 @@ pub struct DealReport {
 
 impl DealReport {
     /// How many tasks are in `state`.
-    pub fn count(&self, state: TaskState) -> usize {
+    pub fn count(&self, state: TaskOnChain) -> usize {
         self.tasks.iter().filter(|t| t.state == state).count()
     }
 }
@@ -139,7 +139,7 @@ pub async fn read(
                 Ok(TaskReport {
                     index,
                     id,
-                    state: TaskState::of(task.status),
+                    state: TaskOnChain::of(task.status),
                     contributors: task.contributorCount.saturating_to(),
                     winners: task.winnerCount.saturating_to(),
                     reveals: task.revealCount.saturating_to(),

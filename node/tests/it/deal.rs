@@ -16,7 +16,7 @@ use quorate_node::{
     client::{
         deal::{Purchase, buy},
         refund::{RefundError, settle},
-        report::{self, TaskState},
+        report::{self, TaskOnChain},
     },
     config::SchedulerSection,
     scheduler::pool,
@@ -113,7 +113,7 @@ async fn a_deal_is_bought_read_back_and_refunded_after_its_deadline() {
     let report = report::read(client.provider(), hub, deal).await.unwrap();
     assert_eq!((report.pool, report.client, report.trust), (pool_id.0, client.address(), 3));
     assert_eq!(report.tasks.len(), 3);
-    assert_eq!(report.count(TaskState::Unset), 3);
+    assert_eq!(report.count(TaskOnChain::Unset), 3);
     assert_eq!(report.final_deadline - report.start, 100, "DEV category: t = 10 s, final at 10t");
 
     // Before the final deadline the pool may still finish: nothing is claimed.
@@ -129,7 +129,7 @@ async fn a_deal_is_bought_read_back_and_refunded_after_its_deadline() {
     assert_eq!(settled.claimed, [0, 1, 2]);
     assert!(settled.finalized.is_empty());
     let report = report::read(client.provider(), hub, deal).await.unwrap();
-    assert_eq!(report.count(TaskState::Failed), 3);
+    assert_eq!(report.count(TaskOnChain::Failed), 3);
     let refunded = accounts::balances(client.provider(), hub, client.address()).await.unwrap();
     assert_eq!(refunded.frozen, before.frozen);
     // The price back, and the pool's stake (30 % of the price per task) as compensation.

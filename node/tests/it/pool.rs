@@ -24,7 +24,7 @@ use quorate_node::{
     chain::Chain,
     client::{
         deal::{Purchase, buy},
-        report::{self, TaskState},
+        report::{self, TaskOnChain},
         submit::{Progress, Request, submit},
     },
     config::NodeConfig,
@@ -405,7 +405,7 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     let report = within(30, "finalize on chain", async {
         loop {
             let report = report::read(client.provider(), hub, deal).await.unwrap();
-            if report.count(TaskState::Completed) == 3 {
+            if report.count(TaskOnChain::Completed) == 3 {
                 break report;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -13,7 +13,7 @@ use quorate_node::{
     chain::Chain,
     client::{
         deal::buy,
-        report::{self, TaskState},
+        report::{self, TaskOnChain},
     },
     config::SchedulerSection,
     scheduler::pool,
@@ -95,7 +95,7 @@ async fn three_workers_vote_reveal_and_are_paid() {
     }
     let report = report::read(client.provider(), hub, deal).await.unwrap();
     let t = &report.tasks[0];
-    assert_eq!((t.state, t.contributors, t.winners), (TaskState::Revealing, 2, 2));
+    assert_eq!((t.state, t.contributors, t.winners), (TaskOnChain::Revealing, 2, 2));
     {
         let (chain, task_state, _) = late;
         task_state.on_computed(br#"{"answer":42}"#.to_vec());
@@ -130,7 +130,7 @@ async fn three_workers_vote_reveal_and_are_paid() {
         assert!(after.free > before.free, "paid: {} → {}", before.free, after.free);
     }
     let report = report::read(client.provider(), hub, deal).await.unwrap();
-    assert_eq!(report.tasks[0].state, TaskState::Completed);
+    assert_eq!(report.tasks[0].state, TaskOnChain::Completed);
 }
 
 #[tokio::test]

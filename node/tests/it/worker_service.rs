@@ -22,7 +22,7 @@ use quorate_node::{
     chain::Chain,
     client::{
         deal::buy,
-        report::{self, TaskState},
+        report::{self, TaskOnChain},
     },
     config::SchedulerSection,
     scheduler::pool,
@@ -400,7 +400,7 @@ async fn two_workers_join_run_vote_reveal_by_themselves_and_upload() {
     }
     let report = report::read(client.provider(), hub, deal).await.unwrap();
     let t0 = &report.tasks[0];
-    assert_eq!((t0.state, t0.contributors, t0.reveals), (TaskState::Revealing, 2, 2));
+    assert_eq!((t0.state, t0.contributors, t0.reveals), (TaskOnChain::Revealing, 2, 2));
     // Progress came, per mille, at most once a second.
     s.wait(10, &mut seen, |r| match &r.message {
         Message::TaskReport(TaskReport { task, report: Report::Progress(500) })
