@@ -60,6 +60,18 @@ enum Command {
     Worker(worker::WorkerCommand),
 }
 
+/// Logs to stderr, one line per event: the node's own at info, its libraries' warnings.
+pub(super) fn init_logs() {
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+    let filter = Targets::new()
+        .with_target("quorate", tracing::Level::INFO)
+        .with_default(tracing::Level::WARN);
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(filter)
+        .try_init();
+}
+
 fn key_value(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))

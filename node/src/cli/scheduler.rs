@@ -128,6 +128,7 @@ async fn init(config: &NodeConfig, init: &InitArgs) -> anyhow::Result<ExitCode> 
 }
 
 async fn run_pool(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode> {
+    super::init_logs();
     let owner = unlock(config, &run.pick, &run.password)?;
     let keypair = service::keypair(config)?;
     let chain_id = crate::chain::connect_provider(&config.chain_config()?).await?.1;

@@ -108,7 +108,7 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
 
 async fn run_worker(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode> {
     let worker = worker_config(config, run)?;
-    init_logs();
+    super::init_logs();
     let signer = unlock(config, &run.pick, &run.password)?;
     tracing::info!(
         target: "quorate::worker",
@@ -136,18 +136,6 @@ async fn stop_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// Logs to stderr, one line per event: the node's own at info, its libraries' warnings.
-fn init_logs() {
-    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
-    let filter = Targets::new()
-        .with_target("quorate", tracing::Level::INFO)
-        .with_default(tracing::Level::WARN);
-    let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
-        .with(filter)
-        .try_init();
 }
 
 async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<ExitCode> {
