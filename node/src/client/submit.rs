@@ -149,15 +149,33 @@ pub async fn submit(
         .owner;
 
     let (p2p, mut events) = network(signer, chain_id, &request.bootstrap)?;
-    // The order: the cheapest of the pool's on gossip within the wait, that fits the request.
+    // The pool's order from gossip, taken only when it is the pool's indeed: for this pool,
+    // signed by its owner, published by a peer proven as that pool's scheduler (which the job
+    // is then offered to). Anyone can gossip; only the owner's signature counts.
+    let domain = hub_domain(chain_id, hub);
     let deadline = Instant::now() + ORDER_WAIT;
-    let (order, signature, scheduler) = loop {
+    // The pool's scheduler, found through the DHT and proven as the scheduler of this pool by
+    // its owner's signature.
+    let scheduler =
+        match tokio::time::timeout(ORDER_WAIT, p2p.find_scheduler(request.pool, owner)).await {
+            Ok(Ok(peer)) => peer,
+            _ => return Err(SubmitError::NoOrder(request.pool.0)),
+        };
+    let (order, signature) = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
             Ok(Some(Event::Order { source, order })) if order.pool == request.pool => {
                 let Ok(decoded) = PoolOrder::abi_decode(&order.order) else { continue };
-                if decoded.trust >= request.trust {
-                    break (decoded, order.signature, source);
+                let signer = alloy::primitives::Signature::from_raw_array(&order.signature)
+                    .and_then(|sig| {
+                        sig.recover_address_from_prehash(&pool_order_digest(&decoded, &domain))
+                    });
+                if decoded.pool == request.pool.0
+                    && signer.is_ok_and(|s| s == owner)
+                    && source == scheduler
+                    && decoded.trust >= request.trust
+                {
+                    break (decoded, order.signature);
                 }
             }
             Ok(Some(_)) => {}

@@ -104,6 +104,11 @@ impl Pinned {
     }
 }
 
+/// The most memory a task of a job this pool takes may ask (its workers' default offer).
+pub const MAX_TASK_MEMORY_MIB: u32 = 1024;
+/// The longest a task of a job this pool takes may run.
+pub const MAX_TASK_TIMEOUT_MS: u64 = 600_000;
+
 /// What a pool takes in one job.
 #[derive(Debug, Clone)]
 pub struct IntakeLimits {
@@ -147,6 +152,26 @@ pub async fn intake(
     };
     let manifest_bytes = get(job).await?;
     let manifest = JobManifest::decode(&manifest_bytes).map_err(|e| e.to_string())?;
+    // What the pool's workers cannot run would fail every task after the consent, and the
+    // pool's stake with them.
+    if manifest.evaluator != quorate_primitives::EvaluatorKind::JavaScript {
+        return Err(
+            "this pool runs JavaScript jobs only: send GPU jobs to a pool with GPU workers".into(),
+        );
+    }
+    if manifest.limits.heap_mib > MAX_TASK_MEMORY_MIB {
+        return Err(format!(
+            "the job asks {} MiB per task; this pool's workers give at most {MAX_TASK_MEMORY_MIB} MiB",
+            manifest.limits.heap_mib
+        ));
+    }
+    if manifest.limits.timeout_ms > MAX_TASK_TIMEOUT_MS {
+        return Err(format!(
+            "the job allows {} s per task; this pool runs tasks of at most {} s",
+            manifest.limits.timeout_ms / 1000,
+            MAX_TASK_TIMEOUT_MS / 1000
+        ));
+    }
     if manifest.task_count() != task_count {
         return Err(format!(
             "the offer says {task_count} tasks but the manifest has {}",
@@ -200,9 +225,16 @@ async fn sample(
     job: ContentHash,
 ) -> Result<(), String> {
     let program = program.to_path_buf();
+    // A task id and a clock the client cannot predict, as the real tasks' (which take the
+    // deal's): a work function that behaves only when run at time 0 or under a known id fails
+    // here.
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut seed = job.0.to_vec();
+    seed.extend_from_slice(&now.as_nanos().to_be_bytes());
     let spec = TaskSpec {
-        task_id: TaskId::derive(DealId::from(job.0), 0),
-        now_ms: 0,
+        task_id: TaskId::derive(DealId::from(alloy::primitives::keccak256(&seed)), 0),
+        now_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
         input,
         args: manifest.args.clone(),
         limits: Limits {

@@ -328,7 +328,26 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     }
     let offer =
         wire::JobOffer { pool: pool_id, job: job_hash, order: order_hash, task_count: 3, trust: 3 };
-    assert_eq!(client_p2p.request(scheduler, Wire::JobOffer(offer)).await.unwrap(), Wire::Ack);
+    assert_eq!(
+        client_p2p.request(scheduler, Wire::JobOffer(offer.clone())).await.unwrap(),
+        Wire::Ack
+    );
+    // Another client cannot take the same job over (its record, its consent, its results).
+    let other_key = PrivateKeySigner::random();
+    let (other, _other_events) = peer(&other_key, Purpose::Client, chain_id).await;
+    other.dial(addr.clone().with(quorate_p2p::multiaddr::Protocol::P2p(scheduler))).await.unwrap();
+    within(10, "the other client's connection", other.ready(scheduler)).await.unwrap();
+    let taken = other.request(scheduler, Wire::JobOffer(offer.clone())).await;
+    assert!(
+        matches!(&taken, Err(quorate_p2p::Error::Refused { reason }) if reason.contains("already offered by another client")),
+        "{taken:?}"
+    );
+    let asked = wire::JobStatusRequest { job: job_hash };
+    let status = other.request(scheduler, Wire::JobStatusRequest(asked)).await.unwrap();
+    assert!(
+        matches!(status, Wire::JobStatus(wire::JobStatus { state: JobState::Unknown, .. })),
+        "{status:?}"
+    );
     let signature = within(60, "the pool's consent", async {
         loop {
             let status = client_p2p
@@ -396,6 +415,13 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     })
     .await;
     eprintln!("3 tasks from deal to verified results in {:?}", started.elapsed());
+    // Nobody but the deal's client reads its status or fetches its results.
+    let peek = wire::DealStatusRequest { deal, from: 0, count: 10 };
+    let status = other.request(scheduler, Wire::DealStatusRequest(peek)).await.unwrap();
+    assert!(matches!(&status, Wire::DealStatus(s) if s.tasks.is_empty()), "{status:?}");
+    let stolen =
+        fetch(&other, &[scheduler], entries[0].result.unwrap(), &FetchConfig::default()).await;
+    assert!(stolen.is_err(), "another client fetched a result");
     for (entry, expected) in entries.iter().zip(["2", "4", "6"]) {
         let hash: ContentHash = entry.result.unwrap();
         let bytes = fetch(&client_p2p, &[scheduler], hash, &FetchConfig::default()).await.unwrap();

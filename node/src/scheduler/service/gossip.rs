@@ -37,6 +37,9 @@ impl Service {
     /// Signs a fresh order valid for [`PROOF_VALIDITY`], and forgets expired ones.
     pub(super) async fn renew_orders(&mut self) -> anyhow::Result<()> {
         let now = unix_now();
+        // The identity proof lives as long as an order: renewed with it, at half its life.
+        let peer = self.p2p.peer_id();
+        self.p2p.set_identity(identity(&self.owner, &peer, self.pool.pool, self.chain_id)?).await?;
         self.orders.retain(|_, (_, order)| order.expiry > now);
         let price = parse_amount(&self.config.scheduler.price)
             .and_then(|a| a.in_currency(Currency::Qcr))

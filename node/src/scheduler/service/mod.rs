@@ -225,6 +225,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         addrs: addrs.clone(),
     };
     service.load()?;
+    service.serve_results().await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let task =
         tokio::spawn(async move { service.run(core_store, follower, p2p_events, stop_rx).await });
@@ -264,10 +265,18 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The offer an intake checks: its consent is for exactly this.
+#[derive(Debug, Clone, Copy)]
+struct Offered {
+    client: Address,
+    order: B256,
+    task_count: u32,
+}
+
 /// What background work reports to the loop.
 enum Done {
     /// An intake moved on or ended.
-    Intake(ContentHash, Result<JobManifest, String>),
+    Intake(ContentHash, Offered, Result<JobManifest, String>),
     /// A worker did not take a task.
     NotTaken { worker: Address, task: TaskId },
 }
@@ -332,6 +341,18 @@ impl Service {
         }
         for (deal, job) in deals {
             self.index_deal(DealId::from(deal), job);
+        }
+        Ok(())
+    }
+
+    /// Serves again, to each deal's client, the results kept before a restart.
+    async fn serve_results(&mut self) -> anyhow::Result<()> {
+        let kept: Vec<(TaskId, ContentHash)> = self.results.iter().map(|(t, h)| (*t, *h)).collect();
+        for (task, hash) in kept {
+            let client = self.deal_of(task).and_then(|(deal, _)| self.client_of(deal));
+            if let Some(bytes) = self.pinned.get(&hash) {
+                self.p2p.put_content_for(bytes, Access::only(client)).await?;
+            }
         }
         Ok(())
     }
@@ -437,7 +458,9 @@ impl Service {
                     }
                 }
             };
-            if let ChainEvent::Revealed { task, digest, .. } = event {
+            if let ChainEvent::Revealed { task, digest, .. } = event
+                && self.tasks.contains_key(&task)
+            {
                 self.revealed.entry(task).or_default().insert(digest);
                 self.accept_early(task).await;
             }
@@ -462,14 +485,35 @@ impl Service {
             tracing::error!(target: "quorate::scheduler", %deal, %job, %client, "a deal of a job this pool never consented to");
             return None;
         };
+        let consented_to = self.jobs.get(&job).map(|record| (record.client, record.task_count));
+        if consented_to.is_none_or(|(c, _)| c != client) {
+            tracing::error!(target: "quorate::scheduler", %deal, %job, %client, "a deal by a client this pool did not consent to");
+            return None;
+        }
         let hub = Hub::new(self.pool.hub, self.chain.provider().clone());
-        let view = match hub.deal(deal.0).call().await {
-            Ok(view) => view,
-            Err(e) => {
-                tracing::error!(target: "quorate::scheduler", %deal, error = %e, "cannot read the deal");
-                return None;
+        // A node that fails to answer is asked again: a deal skipped here would be claimed
+        // against the pool's stake.
+        let mut wait = Duration::from_millis(200);
+        let view = loop {
+            match hub.deal(deal.0).call().await {
+                Ok(view) => break view,
+                Err(e) if wait < Duration::from_secs(60) => {
+                    tracing::warn!(target: "quorate::scheduler", %deal, error = %e, "cannot read the deal yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = wait.saturating_mul(2);
+                }
+                Err(e) => {
+                    tracing::error!(target: "quorate::scheduler", %deal, error = %e, "cannot read the deal");
+                    return None;
+                }
             }
         };
+        if consented_to.is_none_or(|(_, n)| n != view.taskCount)
+            || view.taskCount != manifest.task_count()
+        {
+            tracing::error!(target: "quorate::scheduler", %deal, tasks = view.taskCount, "a deal whose task count is not the consented job's");
+            return None;
+        }
         self.index_deal(deal, job);
         let mut batch = Batch::default();
         if batch.put(&DEAL_JOBS, &deal.0, &job).is_ok() {

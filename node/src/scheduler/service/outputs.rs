@@ -124,8 +124,9 @@ impl Service {
             .get(&hash)
             .context("a blob of the job is missing from the data directory")?;
         let size = bytes.len() as u64;
-        if self.served.insert(hash) {
+        if !self.served.contains(&hash) {
             self.p2p.put_content_for(bytes, Access::only([])).await?;
+            self.served.insert(hash);
         }
         Ok(size)
     }

@@ -99,7 +99,19 @@ impl Service {
                 };
                 Wire::JobStatus(JobStatus { job: request.job, state })
             }
-            Wire::DealStatusRequest(request) => Wire::DealStatus(self.deal_status(&request)),
+            Wire::DealStatusRequest(request) => {
+                // A deal's phases and result hashes are its client's to read.
+                if self
+                    .deal_jobs
+                    .get(&request.deal)
+                    .and_then(|job| self.jobs.get(job))
+                    .is_some_and(|r| r.client == from)
+                {
+                    Wire::DealStatus(self.deal_status(&request))
+                } else {
+                    Wire::DealStatus(DealStatus { deal: request.deal, tasks: Vec::new() })
+                }
+            }
             other => refuse(format!("a scheduler does not take a {}", other.kind().name())),
         }
     }
@@ -132,9 +144,15 @@ impl Service {
             return refuse(format!("this pool takes 1 to {} tasks per job", self.limits.max_tasks));
         }
         if let Some(existing) = self.jobs.get(&offer.job)
-            && existing.client == client
             && !matches!(existing.intake, Intake::Refused { .. })
         {
+            // A job is one client's: another's offer of the same bytes would take its record
+            // (and its deal's results) over. The same client offering again is answered as is.
+            if existing.client != client {
+                return refuse(
+                    "this exact job is already offered by another client: change anything in it (an argument, say) to make it yours".into(),
+                );
+            }
             return Wire::Ack;
         }
         let record = JobRecord {
@@ -152,11 +170,12 @@ impl Service {
             intakes.clone(),
             done.clone(),
         );
-        let (job, task_count) = (offer.job, offer.task_count);
+        let (job, task_count, order) = (offer.job, offer.task_count, offer.order);
         tokio::spawn(async move {
             let result =
                 jobs::intake(&p2p, peer, job, task_count, &limits, &pinned, &progress).await;
-            let _ = done.send(Done::Intake(job, result)).await;
+            let offered = Offered { client, order, task_count };
+            let _ = done.send(Done::Intake(job, offered, result)).await;
         });
         tracing::info!(target: "quorate::scheduler", job = %offer.job, %client, tasks = offer.task_count, "job offered");
         Wire::Ack
@@ -194,8 +213,24 @@ impl Service {
             Done::NotTaken { worker, task } => {
                 let _ = self.core.handle_replica_failed(unix_now(), task, worker, false);
             }
-            Done::Intake(job, result) => {
+            Done::Intake(job, offered, result) => {
                 let Some(mut record) = self.jobs.get(&job).cloned() else { return Ok(()) };
+                // The consent is only ever for what this intake checked: the record must still
+                // be that offer's, waiting for it, and the manifest must have its task count.
+                let same = record.client == offered.client
+                    && record.order == offered.order
+                    && record.task_count == offered.task_count
+                    && matches!(record.intake, Intake::Fetching { .. });
+                if !same {
+                    return Ok(());
+                }
+                let result = result.and_then(|manifest| {
+                    if manifest.task_count() == record.task_count {
+                        Ok(manifest)
+                    } else {
+                        Err("the manifest's task count is not the offer's".to_owned())
+                    }
+                });
                 record.intake = match result {
                     Ok(manifest) => match self.consent(job, &record) {
                         Ok(signature) => {
@@ -235,6 +270,9 @@ impl Service {
 
     pub(super) async fn on_upload(&mut self, from: Address, upload: wire::ResultUpload) -> Wire {
         let digest = ResultDigest::of(upload.task, &upload.result);
+        if !self.tasks.contains_key(&upload.task) {
+            return Wire::Refused { reason: "not a task of this pool".into() };
+        }
         if self.results.contains_key(&upload.task) {
             return Wire::Ack;
         }
@@ -242,7 +280,9 @@ impl Service {
             // The worker's reveal may be mined in a block this scheduler has not read yet: keep
             // the upload (bounded) until the reveal shows, when it is checked.
             let len = upload.result.len();
-            let known = self.tasks.contains_key(&upload.task);
+            // Only from a worker holding a replica of the task, so nobody else can fill the
+            // task's places.
+            let known = self.core.replicas_of(&upload.task).contains(&from);
             let room = self.early_bytes.saturating_add(len) <= MAX_EARLY_BYTES
                 && self.early.get(&upload.task).is_none_or(|v| v.len() < MAX_EARLY_PER_TASK);
             if !(known && room) {
