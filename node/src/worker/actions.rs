@@ -77,6 +77,7 @@ impl Service {
                     e.revealDeadline.saturating_to(),
                 ),
                 HubEvents::TaskRevealed(_) => held.on_revealed(),
+                HubEvents::TaskReopened(_) => held.on_reopened(),
                 _ => held.on_ended(),
             }
             if held.phase_name() != before {

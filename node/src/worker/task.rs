@@ -103,6 +103,13 @@ pub enum Phase {
         #[serde(default)]
         uploaded: bool,
     },
+    /// Another hash reached consensus: this worker's vote stands on chain and its result is
+    /// kept until the task ends, since a reopen (the winners never revealed) can make it the
+    /// consensus yet.
+    Outvoted {
+        /// The result.
+        result: Computed,
+    },
     /// A machine-dependent failure (timeout, memory): reported, never voted.
     Failed {
         /// The failure's stable name.
@@ -188,6 +195,7 @@ impl HeldTask {
             Phase::Revealing { .. } => "revealing",
             Phase::Revealed { uploaded: false, .. } => "revealed",
             Phase::Revealed { uploaded: true, .. } => "uploaded",
+            Phase::Outvoted { .. } => "outvoted",
             Phase::Failed { .. } => "failed",
             Phase::Done => "done",
         }
@@ -231,12 +239,25 @@ impl HeldTask {
             self.phase = Phase::Done;
             return;
         }
-        if let Phase::Contributed { result, .. } = &self.phase {
-            if result.digest.vote(self.assignment.task) == hash {
-                self.phase = Phase::Revealing { result: result.clone(), deadline };
+        if let Phase::Contributed { result, .. } | Phase::Outvoted { result } = &self.phase {
+            let result = result.clone();
+            self.phase = if result.digest.vote(self.assignment.task) == hash {
+                Phase::Revealing { result, deadline }
             } else {
-                self.phase = Phase::Done;
+                Phase::Outvoted { result }
+            };
+        }
+    }
+
+    /// The task was reopened (the consensus's voters never revealed): an outvoted vote still
+    /// stands and may become the consensus, so it waits for one again. Anything else is as
+    /// over as before (a fresh assignment comes for a new vote).
+    pub fn on_reopened(&mut self) {
+        match &self.phase {
+            Phase::Outvoted { result } => {
+                self.phase = Phase::Contributed { result: result.clone(), tx: None };
             }
+            _ => self.on_ended(),
         }
     }
 
@@ -290,7 +311,8 @@ impl HeldTask {
             Phase::Computed(result)
             | Phase::Contributed { result, .. }
             | Phase::Revealing { result, .. }
-            | Phase::Revealed { result, .. } => Some(result),
+            | Phase::Revealed { result, .. }
+            | Phase::Outvoted { result } => Some(result),
             _ => None,
         }
     }
@@ -359,12 +381,26 @@ mod tests {
     }
 
     #[test]
-    fn another_hash_winning_ends_the_task_for_this_worker() {
+    fn an_outvoted_result_is_kept_until_the_task_ends_and_can_win_after_a_reopen() {
         let mut t = held();
         t.on_computed(b"1".to_vec());
         t.on_contributed(None);
         t.on_consensus(ResultHash::from(B256::repeat_byte(1)), 50);
-        assert_eq!(t.phase, Phase::Done);
+        assert_eq!(t.phase_name(), "outvoted");
+        assert_eq!(t.next(10), Next::Wait);
+        let digest = t.result().unwrap().digest;
+        // The winners never revealed: reopened, and this worker's standing vote wins now.
+        t.on_reopened();
+        assert_eq!(t.phase_name(), "contributed");
+        t.on_consensus(digest.vote(t.assignment.task), 80);
+        assert_eq!(t.next(10), Next::Reveal(digest));
+        // Outvoted again and then finalized: over.
+        let mut u = held();
+        u.on_computed(b"1".to_vec());
+        u.on_contributed(None);
+        u.on_consensus(ResultHash::from(B256::repeat_byte(1)), 50);
+        u.on_ended();
+        assert_eq!(u.phase, Phase::Done);
     }
 
     #[test]
