@@ -348,10 +348,12 @@ impl Session {
                     for (index, hash) in fresh {
                         let task = TaskId::derive(self.deal, u64::from(index));
                         let Some(digests) = digests.get(&task) else { continue };
-                        let bytes =
-                            fetch(&self.p2p, &[self.scheduler], hash, &FetchConfig::default())
-                                .await
-                                .map_err(anyhow::Error::from)?;
+                        // No more than a result of this job can be (an error's text aside).
+                        let cap = u64::from(self.manifest.limits.result_bytes).max(64 << 10);
+                        let fetching = FetchConfig { max_size: cap, ..FetchConfig::default() };
+                        let bytes = fetch(&self.p2p, &[self.scheduler], hash, &fetching)
+                            .await
+                            .map_err(anyhow::Error::from)?;
                         if !digests.contains(&ResultDigest::of(task, &bytes)) {
                             return Err(SubmitError::Mismatch(index));
                         }
