@@ -180,6 +180,16 @@ impl Chain {
         self.chain_id
     }
 
+    /// The latest block's timestamp: the chain's time, which its deadlines count in.
+    pub async fn latest_time(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::Rpc { op: "eth_getBlockByNumber", reason: e.to_string() })?;
+        Ok(block.map_or(0, |b| b.header.timestamp))
+    }
+
     /// The provider, for reads (calls, balances, logs).
     pub fn provider(&self) -> &RootProvider {
         &self.provider

@@ -28,7 +28,6 @@ use crate::{
     },
     units::{Currency, parse_amount, short},
 };
-use alloy::providers::Provider;
 use quorate_primitives::DealId;
 
 #[derive(Debug, Subcommand)]
@@ -173,16 +172,7 @@ async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--max-price: {e}"))?;
     let texts =
         if submit.bootstrap.is_empty() { &config.client.bootstrap } else { &submit.bootstrap };
-    let bootstrap = texts
-        .iter()
-        .map(|t| {
-            t.parse::<quorate_p2p::Multiaddr>().map_err(|e| {
-                anyhow::anyhow!(
-                    "{t:?} is not a multiaddr (e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3…): {e}"
-                )
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bootstrap = super::multiaddrs("--bootstrap", texts)?;
     if bootstrap.is_empty() {
         anyhow::bail!(
             "no way into the network: pass --bootstrap with the pool's scheduler address, or set client.bootstrap"
@@ -354,12 +344,7 @@ async fn claim(args: &Args, claim: &ClaimArgs) -> anyhow::Result<ExitCode> {
     let config = args.node_config()?;
     let deal = deal_id(&claim.deal)?;
     let (chain, hub) = connect(&config, &claim.pick, &claim.password).await?;
-    let now = chain
-        .provider()
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read the chain's latest block: {e}"))?
-        .map_or(0, |b| b.header.timestamp);
+    let now = chain.latest_time().await?;
     let settled = refund::settle(&chain, hub, deal, now).await?;
     let mut out = std::io::stdout().lock();
     if settled == refund::Settled::default() {

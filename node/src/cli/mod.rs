@@ -72,6 +72,23 @@ pub(super) fn init_logs() {
         .try_init();
 }
 
+/// Parses libp2p addresses given as `what` (a flag or a key), each refusal one sentence.
+pub(super) fn multiaddrs(
+    what: &str,
+    texts: &[String],
+) -> anyhow::Result<Vec<quorate_p2p::Multiaddr>> {
+    texts
+        .iter()
+        .map(|text| {
+            text.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "{what}: {text:?} is not a libp2p address ({e}): write e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3…"
+                )
+            })
+        })
+        .collect()
+}
+
 fn key_value(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))

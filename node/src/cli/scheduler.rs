@@ -132,17 +132,9 @@ async fn run_pool(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode
     let owner = unlock(config, &run.pick, &run.password)?;
     let keypair = service::keypair(config)?;
     let chain_id = crate::chain::connect_provider(&config.chain_config()?).await?.1;
-    let parse = |text: &String, flag: &str| {
-        text.parse::<quorate_p2p::Multiaddr>().map_err(|e| {
-            anyhow::anyhow!(
-                "--{flag} {text:?} is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4001): {e}"
-            )
-        })
-    };
     let mut p2p = quorate_p2p::Config::new(keypair, chain_id);
-    p2p.listen = run.listen.iter().map(|a| parse(a, "listen")).collect::<Result<_, _>>()?;
-    p2p.bootstrap =
-        run.bootstrap.iter().map(|a| parse(a, "bootstrap")).collect::<Result<_, _>>()?;
+    p2p.listen = super::multiaddrs("--listen", &run.listen)?;
+    p2p.bootstrap = super::multiaddrs("--bootstrap", &run.bootstrap)?;
     let running = service::start(service::Settings { config: config.clone(), owner, p2p }).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "Pool {} running; listening on:", running.pool.0)?;
@@ -173,21 +165,17 @@ async fn check_categories(
     hub: alloy::primitives::Address,
     wanted: &[u8],
 ) -> anyhow::Result<()> {
-    let contract = Hub::new(hub, chain.provider().clone());
-    let count = contract
-        .categoryCount()
-        .call()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read the Hub's categories at {hub}: {e}"))?;
-    let Some(missing) = wanted.iter().find(|c| U256::from(**c) >= count) else { return Ok(()) };
-    let mut have = Vec::new();
-    for id in 0..count.saturating_to::<u8>() {
-        let category =
-            contract.category(id).call().await.map_err(|e| {
-                anyhow::anyhow!("cannot read category {id} of the Hub at {hub}: {e}")
-            })?;
-        have.push(format!("{id} {} ({} s)", category.name, category.timeRef));
-    }
+    // The Hub's own reading of its categories (as `quorate hub info` prints them).
+    let info = crate::hub::info(chain.provider(), chain.chain_id(), hub).await?;
+    let Some(missing) = wanted.iter().find(|c| usize::from(**c) >= info.categories.len()) else {
+        return Ok(());
+    };
+    let have: Vec<String> = info
+        .categories
+        .iter()
+        .enumerate()
+        .map(|(id, (name, time_ref))| format!("{id} {name} ({time_ref} s)"))
+        .collect();
     anyhow::bail!(
         "the Hub has no category {missing} (it has {}): set scheduler.categories to some of them",
         if have.is_empty() { "none".to_owned() } else { have.join(", ") }

@@ -71,15 +71,6 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
         Ok(0) | Err(_) => config.evaluator.sandboxes(),
         Ok(n) => n,
     };
-    let addrs = |key: &str, list: &[String]| {
-        list.iter()
-            .map(|text| {
-                text.parse().map_err(|e| {
-                    anyhow::anyhow!("{key}: {text:?} is not a libp2p address ({e}): write e.g. /ip4/0.0.0.0/tcp/4001")
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    };
     let worker = WorkerConfig {
         pool: PoolId(pool),
         hub: config.hub()?,
@@ -92,8 +83,8 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
             task_memory_mib: u64::from(w.task_memory_mib),
             gpu: w.gpu,
         },
-        listen: addrs("worker.listen", &w.listen)?,
-        bootstrap: addrs(
+        listen: super::multiaddrs("worker.listen", &w.listen)?,
+        bootstrap: super::multiaddrs(
             "--bootstrap",
             &[w.bootstrap.as_slice(), run.bootstrap.as_slice()].concat(),
         )?,

@@ -278,12 +278,7 @@ pub async fn submit(
         beneficiary: chain.address(),
     };
     let block = chain.provider().get_block_number().await.map_err(anyhow::Error::from)?;
-    let now = chain
-        .provider()
-        .get_block_by_number(block.into())
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_or(0, |b| b.header.timestamp);
+    let now = chain.latest_time().await.map_err(anyhow::Error::from)?;
     let deal = buy(chain, hub, &purchase, now).await.map_err(anyhow::Error::from)?;
     on_progress(&Progress::Deal(deal));
     Ok(Session { p2p, scheduler, manifest, deal, block })

@@ -368,15 +368,7 @@ fn a_deal_s_status_and_claim_work_from_the_command_line() {
             quorate_primitives::ContentHash::of(b"job"),
             3,
         );
-        let now = client.provider().get_block_number().await.unwrap();
-        let time = client
-            .provider()
-            .get_block_by_number(now.into())
-            .await
-            .unwrap()
-            .unwrap()
-            .header
-            .timestamp;
+        let time = client.latest_time().await.unwrap();
         buy(&client, hub, &p, time).await.unwrap()
     });
     let job =

@@ -3,9 +3,7 @@
 //! be bought, and settled after its final deadline (initialized, claimed, refunded).
 
 use alloy::{
-    eips::BlockNumberOrTag,
     primitives::{Address, B256, utils::parse_ether},
-    providers::Provider,
     signers::local::PrivateKeySigner,
 };
 use quorate_contracts::sign::{JobConsent, hub_domain, sign_job_consent};
@@ -26,14 +24,7 @@ use quorate_primitives::ContentHash;
 use crate::common::{chain, devnet, signer};
 
 async fn chain_time(chain: &Chain) -> u64 {
-    chain
-        .provider()
-        .get_block_by_number(BlockNumberOrTag::Latest)
-        .await
-        .unwrap()
-        .unwrap()
-        .header
-        .timestamp
+    chain.latest_time().await.unwrap()
 }
 
 /// The pool's order and its consent to `job` for `client`, `tasks` tasks.

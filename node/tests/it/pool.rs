@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use alloy::{
     primitives::{Address, utils::parse_ether},
-    providers::Provider,
     signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
@@ -377,9 +376,7 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
 
     // The deal, bought on chain with that consent.
     let client = Chain::connect(&config(&net), client_key.clone()).await.unwrap();
-    let now = client.provider().get_block_number().await.unwrap();
-    let time =
-        client.provider().get_block_by_number(now.into()).await.unwrap().unwrap().header.timestamp;
+    let time = client.latest_time().await.unwrap();
     let purchase = Purchase {
         order: order.clone(),
         order_signature: order_signature.to_vec().into(),

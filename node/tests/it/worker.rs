@@ -3,9 +3,7 @@
 //! hash win, reveal, and are paid when the pool finalizes, each step read from the task's
 //! state machine.
 
-use alloy::{
-    primitives::Bytes, providers::Provider, rpc::types::TransactionRequest, sol_types::SolCall,
-};
+use alloy::{primitives::Bytes, rpc::types::TransactionRequest, sol_types::SolCall};
 use quorate_contracts::{bindings::Hub, sign::authorization_bytes};
 use quorate_devnet::Role;
 use quorate_node::{
@@ -44,15 +42,7 @@ async fn three_workers_vote_reveal_and_are_paid() {
         ContentHash::of(b"job"),
         1,
     );
-    let now = operator.provider().get_block_number().await.unwrap();
-    let time = operator
-        .provider()
-        .get_block_by_number(now.into())
-        .await
-        .unwrap()
-        .unwrap()
-        .header
-        .timestamp;
+    let time = operator.latest_time().await.unwrap();
     let deal = buy(&client, hub, &purchase, time).await.unwrap();
     let task = TaskId::derive(deal, 0);
     let init = Hub::initializeCall { dealId: deal.0, index: alloy::primitives::U256::ZERO };

@@ -249,9 +249,8 @@ pub(crate) async fn open_deal(
     let owner = signer(net, Role::PoolOperator);
     let purchase =
         crate::deal::purchase(&owner, net.chain_id(), hub, pool, client.address(), job, tasks);
-    let now = client.provider().get_block_number().await.unwrap();
-    let block = client.provider().get_block_by_number(now.into()).await.unwrap().unwrap();
-    let deal = buy(&client, hub, &purchase, block.header.timestamp).await.unwrap();
+    let time = client.latest_time().await.unwrap();
+    let deal = buy(&client, hub, &purchase, time).await.unwrap();
     let inits = (0..tasks)
         .map(|i| {
             let call = Hub::initializeCall { dealId: deal.0, index: U256::from(i) };
