@@ -67,14 +67,14 @@ pub async fn run(
         job.task_count()
     )?;
     let request = Request {
-        pool: pool.pool,
+        pool: Some(pool.pool),
         trust: 3,
         max_price: U256::from(10u8).pow(U256::from(18u8)),
         bootstrap: vec![pool.scheduler.clone()],
     };
     let session = submit(&client, &client_key, hub, &job, &request, |progress| {
         let line = match progress {
-            Progress::Order { price, total } => format!(
+            Progress::Order { price, total, .. } => format!(
                 "  the pool asks {} QCR per task: {} QCR locked",
                 short(*price, Currency::Qcr),
                 short(*total, Currency::Qcr)

@@ -15,7 +15,8 @@
 //! | [`store`] | redb, one file per role, typed tables, atomic batches, a schema version; an in-memory twin |
 //! | [`accounts`] | Hub accounts: balances, deposit (approve + deposit), withdraw, send |
 //! | [`units`] | amounts as people type them (`12.5`, `12.5qcr`, `0.1eth`, `…wei`) and print them |
-//! | [`client`] | the client role's chain side: buy a deal, read it from any machine, settle it after its deadline |
+//! | [`client`] | the client role: [`client::Client`], [`job::Job::builder`] and a submitted job's stream of [`client::JobEvent`]s; buying a deal, reading it from any machine, settling it after its deadline; pools' orders |
+//! | [`logs`] | the logs on stderr: human lines, or JSON Lines with `--log-format json` |
 //! | [`png`] | a grayscale PNG writer (the demo's picture) |
 //! | [`job`] | a job's content and manifest from files; `run-local` on this machine's sandboxes |
 //! | [`scheduler`] | the pool scheduler role around `quorate-scheduler`'s core (its store and chain events so far) |
@@ -58,6 +59,7 @@ pub mod devnet_pool;
 pub mod doctor;
 pub mod hub;
 pub mod job;
+pub mod logs;
 pub mod png;
 pub mod scheduler;
 pub mod store;

@@ -112,6 +112,32 @@ pub async fn connect_provider(config: &ChainConfig) -> Result<(RootProvider, u64
     Ok((provider, actual))
 }
 
+/// The first block whose timestamp is at or after `time` (the latest block when none is yet),
+/// found by bisection: about 2·log2(height) header reads.
+pub async fn block_at_or_after(provider: &RootProvider, time: u64) -> Result<u64, ChainError> {
+    let stamp = |number: u64| async move {
+        provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
+            .await
+            .map_err(|e| ChainError::Rpc { op: "eth_getBlockByNumber", reason: e.to_string() })
+            .map(|b| b.map_or(u64::MAX, |b| b.header.timestamp))
+    };
+    let latest = provider
+        .get_block_number()
+        .await
+        .map_err(|e| ChainError::Rpc { op: "eth_blockNumber", reason: e.to_string() })?;
+    let (mut low, mut high) = (0u64, latest);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if stamp(middle).await? >= time {
+            high = middle;
+        } else {
+            low = middle.saturating_add(1);
+        }
+    }
+    Ok(low)
+}
+
 /// The endpoint as errors show it: scheme, host and port only, since paths, queries and
 /// user info often carry an API key.
 pub fn redact(url: &url::Url) -> String {

@@ -4,6 +4,7 @@ mod config;
 mod devnet;
 mod hub;
 mod job;
+mod pool;
 mod scheduler;
 mod wallet;
 mod worker;
@@ -12,7 +13,10 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Layers, NodeConfig};
+use crate::{
+    config::{Layers, NodeConfig},
+    logs::LogFormat,
+};
 
 /// Quorate: a decentralized compute marketplace settled on Ethereum.
 #[derive(Debug, Parser)]
@@ -30,6 +34,9 @@ pub struct Args {
     /// Shortcut for --set node.data_dir=DIR.
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// How the long-running roles log on stderr: lines of text, or a JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,9 +56,14 @@ enum Command {
     /// The Hub: deploy one on any chain (`deploy`), show what one holds (`info`).
     #[command(subcommand)]
     Hub(hub::HubCommand),
-    /// Jobs: run one on this machine; a deal's status; claim what a deal left unfinished.
+    /// Jobs: run one here (`run-local`); submit one to a pool and pay for it (`submit`); a
+    /// deal's `status`, `results` and `list`, from any machine; `claim` what a deal left
+    /// unfinished.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Pools: the orders they sell on now (`orders`).
+    #[command(subcommand)]
+    Pool(pool::PoolCommand),
     /// Run a pool: create it on the Hub (`init`), run it (`run`), show it (`status`).
     #[command(subcommand)]
     Scheduler(scheduler::SchedulerCommand),
@@ -60,16 +72,11 @@ enum Command {
     Worker(worker::WorkerCommand),
 }
 
-/// Logs to stderr, one line per event: the node's own at info, its libraries' warnings.
-pub(super) fn init_logs() {
-    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
-    let filter = Targets::new()
-        .with_target("quorate", tracing::Level::INFO)
-        .with_default(tracing::Level::WARN);
-    let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
-        .with(filter)
-        .try_init();
+impl Args {
+    /// Starts the logs in the format asked for.
+    pub(super) fn init_logs(&self) {
+        crate::logs::init(self.log_format);
+    }
 }
 
 /// Parses libp2p addresses given as `what` (a flag or a key), each refusal one sentence.
@@ -140,6 +147,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Devnet(devnet) => devnet::run(&args, devnet).await,
         Command::Hub(command) => hub::run(&args, command).await,
         Command::Job(command) => job::run(&args, command).await,
+        Command::Pool(command) => pool::run(&args, command).await,
         Command::Scheduler(command) => scheduler::run(&args, command).await,
         Command::Worker(command) => worker::run(&args, command).await,
     }

@@ -78,7 +78,10 @@ pub(super) async fn run(args: &Args, command: &SchedulerCommand) -> anyhow::Resu
     match command {
         SchedulerCommand::Init(init) => self::init(&config, init).await,
         SchedulerCommand::Status(status) => self::status(&config, status).await,
-        SchedulerCommand::Run(run) => self::run_pool(&config, run).await,
+        SchedulerCommand::Run(run) => {
+            args.init_logs();
+            self::run_pool(&config, run).await
+        }
     }
 }
 
@@ -128,7 +131,6 @@ async fn init(config: &NodeConfig, init: &InitArgs) -> anyhow::Result<ExitCode> 
 }
 
 async fn run_pool(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode> {
-    super::init_logs();
     let owner = unlock(config, &run.pick, &run.password)?;
     let keypair = service::keypair(config)?;
     let chain_id = crate::chain::connect_provider(&config.chain_config()?).await?.1;

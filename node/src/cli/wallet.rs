@@ -230,6 +230,18 @@ pub(super) fn unlock(
     Ok(wallet::unlock(&entry.path, password.as_bytes())?)
 }
 
+/// The chosen wallet's address as its keystore names it, with no password asked (for reads).
+pub(super) fn address_of(config: &NodeConfig, pick: &Pick) -> anyhow::Result<Address> {
+    let wallets = Wallets::new(&config.wallet.keystore_dir);
+    let entry = wallets.choose(chosen(config, pick))?;
+    entry.address.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the keystore {} does not name its address: pass --address",
+            entry.path.display()
+        )
+    })
+}
+
 pub(super) async fn connect(
     config: &NodeConfig,
     pick: &Pick,

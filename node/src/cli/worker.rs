@@ -57,7 +57,10 @@ pub(super) async fn run(args: &Args, command: &WorkerCommand) -> anyhow::Result<
     let config = args.node_config()?;
     config.validate()?;
     match command {
-        WorkerCommand::Run(run) => self::run_worker(&config, run).await,
+        WorkerCommand::Run(run) => {
+            args.init_logs();
+            self::run_worker(&config, run).await
+        }
         WorkerCommand::Status(status) => self::status(&config, status).await,
     }
 }
@@ -99,7 +102,6 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
 
 async fn run_worker(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode> {
     let worker = worker_config(config, run)?;
-    super::init_logs();
     let signer = unlock(config, &run.pick, &run.password)?;
     tracing::info!(
         target: "quorate::worker",

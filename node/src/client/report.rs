@@ -112,12 +112,37 @@ impl DealReport {
     }
 }
 
-/// Reads deal `deal` and each of its tasks from the Hub at `hub`.
-pub async fn read(
+/// A deal's terms, without its tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealTerms {
+    /// The deal.
+    pub id: DealId,
+    /// Its pool.
+    pub pool: u64,
+    /// The pool's owner when the deal was made.
+    pub pool_owner: Address,
+    /// The client who bought it.
+    pub client: Address,
+    /// Price per task, in wei of QCR.
+    pub price: U256,
+    /// The trust level.
+    pub trust: u32,
+    /// Its tasks.
+    pub task_count: u32,
+    /// Chain time it was made.
+    pub start: u64,
+    /// Contributions close at this time (start + 7t).
+    pub contribution_deadline: u64,
+    /// From this time an unfinished task can be claimed (start + 10t).
+    pub final_deadline: u64,
+}
+
+/// Reads deal `deal`'s terms from the Hub at `hub`.
+pub async fn terms(
     provider: &RootProvider,
     hub: Address,
     deal: DealId,
-) -> Result<DealReport, ChainError> {
+) -> Result<DealTerms, ChainError> {
     let contract = Hub::new(hub, provider.clone());
     let view: DealView = contract.deal(deal.0).call().await.map_err(|e| read_error("deal", &e))?;
     if view.dealId == B256::ZERO {
@@ -128,8 +153,29 @@ pub async fn read(
     }
     let start = view.start.to::<u64>();
     let time_ref = u64::from(view.timeRef);
-    let indices = 0..view.taskCount;
-    let tasks: Vec<Result<TaskReport, ChainError>> = stream::iter(indices)
+    Ok(DealTerms {
+        id: deal,
+        pool: view.pool,
+        pool_owner: view.poolOwner,
+        client: view.client,
+        price: U256::from(view.price),
+        trust: view.trust,
+        task_count: view.taskCount,
+        start,
+        contribution_deadline: start.saturating_add(time_ref.saturating_mul(CONTRIBUTION_WINDOW)),
+        final_deadline: start.saturating_add(time_ref.saturating_mul(FINAL_WINDOW)),
+    })
+}
+
+/// Reads deal `deal` and each of its tasks from the Hub at `hub`.
+pub async fn read(
+    provider: &RootProvider,
+    hub: Address,
+    deal: DealId,
+) -> Result<DealReport, ChainError> {
+    let terms = terms(provider, hub, deal).await?;
+    let contract = Hub::new(hub, provider.clone());
+    let tasks: Vec<Result<TaskReport, ChainError>> = stream::iter(0..terms.task_count)
         .map(|index| {
             let contract = contract.clone();
             async move {
@@ -152,14 +198,14 @@ pub async fn read(
         .await;
     Ok(DealReport {
         id: deal,
-        pool: view.pool,
-        pool_owner: view.poolOwner,
-        client: view.client,
-        price: U256::from(view.price),
-        trust: view.trust,
-        start,
-        contribution_deadline: start.saturating_add(time_ref.saturating_mul(CONTRIBUTION_WINDOW)),
-        final_deadline: start.saturating_add(time_ref.saturating_mul(FINAL_WINDOW)),
+        pool: terms.pool,
+        pool_owner: terms.pool_owner,
+        client: terms.client,
+        price: terms.price,
+        trust: terms.trust,
+        start: terms.start,
+        contribution_deadline: terms.contribution_deadline,
+        final_deadline: terms.final_deadline,
         tasks: tasks.into_iter().collect::<Result<_, _>>()?,
     })
 }

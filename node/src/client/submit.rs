@@ -3,33 +3,29 @@
 //! pool's consent, the deal bought on chain; then the deal watched until every task has a
 //! result, each checked against the digest revealed on chain before it is returned.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use alloy::{
     primitives::{Address, U256},
     providers::Provider,
-    rpc::types::Filter,
     signers::local::PrivateKeySigner,
-    sol_types::{SolEvent, SolValue},
 };
-use quorate_contracts::{
-    bindings::{Hub, IHub::PoolOrder},
-    sign::{hub_domain, pool_order_digest},
-};
+use quorate_contracts::sign::{hub_domain, pool_order_digest};
 use quorate_p2p::{
     Client as P2p, Event, Keypair, Multiaddr, PeerId,
     data::Access,
-    fetch::{FetchConfig, fetch},
     identity::{IdentityProof, Purpose},
-    wire::{self, JobState, Message as Wire, TaskPhase},
+    wire::{self, JobState, Message as Wire},
 };
-use quorate_primitives::{DealId, JobManifest, PoolId, ResultDigest, TaskId, TaskOutcome};
+use quorate_primitives::{DealId, PoolId};
 use tokio::sync::mpsc;
 
-use super::deal::{Purchase, buy};
+use super::{
+    deal::{Purchase, buy},
+    orders::{self, Offer, Verifier},
+    report,
+    session::{Session, cap_of},
+};
 use crate::{
     accounts,
     chain::Chain,
@@ -39,14 +35,16 @@ use crate::{
 
 /// How long to wait for the pool's order on gossip.
 const ORDER_WAIT: Duration = Duration::from_secs(30);
+/// How long orders are listened for when no pool is named (pools announce every 5 s).
+const ORDER_SCAN: Duration = Duration::from_secs(6);
 /// How often the deal's status is asked.
-const POLL: Duration = Duration::from_millis(500);
+pub(super) const POLL: Duration = Duration::from_millis(500);
 
 /// What the client asks for.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// The pool.
-    pub pool: PoolId,
+    /// The pool; `None` for the one whose order suits the job at the lowest price.
+    pub pool: Option<PoolId>,
     /// The trust level (1 or more).
     pub trust: u32,
     /// The most it pays per task, in wei of QCR.
@@ -60,6 +58,8 @@ pub struct Request {
 pub enum Progress {
     /// The pool's order: price per task (wei of QCR), and what the deal will lock.
     Order {
+        /// The pool.
+        pool: PoolId,
         /// Price per task.
         price: U256,
         /// Price × tasks.
@@ -101,6 +101,35 @@ pub enum SubmitError {
         /// Its reason.
         reason: String,
     },
+    /// No order heard suits the job.
+    #[error(
+        "none of the {heard} pool orders heard suits {tasks} tasks at trust {trust} for at most {max_price} QCR each: raise --max-price, lower --trust, or name a pool with --pool (`quorate pool orders` lists them)"
+    )]
+    NoMatch {
+        /// Orders heard.
+        heard: usize,
+        /// The job's tasks.
+        tasks: u32,
+        /// The trust asked.
+        trust: u32,
+        /// The price limit, in QCR.
+        max_price: String,
+    },
+    /// The pool's scheduler could not be found.
+    #[error(
+        "the scheduler of pool {0} cannot be reached: check that it is running, and --bootstrap (or client.bootstrap)"
+    )]
+    NoScheduler(u64),
+    /// Tasks were left unfinished at the deal's final deadline.
+    #[error(
+        "{tasks} tasks of deal {deal} did not finish by its final deadline: get their price back with `quorate job claim {deal}`"
+    )]
+    Unfinished {
+        /// The deal.
+        deal: DealId,
+        /// How many.
+        tasks: usize,
+    },
     /// A result did not match the digest revealed on chain.
     #[error(
         "the result of task {0} does not match the digest revealed on chain: the pool served a wrong result"
@@ -112,18 +141,6 @@ pub enum SubmitError {
     /// Anything else (the network, the chain, the order's terms).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
-}
-
-/// A submitted job's handle: the client's network and the pool's scheduler.
-#[derive(Debug)]
-pub struct Session {
-    p2p: P2p,
-    scheduler: PeerId,
-    manifest: JobManifest,
-    /// The deal.
-    pub deal: DealId,
-    /// Its block (results are searched for from there).
-    pub block: u64,
 }
 
 /// Offers `job` to the pool and buys the deal once the pool consents.
@@ -138,57 +155,51 @@ pub async fn submit(
     let manifest = job.manifest().map_err(anyhow::Error::from)?;
     let job_hash = manifest.hash().map_err(|e| anyhow::anyhow!("{e}"))?;
     let chain_id = chain.chain_id();
-    let hub_contract = Hub::new(hub, chain.provider().clone());
-    let owner = hub_contract
-        .pool(request.pool.0)
-        .call()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!("cannot read pool {} from the Hub {hub}: {e}", request.pool.0)
-        })?
-        .owner;
-
+    let tasks = manifest.task_count();
     let (p2p, mut events) = network(signer, chain_id, &request.bootstrap)?;
-    // The pool's order from gossip, taken only when it is the pool's indeed: for this pool,
-    // signed by its owner, published by a peer proven as that pool's scheduler (which the job
-    // is then offered to). Anyone can gossip; only the owner's signature counts.
-    let domain = hub_domain(chain_id, hub);
-    let deadline = Instant::now() + ORDER_WAIT;
-    // The pool's scheduler, found through the DHT and proven as the scheduler of this pool by
-    // its owner's signature.
-    let scheduler =
-        match tokio::time::timeout(ORDER_WAIT, p2p.find_scheduler(request.pool, owner)).await {
-            Ok(Ok(peer)) => peer,
-            _ => return Err(SubmitError::NoOrder(request.pool.0)),
-        };
-    let (order, signature) = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, events.recv()).await {
-            Ok(Some(Event::Order { source, order })) if order.pool == request.pool => {
-                let Ok(decoded) = PoolOrder::abi_decode(&order.order) else { continue };
-                let signer = alloy::primitives::Signature::from_raw_array(&order.signature)
-                    .and_then(|sig| {
-                        sig.recover_address_from_prehash(&pool_order_digest(&decoded, &domain))
-                    });
-                if decoded.pool == request.pool.0
-                    && signer.is_ok_and(|s| s == owner)
-                    && source == scheduler
-                    && decoded.trust >= request.trust
-                {
-                    break (decoded, order.signature);
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return Err(SubmitError::NoOrder(request.pool.0)),
+    let mut verifier = Verifier::new(chain.provider().clone(), chain_id, hub);
+
+    // The pool: the one asked for, or the one with the cheapest order heard that suits the
+    // job.
+    let pool = match request.pool {
+        Some(pool) => pool,
+        None => {
+            let now = chain.latest_time().await.map_err(anyhow::Error::from)?;
+            let offers = orders::gather(&mut events, &mut verifier, ORDER_SCAN, |_| false).await;
+            orders::cheapest(&offers, tasks, request.trust, request.max_price, now)
+                .map(Offer::pool)
+                .ok_or(SubmitError::NoMatch {
+                    heard: offers.len(),
+                    tasks,
+                    trust: request.trust,
+                    max_price: short(request.max_price, Currency::Qcr),
+                })?
         }
     };
+    let owner = verifier.owner(pool.0).await.ok_or_else(|| {
+        anyhow::anyhow!(
+            "pool {} does not exist on the Hub {hub}: check the pool id (`quorate pool orders` lists those selling)",
+            pool.0
+        )
+    })?;
+    // The pool's scheduler, found through the DHT and proven as the scheduler of this pool by
+    // its owner's signature; the job is offered to it, on the order it published itself.
+    let Some(scheduler) = find_scheduler(&p2p, pool, owner).await else {
+        return Err(SubmitError::NoOrder(pool.0));
+    };
+    let ours =
+        |o: &Offer| o.pool() == pool && o.source == scheduler && o.order.trust >= request.trust;
+    let offers = orders::gather(&mut events, &mut verifier, ORDER_WAIT, ours).await;
+    let Some(offer) = offers.into_iter().find(ours) else {
+        return Err(SubmitError::NoOrder(pool.0));
+    };
+    let (order, signature) = (offer.order, offer.signature);
     let price = U256::from(order.price);
-    let tasks = manifest.task_count();
     let total = price.saturating_mul(U256::from(tasks));
     if price > request.max_price {
         return Err(anyhow::anyhow!(
             "pool {} asks {} QCR per task, above your --max-price {} QCR",
-            request.pool.0,
+            pool.0,
             short(price, Currency::Qcr),
             short(request.max_price, Currency::Qcr)
         )
@@ -208,7 +219,7 @@ pub async fn submit(
         )
         .into());
     }
-    if !on_progress(&Progress::Order { price, total }) {
+    if !on_progress(&Progress::Order { pool, price, total }) {
         return Err(SubmitError::Declined);
     }
 
@@ -227,7 +238,7 @@ pub async fn submit(
     }
     let order_hash = pool_order_digest(&order, &hub_domain(chain_id, hub));
     let offer = wire::JobOffer {
-        pool: request.pool,
+        pool,
         job: job_hash,
         order: order_hash,
         task_count: tasks,
@@ -236,7 +247,7 @@ pub async fn submit(
     match p2p.request(scheduler, Wire::JobOffer(offer)).await.map_err(anyhow::Error::from)? {
         Wire::Ack => {}
         Wire::Refused { reason } => {
-            return Err(SubmitError::Refused { pool: request.pool.0, reason });
+            return Err(SubmitError::Refused { pool: pool.0, reason });
         }
         other => {
             return Err(anyhow::anyhow!(
@@ -254,7 +265,7 @@ pub async fn submit(
                 ..
             }) => break signature,
             Wire::JobStatus(wire::JobStatus { state: JobState::Refused { reason }, .. }) => {
-                return Err(SubmitError::Refused { pool: request.pool.0, reason });
+                return Err(SubmitError::Refused { pool: pool.0, reason });
             }
             Wire::JobStatus(wire::JobStatus {
                 state: JobState::Fetching { fetched, total },
@@ -281,11 +292,26 @@ pub async fn submit(
     let now = chain.latest_time().await.map_err(anyhow::Error::from)?;
     let deal = buy(chain, hub, &purchase, now).await.map_err(anyhow::Error::from)?;
     on_progress(&Progress::Deal(deal));
-    Ok(Session { p2p, scheduler, manifest, deal, block })
+    let terms = report::terms(chain.provider(), hub, deal).await.map_err(anyhow::Error::from)?;
+    Ok(Session {
+        p2p,
+        scheduler,
+        deal,
+        block,
+        tasks,
+        result_cap: cap_of(&manifest),
+        final_deadline: terms.final_deadline,
+    })
+}
+
+/// The scheduler of `pool`, found through the DHT and proven by `owner`'s signature; `None`
+/// when none answers within [`ORDER_WAIT`].
+pub(super) async fn find_scheduler(p2p: &P2p, pool: PoolId, owner: Address) -> Option<PeerId> {
+    tokio::time::timeout(ORDER_WAIT, p2p.find_scheduler(pool, owner)).await.ok()?.ok()
 }
 
 /// The client's network: a node proven as a client, joined through `bootstrap`.
-fn network(
+pub fn network(
     signer: &PrivateKeySigner,
     chain_id: u64,
     bootstrap: &[Multiaddr],
@@ -303,97 +329,4 @@ fn network(
     config.bootstrap = bootstrap.to_vec();
     config.dht_server = false;
     Ok(quorate_p2p::spawn(config, proof)?)
-}
-
-impl Session {
-    /// Waits for every task's result, fetches each from the pool and checks it against the
-    /// digest revealed on chain; returns them in task order.
-    pub async fn results(
-        &self,
-        chain: &Chain,
-        hub: Address,
-        mut on_progress: impl FnMut(&Progress),
-    ) -> Result<Vec<TaskOutcome>, SubmitError> {
-        let total = self.manifest.task_count();
-        let mut outcomes: HashMap<u32, TaskOutcome> = HashMap::new();
-        let mut reported = usize::MAX;
-        while outcomes.len() < total as usize {
-            let mut from = 0;
-            while from < total {
-                let ask = wire::DealStatusRequest {
-                    deal: self.deal,
-                    from,
-                    count: wire::MAX_DEAL_TASKS as u32,
-                };
-                let status =
-                    match self.p2p.request(self.scheduler, Wire::DealStatusRequest(ask)).await {
-                        Ok(Wire::DealStatus(status)) => status,
-                        _ => break,
-                    };
-                let fresh: Vec<_> = status
-                    .tasks
-                    .iter()
-                    .filter(|t| t.phase == TaskPhase::Completed && !outcomes.contains_key(&t.index))
-                    .filter_map(|t| t.result.map(|hash| (t.index, hash)))
-                    .collect();
-                if !fresh.is_empty() {
-                    let digests =
-                        revealed(chain, hub, self.deal, self.block, fresh.iter().map(|(i, _)| *i))
-                            .await?;
-                    for (index, hash) in fresh {
-                        let task = TaskId::derive(self.deal, u64::from(index));
-                        let Some(digests) = digests.get(&task) else { continue };
-                        // No more than a result of this job can be (an error's text aside).
-                        let cap = u64::from(self.manifest.limits.result_bytes).max(64 << 10);
-                        let fetching = FetchConfig { max_size: cap, ..FetchConfig::default() };
-                        let bytes = fetch(&self.p2p, &[self.scheduler], hash, &fetching)
-                            .await
-                            .map_err(anyhow::Error::from)?;
-                        if !digests.contains(&ResultDigest::of(task, &bytes)) {
-                            return Err(SubmitError::Mismatch(index));
-                        }
-                        let outcome =
-                            TaskOutcome::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-                        outcomes.insert(index, outcome);
-                    }
-                }
-                from = from.saturating_add(wire::MAX_DEAL_TASKS as u32);
-            }
-            if outcomes.len() != reported {
-                reported = outcomes.len();
-                on_progress(&Progress::Done { done: reported, total: total as usize });
-            }
-            if outcomes.len() < total as usize {
-                tokio::time::sleep(POLL).await;
-            }
-        }
-        Ok((0..total).filter_map(|i| outcomes.remove(&i)).collect())
-    }
-}
-
-/// The digests revealed on chain for tasks `indices` of `deal`, from `from_block` on.
-async fn revealed(
-    chain: &Chain,
-    hub: Address,
-    deal: DealId,
-    from_block: u64,
-    indices: impl Iterator<Item = u32>,
-) -> anyhow::Result<HashMap<TaskId, Vec<ResultDigest>>> {
-    let ids: Vec<_> = indices.map(|i| TaskId::derive(deal, u64::from(i)).0).collect();
-    let mut out: HashMap<TaskId, Vec<ResultDigest>> = HashMap::new();
-    for chunk in ids.chunks(100) {
-        let filter = Filter::new()
-            .address(hub)
-            .event_signature(Hub::TaskRevealed::SIGNATURE_HASH)
-            .topic1(chunk.to_vec())
-            .from_block(from_block);
-        for log in chain.provider().get_logs(&filter).await? {
-            if let Ok(event) = Hub::TaskRevealed::decode_log(&log.inner) {
-                out.entry(TaskId::from(event.taskId))
-                    .or_default()
-                    .push(ResultDigest::from(event.resultDigest));
-            }
-        }
-    }
-    Ok(out)
 }

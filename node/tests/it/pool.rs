@@ -14,6 +14,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
+use futures::StreamExt;
 use quorate_contracts::{
     bindings::IHub::PoolOrder,
     sign::{hub_domain, pool_order_digest},
@@ -22,9 +23,9 @@ use quorate_devnet::Role;
 use quorate_node::{
     chain::Chain,
     client::{
+        Client, JobEvent,
         deal::{Purchase, buy},
         report::{self, TaskOnChain},
-        submit::{Progress, Request, submit},
     },
     config::NodeConfig,
     job::Job,
@@ -265,35 +266,67 @@ async fn run_task(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_library_submits_a_job_and_gets_verified_results() {
-    let Pool { net, hub, pool_id, running, addr, scheduler, .. } = pool_with_workers().await;
+    let Pool { net, hub, running, addr, scheduler, .. } = pool_with_workers().await;
     let addr = addr.with(quorate_p2p::multiaddr::Protocol::P2p(scheduler));
     let client_key = signer(&net, Role::Client);
-    let client = Chain::connect(&config(&net), client_key.clone()).await.unwrap();
-    let request = Request {
-        pool: pool_id,
-        trust: 3,
-        max_price: parse_ether("5").unwrap(),
-        bootstrap: vec![addr],
-    };
-    let mut progress = Vec::new();
-    let job = doubling_job();
-    let submitted = submit(&client, &client_key, hub, &job, &request, |p| {
-        progress.push(p.clone());
-        true
-    });
-    let session = within(90, "submit", submitted).await.unwrap();
-    assert!(matches!(progress[0], Progress::Order { .. }), "{progress:?}");
-    assert!(progress.contains(&Progress::Consented), "{progress:?}");
-    assert!(progress.contains(&Progress::Deal(session.deal)), "{progress:?}");
-    let outcomes = within(120, "results", session.results(&client, hub, |_| {})).await.unwrap();
-    let values: Vec<_> = outcomes
-        .iter()
-        .map(|o| match o {
-            TaskOutcome::Value(v) => String::from_utf8(v.clone()).unwrap(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let chain = Chain::connect(&config(&net), client_key.clone()).await.unwrap();
+    let client = Client::new(chain.clone(), client_key.clone(), hub, vec![addr.clone()]);
+    // No pool named: the cheapest order heard that suits the job is taken.
+    let mut events = Job::builder("(n) => n * 2")
+        .inputs([1, 2, 3].map(serde_json::Value::from))
+        .trust(3)
+        .max_price_qcr("5")
+        .unwrap()
+        .submit(&client)
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut values = vec![String::new(); 3];
+    let finished = within(200, "the job's events", async {
+        while let Some(event) = events.next().await {
+            let event = event.unwrap();
+            if let JobEvent::Result { index, outcome: TaskOutcome::Value(v) } = &event {
+                values[*index as usize] = String::from_utf8(v.clone()).unwrap();
+            }
+            seen.push(event.clone());
+            if let JobEvent::Finished { refundable } = event {
+                return refundable;
+            }
+        }
+        panic!("the stream ended without Finished: {seen:?}");
+    })
+    .await;
+    assert!(finished.is_empty(), "{seen:?}");
     assert_eq!(values, ["2", "4", "6"]);
+    assert!(matches!(seen[0], JobEvent::Order { pool, .. } if pool == PoolId(1)), "{seen:?}");
+    assert!(seen.contains(&JobEvent::Consented), "{seen:?}");
+    let Some(JobEvent::Deal { deal }) = seen.iter().find(|e| matches!(e, JobEvent::Deal { .. }))
+    else {
+        panic!("no deal: {seen:?}")
+    };
+    assert!(
+        seen.iter().any(|e| matches!(e, JobEvent::Task { phase: TaskPhase::Completed, .. })),
+        "{seen:?}"
+    );
+
+    // The same results from another machine with the same wallet: the deal read from the
+    // chain, the scheduler found again, every result checked again.
+    let elsewhere = Client::new(chain, client_key, hub, vec![addr]);
+    let mut again = elsewhere.follow(*deal);
+    let mut results = 0;
+    within(120, "following the deal", async {
+        while let Some(event) = again.next().await {
+            match event.unwrap() {
+                JobEvent::Result { .. } => results += 1,
+                JobEvent::Finished { refundable } => {
+                    assert!(refundable.is_empty());
+                    break;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(results, 3);
     running.stop().await.unwrap();
 }
 

@@ -1,0 +1,271 @@
+//! `quorate job`: run a job on this machine (`run-local`), submit one to a pool and pay for it
+//! (`submit`), and read or settle a deal from any machine (`status`, `results`, `list`,
+//! `claim`).
+
+mod local;
+mod read;
+mod submit;
+mod watch;
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use clap::{Args as ClapArgs, Subcommand};
+use quorate_primitives::{DealId, EvaluatorKind, TaskOutcome};
+
+use super::{
+    Args,
+    wallet::{PasswordArgs, Pick},
+};
+use crate::job::{Job, local::LocalOutcome};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum JobCommand {
+    /// Run a job on this machine's sandboxes, with no chain and no pool, and print its results
+    /// as JSON Lines in input order (to debug a work function before paying for it).
+    RunLocal(RunLocalArgs),
+    /// Submit a job to a pool and pay for it from a wallet: checks it locally, takes the pool's
+    /// order, offers the job, buys the deal once the pool consents, waits for every result and
+    /// writes them in input order, each checked against the digest revealed on chain.
+    Submit(SubmitArgs),
+    /// Show a deal's tasks by state, from the chain (any machine, no wallet needed).
+    Status(StatusArgs),
+    /// Fetch a deal's results from its pool, each checked against the digest revealed on chain,
+    /// and write them in input order (any machine with the wallet that bought it).
+    Results(ResultsArgs),
+    /// List the deals a wallet bought, with their tasks by state, from the chain.
+    List(ListArgs),
+    /// After a deal's final deadline, settle its unfinished tasks: finalize those with a
+    /// revealed result, claim the rest (the price back, and the pool's stake).
+    Claim(ClaimArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct SubmitArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// The pool (default: client.pool, else the cheapest order heard that suits the job).
+    #[arg(long)]
+    pool: Option<u64>,
+    /// The trust level: how sure consensus must be (1: one worker, higher: more replicas).
+    #[arg(long, default_value_t = 1)]
+    trust: u32,
+    /// The most you pay per task (QCR, e.g. `2.5`).
+    #[arg(long, value_name = "AMOUNT")]
+    max_price: String,
+    /// Do not ask before paying.
+    #[arg(long)]
+    yes: bool,
+    /// Peers to reach the network through (default: client.bootstrap).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Where to write the results (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Show each task's progress and the job's as bars (lines when not on a terminal).
+    #[arg(long)]
+    watch: bool,
+    /// Return once the deal is bought, printing its id (`quorate job results` fetches the
+    /// results later, from any machine).
+    #[arg(long, conflicts_with = "watch")]
+    detach: bool,
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct ResultsArgs {
+    /// The deal id (0x…, as `submit` printed it).
+    deal: String,
+    /// Peers to reach the network through (default: client.bootstrap).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Where to write the results (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Show each task's progress and the job's as bars (lines when not on a terminal).
+    #[arg(long)]
+    watch: bool,
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct ListArgs {
+    /// Whose deals (default: the wallet's address, read from its keystore without a password).
+    #[arg(long, value_name = "ADDRESS")]
+    address: Option<String>,
+    /// How far back to look, in days of chain time.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    days: u64,
+    /// Print JSON Lines instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pick: Pick,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct StatusArgs {
+    /// The deal id (0x…, as `submit` printed it).
+    deal: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct ClaimArgs {
+    /// The deal id.
+    deal: String,
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+/// The job's content and limits, shared by the commands that build a job.
+#[derive(Debug, ClapArgs)]
+pub(super) struct JobArgs {
+    /// The work function: JavaScript that evaluates to a function, or defines `work`.
+    #[arg(value_name = "WORKFN.js")]
+    code: PathBuf,
+    /// The inputs: one JSON value per line (.jsonl), or one JSON array (.json); one task each.
+    #[arg(value_name = "INPUTS")]
+    inputs: PathBuf,
+    /// Extra arguments after the input, as a JSON array.
+    #[arg(long, value_name = "JSON", default_value = "[]")]
+    args: String,
+    /// Wall-clock limit per task, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    timeout: f64,
+    /// Memory per task, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    memory: u32,
+    /// Largest result per task, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 16 << 10)]
+    result_cap: u32,
+    /// The tasks use `gpu.compute` (WebGPU compute shaders).
+    #[arg(long)]
+    gpu: bool,
+}
+
+impl JobArgs {
+    /// The job these arguments describe.
+    fn job(&self) -> anyhow::Result<Job> {
+        let mut job = Job::from_files(&self.code, &self.inputs)?.with_args(&self.args)?;
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            anyhow::bail!("--timeout {} is not a positive number of seconds", self.timeout);
+        }
+        job.limits.timeout_ms = (self.timeout * 1000.0).ceil() as u64;
+        job.limits.heap_mib = self.memory;
+        job.limits.result_bytes = self.result_cap.saturating_mul(1024);
+        if self.gpu {
+            job.evaluator = EvaluatorKind::WebGpu;
+        }
+        // Every limit checked now, with the rules of the manifest.
+        job.manifest()?;
+        Ok(job)
+    }
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct RunLocalArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Where to write the results (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Sandboxes at once (default: evaluator.sandboxes).
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
+}
+
+pub(super) async fn run(args: &Args, command: &JobCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        // Blocking: the sandboxes run on threads of their own.
+        JobCommand::RunLocal(run) => tokio::task::block_in_place(|| local::run_local(args, run)),
+        JobCommand::Submit(submit) => submit::submit(args, submit).await,
+        JobCommand::Status(status) => read::status(args, status).await,
+        JobCommand::Results(results) => read::results(args, results).await,
+        JobCommand::List(list) => read::list(args, list).await,
+        JobCommand::Claim(claim) => read::claim(args, claim).await,
+    }
+}
+
+fn deal_id(text: &str) -> anyhow::Result<DealId> {
+    text.trim().parse().map_err(|_| {
+        anyhow::anyhow!("{text:?} is not a deal id: it is 0x and 64 hex digits, as `quorate job submit` prints it")
+    })
+}
+
+/// `1 task`, `2 tasks`, `2 sandboxes`.
+pub(super) fn count(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with('x')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
+}
+
+/// One line of results: `{"index":i,"result":…}`, `{"index":i,"error":{"kind","message"}}` (the
+/// work function's failure, what the network would agree on) or `{"index":i,"failed":{…}}` (a
+/// failure of this machine: a timeout, the memory cap).
+pub(super) fn result_line(index: usize, outcome: &LocalOutcome) -> String {
+    let failure =
+        |kind: &str, message: &str| serde_json::json!({ "kind": kind, "message": message });
+    match outcome {
+        LocalOutcome::Agreed(TaskOutcome::Value(json)) => {
+            // Canonical JSON from the sandbox, written as it is.
+            format!("{{\"index\":{index},\"result\":{}}}", String::from_utf8_lossy(json))
+        }
+        LocalOutcome::Agreed(TaskOutcome::Error { kind, message }) => {
+            format!("{{\"index\":{index},\"error\":{}}}", failure(kind, message))
+        }
+        LocalOutcome::Failed { kind, message } => {
+            format!("{{\"index\":{index},\"failed\":{}}}", failure(kind, message))
+        }
+    }
+}
+
+/// Writes one result line per task in input order (a task left unfinished as `failed`, kind
+/// `unfinished`), to `out` or standard output; exit code 1 when a task has no result.
+fn write_results(
+    outcomes: &[Option<TaskOutcome>],
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let mut text = String::new();
+    let mut missing = 0usize;
+    for (index, outcome) in outcomes.iter().enumerate() {
+        let line = match outcome {
+            Some(outcome) => result_line(index, &LocalOutcome::Agreed(outcome.clone())),
+            None => {
+                missing = missing.saturating_add(1);
+                let unfinished = LocalOutcome::Failed {
+                    kind: "unfinished".into(),
+                    message: "no result by the deal's final deadline: claim its price back with `quorate job claim`".into(),
+                };
+                result_line(index, &unfinished)
+            }
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write the results to {}: {e}", path.display()))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    if missing > 0 {
+        writeln!(
+            std::io::stderr().lock(),
+            "{} left unfinished at the deal's final deadline: `quorate job claim DEAL` refunds them.",
+            count(missing, "task")
+        )?;
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
