@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! "QJOB" ‖ version (1) ‖ evaluator (1) ‖ timeout_ms (8) ‖ heap_mib (4) ‖ result_bytes (4)
-//!        ‖ code (32) ‖ args length (4) ‖ args (UTF-8 JSON array text)
+//!        ‖ salt (32) ‖ code (32) ‖ args length (4) ‖ args (UTF-8 JSON array text)
 //!        ‖ input count (4) ‖ input hashes (32 each)
 //! ```
 //!
@@ -117,6 +117,10 @@ pub struct JobManifest {
     pub args: String,
     /// Each task's input (a JSON text), by content hash, in task order.
     pub inputs: Vec<ContentHash>,
+    /// The client's random value making each submission its own job (as iExec's order salt):
+    /// the pool's consent is to one job hash, used for one deal, so the same code and inputs
+    /// submitted again need another hash. Zero for a job never submitted.
+    pub salt: B256,
 }
 
 impl JobManifest {
@@ -144,13 +148,14 @@ impl JobManifest {
     /// The canonical bytes (after [`JobManifest::validate`]).
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
         self.validate()?;
-        let mut out = Vec::with_capacity(96 + self.args.len() + 32 * self.inputs.len());
+        let mut out = Vec::with_capacity(128 + self.args.len() + 32 * self.inputs.len());
         out.extend_from_slice(MAGIC);
         out.push(MANIFEST_VERSION);
         out.push(self.evaluator.code());
         out.extend_from_slice(&self.limits.timeout_ms.to_be_bytes());
         out.extend_from_slice(&self.limits.heap_mib.to_be_bytes());
         out.extend_from_slice(&self.limits.result_bytes.to_be_bytes());
+        out.extend_from_slice(self.salt.as_slice());
         out.extend_from_slice(self.code.0.as_slice());
         // Both lengths fit in 32 bits: validate() checked them.
         out.extend_from_slice(&(self.args.len() as u32).to_be_bytes());
@@ -182,6 +187,7 @@ impl JobManifest {
         let evaluator = EvaluatorKind::from_code(r.u8()?)
             .ok_or_else(|| malformed("an unknown evaluator kind"))?;
         let limits = JobLimits { timeout_ms: r.u64()?, heap_mib: r.u32()?, result_bytes: r.u32()? };
+        let salt = r.hash()?.0;
         let code = r.hash()?;
         let args_len = r.u32()? as usize;
         if args_len > MAX_ARGS_BYTES {
@@ -195,7 +201,7 @@ impl JobManifest {
             return Err(malformed("an input count that does not match its hashes"));
         }
         let inputs = (0..count).map(|_| r.hash()).collect::<Result<Vec<_>, _>>()?;
-        let manifest = Self { evaluator, limits, code, args, inputs };
+        let manifest = Self { evaluator, limits, code, args, inputs, salt };
         manifest.validate()?;
         Ok(manifest)
     }

@@ -152,7 +152,12 @@ pub async fn submit(
     request: &Request,
     mut on_progress: impl FnMut(&Progress) -> bool,
 ) -> Result<Session, SubmitError> {
-    let manifest = job.manifest().map_err(anyhow::Error::from)?;
+    let mut manifest = job.manifest().map_err(anyhow::Error::from)?;
+    // A fresh salt: this submission is its own job, even with code and inputs sent before.
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt)
+        .map_err(|e| anyhow::anyhow!("no randomness for the job's salt: {e}"))?;
+    manifest.salt = salt.into();
     let job_hash = manifest.hash().map_err(|e| anyhow::anyhow!("{e}"))?;
     let chain_id = chain.chain_id();
     let tasks = manifest.task_count();

@@ -107,6 +107,7 @@ impl Job {
             code: ContentHash::of(self.code.as_bytes()),
             args: self.args.clone(),
             inputs: self.inputs.iter().map(|i| ContentHash::of(i.as_bytes())).collect(),
+            salt: Default::default(),
         };
         manifest.validate().map_err(|e| JobError::Manifest(e.to_string()))?;
         Ok(manifest)

@@ -210,6 +210,7 @@ mod tests {
             code: ContentHash::of(b"x"),
             args: "[]".into(),
             inputs: vec![ContentHash::of(b"1")],
+            salt: Default::default(),
         };
         let d = deal(&view, &manifest);
         assert_eq!(

@@ -445,6 +445,74 @@ fn a_job_submitted_to_quorate_devnet_comes_back_verified() {
         "{err}"
     );
     eprintln!("a 2-task job through quorate devnet in {:?}", started.elapsed());
+
+    // The same client's other commands, against the same devnet.
+    let client = |args: &[&str]| {
+        run(quorate()
+            .arg("--config")
+            .arg(&devnet.config)
+            .args(args)
+            .args(["--wallet", "client", "--password-file"])
+            .arg(&devnet.password))
+    };
+    let reads = |args: &[&str]| run(quorate().arg("--config").arg(&devnet.config).args(args));
+    // Orders heard on the network, each checked against its pool's owner.
+    let (ok, out, err) = reads(&["pool", "orders", "--json"]);
+    assert!(ok, "{err}");
+    let order: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(order["pool"], 1, "{out}");
+    assert_eq!(order["price"], "1000000000000000000", "{out}");
+    // No pool named: the cheapest order that suits is taken; --detach returns with the deal.
+    let code = code.to_str().unwrap();
+    let inputs = inputs.to_str().unwrap();
+    let (ok, out, err) = client(&[
+        "job",
+        "submit",
+        code,
+        inputs,
+        "--trust",
+        "2",
+        "--max-price",
+        "1",
+        "--yes",
+        "--detach",
+    ]);
+    assert!(ok, "{err}");
+    let deal = out.trim().to_owned();
+    assert!(deal.starts_with("0x") && deal.len() == 66, "{out}\n{err}");
+    // Results from the deal id alone, as from another machine with the wallet.
+    let (ok, out, err) = client(&["job", "results", &deal, "--watch"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "{\"index\":0,\"result\":{\"n\":3,\"square\":9}}\n{\"index\":1,\"result\":{\"n\":4,\"square\":16}}\n",
+        "{err}"
+    );
+    assert!(err.contains("[task 1] result verified against the chain"), "{err}");
+    // The wallet's deals, from the chain, with no password asked.
+    // Results are verified once revealed; the pool finalizes them on chain a block or so later.
+    let finalized = Instant::now() + Duration::from_secs(30);
+    let (deals, out) = loop {
+        let (ok, out, err) = reads(&["job", "list", "--wallet", "client", "--json"]);
+        assert!(ok, "{err}");
+        let deals: Vec<serde_json::Value> =
+            out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if deals.iter().all(|d| d["states"]["completed"] == d["tasks"])
+            || Instant::now() > finalized
+        {
+            break (deals, out);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(deals.len(), 2, "{out}");
+    assert_eq!(deals[1]["deal"], deal.as_str(), "{out}");
+    assert_eq!(deals[1]["trust"], 2, "{out}");
+    assert_eq!(deals[1]["states"]["completed"], 2, "{out}");
+    let (ok, out, _) = reads(&["job", "list", "--wallet", "client"]);
+    assert!(
+        ok && out.contains(&format!("{deal}  pool 1  2 tasks at 1 QCR, trust 2: 2 completed")),
+        "{out}"
+    );
     let status = devnet.stop();
     assert!(status.success(), "devnet exited with {status}");
 }

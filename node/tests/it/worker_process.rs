@@ -132,6 +132,7 @@ async fn a_killed_worker_finishes_what_its_store_owes_and_a_stopped_one_drains()
         code: ContentHash::of(CODE.as_bytes()),
         args: "[]".into(),
         inputs: INPUTS.iter().map(|i| ContentHash::of(i.as_bytes())).collect(),
+        salt: Default::default(),
     };
     let job = manifest.hash().unwrap();
     let mut s: Scheduler = scheduler(&owner, pool_id, net.chain_id()).await;

@@ -7,7 +7,7 @@
 //! failure (a timeout) is reported, never voted. A worker whose scheduler goes away joins it
 //! again when it comes back, and an abort drops a task not voted on yet.
 
-use std::time::Duration;
+use std::{sync::atomic::Ordering::SeqCst, time::Duration};
 
 use alloy::{
     primitives::{Address, U256},
@@ -67,6 +67,8 @@ pub(crate) struct Received {
 pub(crate) struct Scheduler {
     pub(crate) client: Client,
     pub(crate) addr: Multiaddr,
+    /// Result uploads still to refuse (as a scheduler that has not read the reveal yet).
+    pub(crate) refuse_uploads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     received: mpsc::Receiver<Received>,
     answering: tokio::task::JoinHandle<()>,
 }
@@ -113,6 +115,8 @@ async fn scheduler_at(
     client.provide(pool).await.unwrap();
     let (tx, received) = mpsc::channel(256);
     let answering = client.clone();
+    let refuse_uploads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let refusing = std::sync::Arc::clone(&refuse_uploads);
     let answering = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             let Event::Request { peer, identity, message, responder } = event else { continue };
@@ -128,6 +132,11 @@ async fn scheduler_at(
                         .map(|task| HeldTask { task: *task, state: wire::TaskState::Assigned })
                         .collect(),
                 }),
+                Message::ResultUpload(_)
+                    if refusing.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() =>
+                {
+                    Message::Refused { reason: "no reveal read for this task yet".into() }
+                }
                 _ => Message::Ack,
             };
             let _ = answering.respond(responder, answer).await;
@@ -136,7 +145,7 @@ async fn scheduler_at(
             }
         }
     });
-    Scheduler { client, addr, received, answering }
+    Scheduler { client, addr, refuse_uploads, received, answering }
 }
 
 impl Scheduler {
@@ -306,6 +315,7 @@ async fn two_workers_join_run_vote_reveal_by_themselves_and_upload() {
         code: ContentHash::of(CODE.as_bytes()),
         args: "[]".into(),
         inputs: INPUTS.iter().map(|i| ContentHash::of(i.as_bytes())).collect(),
+        salt: Default::default(),
     };
     let job = manifest.hash().unwrap();
     let mut s = scheduler(&owner, pool_id, net.chain_id()).await;
@@ -369,7 +379,10 @@ async fn two_workers_join_run_vote_reveal_by_themselves_and_upload() {
     assert!(refused.to_string().contains("no free slot"), "{refused}");
 
     // Both contributions land on chain and reach the consensus; both workers reveal by
-    // themselves and upload the result whose digest they revealed.
+    // themselves and upload the result whose digest they revealed. The first upload is refused
+    // (the scheduler has not read the reveal yet): its worker keeps the result and sends it
+    // again.
+    s.refuse_uploads.store(1, SeqCst);
     s.wait(60, &mut seen, |r| {
         (r.from.address == b
             && matches!(&r.message, Message::ContributionNotice(n) if n.task == tasks[0]))
@@ -388,6 +401,15 @@ async fn two_workers_join_run_vote_reveal_by_themselves_and_upload() {
             .await;
         uploads.push((address, result));
     }
+    // Three uploads in all: the refused one was sent again.
+    let mut count = 0;
+    s.wait(30, &mut seen, |r| {
+        if matches!(&r.message, Message::ResultUpload(u) if u.task == tasks[0]) {
+            count += 1;
+        }
+        (count >= 3).then_some(())
+    })
+    .await;
     let on_chain = revealed(&operator, hub, tasks[0]).await;
     assert_eq!(on_chain.len(), 2, "{on_chain:?}");
     for (address, result) in &uploads {
@@ -425,6 +447,34 @@ async fn two_workers_join_run_vote_reveal_by_themselves_and_upload() {
     assert_eq!(kind, "timeout", "{message}");
     let report = report::read(client.provider(), hub, deal).await.unwrap();
     assert_eq!(report.tasks[1].contributors, 0);
+
+    // Assignments the chain contradicts are failed, never run nor voted: an input that is
+    // another task's, and a job that is not the deal's (though the scheduler serves it).
+    let mut other = manifest.clone();
+    other.args = "[1]".into();
+    let other_job = other.hash().unwrap();
+    s.client.put_content_for(other.encode().unwrap(), Access::only([b])).await.unwrap();
+    for (job, input) in [(job, INPUTS[0]), (other_job, INPUTS[2])] {
+        let wrong = assignment(&owner, pool_id, b, tasks[2], job, input, deadline);
+        assert_eq!(s.client.request(peers[1], wrong).await.unwrap(), Message::Ack);
+        let (kind, message) = s
+            .wait(60, &mut seen, |r| match &r.message {
+                Message::TaskReport(TaskReport {
+                    task,
+                    report: Report::Failed { kind, message },
+                }) if *task == tasks[2] && r.from.address == b => {
+                    Some((kind.clone(), message.clone()))
+                }
+                _ => None,
+            })
+            .await;
+        assert_eq!(kind, "bad_assignment", "{message}");
+        let why = if job == other_job { "bought job" } else { "is not input 2" };
+        assert!(message.contains(why), "{message}");
+        seen.retain(|r| !matches!(&r.message, Message::TaskReport(t) if t.task == tasks[2]));
+    }
+    let report = report::read(client.provider(), hub, deal).await.unwrap();
+    assert_eq!(report.tasks[2].contributors, 0);
 
     // The pool finalizes task 0: the workers forget it.
     let finalize = Hub::finalizeCall { taskId: tasks[0].0, resultsRef: Default::default() };

@@ -14,6 +14,7 @@ fn manifest(inputs: usize) -> JobManifest {
         code: ContentHash::of(b"(x) => x * 2"),
         args: "[1,\"two\"]".into(),
         inputs: (0..inputs).map(|i| ContentHash::of(i.to_string().as_bytes())).collect(),
+        salt: Default::default(),
     }
 }
 
@@ -38,6 +39,7 @@ fn every_field_moves_the_hash() {
         JobManifest { limits: JobLimits { heap_mib: 17, ..base.limits }, ..base.clone() },
         JobManifest { limits: JobLimits { result_bytes: 1, ..base.limits }, ..base.clone() },
         JobManifest { code: ContentHash::of(b"other"), ..base.clone() },
+        JobManifest { salt: quorate_primitives::B256::repeat_byte(1), ..base.clone() },
         JobManifest { args: "[]".into(), ..base.clone() },
         JobManifest { inputs: base.inputs.iter().rev().copied().collect(), ..base.clone() },
         manifest(3),
@@ -125,6 +127,7 @@ proptest! {
             code: ContentHash::of(&args.as_bytes()[..args.len().min(3)]),
             args,
             inputs: inputs.into_iter().map(|b| ContentHash(b.into())).collect(),
+            salt: Default::default(),
         };
         prop_assert_eq!(JobManifest::decode(&m.encode().unwrap()).unwrap(), m);
     }
