@@ -51,10 +51,44 @@ impl DevnetPool {
     }
 }
 
+/// How the devnet's workers run tasks.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Sandboxes per worker.
+    pub sandboxes: usize,
+    /// The `quorate-evaluator` executable.
+    pub program: std::path::PathBuf,
+    /// Tasks each worker takes per sandbox ([`WorkerConfig::pipeline`]).
+    pub pipeline: usize,
+}
+
+impl Options {
+    /// `sandboxes` sandboxes of `program` per worker, taking [`DEVNET_PIPELINE`] tasks each.
+    pub fn new(sandboxes: usize, program: std::path::PathBuf) -> Self {
+        Self { sandboxes, program, pipeline: DEVNET_PIPELINE }
+    }
+}
+
+/// Tasks a devnet worker takes per sandbox: devnet jobs are short, and a worker holding only
+/// as many tasks as sandboxes idles while each vote is mined.
+pub const DEVNET_PIPELINE: usize = 4;
+
 /// Creates the operator's pool on `net`, starts its scheduler and a worker per worker
-/// account (each with `sandboxes` sandboxes), under `dir`.
-pub async fn start(net: &Devnet, dir: &Path, sandboxes: usize) -> anyhow::Result<DevnetPool> {
-    let base = node_config(net, dir);
+/// account (each with `sandboxes` sandboxes of the evaluator `program`), under `dir`.
+pub async fn start(
+    net: &Devnet,
+    dir: &Path,
+    sandboxes: usize,
+    program: std::path::PathBuf,
+) -> anyhow::Result<DevnetPool> {
+    start_with(net, dir, Options::new(sandboxes, program)).await
+}
+
+/// As [`start`], with every option.
+pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::Result<DevnetPool> {
+    let Options { sandboxes, program, pipeline } = options;
+    let mut base = node_config(net, dir);
+    base.evaluator.program = program;
     let key = |role: Role| -> anyhow::Result<PrivateKeySigner> {
         let account =
             net.account(role).ok_or_else(|| anyhow::anyhow!("the devnet has no {role:?}"))?;
@@ -102,7 +136,7 @@ pub async fn start(net: &Devnet, dir: &Path, sandboxes: usize) -> anyhow::Result
             chain: chain_config.clone(),
             data_dir,
             exec: ExecConfig {
-                program: base.evaluator.program(),
+                program: base.evaluator.program.clone(),
                 sandboxes: sandboxes.max(1),
                 nice: 10,
                 task_memory_mib: 1024,
@@ -114,6 +148,7 @@ pub async fn start(net: &Devnet, dir: &Path, sandboxes: usize) -> anyhow::Result
             fetch: quorate_p2p::fetch::FetchConfig::default(),
             proof_ttl: Duration::from_secs(24 * 3600),
             drain: Duration::from_secs(10),
+            pipeline,
         };
         let signer = PrivateKeySigner::from_bytes(&account.key)?;
         workers.push(worker::spawn(config, signer).await?);

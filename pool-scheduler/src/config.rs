@@ -21,9 +21,10 @@ pub struct LongConPolicy {
     /// docs/poco.md for why).
     pub spot_check_permille: u32,
     /// Liveness over the bound: a task that cannot find a worker light enough for its `k`
-    /// lowers `k` by one for every three replica timeouts it has been running, down to 1, so a
-    /// pool whose workers all earned high scores still finishes its work (docs/poco.md says
-    /// what that costs). Default true.
+    /// lowers `k` by one for every three replica timeouts it has been running (or every time
+    /// reference of its category, when that is shorter), down to 1, so a pool whose workers
+    /// all earned high scores still finishes its work in time (docs/poco.md says what that
+    /// costs). Default true.
     pub relax: bool,
 }
 

@@ -17,7 +17,8 @@ use crate::{
     workers::Wanted,
 };
 
-/// Replica timeouts a task waits for a light enough worker before its `k` drops by one.
+/// Replica timeouts a task waits for a light enough worker before its `k` drops by one (or
+/// one time reference of its category, when that is shorter).
 const RELAX_TIMEOUTS: u64 = 3;
 
 /// The draw counter reserved for the spot-check decision (replica choices count from 0).
@@ -39,15 +40,23 @@ impl Scheduler {
         self.config.long_con.min_contributors(trust, self.config.max_replicas_per_task)
     }
 
+    /// How long a task of a category with time reference `time_ref` waits for a light enough
+    /// worker before its `k` drops by one: three replica timeouts, or one time reference when
+    /// that is shorter (a deal's contributions close 7 time references after its start: a
+    /// stricter wait would let every task of a short category run out of time).
+    fn relax_period(&self, time_ref: u64) -> u64 {
+        self.replica_timeout.saturating_mul(RELAX_TIMEOUTS).min(time_ref).max(1)
+    }
+
     /// The `k` a task initialized at `since` holds its workers to now: the policy's `k`, one
-    /// less for every three full replica timeouts the task has been running, down to 1 (see
+    /// less for every [`Self::relax_period`] the task has been running, down to 1 (see
     /// [`crate::LongConPolicy::relax`]). A function of the state and the clock only.
-    fn contributors_now(&self, trust: u64, since: u64) -> u32 {
+    fn contributors_now(&self, trust: u64, since: u64, time_ref: u64) -> u32 {
         let k = self.contributors_needed(trust);
         if !self.config.long_con.relax {
             return k;
         }
-        let period = self.replica_timeout.saturating_mul(RELAX_TIMEOUTS);
+        let period = self.relax_period(time_ref);
         let steps = self.now.saturating_sub(since).checked_div(period).unwrap_or(0);
         let steps = u32::try_from(steps).unwrap_or(u32::MAX);
         k.saturating_sub(steps).max(1)
@@ -227,7 +236,8 @@ impl Scheduler {
         let now = self.now;
         let Some(entry) = self.tasks.get(&id) else { return false };
         let Some(deal) = self.deals.get(&entry.deal) else { return false };
-        let k = self.contributors_now(deal.deal.trust, entry.initialized_at);
+        let time_ref = entry.poco.config().time_ref;
+        let k = self.contributors_now(deal.deal.trust, entry.initialized_at, time_ref);
         let trust = entry.poco.config().trust;
         let wanted = Wanted {
             deal: &deal.deal,
@@ -297,6 +307,8 @@ impl Scheduler {
 
     /// Re-computes when the task needs looking at again and files it in the timer set.
     pub(crate) fn rearm(&mut self, id: TaskId) {
+        let Some(time_ref) = self.tasks.get(&id).map(|e| e.poco.config().time_ref) else { return };
+        let relax_period = self.relax_period(time_ref);
         let Some(entry) = self.tasks.get_mut(&id) else { return };
         let now = self.now;
         let final_deadline = entry.poco.final_deadline();
@@ -305,12 +317,11 @@ impl Scheduler {
         } else {
             let runs =
                 entry.runs.iter().filter(|r| r.state == RunState::Running).map(|r| r.timeout_at);
-            let time_ref = entry.poco.config().time_ref;
             let retry = entry.requested.map(|(_, at)| at.saturating_add(time_ref));
             // A task waiting for a light enough worker looks again when its k relaxes.
             let relax = (entry.waiting.is_some() && self.config.long_con.relax).then(|| {
                 let age = now.saturating_sub(entry.initialized_at);
-                let step = self.replica_timeout.saturating_mul(RELAX_TIMEOUTS).max(1);
+                let step = relax_period;
                 entry.initialized_at.saturating_add(
                     age.checked_div(step).unwrap_or(0).saturating_add(1).saturating_mul(step),
                 )

@@ -109,7 +109,8 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
         None
     } else {
         let dir = files.config.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-        let pool = crate::devnet_pool::start(&net, &dir, devnet.sandboxes).await?;
+        let program = args.node_config()?.evaluator.program();
+        let pool = crate::devnet_pool::start(&net, &dir, devnet.sandboxes, program).await?;
         crate::devnet_pool::point_config_at(&net, &dir, pool.pool, &pool.scheduler)?;
         writeln!(out, "  pool       {} (owner: operator), its scheduler at", pool.pool.0)?;
         writeln!(out, "             {}", pool.scheduler)?;

@@ -95,6 +95,7 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
         fetch: quorate_p2p::fetch::FetchConfig::default(),
         proof_ttl: Duration::from_secs(24 * 3600),
         drain: Duration::from_secs(w.drain_secs),
+        pipeline: usize::try_from(w.pipeline).unwrap_or(1),
     };
     worker.validate()?;
     Ok(worker)

@@ -189,7 +189,9 @@ impl Session {
                 return Ok(self.ending(outcomes));
             }
             unreachable = if answered { 0 } else { unreachable.saturating_add(1) };
-            if unreachable == UNREACHABLE_WARNING && !emit.emit(JobEvent::SchedulerUnreachable).await {
+            if unreachable == UNREACHABLE_WARNING
+                && !emit.emit(JobEvent::SchedulerUnreachable).await
+            {
                 return Ok(self.ending(outcomes));
             }
             // Past the final deadline nothing more can finish: the rest is refundable.

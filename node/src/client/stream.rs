@@ -146,9 +146,7 @@ async fn follow(
     session: &Session,
     tx: &mpsc::Sender<Result<JobEvent, SubmitError>>,
 ) -> Result<(), SubmitError> {
-    let ending = session
-        .follow(&client.chain, client.hub, Channel(tx))
-        .await?;
+    let ending = session.follow(&client.chain, client.hub, Channel(tx)).await?;
     let _ = tx.send(Ok(JobEvent::Finished { refundable: ending.refundable() })).await;
     Ok(())
 }

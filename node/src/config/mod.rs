@@ -114,6 +114,23 @@ pub struct SchedulerSection {
     pub max_tasks_per_job: u32,
     /// The most bytes of code and inputs one job may bring, in MiB.
     pub max_job_mib: u64,
+    /// Inputs of an offered job run twice each on the scheduler's machine before it consents
+    /// (the first and others drawn at random).
+    pub sample_inputs: u32,
+    /// Jobs one client may have offered and not yet bought (fetching, or consented under an
+    /// order still valid).
+    pub max_pending_offers_per_client: u32,
+    /// Tasks in all of those jobs.
+    pub max_pending_tasks_per_client: u32,
+    /// Offered jobs fetched and checked at once; the others wait their turn.
+    pub max_concurrent_intakes: u32,
+    /// Offered jobs waiting or being checked, from every client; more are refused.
+    pub max_pending_intakes: u32,
+    /// The score (in this pool owner's domain, on the Hub) a worker needs for its reports of a
+    /// machine failure to count toward failing a task; fewer are only re-planned.
+    pub min_failure_score: u64,
+    /// How long results stay fetchable by a deal's client after the deal ends, in seconds.
+    pub result_retention_secs: u64,
 }
 
 impl Default for SchedulerSection {
@@ -131,6 +148,13 @@ impl Default for SchedulerSection {
             order_ttl_secs: 3_600,
             max_tasks_per_job: 10_000,
             max_job_mib: 256,
+            sample_inputs: 3,
+            max_pending_offers_per_client: 4,
+            max_pending_tasks_per_client: 20_000,
+            max_concurrent_intakes: 2,
+            max_pending_intakes: 32,
+            min_failure_score: 1,
+            result_retention_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -157,6 +181,9 @@ pub struct WorkerSection {
     pub mdns: bool,
     /// On SIGTERM or Ctrl-C: how long running tasks may take to finish, in seconds.
     pub drain_secs: u64,
+    /// Tasks taken per sandbox (1 to 64): above 1, short tasks keep the sandboxes busy while
+    /// the last result's vote is mined.
+    pub pipeline: u64,
 }
 
 impl Default for WorkerSection {
@@ -171,6 +198,7 @@ impl Default for WorkerSection {
             bootstrap: Vec::new(),
             mdns: false,
             drain_secs: 300,
+            pipeline: 1,
         }
     }
 }
@@ -321,6 +349,17 @@ impl NodeConfig {
         if s.order_volume == 0 || s.max_tasks_per_job == 0 {
             return bad("scheduler.order_volume", "volumes and task counts must be at least 1");
         }
+        for (key, value) in [
+            ("scheduler.sample_inputs", s.sample_inputs),
+            ("scheduler.max_pending_offers_per_client", s.max_pending_offers_per_client),
+            ("scheduler.max_pending_tasks_per_client", s.max_pending_tasks_per_client),
+            ("scheduler.max_concurrent_intakes", s.max_concurrent_intakes),
+            ("scheduler.max_pending_intakes", s.max_pending_intakes),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
         if s.order_ttl_secs < 60 {
             return bad("scheduler.order_ttl_secs", "must be at least 60 seconds");
         }
@@ -330,6 +369,9 @@ impl NodeConfig {
         let w = &self.worker;
         if w.nice > 19 {
             return bad("worker.nice", "must be 0 (normal) to 19 (lowest priority)");
+        }
+        if !(1..=64).contains(&w.pipeline) {
+            return bad("worker.pipeline", "must be 1 to 64 tasks per sandbox");
         }
         if !(16..=quorate_primitives::job::MAX_HEAP_MIB).contains(&w.task_memory_mib) {
             return bad("worker.task_memory_mib", "must be 16 to 16384 MiB");

@@ -1,30 +1,20 @@
 //! Jobs offered to the pool: their blobs fetched from the client and pinned in the data
-//! directory, checked (limits, the manifest, every input, a sample task run twice alike), then
+//! directory, checked (limits, the manifest, every input, sample tasks run twice alike: [`sample`]), then
 //! consented to or refused (docs/architecture.md §4, the pool protocol).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{path::PathBuf, sync::Arc};
 
 use alloy::primitives::{Address, B256};
-use quorate_evaluator::{
-    client::{EvaluatorHandle, SpawnConfig},
-    sandbox::{Limits, TaskSpec},
-};
 use quorate_p2p::{
     Client as P2p, PeerId,
     fetch::{FetchConfig, fetch},
 };
-use quorate_primitives::{ContentHash, DealId, JobManifest, TaskId};
+use quorate_primitives::{ContentHash, JobManifest};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::{
-    job::local::{LocalOutcome, classify, load_reason},
-    store::Table,
-};
+use super::sample;
+use crate::store::Table;
 
 /// Where an offered job stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +80,11 @@ impl Pinned {
         std::fs::read(self.path(hash)).ok().filter(|bytes| hash.verifies(bytes))
     }
 
+    /// Unpins a blob (nothing when it is not pinned).
+    pub fn remove(&self, hash: &ContentHash) {
+        let _ = std::fs::remove_file(self.path(hash));
+    }
+
     /// Pins `bytes` (already checked against `hash`): written whole or not at all.
     pub fn put(&self, hash: &ContentHash, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
@@ -116,8 +111,10 @@ pub struct IntakeLimits {
     pub max_tasks: u32,
     /// Most bytes of manifest, code and inputs.
     pub max_bytes: u64,
-    /// The `quorate-evaluator` executable the sample task runs in.
+    /// The `quorate-evaluator` executable the sample tasks run in.
     pub evaluator: PathBuf,
+    /// Inputs run twice each before the consent (the first and others at random).
+    pub samples: u32,
 }
 
 /// What an intake reports as it goes: the job and its new state.
@@ -192,7 +189,8 @@ pub async fn intake(
     let code = get(manifest.code).await?;
     let mut bytes = (manifest_bytes.len() as u64).saturating_add(code.len() as u64);
     report(2);
-    let mut first_input = None;
+    let picked = sample::pick(manifest.inputs.len(), limits.samples, &mut sample::os_random);
+    let mut samples = Vec::with_capacity(picked.len());
     for (i, input) in manifest.inputs.iter().enumerate() {
         let blob = get(*input).await?;
         bytes = bytes.saturating_add(blob.len() as u64);
@@ -202,75 +200,15 @@ pub async fn intake(
                 limits.max_bytes >> 20
             ));
         }
-        if first_input.is_none() {
-            first_input = Some(blob);
+        if picked.contains(&i) {
+            let text =
+                String::from_utf8(blob).map_err(|_| format!("input {i} is not UTF-8 JSON"))?;
+            samples.push((i, text));
         }
         report(u32::try_from(i).unwrap_or(u32::MAX).saturating_add(3));
     }
     let code =
         String::from_utf8(code).map_err(|_| "the work function is not UTF-8 text".to_owned())?;
-    let input = String::from_utf8(first_input.unwrap_or_default())
-        .map_err(|_| "the first input is not UTF-8 JSON".to_owned())?;
-    sample(&limits.evaluator, &manifest, Arc::from(code), input, job).await?;
+    sample::check(&limits.evaluator, &manifest, Arc::from(code), samples, job).await?;
     Ok(manifest)
-}
-
-/// Runs the first task twice in one sandbox and refuses a job that fails to load, fails on
-/// this machine, or answers differently twice (it would split its replicas).
-async fn sample(
-    program: &Path,
-    manifest: &JobManifest,
-    code: Arc<str>,
-    input: String,
-    job: ContentHash,
-) -> Result<(), String> {
-    let program = program.to_path_buf();
-    // A task id and a clock the client cannot predict, as the real tasks' (which take the
-    // deal's): a work function that behaves only when run at time 0 or under a known id fails
-    // here.
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut seed = job.0.to_vec();
-    seed.extend_from_slice(&now.as_nanos().to_be_bytes());
-    let spec = TaskSpec {
-        task_id: TaskId::derive(DealId::from(alloy::primitives::keccak256(&seed)), 0),
-        now_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
-        input,
-        args: manifest.args.clone(),
-        limits: Limits {
-            timeout_ms: manifest.limits.timeout_ms,
-            heap_bytes: u64::from(manifest.limits.heap_mib) << 20,
-            result_bytes: u64::from(manifest.limits.result_bytes),
-            ..Limits::default()
-        },
-    };
-    let code_hash = manifest.code;
-    let run = move || -> Result<(), String> {
-        let mut sandbox = EvaluatorHandle::spawn(SpawnConfig::new(&program))
-            .map_err(|e| format!("the scheduler cannot start a sandbox to check the job: {e}"))?;
-        let result = (|| {
-            sandbox
-                .load_job(code_hash, &code)
-                .map_err(|e| format!("the work function does not load: {}", load_reason(e)))?;
-            let first = classify(sandbox.run(&spec, &mut |_| {}));
-            sandbox.reset().map_err(|e| format!("the scheduler's sandbox failed: {e}"))?;
-            let second = classify(sandbox.run(&spec, &mut |_| {}));
-            match (&first, &second) {
-                (LocalOutcome::Failed { kind, message }, _) | (_, LocalOutcome::Failed { kind, message }) => {
-                    Err(format!("the first task failed on the scheduler's machine ({kind}): {message}"))
-                }
-                _ if first != second => Err(
-                    "the first task gave two different results in two runs: the work function is not deterministic"
-                        .to_owned(),
-                ),
-                _ => Ok(()),
-            }
-        })();
-        sandbox.shutdown();
-        result
-    };
-    tokio::time::timeout(Duration::from_secs(600), tokio::task::spawn_blocking(run))
-        .await
-        .map_err(|_| "checking the first task took longer than 10 minutes".to_owned())?
-        .map_err(|e| format!("checking the job failed: {e}"))?
 }

@@ -7,12 +7,14 @@
 //! | [`state`] | the data directory's store: which pool it runs |
 //! | [`store`] | the core's records in redb, and the image it restores from |
 //! | [`events`] | Hub events to the core's chain events, for this pool's deals |
-//! | [`jobs`] | jobs offered: fetched, pinned, checked (a sample task twice), consented or refused |
+//! | [`jobs`] | jobs offered: fetched, pinned, checked, consented or refused |
+//! | [`sample`] | the check: a few inputs (the first, others at random) run twice each |
 //! | [`pool`] | the pool on chain: created with its policy; its signed orders |
 
 pub mod events;
 pub mod jobs;
 pub mod pool;
+pub mod sample;
 pub mod service;
 pub mod state;
 pub mod store;

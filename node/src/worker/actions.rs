@@ -46,6 +46,9 @@ pub(super) fn unix_now() -> u64 {
 }
 
 /// The Hub refusal a chain error carries, if any.
+/// The name of a refusal whose reason could not be read (`chain::calls::replay`).
+const UNREAD: &str = "unknown";
+
 fn refusal(e: &ChainError) -> Option<&str> {
     e.refusal().map(|r| r.name.as_str())
 }
@@ -78,6 +81,7 @@ impl Service {
                 ),
                 HubEvents::TaskRevealed(_) => held.on_revealed(),
                 HubEvents::TaskReopened(_) => held.on_reopened(),
+                HubEvents::TaskFinalized(_) => held.on_finalized(),
                 _ => held.on_ended(),
             }
             if held.phase_name() != before {
@@ -172,8 +176,10 @@ impl Service {
                 match answer {
                     Ok(_) => self.change(task, HeldTask::on_uploaded, "result uploaded")?,
                     Err(quorate_p2p::Error::Refused { reason }) => {
-                        warn!(target: "quorate::worker", task = %short(task), "the scheduler refused the result: {reason}");
-                        self.change(task, HeldTask::on_uploaded, "upload refused")?;
+                        // Kept and sent again: the scheduler may not have read the reveal yet.
+                        // Once the task is finalized a refusal is final.
+                        self.later(task, &format!("the scheduler refused the result: {reason}"));
+                        self.change(task, HeldTask::on_upload_refused, "upload refused")?;
                     }
                     Err(e) => self.later(task, &format!("upload not delivered: {e}")),
                 }
@@ -228,6 +234,14 @@ impl Service {
                 Some("AlreadyContributed") => {
                     self.change(task, |t| t.on_contributed(None), "contribution already on chain")
                 }
+                // Reverted when mined for a reason the state before its block does not show
+                // (another transaction of the block changed it, or the gas estimated against
+                // the old state ran out): sent again, estimated against the new state, which
+                // either passes or names its refusal.
+                Some(UNREAD) => {
+                    self.later(task, &format!("contribute reverted when mined: {e}"));
+                    Ok(())
+                }
                 Some("InsufficientFreeBalance") => {
                     warn!(target: "quorate::worker", task = %short(task), "cannot stake on the vote: {e}");
                     self.failures.insert(task, e.to_string());
@@ -235,6 +249,9 @@ impl Service {
                 }
                 Some(_) => {
                     warn!(target: "quorate::worker", task = %short(task), "the Hub refused the vote: {e}");
+                    // The scheduler learns this replica's answer off-chain (a vote overtaken
+                    // by a consensus is still compared with it) and frees its slot.
+                    self.notify_contribution(task, B256::ZERO);
                     self.change(task, HeldTask::on_ended, "vote refused")
                 }
                 None if matches!(e, ChainError::InsufficientGasFunds { .. }) => {
@@ -261,6 +278,10 @@ impl Service {
             Err(e) => match refusal(&e) {
                 Some("AlreadyRevealed") => {
                     self.change(task, HeldTask::on_revealed, "reveal already on chain")
+                }
+                Some(UNREAD) => {
+                    self.later(task, &format!("reveal reverted when mined: {e}"));
+                    Ok(())
                 }
                 Some(_) => {
                     warn!(target: "quorate::worker", task = %short(task), "the Hub refused the reveal: {e}");

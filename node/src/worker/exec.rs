@@ -60,6 +60,12 @@ pub struct Executor {
 impl Executor {
     /// Starts `config.sandboxes` sandboxes (at least one); fails when one cannot start.
     pub fn start(config: &ExecConfig) -> Result<Self, String> {
+        Self::start_queued(config, 1)
+    }
+
+    /// As [`Executor::start`], with room for `per_sandbox` waiting tasks per sandbox (a worker
+    /// that takes more tasks than it has sandboxes queues them here).
+    pub fn start_queued(config: &ExecConfig, per_sandbox: usize) -> Result<Self, String> {
         let sandboxes = config.sandboxes.max(1);
         let spawn = spawn_config(config);
         let handles = (0..sandboxes)
@@ -71,8 +77,8 @@ impl Executor {
                     spawn.program.display()
                 )
             })?;
-        // As many waiting as running: a task is queued only when a sandbox will soon be free.
-        let (tx, rx) = mpsc::sync_channel::<Work>(sandboxes);
+        // Room for every task the worker may hold: the loop never waits on the queue.
+        let (tx, rx) = mpsc::sync_channel::<Work>(sandboxes.saturating_mul(per_sandbox.max(1)));
         let rx = Arc::new(Mutex::new(rx));
         let threads = handles
             .into_iter()

@@ -10,6 +10,7 @@
 //! | [`store`] | the data directory's redb: held tasks, the chain cursor, job data once per job |
 //! | [`preflight`] | before joining: the pool's owner, ETH for gas and QCR for stakes, said with numbers |
 //! | `link` | the link to the scheduler: searching, joining, joined, backoff (pure) |
+//! | `deal` | an assignment checked against the chain: the deal's job, the task's index and input |
 //! | `run` | one task's data (manifest and code once per job, the input, the deal's start) and its run |
 //! | [`service`] | the `select!` loop between the network, the chain, the sandboxes and the store |
 //! | `requests` | the scheduler's requests, the link (join, heartbeats, recovery), progress reports |
@@ -28,6 +29,7 @@
 
 mod actions;
 pub mod chain;
+mod deal;
 pub mod exec;
 mod link;
 pub mod preflight;
@@ -77,6 +79,9 @@ pub struct WorkerConfig {
     pub proof_ttl: Duration,
     /// On stop: how long running tasks may take to finish.
     pub drain: Duration,
+    /// Tasks taken per sandbox (at least 1): above 1, the next tasks wait here while the last
+    /// result's vote is mined, which keeps the sandboxes busy when tasks are short.
+    pub pipeline: usize,
 }
 
 impl WorkerConfig {

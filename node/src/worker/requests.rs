@@ -20,7 +20,7 @@ use super::{
     actions::{short, unix_now},
     link::Action,
     service::{Done, Service},
-    task::{Assignment, HeldTask, Input, Phase},
+    task::{Assignment, HeldTask, Input},
 };
 
 /// Least time between two progress reports of one task.
@@ -130,29 +130,14 @@ impl Service {
         if self.draining.is_some() {
             return Err("this worker is stopping and takes no new task".into());
         }
-        if let Some(held) = self.tasks.get(&a.task) {
-            if held.contributed() {
-                return Err(format!("this worker already voted on task {}", a.task));
-            }
-            if held.assignment.round == a.round && !matches!(held.phase, Phase::Done) {
-                return Ok(()); // the same assignment again: already taken
-            }
-        }
         if a.deadline <= unix_now() {
             return Err(format!("the contribution deadline {} has passed", a.deadline));
-        }
-        let used = self.tasks.values().filter(|t| t.holds_slot()).count();
-        if used >= self.slots {
-            return Err(format!(
-                "no free slot: all {} sandboxes of this worker are busy",
-                self.slots
-            ));
         }
         let input = match a.input {
             TaskInput::Inline(bytes) => Input::Inline(bytes),
             TaskInput::ByHash { hash, size } => Input::ByHash { hash, size },
         };
-        let held = HeldTask::assigned(Assignment {
+        let assignment = Assignment {
             pool: a.pool,
             task: a.task,
             job: a.job,
@@ -160,7 +145,27 @@ impl Service {
             round: a.round,
             authorization: a.authorization.to_vec(),
             deadline: a.deadline,
-        });
+        };
+        let held = match self.tasks.get(&a.task) {
+            // Held already: a result computed or voted is never overwritten.
+            Some(held) => {
+                let mut held = held.clone();
+                if !held.reassign(assignment)? {
+                    return Ok(()); // the same assignment again: already taken
+                }
+                held
+            }
+            None => {
+                let used = self.tasks.values().filter(|t| t.holds_slot()).count();
+                if used >= self.slots {
+                    return Err(format!(
+                        "no free slot: all {} sandboxes of this worker are busy",
+                        self.slots
+                    ));
+                }
+                HeldTask::assigned(assignment)
+            }
+        };
         if let Err(e) = self.store.put_task(&held) {
             warn!(target: "quorate::worker", task = %short(a.task), "cannot store the task: {e}");
             return Err("this worker cannot store the task now".into());

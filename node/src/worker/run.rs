@@ -8,7 +8,6 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy::{primitives::Address, providers::RootProvider};
-use quorate_contracts::bindings::Hub;
 use quorate_evaluator::sandbox::{Event, Limits, TaskSpec};
 use quorate_p2p::{
     Client, PeerId,
@@ -18,6 +17,7 @@ use quorate_primitives::{ContentHash, DealId, EvaluatorKind, JobManifest, TaskId
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
+    deal::DealFacts,
     exec::{Executor, Work},
     store::{JobData, WorkerStore},
     task::{Assignment, Input},
@@ -54,6 +54,8 @@ pub(super) struct Runner {
     pub(super) task_memory_mib: u64,
     /// Decoded jobs, and one lock per job so its data is fetched once.
     jobs: Mutex<HashMap<ContentHash, JobSlot>>,
+    /// Deals' terms as the chain says, read once per deal.
+    pub(super) deals: Mutex<HashMap<DealId, DealFacts>>,
 }
 
 /// Why a task did not run: reported to the scheduler, never voted.
@@ -85,6 +87,7 @@ impl Runner {
             gpu,
             task_memory_mib,
             jobs: Mutex::default(),
+            deals: Mutex::default(),
         }
     }
 
@@ -107,6 +110,10 @@ impl Runner {
                 ),
             );
         }
+        let start = match self.check_on_chain(assignment, m).await {
+            Ok(start) => start,
+            Err(outcome) => return outcome,
+        };
         let input = match self.input(&assignment.input, m, scheduler).await {
             Ok(input) => input,
             Err(outcome) => return outcome,
@@ -119,10 +126,7 @@ impl Runner {
             };
             return LocalOutcome::Agreed(error);
         };
-        let now_ms = match self.deal_start(assignment.task).await {
-            Ok(start) => start.saturating_mul(1000),
-            Err(reason) => return failed("chain", reason),
-        };
+        let now_ms = start.saturating_mul(1000);
         let spec = TaskSpec {
             task_id: assignment.task,
             now_ms,
@@ -242,19 +246,5 @@ impl Runner {
         fetch(&self.client, &[scheduler], hash, &self.fetch)
             .await
             .map_err(|e| failed("fetch_failed", format!("cannot fetch the {what} {hash}: {e}")))
-    }
-
-    /// The start of the task's deal (unix seconds), from the Hub.
-    async fn deal_start(&self, task: TaskId) -> Result<u64, String> {
-        let hub = Hub::new(self.hub, self.provider.clone());
-        let view =
-            hub.task(task.0).call().await.map_err(|e| format!("cannot read task {task}: {e}"))?;
-        if view.status == 0 {
-            return Err(format!("task {task} is not initialized on the Hub"));
-        }
-        let deal = DealId(view.dealId);
-        let deal =
-            hub.deal(deal.0).call().await.map_err(|e| format!("cannot read deal {deal}: {e}"))?;
-        Ok(deal.start.to::<u64>())
     }
 }

@@ -216,8 +216,9 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
     let jobs: Vec<_> = tasks.values().map(|t| t.assignment.job).collect();
     store.prune_jobs(&jobs)?;
 
-    let executor = Executor::start(&config.exec).map_err(WorkerError::Sandbox)?;
-    let slots = executor.sandboxes();
+    let pipeline = config.pipeline.max(1);
+    let executor = Executor::start_queued(&config.exec, pipeline).map_err(WorkerError::Sandbox)?;
+    let slots = executor.sandboxes().saturating_mul(pipeline);
     let keypair = keypair(&signer)?;
     let peer = keypair.public().to_peer_id();
     let network = quorate_p2p::Config {

@@ -95,13 +95,18 @@ pub enum Phase {
         /// The reveal deadline.
         deadline: u64,
     },
-    /// Revealed; the result is kept for the scheduler (and the client) until the task ends.
+    /// Revealed; the result is kept for the scheduler (and the client) until the task ends,
+    /// and past its end until the scheduler acknowledged its upload.
     Revealed {
         /// The result.
         result: Computed,
         /// Whether the scheduler acknowledged the result's upload.
         #[serde(default)]
         uploaded: bool,
+        /// The task was finalized on chain: kept only until the upload is acknowledged (or
+        /// refused: the scheduler has read the reveal by now, so a refusal is final).
+        #[serde(default)]
+        finalized: bool,
     },
     /// Another hash reached consensus: this worker's vote stands on chain and its result is
     /// kept until the task ends, since a reopen (the winners never revealed) can make it the
@@ -193,6 +198,7 @@ impl HeldTask {
             Phase::Computed(_) => "computed",
             Phase::Contributed { .. } => "contributed",
             Phase::Revealing { .. } => "revealing",
+            Phase::Revealed { uploaded: false, finalized: true, .. } => "finalized, to upload",
             Phase::Revealed { uploaded: false, .. } => "revealed",
             Phase::Revealed { uploaded: true, .. } => "uploaded",
             Phase::Outvoted { .. } => "outvoted",
@@ -269,8 +275,9 @@ impl HeldTask {
             Phase::Contributed { result, .. } => {
                 self.phase = Phase::Revealing { result: result.clone(), deadline };
             }
-            Phase::Revealed { result, .. } => {
-                self.phase = Phase::Revealed { result: result.clone(), uploaded: false };
+            Phase::Revealed { result, finalized, .. } => {
+                let (result, finalized) = (result.clone(), *finalized);
+                self.phase = Phase::Revealed { result, uploaded: false, finalized };
             }
             _ => {}
         }
@@ -279,14 +286,72 @@ impl HeldTask {
     /// `reveal` was mined.
     pub fn on_revealed(&mut self) {
         if let Phase::Revealing { result, .. } = &self.phase {
-            self.phase = Phase::Revealed { result: result.clone(), uploaded: false };
+            self.phase =
+                Phase::Revealed { result: result.clone(), uploaded: false, finalized: false };
         }
     }
 
-    /// The scheduler acknowledged the result's upload.
+    /// The scheduler acknowledged the result's upload; a finalized task is then over.
     pub fn on_uploaded(&mut self) {
-        if let Phase::Revealed { result, .. } = &self.phase {
-            self.phase = Phase::Revealed { result: result.clone(), uploaded: true };
+        if let Phase::Revealed { result, finalized, .. } = &self.phase {
+            self.phase = if *finalized {
+                Phase::Done
+            } else {
+                Phase::Revealed { result: result.clone(), uploaded: true, finalized: false }
+            };
+        }
+    }
+
+    /// The scheduler refused the upload: tried again later while the task runs (the scheduler
+    /// may not have read the reveal yet); final once the task is finalized.
+    pub fn on_upload_refused(&mut self) {
+        if matches!(self.phase, Phase::Revealed { finalized: true, .. }) {
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// The task was finalized on chain: over, unless a revealed result was not yet taken by
+    /// the scheduler (it is kept and uploaded until acknowledged).
+    pub fn on_finalized(&mut self) {
+        match &self.phase {
+            Phase::Revealed { result, uploaded: false, .. } => {
+                self.phase =
+                    Phase::Revealed { result: result.clone(), uploaded: false, finalized: true };
+            }
+            _ => self.on_ended(),
+        }
+    }
+
+    /// A new assignment of a task this worker holds (another round, after a reopen or a
+    /// re-plan). A task not yet run takes it whole; a computed one keeps its result and takes
+    /// the new round's authorization and deadline (same job and input only); one whose vote
+    /// may be on chain refuses it. Returns whether the held task changed.
+    pub fn reassign(&mut self, assignment: Assignment) -> Result<bool, String> {
+        let same_work = self.assignment.job == assignment.job
+            && self.assignment.input.hash() == assignment.input.hash();
+        match &self.phase {
+            _ if self.contributed() || matches!(self.phase, Phase::Outvoted { .. }) => {
+                Err(format!("this worker already voted on task {}", assignment.task))
+            }
+            Phase::Done => {
+                *self = Self::assigned(assignment);
+                Ok(true)
+            }
+            _ if self.assignment.round == assignment.round => Ok(false),
+            Phase::Computed(_) if !same_work => Err(format!(
+                "this worker computed task {} for another job or input",
+                assignment.task
+            )),
+            Phase::Computed(_) => {
+                self.assignment.round = assignment.round;
+                self.assignment.authorization = assignment.authorization;
+                self.assignment.deadline = assignment.deadline;
+                Ok(true)
+            }
+            _ => {
+                *self = Self::assigned(assignment);
+                Ok(true)
+            }
         }
     }
 
@@ -401,6 +466,67 @@ mod tests {
         u.on_consensus(ResultHash::from(B256::repeat_byte(1)), 50);
         u.on_ended();
         assert_eq!(u.phase, Phase::Done);
+    }
+
+    #[test]
+    fn a_result_not_yet_taken_by_the_scheduler_outlives_the_finalize_until_acknowledged() {
+        let mut t = held();
+        t.on_computed(b"5".to_vec());
+        t.on_contributed(None);
+        t.on_reveal_requested(60);
+        t.on_revealed();
+        // Refused while the task runs (the scheduler has not read the reveal): kept, retried.
+        t.on_upload_refused();
+        assert_eq!(t.next(10), Next::Upload);
+        t.on_finalized();
+        assert_eq!((t.next(10), t.phase_name()), (Next::Upload, "finalized, to upload"));
+        let mut refused = t.clone();
+        refused.on_upload_refused();
+        assert_eq!(refused.phase, Phase::Done, "a refusal after the finalize is final");
+        t.on_uploaded();
+        assert_eq!(t.phase, Phase::Done);
+        // Uploaded before the finalize: the finalize ends it.
+        let mut u = held();
+        u.on_computed(b"5".to_vec());
+        u.on_contributed(None);
+        u.on_reveal_requested(60);
+        u.on_revealed();
+        u.on_uploaded();
+        u.on_finalized();
+        assert_eq!(u.phase, Phase::Done);
+    }
+
+    #[test]
+    fn a_reassignment_never_overwrites_a_computed_result_nor_a_vote() {
+        let mut next_round = held().assignment;
+        next_round.round = 7;
+        next_round.authorization = vec![7; 65];
+        next_round.deadline = 200;
+        // Not run yet: the new round is taken whole.
+        let mut t = held();
+        assert_eq!(t.reassign(next_round.clone()), Ok(true));
+        assert_eq!(t.assignment, next_round);
+        // The same round again: nothing changes.
+        assert_eq!(t.reassign(next_round.clone()), Ok(false));
+        // Computed: the result stays; the new round's authorization and deadline are taken.
+        let mut c = held();
+        c.on_computed(b"9".to_vec());
+        assert_eq!(c.reassign(next_round.clone()), Ok(true));
+        assert_eq!(c.result().map(|r| r.bytes.clone()), Some(b"9".to_vec()));
+        assert_eq!((c.assignment.round, c.assignment.deadline), (7, 200));
+        assert_eq!(c.next(10), Next::Contribute(ResultDigest::of(c.assignment.task, b"9")));
+        // …but not another job's or input's assignment.
+        let mut other = next_round.clone();
+        other.round = 8;
+        other.input = Input::Inline(b"8".to_vec());
+        assert!(c.reassign(other).is_err());
+        assert_eq!(c.phase_name(), "computed");
+        // Voted (or outvoted): refused.
+        c.on_contributed(None);
+        assert!(c.reassign(next_round.clone()).is_err());
+        c.on_consensus(ResultHash::from(B256::repeat_byte(1)), 50);
+        assert_eq!(c.phase_name(), "outvoted");
+        assert!(c.reassign(next_round).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod follower;
 mod hub;
 mod job;
 mod keystores;
+mod market;
 mod pool;
 mod sender;
 mod store;

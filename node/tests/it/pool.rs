@@ -546,3 +546,5 @@ async fn quorate_job_submit_pays_and_writes_verified_results_in_input_order() {
     assert!(stderr.contains("3 of 3 results verified."), "{stderr}");
     running.stop().await.unwrap();
 }
+
+mod hardening;

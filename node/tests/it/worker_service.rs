@@ -217,6 +217,7 @@ pub(crate) fn worker_config(
         mdns: false,
         fetch: quorate_p2p::fetch::FetchConfig::default(),
         proof_ttl: Duration::from_secs(3600),
+        pipeline: 1,
         drain: Duration::from_secs(30),
     }
 }

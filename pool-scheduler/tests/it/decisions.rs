@@ -336,3 +336,67 @@ fn min_contributors_policy_can_be_turned_off() {
     }
     assert_eq!(assigns(&h.start(deal(1, 10))).len(), 1, "the planner alone: one heavy worker");
 }
+
+#[test]
+fn a_replica_overtaken_by_a_consensus_frees_its_slot_once_it_reports() {
+    // Two one-slot workers, two tasks at T = 3: the first takes both workers, the second
+    // waits. The first vote comes from a worker whose score rose since its assignment (15:
+    // weight 4), which is consensus alone (4·3 > 5·2). The other replica's vote can no longer
+    // count; its worker reports its answer off-chain, which is compared with the consensus
+    // and frees its slot for the waiting task at once, not at the replica timeout.
+    let mut h = Host::new(SchedulerConfig::default());
+    for i in 1..=2 {
+        h.core.handle_worker_joined(0, w(i), caps(1, 1024, 1, 0), U256::ZERO);
+    }
+    let first = assigns(&h.start(deal(2, 3)));
+    assert_eq!(first.len(), 2, "{first:?}");
+    let task = first[0].1;
+    assert!(first.iter().all(|(_, t)| *t == task), "both replicas on one task: {first:?}");
+    let (x, y) = (first[0].0, first[1].0);
+    let digest = ResultDigest::of(task, b"42");
+    h.chain(
+        10,
+        ChainEvent::Contributed {
+            task,
+            worker: x,
+            hash: digest.vote(task),
+            seal: digest.seal(x, task),
+            score: U256::from(15),
+        },
+    )
+    .unwrap();
+    let r = h.ready();
+    assert!(r.messages.contains(&Message::RequestReveal { worker: x, task }), "{r:?}");
+    let next = assigns(&r);
+    assert!(next.iter().all(|(worker, _)| *worker == x), "y is still running: {next:?}");
+    assert_eq!(h.core.load_of(&y), Some(1));
+    h.core.handle_replica_finished(11, task, y, digest.vote(task), digest.seal(y, task)).unwrap();
+    let next = assigns(&h.ready());
+    assert!(next.iter().any(|(worker, t)| *worker == y && *t != task), "{next:?}");
+    assert!(!h.core.is_barred(&y), "y agreed with the consensus");
+}
+
+#[test]
+fn a_task_no_light_worker_can_take_relaxes_within_its_category_s_time_reference() {
+    // Every worker is heavy enough to pass T = 10 alone (score 100: weight 32), so k = 2 has no
+    // taker. With a 10 s time reference (contributions close at 70 s) the task relaxes to k = 1
+    // after 10 s, not after three replica timeouts (360 s): it still finishes in time.
+    let mut h = Host::new(SchedulerConfig::default());
+    for i in 1..=3 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::from(100));
+    }
+    let short = Deal { time_ref: 10, ..deal(1, 10) };
+    assert!(assigns(&h.start(short)).is_empty(), "k = 2 has no light worker");
+    let beat = |h: &mut Host, now: u64| {
+        for i in 1..=3 {
+            h.core.handle_heartbeat(now, w(i)).unwrap();
+        }
+        h.core.handle_tick(now);
+    };
+    for now in [5, 9] {
+        beat(&mut h, now);
+        assert!(assigns(&h.ready()).is_empty(), "nothing before one time reference ({now} s)");
+    }
+    beat(&mut h, 12);
+    assert!(!assigns(&h.ready()).is_empty(), "k relaxed to 1");
+}

@@ -46,8 +46,11 @@ use quorate_scheduler::{
 use tokio::sync::mpsc;
 
 mod gossip;
+mod lifecycle;
+mod offers;
 mod outputs;
 mod requests;
+mod uploads;
 
 use super::{
     events::{self, Translated},
@@ -67,14 +70,19 @@ use crate::{
 const PROOF_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 /// How often the pool is announced (gossip and the DHT).
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
-/// Most bytes of uploads kept until the chain shows their reveal, and most per task.
+/// Most bytes of uploads kept until the chain shows their reveal (one slot per task and
+/// worker holding a replica of it, emptied when the task ends).
 const MAX_EARLY_BYTES: usize = 64 << 20;
-const MAX_EARLY_PER_TASK: usize = 8;
 /// How often a worker sends a heartbeat.
 const HEARTBEAT_SECS: u32 = 5;
 
 /// Verified results by task: their content hash (the blob the deal's client fetches).
 const RESULTS: Table<B256, ContentHash> = Table::new("results");
+/// Tasks of a deal that ended on chain (finalized or claimed), until the whole deal has.
+const TASKS_ENDED: Table<B256, B256> = Table::new("tasks_ended");
+/// Deals whose every task ended, and when (unix seconds): their job's blobs are no longer
+/// served, their results until the retention period has passed.
+const DEALS_ENDED: Table<B256, u64> = Table::new("deals_ended");
 
 /// What the loop needs to start.
 #[derive(Debug)]
@@ -206,18 +214,26 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             max_tasks: config.scheduler.max_tasks_per_job,
             max_bytes: config.scheduler.max_job_mib.saturating_mul(1 << 20),
             evaluator,
+            samples: config.scheduler.sample_inputs,
         },
+        intake_slots: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(config.scheduler.max_concurrent_intakes).unwrap_or(1).max(1),
+        )),
         config,
         jobs: HashMap::new(),
         manifests: HashMap::new(),
         deal_jobs: HashMap::new(),
         tasks: HashMap::new(),
-        served: HashSet::new(),
+        served: HashMap::new(),
+        ended: HashMap::new(),
+        deals_ended: HashMap::new(),
+        scores: HashMap::new(),
+        failed_by: HashMap::new(),
         peers: HashMap::new(),
         addresses: HashMap::new(),
         revealed,
         results: HashMap::new(),
-        early: HashMap::new(),
+        early: BTreeMap::new(),
         early_bytes: 0,
         progress: HashMap::new(),
         orders: BTreeMap::new(),
@@ -225,6 +241,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         addrs: addrs.clone(),
     };
     service.load()?;
+    service.expire_results(now).await;
     service.serve_results().await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let task =
@@ -269,7 +286,6 @@ fn unix_now() -> u64 {
 #[derive(Debug, Clone, Copy)]
 struct Offered {
     client: Address,
-    order: B256,
     task_count: u32,
 }
 
@@ -292,6 +308,8 @@ struct Service {
     state: SchedulerState,
     pinned: Pinned,
     limits: IntakeLimits,
+    /// Intakes running at once (fetches and sample sandboxes).
+    intake_slots: Arc<tokio::sync::Semaphore>,
     /// Offered jobs by job hash.
     jobs: HashMap<ContentHash, JobRecord>,
     /// Manifests of consented jobs.
@@ -300,8 +318,16 @@ struct Service {
     deal_jobs: HashMap<DealId, ContentHash>,
     /// Each task of those deals: its deal and index.
     tasks: HashMap<TaskId, (DealId, u32)>,
-    /// Blobs handed to the network's store.
-    served: HashSet<ContentHash>,
+    /// Blobs handed to the network's store, and their sizes (read and hashed once).
+    served: HashMap<ContentHash, u64>,
+    /// Tasks that ended on chain, by deal, while the deal has tasks left.
+    ended: HashMap<DealId, HashSet<TaskId>>,
+    /// Deals whose every task ended, and when.
+    deals_ended: HashMap<DealId, u64>,
+    /// Workers' scores in the owner's domain, as they joined and as the chain moves them.
+    scores: HashMap<Address, U256>,
+    /// The workers whose machine failures were counted, by task (once each).
+    failed_by: HashMap<TaskId, HashSet<Address>>,
     /// Workers' peers by address, and back.
     peers: HashMap<Address, PeerId>,
     addresses: HashMap<PeerId, Address>,
@@ -309,8 +335,8 @@ struct Service {
     revealed: HashMap<TaskId, HashSet<ResultDigest>>,
     /// Verified results by task.
     results: HashMap<TaskId, ContentHash>,
-    /// Uploads that came before the chain showed their reveal, by task (bounded).
-    early: HashMap<TaskId, Vec<(Address, Vec<u8>)>>,
+    /// Uploads that came before the chain showed their reveal, by task and worker (bounded).
+    early: BTreeMap<(TaskId, Address), Vec<u8>>,
     early_bytes: usize,
     /// Progress reported by workers, per mille.
     progress: HashMap<TaskId, u16>,
@@ -325,8 +351,14 @@ impl Service {
     /// Reads what the store keeps besides the core's records.
     fn load(&mut self) -> anyhow::Result<()> {
         let store = self.state.store();
-        for (job, record) in JOBS.all(store)? {
+        for (job, mut record) in JOBS.all(store)? {
             let job = ContentHash(job);
+            if matches!(record.intake, Intake::Fetching { .. }) {
+                // Its intake stopped with the last run: the client offers it again.
+                record.intake = Intake::Refused {
+                    reason: "the pool restarted while checking the job: offer it again".into(),
+                };
+            }
             if matches!(record.intake, Intake::Consented { .. })
                 && let Some(bytes) = self.pinned.get(&job)
                 && let Ok(manifest) = JobManifest::decode(&bytes)
@@ -341,6 +373,13 @@ impl Service {
         }
         for (deal, job) in deals {
             self.index_deal(DealId::from(deal), job);
+        }
+        let store = self.state.store();
+        for (deal, at) in DEALS_ENDED.all(store)? {
+            self.deals_ended.insert(DealId::from(deal), at);
+        }
+        for (task, deal) in TASKS_ENDED.all(store)? {
+            self.ended.entry(DealId::from(deal)).or_default().insert(TaskId::from(task));
         }
         Ok(())
     }
@@ -392,7 +431,10 @@ impl Service {
                     self.core.handle_tick(unix_now());
                     Ok(())
                 },
-                _ = announce.tick() => self.announce().await,
+                _ = announce.tick() => {
+                    self.expire_results(unix_now()).await;
+                    self.announce().await
+                }
                 _ = orders.tick() => self.renew_orders().await,
             };
             if let Err(e) = step {
@@ -458,11 +500,20 @@ impl Service {
                     }
                 }
             };
-            if let ChainEvent::Revealed { task, digest, .. } = event
-                && self.tasks.contains_key(&task)
-            {
-                self.revealed.entry(task).or_default().insert(digest);
-                self.accept_early(task).await;
+            match event {
+                ChainEvent::Revealed { task, digest, .. } if self.tasks.contains_key(&task) => {
+                    self.revealed.entry(task).or_default().insert(digest);
+                    self.accept_early(task).await;
+                }
+                ChainEvent::Finalized { task } | ChainEvent::Claimed { task }
+                    if self.tasks.contains_key(&task) =>
+                {
+                    self.task_ended(task).await;
+                }
+                ChainEvent::ScoreChanged { worker, score } => {
+                    self.scores.insert(worker, score);
+                }
+                _ => {}
             }
             if let Err(e) = self.core.handle_chain_event(now, cursor, event)
                 && !e.is_stale()

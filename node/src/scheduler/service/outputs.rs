@@ -117,17 +117,19 @@ impl Service {
         })
     }
 
-    /// Hands a pinned blob to the network (restricted: grants open it); returns its size.
+    /// Hands a pinned blob to the network (restricted: grants open it); returns its size. The
+    /// blob is read and checked once, when first served (again after a restart).
     pub(super) async fn serve(&mut self, hash: ContentHash) -> anyhow::Result<u64> {
+        if let Some(size) = self.served.get(&hash) {
+            return Ok(*size);
+        }
         let bytes = self
             .pinned
             .get(&hash)
             .context("a blob of the job is missing from the data directory")?;
         let size = bytes.len() as u64;
-        if !self.served.contains(&hash) {
-            self.p2p.put_content_for(bytes, Access::only([])).await?;
-            self.served.insert(hash);
-        }
+        self.p2p.put_content_for(bytes, Access::only([])).await?;
+        self.served.insert(hash, size);
         Ok(size)
     }
 }

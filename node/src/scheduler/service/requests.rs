@@ -59,6 +59,7 @@ impl Service {
                 };
                 self.peers.insert(from, peer);
                 self.addresses.insert(peer, from);
+                self.scores.insert(from, score);
                 self.core.handle_worker_joined(now, from, caps, score);
                 tracing::info!(target: "quorate::scheduler", worker = %from, slots = caps.slots, "worker joined");
                 Wire::JoinAccepted(wire::JoinAccepted {
@@ -74,21 +75,57 @@ impl Service {
                 Ok(()) => Wire::Ack,
                 Err(_) => refuse("unknown worker: join first".into()),
             },
-            Wire::ContributionNotice(_) => Wire::Ack,
+            Wire::ContributionNotice(notice) => {
+                // The replica's answer, before the chain shows it (or instead, when the vote
+                // came too late to count): its worker's slot is free for other tasks, and a
+                // hash other than the consensus's bars the worker as a chain vote would.
+                if !self.core.replicas_of(&notice.task).contains(&from) {
+                    return refuse("this worker holds no replica of the task".into());
+                }
+                let voted = notice.tx != alloy::primitives::B256::ZERO;
+                let active = self.core.task_status(&notice.task)
+                    == Some(quorate_poco::task::TaskStatus::Active);
+                if !voted && active {
+                    // The Hub refused its vote while the task still takes votes: it will not
+                    // come, so the replica is planned elsewhere now, not at its timeout.
+                    let _ = self.core.handle_replica_failed(now, notice.task, from, false);
+                } else {
+                    let _ = self.core.handle_replica_finished(
+                        now,
+                        notice.task,
+                        from,
+                        notice.result_hash,
+                        quorate_primitives::ResultSeal::default(),
+                    );
+                }
+                Wire::Ack
+            }
             Wire::TaskReport(report) => {
+                // Only a worker holding a replica of the task reports on it.
+                if !self.core.replicas_of(&report.task).contains(&from) {
+                    return refuse("this worker holds no replica of the task".into());
+                }
                 match report.report {
                     wire::Report::Progress(per_mille) => {
                         if self.tasks.contains_key(&report.task) {
-                            self.progress.insert(report.task, per_mille);
+                            self.progress.insert(report.task, per_mille.min(wire::MAX_PROGRESS));
                         }
                     }
                     wire::Report::Failed { kind, message } => {
                         tracing::info!(target: "quorate::scheduler", task = %report.task, worker = %from, %kind, %message, "replica failed on its machine");
-                        // Counted toward giving the task up; the replica is planned elsewhere.
-                        let _ = self.core.handle_replica_failed(now, report.task, from, true);
+                        // The replica is planned elsewhere; counted toward giving the task up
+                        // only as `on_failed` says.
+                        self.on_failed(now, report.task, from);
                     }
                 }
                 Wire::Ack
+            }
+            Wire::RecoveryRequest(request) if request.pool == self.pool.pool => {
+                if !self.peers.contains_key(&from) {
+                    return refuse("unknown worker: join first".into());
+                }
+                let tasks = self.recovery(from, &request.known);
+                Wire::RecoveryReport(wire::RecoveryReport { pool: self.pool.pool, tasks })
             }
             Wire::ResultUpload(upload) => self.on_upload(from, upload).await,
             Wire::JobOffer(offer) => self.on_offer(peer, from, &offer, intakes, done),
@@ -116,94 +153,6 @@ impl Service {
         }
     }
 
-    pub(super) fn on_offer(
-        &mut self,
-        peer: PeerId,
-        client: Address,
-        offer: &wire::JobOffer,
-        intakes: &mpsc::Sender<(ContentHash, Intake)>,
-        done: &mpsc::Sender<Done>,
-    ) -> Wire {
-        let refuse = |reason: String| Wire::Refused { reason };
-        if offer.pool != self.pool.pool {
-            return refuse(format!(
-                "this scheduler runs pool {}, not {}",
-                self.pool.pool.0, offer.pool.0
-            ));
-        }
-        let Some((_, order)) = self.orders.get(&offer.order) else {
-            return refuse("the order is not one this pool publishes now: take a current order from the pool's gossip".into());
-        };
-        if offer.trust == 0 || offer.trust > order.trust {
-            return refuse(format!(
-                "trust {} is outside 1 to the order's {}",
-                offer.trust, order.trust
-            ));
-        }
-        if offer.task_count == 0 || offer.task_count > self.limits.max_tasks {
-            return refuse(format!("this pool takes 1 to {} tasks per job", self.limits.max_tasks));
-        }
-        if let Some(existing) = self.jobs.get(&offer.job)
-            && !matches!(existing.intake, Intake::Refused { .. })
-        {
-            // A job is one client's: another's offer of the same bytes would take its record
-            // (and its deal's results) over. The same client offering again is answered as is.
-            if existing.client != client {
-                return refuse(
-                    "this exact job is already offered by another client: change anything in it (an argument, say) to make it yours".into(),
-                );
-            }
-            return Wire::Ack;
-        }
-        let record = JobRecord {
-            client,
-            order: offer.order,
-            task_count: offer.task_count,
-            trust: offer.trust,
-            intake: Intake::Fetching { fetched: 0, total: offer.task_count.saturating_add(2) },
-        };
-        self.put_job(offer.job, record);
-        let (p2p, limits, pinned, progress, done) = (
-            self.p2p.clone(),
-            self.limits.clone(),
-            self.pinned.clone(),
-            intakes.clone(),
-            done.clone(),
-        );
-        let (job, task_count, order) = (offer.job, offer.task_count, offer.order);
-        tokio::spawn(async move {
-            let result =
-                jobs::intake(&p2p, peer, job, task_count, &limits, &pinned, &progress).await;
-            let offered = Offered { client, order, task_count };
-            let _ = done.send(Done::Intake(job, offered, result)).await;
-        });
-        tracing::info!(target: "quorate::scheduler", job = %offer.job, %client, tasks = offer.task_count, "job offered");
-        Wire::Ack
-    }
-
-    pub(super) fn put_job(&mut self, job: ContentHash, record: JobRecord) {
-        let mut batch = Batch::default();
-        if batch.put(&JOBS, &job.0, &record).is_ok()
-            && let Err(e) = self.state.store().commit(batch)
-        {
-            tracing::error!(target: "quorate::scheduler", error = %e, "cannot store a job");
-        }
-        self.jobs.insert(job, record);
-    }
-
-    pub(super) fn on_intake_progress(
-        &mut self,
-        job: ContentHash,
-        intake: Intake,
-    ) -> anyhow::Result<()> {
-        if let Some(record) = self.jobs.get_mut(&job)
-            && matches!(record.intake, Intake::Fetching { .. })
-        {
-            record.intake = intake;
-        }
-        Ok(())
-    }
-
     pub(super) async fn on_done(
         &mut self,
         done: Done,
@@ -217,8 +166,8 @@ impl Service {
                 let Some(mut record) = self.jobs.get(&job).cloned() else { return Ok(()) };
                 // The consent is only ever for what this intake checked: the record must still
                 // be that offer's, waiting for it, and the manifest must have its task count.
+                // (The order may have changed since: the consent is for the record's.)
                 let same = record.client == offered.client
-                    && record.order == offered.order
                     && record.task_count == offered.task_count
                     && matches!(record.intake, Intake::Fetching { .. });
                 if !same {
@@ -251,86 +200,6 @@ impl Service {
             }
         }
         Ok(())
-    }
-
-    pub(super) fn consent(&self, job: ContentHash, record: &JobRecord) -> anyhow::Result<Vec<u8>> {
-        let consent = JobConsent {
-            orderHash: record.order,
-            jobHash: job.0,
-            client: record.client,
-            taskCount: record.task_count,
-        };
-        let signature = sign_job_consent(
-            self.owner.as_ref(),
-            &consent,
-            &hub_domain(self.chain_id, self.pool.hub),
-        )?;
-        Ok(signature.to_vec())
-    }
-
-    pub(super) async fn on_upload(&mut self, from: Address, upload: wire::ResultUpload) -> Wire {
-        let digest = ResultDigest::of(upload.task, &upload.result);
-        if !self.tasks.contains_key(&upload.task) {
-            return Wire::Refused { reason: "not a task of this pool".into() };
-        }
-        if self.results.contains_key(&upload.task) {
-            return Wire::Ack;
-        }
-        if !self.revealed.get(&upload.task).is_some_and(|d| d.contains(&digest)) {
-            // The worker's reveal may be mined in a block this scheduler has not read yet: keep
-            // the upload (bounded) until the reveal shows, when it is checked.
-            let len = upload.result.len();
-            // Only from a worker holding a replica of the task, so nobody else can fill the
-            // task's places.
-            let known = self.core.replicas_of(&upload.task).contains(&from);
-            let room = self.early_bytes.saturating_add(len) <= MAX_EARLY_BYTES
-                && self.early.get(&upload.task).is_none_or(|v| v.len() < MAX_EARLY_PER_TASK);
-            if !(known && room) {
-                return Wire::Refused {
-                    reason: "no digest revealed on chain for this task matches the result".into(),
-                };
-            }
-            self.early_bytes = self.early_bytes.saturating_add(len);
-            self.early.entry(upload.task).or_default().push((from, upload.result));
-            return Wire::Ack;
-        }
-        self.accept(from, upload).await
-    }
-
-    /// Checks the uploads kept for `task` against what is now revealed.
-    pub(super) async fn accept_early(&mut self, task: TaskId) {
-        let Some(uploads) = self.early.remove(&task) else { return };
-        for (from, result) in uploads {
-            self.early_bytes = self.early_bytes.saturating_sub(result.len());
-            let digest = ResultDigest::of(task, &result);
-            if !self.results.contains_key(&task)
-                && self.revealed.get(&task).is_some_and(|d| d.contains(&digest))
-            {
-                self.accept(from, wire::ResultUpload { task, result }).await;
-            }
-        }
-    }
-
-    /// Keeps a result whose digest was revealed on chain, for the deal's client only.
-    pub(super) async fn accept(&mut self, from: Address, upload: wire::ResultUpload) -> Wire {
-        let client = self.deal_of(upload.task).and_then(|(deal, _)| self.client_of(deal));
-        let access = Access::only(client);
-        let hash = match self.p2p.put_content_for(upload.result.clone(), access).await {
-            Ok(hash) => hash,
-            Err(e) => {
-                return Wire::Refused {
-                    reason: format!("the scheduler cannot keep the result: {e}"),
-                };
-            }
-        };
-        let _ = self.pinned.put(&hash, &upload.result);
-        self.results.insert(upload.task, hash);
-        let mut batch = Batch::default();
-        if batch.put(&RESULTS, &upload.task.0, &hash).is_ok() {
-            let _ = self.state.store().commit(batch);
-        }
-        tracing::info!(target: "quorate::scheduler", task = %upload.task, worker = %from, "result received");
-        Wire::Ack
     }
 
     /// Remembers a deal's job and indexes its tasks.

@@ -1,0 +1,220 @@
+//! Throughput and latency of full on-chain PoCo on a devnet: anvil with 1-s blocks and the real
+//! Hub, the pool `quorate devnet` runs (its scheduler and four workers with real sandboxes,
+//! over libp2p on loopback), and a client submitting through the library.
+//!
+//! ```text
+//! cargo run --release -p quorate-e2e --example throughput [-- --tasks N --trust T --pipeline D]
+//! ```
+//!
+//! - **Throughput**: a job of N trivial tasks (default 200) at trust T (default 5: three
+//!   agreeing votes while the workers are new); tasks per second from the deal's block to the
+//!   block of its last `TaskFinalized`, against the bound the block gas limit sets (gas limit ÷
+//!   measured gas per task ÷ block time).
+//! - **Latency**: blocks from `DealCreated` to the last `TaskFinalized` of a one-task job (the
+//!   protocol's floor is 4: initialize, contribute, reveal, finalize).
+//!
+//! The last line reads `devnet PoCo throughput: <tasks/s> tasks/s, <p> % of the gas-limit
+//! bound`. The evaluator is built beside this example when it is missing.
+
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a benchmark prints its figures")]
+
+use std::{path::PathBuf, time::Instant};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    providers::{Provider, RootProvider},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use anyhow::Context as _;
+use futures::StreamExt;
+use quorate_contracts::bindings::Hub;
+use quorate_devnet::{Devnet, DevnetConfig, Role};
+use quorate_node::{
+    chain::{Chain, ChainConfig},
+    client::{Client, JobEvent},
+    devnet_pool,
+    job::Job,
+};
+use quorate_primitives::{DealId, TaskId};
+
+/// What one run of a job measured.
+struct Run {
+    tasks: u64,
+    first_block: u64,
+    last_block: u64,
+    seconds: u64,
+    gas: u64,
+    gas_limit: u64,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let arg = |name: &str, default: u64| -> anyhow::Result<u64> {
+        let args: Vec<String> = std::env::args().collect();
+        match args.iter().position(|a| a == name) {
+            Some(i) => args
+                .get(i + 1)
+                .with_context(|| format!("{name} needs a value"))?
+                .parse()
+                .with_context(|| format!("{name}: not a number")),
+            None => Ok(default),
+        }
+    };
+    let (tasks, trust, pipeline) =
+        (arg("--tasks", 200)?, arg("--trust", 5)?, arg("--pipeline", 0)?);
+    let program = evaluator()?;
+
+    let net =
+        Devnet::spawn(DevnetConfig { workers: 4, block_time: 1, ..DevnetConfig::test() }).await?;
+    let dir = tempfile::tempdir()?;
+    let mut options = devnet_pool::Options::new(1, program);
+    if pipeline > 0 {
+        options.pipeline = usize::try_from(pipeline)?;
+    }
+    let pool = devnet_pool::start_with(&net, dir.path(), options).await?;
+    let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).context("no client")?.key)?;
+    let mut chain_config = ChainConfig::devnet(net.endpoint().parse()?);
+    chain_config.chain_id = Some(net.chain_id());
+    let chain = Chain::connect(&chain_config, key.clone()).await?;
+    let client = Client::new(chain, key, net.deployment().hub, vec![pool.scheduler.clone()]);
+    let provider = RootProvider::new_http(net.endpoint().parse()?);
+
+    // Latency first, on an idle pool: one task.
+    let latency = run(&client, &provider, pool.pool.0, 1, trust).await?;
+    let blocks = latency.last_block.saturating_sub(latency.first_block);
+    println!(
+        "latency: {blocks} blocks from DealCreated to the last TaskFinalized of a 1-task job at trust {trust} (floor 4, target ≤ 6)"
+    );
+
+    let started = Instant::now();
+    let r = run(&client, &provider, pool.pool.0, tasks, trust).await?;
+    let rate = r.tasks as f64 / r.seconds.max(1) as f64;
+    let gas_per_task = r.gas as f64 / r.tasks as f64;
+    let bound = r.gas_limit as f64 / gas_per_task / 1.0;
+    println!(
+        "{} tasks at trust {trust} on 4 workers: blocks {}..={} ({} s of chain time, {:.1} s wall), {:.0} gas per task (everything the blocks held, matchOrders included), block gas limit {}",
+        r.tasks,
+        r.first_block,
+        r.last_block,
+        r.seconds,
+        started.elapsed().as_secs_f64(),
+        gas_per_task,
+        r.gas_limit
+    );
+    println!("gas-limit bound: {bound:.1} tasks/s (1-s blocks)");
+    pool.stop().await?;
+    println!(
+        "devnet PoCo throughput: {rate:.2} tasks/s, {:.1} % of the gas-limit bound",
+        100.0 * rate / bound
+    );
+    Ok(())
+}
+
+/// Submits `tasks` trivial tasks at `trust` and waits until every one is finalized on chain.
+async fn run(
+    client: &Client,
+    provider: &RootProvider,
+    pool: u64,
+    tasks: u64,
+    trust: u64,
+) -> anyhow::Result<Run> {
+    let mut events = Job::builder("(n) => n + 1")
+        .inputs((0..tasks).map(serde_json::Value::from))
+        .pool(pool)
+        .trust(u32::try_from(trust)?)
+        .max_price_qcr("1")?
+        .submit(client)?;
+    let mut deal = None;
+    while let Some(event) = events.next().await {
+        match event? {
+            JobEvent::Deal { deal: id } => deal = Some(id),
+            JobEvent::Finished { refundable } if refundable.is_empty() => break,
+            JobEvent::Finished { refundable } => {
+                anyhow::bail!("{} tasks were left unfinished", refundable.len())
+            }
+            _ => {}
+        }
+    }
+    let deal: DealId = deal.context("no deal")?;
+    let hub = client.hub();
+    // The deal's block, and the block of its last finalize.
+    let created = provider
+        .get_logs(
+            &Filter::new()
+                .address(hub)
+                .event_signature(Hub::DealCreated::SIGNATURE_HASH)
+                .topic1(deal.0)
+                .from_block(0),
+        )
+        .await?;
+    let first_block = created.first().and_then(|l| l.block_number).context("no DealCreated")?;
+    let ids: Vec<_> = (0..tasks).map(|i| TaskId::derive(deal, i).0).collect();
+    let mut last_block = first_block;
+    let mut finalized = 0u64;
+    for chunk in ids.chunks(100) {
+        let logs = loop {
+            let logs = provider
+                .get_logs(
+                    &Filter::new()
+                        .address(hub)
+                        .event_signature(Hub::TaskFinalized::SIGNATURE_HASH)
+                        .topic1(chunk.to_vec())
+                        .from_block(first_block),
+                )
+                .await?;
+            if logs.len() == chunk.len() {
+                break logs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        finalized += logs.len() as u64;
+        last_block = logs.iter().filter_map(|l| l.block_number).fold(last_block, u64::max);
+    }
+    let (mut gas, mut gas_limit) = (0u64, 0u64);
+    let mut times = (0u64, 0u64);
+    for number in first_block..=last_block {
+        let block = provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await?
+            .context("a block is missing")?;
+        gas += block.header.gas_used;
+        gas_limit = block.header.gas_limit;
+        if number == first_block {
+            times.0 = block.header.timestamp;
+        }
+        times.1 = block.header.timestamp;
+    }
+    Ok(Run {
+        tasks: finalized,
+        first_block,
+        last_block,
+        seconds: times.1.saturating_sub(times.0),
+        gas,
+        gas_limit,
+    })
+}
+
+/// The sandbox executable beside this example's build, built when missing.
+fn evaluator() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/examples/throughput → target/<profile>/quorate-evaluator
+    let profile_dir = exe
+        .parent()
+        .and_then(|examples| examples.parent())
+        .context("cannot tell where this example was built")?;
+    let program = profile_dir.join("quorate-evaluator");
+    if !program.exists() {
+        let release = profile_dir.ends_with("release");
+        eprintln!("building quorate-evaluator ({})…", if release { "release" } else { "debug" });
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "-p", "quorate-evaluator", "--bin", "quorate-evaluator"]);
+        if release {
+            build.arg("--release");
+        }
+        anyhow::ensure!(build.status()?.success(), "building quorate-evaluator failed");
+    }
+    Ok(program)
+}
