@@ -131,6 +131,18 @@ pub async fn send_qcr(
     chain.send(call(credit, &QuorateCredit::transferCall { to, value: amount })).await
 }
 
+/// Mints `amount` QCR to `to`: only QuorateCredit's owner (the Hub's deployer) may; a Hub
+/// counting in another ERC-20 has no such call.
+pub async fn mint_qcr(
+    chain: &Chain,
+    hub: Address,
+    to: Address,
+    amount: U256,
+) -> Result<TransactionReceipt, ChainError> {
+    let credit = token(chain.provider(), hub).await?;
+    chain.send(call(credit, &QuorateCredit::mintCall { to, amount })).await
+}
+
 /// Sends `amount` wei of ETH to `to`.
 pub async fn send_eth(
     chain: &Chain,

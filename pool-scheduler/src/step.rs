@@ -237,7 +237,7 @@ impl Scheduler {
         let Some(entry) = self.tasks.get(&id) else { return false };
         let Some(deal) = self.deals.get(&entry.deal) else { return false };
         let time_ref = entry.poco.config().time_ref;
-        let k = self.contributors_now(deal.deal.trust, entry.initialized_at, time_ref);
+        let mut k = self.contributors_now(deal.deal.trust, entry.initialized_at, time_ref);
         let trust = entry.poco.config().trust;
         let wanted = Wanted {
             deal: &deal.deal,
@@ -246,6 +246,19 @@ impl Scheduler {
             task: &id,
             counter: u64::try_from(entry.runs.len()).unwrap_or(u64::MAX),
         };
+        // A pool none of whose workers is light enough for k, busy or not, gains nothing by
+        // waiting: the task relaxes now, as far as its lightest worker needs.
+        if self.config.long_con.relax
+            && let Some(lightest) = self.workers.lightest(&wanted)
+        {
+            while k > 1
+                && entry
+                    .admissible_weight(k, trust)
+                    .is_some_and(|m| m >= U256::from(2u8) && lightest > m)
+            {
+                k = k.saturating_sub(1);
+            }
+        }
         // Never twice to one worker; never a worker that would let fewer than k distinct
         // voters reach consensus.
         let max_weight = entry.admissible_weight(k, trust);

@@ -188,6 +188,18 @@ impl Workers {
         ok.then_some(w)
     }
 
+    /// The lowest vote weight among the workers that could run a replica of `wanted` (its
+    /// evaluator, memory and platform class), busy or not; `None` when no worker fits.
+    pub(crate) fn lightest(&self, wanted: &Wanted<'_>) -> Option<U256> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|w| !w.record.barred && w.record.caps.fits(wanted.deal))
+            .filter(|w| wanted.class.is_none_or(|c| c == w.record.caps.platform.class()))
+            .map(|w| vote_weight(w.record.score))
+            .min()
+    }
+
     /// Chooses a worker for a replica: eligible (evaluator kind, memory, platform class, free
     /// capacity, not excluded by `exclude(address, vote weight)`), the less loaded of two
     /// drawn at random.

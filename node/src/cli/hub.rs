@@ -28,6 +28,22 @@ pub(super) enum HubCommand {
     Deploy(DeployArgs),
     /// What the configured Hub holds: its token, owner, categories, pools and deals.
     Info,
+    /// Mint QCR to an address: the deployer of a Hub counting in QuorateCredit funds the
+    /// accounts of its network (a test network, a private deployment).
+    Mint(MintArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct MintArgs {
+    /// The recipient.
+    to: String,
+    /// How much, e.g. `1000` (QCR).
+    amount: String,
+    /// QuorateCredit's owner (the wallet that deployed the Hub).
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
 }
 
 /// Which categories a deployment registers.
@@ -62,6 +78,26 @@ pub(super) async fn run(args: &Args, command: &HubCommand) -> anyhow::Result<Exi
     let config = args.node_config()?;
     match command {
         HubCommand::Deploy(deploy) => run_deploy(&config, deploy).await,
+        HubCommand::Mint(mint) => {
+            let to = recipient(&mint.to)?;
+            let amount = crate::units::parse_amount(&mint.amount)
+                .and_then(|a| a.in_currency(crate::units::Currency::Qcr))
+                .map_err(anyhow::Error::msg)?;
+            let hub = config.hub()?;
+            let chain = Chain::connect(
+                &config.chain_config()?,
+                unlock(&config, &mint.pick, &mint.password)?,
+            )
+            .await?;
+            let receipt = crate::accounts::mint_qcr(&chain, hub, to, amount).await?;
+            writeln!(
+                std::io::stdout().lock(),
+                "Minted {} QCR to {to} (transaction {}).",
+                crate::units::short(amount, crate::units::Currency::Qcr),
+                receipt.transaction_hash
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         HubCommand::Info => {
             let hub = config.hub()?;
             let (provider, chain_id) = connect_provider(&config.chain_config()?).await?;

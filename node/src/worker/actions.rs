@@ -60,6 +60,10 @@ impl Service {
     /// one commit, then acts on them.
     pub(super) fn on_chain(&mut self, batch: &EventBatch) -> Result<(), WorkerError> {
         let mut changed: Vec<TaskId> = Vec::new();
+        // Replicas overtaken by a consensus before their vote, told off-chain: the computed
+        // ones with their hash, the others as dropped.
+        let mut overtaken: Vec<(TaskId, ResultHash)> = Vec::new();
+        let mut dropped: Vec<TaskId> = Vec::new();
         for log in &batch.events {
             let (task, what) = match &log.event {
                 HubEvents::TaskContributed(e) if e.worker == self.me => (e.taskId, "contributed"),
@@ -75,10 +79,22 @@ impl Service {
             let before = held.phase_name();
             match &log.event {
                 HubEvents::TaskContributed(_) => held.on_contributed(Some(log.tx)),
-                HubEvents::TaskConsensus(e) => held.on_consensus(
-                    ResultHash::from(e.consensusHash),
-                    e.revealDeadline.saturating_to(),
-                ),
+                HubEvents::TaskConsensus(e) => {
+                    let unvoted = match &held.phase {
+                        Phase::Computed(result) => Some(Some(result.digest.vote(task))),
+                        Phase::Assigned => Some(None),
+                        _ => None,
+                    };
+                    held.on_consensus(
+                        ResultHash::from(e.consensusHash),
+                        e.revealDeadline.saturating_to(),
+                    );
+                    match unvoted.filter(|_| matches!(held.phase, Phase::Done)) {
+                        Some(Some(hash)) => overtaken.push((task, hash)),
+                        Some(None) => dropped.push(task),
+                        None => {}
+                    }
+                }
                 HubEvents::TaskRevealed(_) => held.on_revealed(),
                 HubEvents::TaskReopened(_) => held.on_reopened(),
                 HubEvents::TaskFinalized(_) => held.on_finalized(),
@@ -90,6 +106,18 @@ impl Service {
                     changed.push(task);
                 }
             }
+        }
+        for (task, result_hash) in overtaken {
+            self.send_notice(ContributionNotice { task, result_hash, tx: B256::ZERO });
+        }
+        for task in dropped {
+            self.send_report(TaskReport {
+                task,
+                report: Report::Failed {
+                    kind: super::OVERTAKEN.into(),
+                    message: "a consensus was reached before this replica computed".into(),
+                },
+            });
         }
         let now = Instant::now();
         // While a task is held the cursor is stored with every batch, so a restart reads every
@@ -296,9 +324,24 @@ impl Service {
     }
 
     fn notify_contribution(&self, task: TaskId, tx: B256) {
-        let (Some(peer), Some(held)) = (self.link.joined(), self.tasks.get(&task)) else { return };
+        let Some(held) = self.tasks.get(&task) else { return };
         let Some(result) = held.result() else { return };
-        let notice = ContributionNotice { task, result_hash: result.digest.vote(task), tx };
+        self.send_notice(ContributionNotice { task, result_hash: result.digest.vote(task), tx });
+    }
+
+    /// Tells the scheduler a report on a task, without waiting for its answer.
+    fn send_report(&self, report: TaskReport) {
+        let Some(peer) = self.link.joined() else { return };
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.request(peer, Message::TaskReport(report)).await;
+        });
+    }
+
+    /// Tells the scheduler a replica's answer (`tx` zero: it never reached the chain), so its
+    /// slot serves another task at once.
+    fn send_notice(&self, notice: ContributionNotice) {
+        let Some(peer) = self.link.joined() else { return };
         let client = self.client.clone();
         tokio::spawn(async move {
             let _ = client.request(peer, Message::ContributionNotice(notice)).await;

@@ -27,6 +27,10 @@
 //!      └◀── ResultUpload ───────────┘   TaskFinalized / TaskClaimed: forgotten
 //! ```
 
+/// The failure kind a worker reports for a replica it dropped because a consensus came before
+/// it computed: no one's machine failed, the scheduler only frees the slot.
+pub const OVERTAKEN: &str = "overtaken";
+
 mod actions;
 pub mod chain;
 mod deal;

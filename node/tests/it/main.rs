@@ -14,6 +14,7 @@ mod job;
 mod keystores;
 mod market;
 mod pool;
+mod processes;
 mod sender;
 mod store;
 mod worker;

@@ -377,26 +377,37 @@ fn a_replica_overtaken_by_a_consensus_frees_its_slot_once_it_reports() {
 }
 
 #[test]
-fn a_task_no_light_worker_can_take_relaxes_within_its_category_s_time_reference() {
-    // Every worker is heavy enough to pass T = 10 alone (score 100: weight 32), so k = 2 has no
-    // taker. With a 10 s time reference (contributions close at 70 s) the task relaxes to k = 1
-    // after 10 s, not after three replica timeouts (360 s): it still finishes in time.
+fn a_task_waits_for_a_busy_light_worker_but_not_for_one_the_pool_lacks() {
+    // T = 10 needs k = 2 distinct contributors: a worker of score 100 (weight 32) would pass
+    // alone. With a light worker in the pool (score 15, weight 4), busy on another task, the
+    // heavy ones are not authorized: the task waits for light capacity, or for its k to relax
+    // (one time reference of its category: 10 s). A pool of heavy workers only relaxes at once.
     let mut h = Host::new(SchedulerConfig::default());
     for i in 1..=3 {
         h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::from(100));
     }
-    let short = Deal { time_ref: 10, ..deal(1, 10) };
-    assert!(assigns(&h.start(short)).is_empty(), "k = 2 has no light worker");
+    h.core.handle_worker_joined(0, w(4), caps(1, 1024, 1, 0), U256::from(15));
+    let short = Deal { time_ref: 10, ..deal(2, 10) };
+    let first = assigns(&h.start(short));
+    assert_eq!(first, vec![(w(4), first[0].1)], "only the light worker, for one task");
     let beat = |h: &mut Host, now: u64| {
-        for i in 1..=3 {
+        for i in 1..=4 {
             h.core.handle_heartbeat(now, w(i)).unwrap();
         }
         h.core.handle_tick(now);
     };
     for now in [5, 9] {
         beat(&mut h, now);
-        assert!(assigns(&h.ready()).is_empty(), "nothing before one time reference ({now} s)");
+        assert!(assigns(&h.ready()).is_empty(), "waiting for light capacity ({now} s)");
     }
     beat(&mut h, 12);
-    assert!(!assigns(&h.ready()).is_empty(), "k relaxed to 1");
+    let relaxed = assigns(&h.ready());
+    assert!(!relaxed.is_empty() && relaxed.iter().all(|(x, _)| *x != w(4)), "{relaxed:?}");
+
+    // Heavy workers only: nothing to wait for.
+    let mut h = Host::new(SchedulerConfig::default());
+    for i in 1..=3 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::from(100));
+    }
+    assert!(!assigns(&h.start(Deal { time_ref: 10, ..deal(1, 10) })).is_empty());
 }

@@ -111,6 +111,15 @@ impl Service {
                             self.progress.insert(report.task, per_mille.min(wire::MAX_PROGRESS));
                         }
                     }
+                    wire::Report::Failed { kind, .. }
+                        if kind == crate::worker::OVERTAKEN
+                            && self.core.task_status(&report.task)
+                                == Some(quorate_poco::task::TaskStatus::Revealing) =>
+                    {
+                        // A consensus came first: the replica is dropped, its slot freed,
+                        // nothing counted against anyone.
+                        let _ = self.core.handle_replica_failed(now, report.task, from, false);
+                    }
                     wire::Report::Failed { kind, message } => {
                         tracing::info!(target: "quorate::scheduler", task = %report.task, worker = %from, %kind, %message, "replica failed on its machine");
                         // The replica is planned elsewhere; counted toward giving the task up

@@ -1,0 +1,211 @@
+//! The three roles as separate `quorate` processes against a chain `quorate devnet` did not
+//! start: plain anvil, the Hub deployed and the accounts funded by `quorate` commands, as an
+//! operator would on any JSON-RPC node. A pool operator creates and runs a pool, two workers
+//! join it with nothing but the pool id and the scheduler's address, and a client submits a
+//! job at trust 2 and gets its verified results.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use quorate_devnet::{Anvil, AnvilConfig};
+
+use crate::common::{evaluator, quorate, run};
+
+/// A `quorate` process that runs until stopped; killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+#[test]
+fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
+    let program = evaluator();
+    let anvil = Anvil::spawn(AnvilConfig { block_time: Some(1), ..Default::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "a password for the test\n").unwrap();
+    let site = dir.path().join("site.toml");
+    std::fs::write(
+        &site,
+        format!(
+            "[node]\ndata_dir = {:?}\n[wallet]\nkeystore_dir = {:?}\n[evaluator]\nprogram = {:?}\n\
+             [chain]\nrpc_url = {:?}\nchain_id = 31337\nconfirmations = 0\npoll_interval_ms = 200\n\
+             [scheduler]\norder_category = 1\n",
+            dir.path().join("data").display().to_string(),
+            dir.path().join("keystores").display().to_string(),
+            program.display().to_string(),
+            anvil.endpoint(),
+        ),
+    )
+    .unwrap();
+    let pw = password.to_str().unwrap();
+    let q = |args: &[&str]| -> (bool, String, String) {
+        run(quorate().arg("--config").arg(&site).args(args))
+    };
+    let must = |args: &[&str]| -> String {
+        let (ok, out, err) = q(args);
+        assert!(ok, "quorate {}: {err}\n{out}", args.join(" "));
+        out
+    };
+
+    // Five of anvil's funded keys, imported as the five roles' keystores.
+    let names = ["deployer", "operator", "worker-1", "worker-2", "client"];
+    for (name, key) in names.iter().zip(anvil.private_keys()) {
+        let key_file = dir.path().join(format!("{name}.key"));
+        std::fs::write(&key_file, format!("{key}\n")).unwrap();
+        must(&[
+            "wallet",
+            "import",
+            "--name",
+            name,
+            "--private-key-file",
+            key_file.to_str().unwrap(),
+            "--password-file",
+            pw,
+        ]);
+    }
+    let address = |name: &str| -> String {
+        let out = must(&["wallet", "address", "--wallet", name, "--password-file", pw]);
+        out.split_whitespace().find(|w| w.starts_with("0x")).unwrap().to_owned()
+    };
+
+    // The deployer deploys the token and the Hub, then funds everyone.
+    let out = must(&[
+        "hub",
+        "deploy",
+        "--wallet",
+        "deployer",
+        "--password-file",
+        pw,
+        "--categories",
+        "devnet",
+    ]);
+    let hub = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("hub = \"").and_then(|r| r.strip_suffix('"')))
+        .unwrap_or_else(|| panic!("no hub address in:\n{out}"))
+        .to_owned();
+    let hub_set = format!("chain.hub={hub}");
+    let with_hub = |args: &[&str]| -> String {
+        let mut all = vec!["--set", hub_set.as_str()];
+        all.extend_from_slice(args);
+        must(&all)
+    };
+    for name in &names[1..] {
+        let to = address(name);
+        with_hub(&["hub", "mint", &to, "1000", "--wallet", "deployer", "--password-file", pw]);
+        with_hub(&["wallet", "deposit", "500", "--wallet", name, "--password-file", pw]);
+    }
+
+    // The operator creates the pool and runs its scheduler.
+    let data = |name: &str| dir.path().join("data").join(name).display().to_string();
+    let pool_dir = data("pool");
+    let out = with_hub(&[
+        "--data-dir",
+        &pool_dir,
+        "scheduler",
+        "init",
+        "--wallet",
+        "operator",
+        "--password-file",
+        pw,
+    ]);
+    assert!(out.contains("Pool 1"), "{out}");
+    let mut scheduler = quorate()
+        .arg("--config")
+        .arg(&site)
+        .args(["--set", &hub_set, "--data-dir", &pool_dir, "scheduler", "run"])
+        .args(["--wallet", "operator", "--password-file", pw, "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = scheduler.stdout.take().unwrap();
+    let scheduler = Running(scheduler);
+    let mut lines = BufReader::new(stdout).lines();
+    let address_line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.trim().starts_with("/ip4/"))
+        .expect("the scheduler printed no address");
+    let bootstrap = address_line.trim().to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // Two workers join with the pool id and the scheduler's address.
+    let workers: Vec<Running> = ["worker-1", "worker-2"]
+        .iter()
+        .map(|name| {
+            Running(
+                quorate()
+                    .arg("--config")
+                    .arg(&site)
+                    .args(["--set", &hub_set, "--data-dir", &data(name), "worker", "run"])
+                    .args(["--wallet", name, "--password-file", pw, "--pool", "1", "--cores", "1"])
+                    .args(["--bootstrap", &bootstrap])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+
+    // The client submits from its own process, and gets every result verified.
+    let code = dir.path().join("cube.js");
+    std::fs::write(&code, "(n) => n * n * n").unwrap();
+    let inputs = dir.path().join("in.json");
+    std::fs::write(&inputs, "[1, 2, 3, 4]").unwrap();
+    let started = Instant::now();
+    let submitted = with_hub_result(
+        &site,
+        &hub_set,
+        &[
+            "job",
+            "submit",
+            code.to_str().unwrap(),
+            inputs.to_str().unwrap(),
+            "--pool",
+            "1",
+            "--trust",
+            "2",
+            "--max-price",
+            "1",
+            "--yes",
+            "--bootstrap",
+            &bootstrap,
+            "--wallet",
+            "client",
+            "--password-file",
+            pw,
+        ],
+    );
+    let (ok, out, err) = submitted;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "{\"index\":0,\"result\":1}\n{\"index\":1,\"result\":8}\n{\"index\":2,\"result\":27}\n{\"index\":3,\"result\":64}\n",
+        "{err}"
+    );
+    eprintln!("4 tasks through separate processes on plain anvil in {:?}", started.elapsed());
+    drop(workers);
+    drop(scheduler);
+}
+
+fn with_hub_result(site: &Path, hub_set: &str, args: &[&str]) -> (bool, String, String) {
+    run(quorate().arg("--config").arg(site).args(["--set", hub_set]).args(args))
+}
