@@ -143,6 +143,15 @@ pub async fn mint_qcr(
     chain.send(call(credit, &QuorateCredit::mintCall { to, amount })).await
 }
 
+/// Names the address `chain`'s account's rewards are credited to (zero: the account itself).
+pub async fn set_payout(
+    chain: &Chain,
+    hub: Address,
+    payout: Address,
+) -> Result<TransactionReceipt, ChainError> {
+    chain.send(call(hub, &Hub::setPayoutAddressCall { payout })).await
+}
+
 /// Sends `amount` wei of ETH to `to`.
 pub async fn send_eth(
     chain: &Chain,

@@ -14,7 +14,7 @@ use crate::{
     accounts,
     config::NodeConfig,
     scheduler::{
-        pool, service,
+        ledger, pool, service,
         state::{PoolRecord, SchedulerState},
     },
     units::{Currency, Currency::Qcr, parse_amount, short},
@@ -197,12 +197,19 @@ fn stake_line(free: U256, per_task: U256, price: U256) -> String {
 }
 
 async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let state = SchedulerState::open(config)?;
-    let Some(known) = state.pool()? else {
-        anyhow::bail!(
-            "no pool in {}: create one with `quorate scheduler init`",
-            state.path().display()
-        );
+    // The running scheduler holds its store: the pool is then read from `pool.json`.
+    let known = match SchedulerState::read_pool(config) {
+        Some(known) => known,
+        None => {
+            let state = SchedulerState::open(config)?;
+            let Some(known) = state.pool()? else {
+                anyhow::bail!(
+                    "no pool in {}: create one with `quorate scheduler init`",
+                    state.path().display()
+                );
+            };
+            known
+        }
     };
     let (provider, _) = crate::chain::connect_provider(&config.chain_config()?).await?;
     let hub = Hub::new(known.hub, provider.clone());
@@ -210,6 +217,10 @@ async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<Exit
         anyhow::anyhow!("cannot read pool {} from the Hub {}: {e}", known.pool.0, known.hub)
     })?;
     let balances = accounts::balances(&provider, known.hub, known.owner).await?;
+    let range = config.chain_config()?.log_block_range;
+    let ledger =
+        ledger::read(&provider, known.hub, known.pool.0, known.owner, known.since_block, range)
+            .await?;
     if status.json {
         let json = serde_json::json!({
             "pool": known.pool.0,
@@ -222,6 +233,16 @@ async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<Exit
                 "category_mask": view.policy.categoryMask.to_string(),
             },
             "balances": { "free": balances.free.to_string(), "frozen": balances.frozen.to_string() },
+            "earned": ledger.earned.to_string(),
+            "workers": ledger.workers.iter().map(|(w, votes)| serde_json::json!({ "worker": w, "votes": votes })).collect::<Vec<_>>(),
+            "deals": ledger.deals.iter().map(|(deal, report)| serde_json::json!({
+                "deal": deal.deal,
+                "client": report.client,
+                "tasks": deal.tasks,
+                "price": deal.price.to_string(),
+                "trust": deal.trust,
+                "states": by_state(report).into_iter().map(|(s, n)| (s.to_owned(), serde_json::Value::from(n))).collect::<serde_json::Map<_, _>>(),
+            })).collect::<Vec<_>>(),
         });
         writeln!(std::io::stdout().lock(), "{json}")?;
         return Ok(ExitCode::SUCCESS);
@@ -243,5 +264,42 @@ async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<Exit
         short(balances.frozen, Qcr)
     )?;
     writeln!(out, "{}", stake_line(balances.free, per_task, price))?;
+    let tasks: u64 = ledger.deals.iter().map(|(d, _)| u64::from(d.tasks)).sum();
+    writeln!(
+        out,
+        "Earned: {} QCR from its tasks' rewards; {} deal(s), {tasks} task(s) sold.",
+        short(ledger.earned, Qcr),
+        ledger.deals.len()
+    )?;
+    for (deal, report) in &ledger.deals {
+        let states: Vec<String> = by_state(report)
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect();
+        writeln!(
+            out,
+            "  deal {}  client {}  {} task(s) at {} QCR, trust {}: {}",
+            deal.deal,
+            report.client,
+            deal.tasks,
+            short(deal.price, Qcr),
+            deal.trust,
+            states.join(", ")
+        )?;
+    }
+    writeln!(out, "Workers that voted on its tasks: {}.", ledger.workers.len())?;
+    for (worker, votes) in &ledger.workers {
+        writeln!(out, "  {worker}  {votes} vote(s)")?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A deal's tasks by state name, in the order a task goes through them.
+fn by_state(report: &crate::client::report::DealReport) -> Vec<(&'static str, usize)> {
+    use crate::client::report::TaskOnChain as S;
+    [S::Unset, S::Active, S::Revealing, S::Completed, S::Failed]
+        .into_iter()
+        .map(|s| (s.name(), report.count(s)))
+        .collect()
 }

@@ -24,6 +24,20 @@ pub(super) enum WorkerCommand {
     Run(RunArgs),
     /// The tasks this data directory holds, by phase; with --wallet, the worker's balances.
     Status(StatusArgs),
+    /// Where the worker's rewards go: another address (a cold wallet) than the operational
+    /// key that votes and stakes, or the worker itself again with `--to self`.
+    Payout(PayoutArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct PayoutArgs {
+    /// The address rewards are credited to from now on (`self`: the worker's own account).
+    #[arg(long, value_name = "ADDRESS")]
+    to: String,
+    #[command(flatten)]
+    pick: Pick,
+    #[command(flatten)]
+    password: PasswordArgs,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -62,7 +76,28 @@ pub(super) async fn run(args: &Args, command: &WorkerCommand) -> anyhow::Result<
             self::run_worker(&config, run).await
         }
         WorkerCommand::Status(status) => self::status(&config, status).await,
+        WorkerCommand::Payout(payout) => self::payout(&config, payout).await,
     }
+}
+
+async fn payout(config: &NodeConfig, payout: &PayoutArgs) -> anyhow::Result<ExitCode> {
+    let to = match payout.to.as_str() {
+        "self" => alloy::primitives::Address::ZERO,
+        text => super::wallet::recipient(text)?,
+    };
+    let hub = config.hub()?;
+    let signer = unlock(config, &payout.pick, &payout.password)?;
+    let chain = crate::chain::Chain::connect(&config.chain_config()?, signer).await?;
+    let receipt = crate::accounts::set_payout(&chain, hub, to).await?;
+    let shown = if to.is_zero() { chain.address() } else { to };
+    writeln!(
+        std::io::stdout().lock(),
+        "Rewards of {} go to {shown} from now on (transaction {}); stakes still lock and return on {}.",
+        chain.address(),
+        receipt.transaction_hash,
+        chain.address()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The worker's settings from the configuration and the flags.

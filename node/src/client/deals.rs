@@ -31,6 +31,15 @@ pub struct Bought {
     pub block: u64,
 }
 
+/// Whose deals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// Bought by this client.
+    Client(Address),
+    /// Sold by this pool.
+    Pool(u64),
+}
+
 /// The deals `client` bought on the Hub at `hub` since chain time `since`, oldest first,
 /// searched `range` blocks per query (the node's `eth_getLogs` limit).
 pub async fn bought_by(
@@ -40,20 +49,35 @@ pub async fn bought_by(
     since: u64,
     range: u64,
 ) -> Result<Vec<Bought>, ChainError> {
+    let from = block_at_or_after(provider, since).await?;
+    created(provider, hub, By::Client(client), from, range).await
+}
+
+/// The deals `by` names on the Hub at `hub` from block `from` on, oldest first, searched
+/// `range` blocks per query.
+pub async fn created(
+    provider: &RootProvider,
+    hub: Address,
+    by: By,
+    mut from: u64,
+    range: u64,
+) -> Result<Vec<Bought>, ChainError> {
     let rpc = |op: &'static str| {
         move |e: alloy::transports::TransportError| ChainError::Rpc { op, reason: e.to_string() }
     };
     let latest = provider.get_block_number().await.map_err(rpc("eth_blockNumber"))?;
-    let mut from = block_at_or_after(provider, since).await?;
     let mut out = Vec::new();
     while from <= latest {
         let to = from.saturating_add(range.max(1) - 1).min(latest);
         let filter = Filter::new()
             .address(hub)
             .event_signature(Hub::DealCreated::SIGNATURE_HASH)
-            .topic3(client.into_word())
             .from_block(from)
             .to_block(to);
+        let filter = match by {
+            By::Client(client) => filter.topic3(client.into_word()),
+            By::Pool(pool) => filter.topic2(U256::from(pool)),
+        };
         for log in provider.get_logs(&filter).await.map_err(rpc("eth_getLogs"))? {
             let Ok(event) = Hub::DealCreated::decode_log(&log.inner) else { continue };
             out.push(Bought {

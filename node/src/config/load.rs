@@ -238,10 +238,24 @@ fn typed(key: &str, kind: Kind, raw: &str) -> Result<Value, String> {
             .map_err(|_| format!("`{key}` takes true or false, not {raw:?}")),
         Kind::List => {
             let text = raw.trim();
-            let text = if text.starts_with('[') { text.to_owned() } else { format!("[{text}]") };
+            let bracketed = text.starts_with('[');
+            let text = if bracketed { text.to_owned() } else { format!("[{text}]") };
             toml::from_str::<toml::Table>(&format!("list = {text}"))
                 .ok()
                 .and_then(|mut t| t.remove("list"))
+                // Bare items that are not TOML values (addresses, paths) are strings, so
+                // `--set client.bootstrap=/ip4/…/p2p/12D3…` needs no quotes.
+                .or_else(|| {
+                    (!bracketed).then(|| {
+                        Value::Array(
+                            raw.split(',')
+                                .map(str::trim)
+                                .filter(|item| !item.is_empty())
+                                .map(|item| Value::String(item.to_owned()))
+                                .collect(),
+                        )
+                    })
+                })
                 .ok_or_else(|| {
                     format!("`{key}` takes a list such as `0, 1` or `[0, 1]`, not {raw:?}")
                 })

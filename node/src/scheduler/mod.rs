@@ -10,9 +10,11 @@
 //! | [`jobs`] | jobs offered: fetched, pinned, checked, consented or refused |
 //! | [`sample`] | the check: a few inputs (the first, others at random) run twice each |
 //! | [`pool`] | the pool on chain: created with its policy; its signed orders |
+//! | [`ledger`] | the pool's record on chain for `status`: deals and tasks by state, workers, earnings |
 
 pub mod events;
 pub mod jobs;
+pub mod ledger;
 pub mod pool;
 pub mod sample;
 pub mod service;

@@ -66,10 +66,26 @@ impl SchedulerState {
         POOL.get(&self.store, &POOL_KEY.to_owned())
     }
 
-    /// Remembers the pool `init` created.
+    /// Remembers the pool `init` created; also in `pool.json` beside the store, which readers
+    /// (`quorate scheduler status`) open while the running scheduler holds the store.
     pub fn set_pool(&self, record: PoolRecord) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         batch.put(&POOL, &POOL_KEY.to_owned(), &record)?;
-        self.store.commit(batch)
+        self.store.commit(batch)?;
+        let path = self.path().with_file_name(POOL_FILE);
+        let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+        let temp = path.with_extension("json.tmp");
+        std::fs::write(&temp, text)
+            .and_then(|()| std::fs::rename(&temp, &path))
+            .map_err(|e| StoreError::Database { path: path.clone(), reason: e.to_string() })
+    }
+
+    /// The pool of `config`'s data directory, from `pool.json` (no lock needed).
+    pub fn read_pool(config: &NodeConfig) -> Option<PoolRecord> {
+        let path = Self::path_in(config).with_file_name(POOL_FILE);
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
 }
+
+/// The pool record as a file beside the store.
+const POOL_FILE: &str = "pool.json";

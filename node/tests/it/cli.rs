@@ -539,3 +539,106 @@ fn the_demo_runs_a_job_through_the_pool_and_draws_its_picture() {
     assert!(out.contains("client") && out.contains("(-16)"), "{out}");
     eprintln!("quorate devnet --demo in {:?}", started.elapsed());
 }
+
+#[test]
+fn job_submit_refuses_before_money_moves_with_the_cause_and_the_fix() {
+    // Against `quorate devnet` (one pool selling at 1 QCR a task, 1000 QCR in the client's Hub
+    // account): each bad submission is refused with one sentence naming its cause and fix, and
+    // no deal is ever bought.
+    crate::common::evaluator();
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = DevnetProcess::start(&dir.path().join("devnet"));
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let code = file("double.js", "(n) => n * 2");
+    let inputs = file("in.jsonl", "1\n2\n");
+    let many = file("many.json", &format!("[{}]", vec!["1"; 1001].join(",")));
+    let wrong_password = file("wrong.pw", "not the password\n");
+    let password = devnet.password.to_str().unwrap().to_owned();
+    let submit = |flags: &[&str], code: &str, inputs: &str, max_price: &str, pw: &str| {
+        run(quorate()
+            .arg("--config")
+            .arg(&devnet.config)
+            .args(flags)
+            .args(["job", "submit", code, inputs, "--max-price", max_price, "--yes"])
+            .args(["--wallet", "client", "--password-file", pw]))
+    };
+    let cases: Vec<(&str, (bool, String, String), &str)> = vec![
+        (
+            "syntax error",
+            submit(&[], &file("broken.js", "(n) => {"), &inputs, "1", &password),
+            "the work function does not load",
+        ),
+        (
+            "input not JSON",
+            submit(&[], &code, &file("bad.jsonl", "1\n{oops\n"), "1", &password),
+            "bad.jsonl:2: not JSON",
+        ),
+        (
+            "empty inputs",
+            submit(&[], &code, &file("empty.jsonl", "\n"), "1", &password),
+            "holds no inputs",
+        ),
+        (
+            "wrong password",
+            submit(&[], &code, &inputs, "1", &wrong_password),
+            "wrong password for this keystore",
+        ),
+        (
+            "unreachable RPC",
+            submit(&["--rpc-url", "http://127.0.0.1:9"], &code, &inputs, "1", &password),
+            "cannot reach the chain at",
+        ),
+        (
+            "wrong chain id",
+            submit(&["--set", "chain.chain_id=5"], &code, &inputs, "1", &password),
+            "the configuration expects chain 5",
+        ),
+        (
+            "price above --max-price",
+            submit(&[], &code, &inputs, "0.5", &password),
+            "above your --max-price 0.5 QCR",
+        ),
+        (
+            "no order matching",
+            submit(&["--set", "client.pool=0"], &code, &inputs, "0.5", &password),
+            "raise --max-price, lower --trust, or name a pool with --pool",
+        ),
+        (
+            "too little balance",
+            submit(&[], &code, &many, "1", &password),
+            "deposit more with `quorate wallet deposit`",
+        ),
+        (
+            "scheduler unreachable",
+            submit(
+                &[
+                    "--set",
+                    "client.bootstrap=/ip4/127.0.0.1/tcp/9/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+                ],
+                &code,
+                &inputs,
+                "1",
+                &password,
+            ),
+            "check the pool id and that its scheduler is running and reachable",
+        ),
+    ];
+    for (case, (ok, out, err), says) in cases {
+        assert!(!ok, "{case}: accepted\n{out}");
+        assert!(out.is_empty(), "{case}: {out}");
+        assert!(err.contains(says), "{case}: expected {says:?} in {err}");
+        assert!(!err.contains("Deal 0x"), "{case}: a deal was bought: {err}");
+    }
+    // Nothing was bought.
+    let (ok, out, err) = run(quorate()
+        .arg("--config")
+        .arg(&devnet.config)
+        .args(["job", "list", "--wallet", "client"]));
+    assert!(ok && out.contains("bought no deal"), "{out}\n{err}");
+    let status = devnet.stop();
+    assert!(status.success(), "devnet exited with {status}");
+}

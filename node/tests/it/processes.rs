@@ -146,6 +146,26 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
     let bootstrap = address_line.trim().to_owned();
     std::thread::spawn(move || lines.for_each(drop));
 
+    // worker-1's rewards go to a cold address (one that holds nothing in the Hub); its stakes
+    // still lock on its own account.
+    let cold = "0x00000000000000000000000000000000000c01d0";
+    let out = with_hub(&[
+        "worker",
+        "payout",
+        "--to",
+        cold,
+        "--wallet",
+        "worker-1",
+        "--password-file",
+        pw,
+    ]);
+    assert!(out.contains("from now on"), "{out}");
+    let hub_free = |who: &str| -> String {
+        let out = with_hub(&["wallet", "balance", who]);
+        out.lines().find(|l| l.starts_with("hub free")).unwrap().to_owned()
+    };
+    assert_eq!(hub_free(cold), "hub free    0 QCR (0 wei)");
+
     // Two workers join with the pool id and the scheduler's address.
     let workers: Vec<Running> = ["worker-1", "worker-2"]
         .iter()
@@ -202,6 +222,25 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
         "{err}"
     );
     eprintln!("4 tasks through separate processes on plain anvil in {:?}", started.elapsed());
+    // The results are verified once revealed; the rewards come with the finalizes.
+    let paid = Instant::now() + Duration::from_secs(30);
+    while hub_free(cold) == "hub free    0 QCR (0 wei)" {
+        assert!(Instant::now() < paid, "worker-1's rewards never reached its payout address");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The operator's view, read from the chain while the scheduler runs.
+    let finalized = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let out = with_hub(&["--data-dir", &pool_dir, "scheduler", "status"]);
+        if out.contains("4 completed") || Instant::now() > finalized {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(out.contains("1 deal(s), 4 task(s) sold"), "{out}");
+    assert!(out.contains("4 task(s) at 1 QCR, trust 2: 4 completed"), "{out}");
+    assert!(out.contains("Workers that voted on its tasks: 2."), "{out}");
+    assert!(!out.contains("Earned: 0 QCR"), "{out}");
     drop(workers);
     drop(scheduler);
 }
