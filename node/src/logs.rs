@@ -29,12 +29,17 @@ pub enum LogFormat {
     Json,
 }
 
-/// Starts logging to stderr: the node's own events at info, its libraries' warnings. A second
-/// call does nothing.
+/// Starts logging to stderr: the node's own events at info, its libraries' warnings, or what
+/// `QUORATE_LOG` asks (`quorate::worker=debug,quorate=info,warn`). A second call does nothing.
 pub fn init(format: LogFormat) {
-    let filter = Targets::new()
-        .with_target("quorate", tracing::Level::INFO)
-        .with_default(tracing::Level::WARN);
+    let filter = std::env::var("QUORATE_LOG")
+        .ok()
+        .and_then(|text| text.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_target("quorate", tracing::Level::INFO)
+                .with_default(tracing::Level::WARN)
+        });
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Human => registry

@@ -3,7 +3,7 @@
 //! over libp2p on loopback), and a client submitting through the library.
 //!
 //! ```text
-//! cargo run --release -p quorate-e2e --example throughput [-- --tasks N --trust T --pipeline D --verbose]
+//! cargo run --release -p quorate-e2e --example throughput [-- --tasks N --trust T --pipeline D --rss M --verbose]
 //! ```
 //!
 //! - **Throughput**: a job of N trivial tasks (default 900) at trust T (default 5: three
@@ -71,12 +71,19 @@ async fn main() -> anyhow::Result<()> {
         (arg("--tasks", 900)?, arg("--trust", 5)?, arg("--pipeline", PIPELINE)?);
     let program = evaluator()?;
 
-    let net =
-        Devnet::spawn(DevnetConfig { workers: 4, block_time: 1, ..DevnetConfig::test() }).await?;
+    let in_flight = arg("--rss", 0)?;
+    // Enough credits for the runs: a task costs 1 QCR.
+    let credits = alloy::primitives::utils::parse_ether(&(tasks + in_flight + 100).to_string())?;
+    let net = Devnet::spawn(DevnetConfig {
+        workers: 4,
+        block_time: 1,
+        mint: credits.saturating_mul(alloy::primitives::U256::from(2u8)),
+        deposit: credits,
+        ..DevnetConfig::test()
+    })
+    .await?;
     let dir = tempfile::tempdir()?;
-    if std::env::args().any(|a| a == "--verbose") {
-        quorate_node::logs::init(quorate_node::logs::LogFormat::Human);
-    }
+    let overheads = Overheads::install(std::env::args().any(|a| a == "--verbose"));
     let mut options = devnet_pool::Options::new(1, program);
     // DEV-LONG (60-s time reference): a deal of a few hundred tasks has 600 s to finish.
     options.category = 1;
@@ -96,8 +103,17 @@ async fn main() -> anyhow::Result<()> {
         "latency: {blocks} blocks from DealCreated to the last TaskFinalized of a 1-task job at trust {trust} (floor 4, target ≤ 6)"
     );
 
+    let overhead = overheads.median_and_count();
+    println!(
+        "worker overhead (fetch, hash, checks, store; the sandbox's queue and run excluded), 1-task job: {}",
+        overhead.map_or_else(|| "not seen".to_owned(), |(m, n)| format!("median {m} µs over {n}"))
+    );
+    overheads.clear();
     let started = Instant::now();
     let r = run(&client, &provider, pool.pool.0, tasks, trust).await?;
+    if let Some((median, n)) = overheads.median_and_count() {
+        println!("worker overhead over the throughput run: median {median} µs over {n} tasks");
+    }
     let rate = r.tasks as f64 / r.seconds.max(1) as f64;
     let gas_per_task = r.gas as f64 / r.tasks as f64;
     let bound = r.gas_limit as f64 / gas_per_task / 1.0;
@@ -112,6 +128,31 @@ async fn main() -> anyhow::Result<()> {
         r.gas_limit
     );
     println!("gas-limit bound: {bound:.1} tasks/s (1-s blocks)");
+    if in_flight > 0 {
+        // Resident memory while a deal of `in_flight` tasks runs, sampled every 100 ms: the
+        // scheduler, the workers and the client share this process (anvil does not).
+        let before = rss_kib();
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+        let sampler = {
+            let peak = std::sync::Arc::clone(&peak);
+            tokio::spawn(async move {
+                loop {
+                    peak.fetch_max(rss_kib(), std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let big = run(&client, &provider, pool.pool.0, in_flight, trust).await?;
+        sampler.abort();
+        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "resident memory with a {}-task deal in flight: {} MiB before, {} MiB at the peak (+{} MiB; scheduler, 4 workers and client in one process)",
+            big.tasks,
+            before / 1024,
+            peak / 1024,
+            peak.saturating_sub(before) / 1024
+        );
+    }
     pool.stop().await?;
     println!(
         "devnet PoCo throughput: {rate:.2} tasks/s, {:.1} % of the gas-limit bound",
@@ -225,4 +266,74 @@ fn evaluator() -> anyhow::Result<PathBuf> {
         anyhow::ensure!(build.status()?.success(), "building quorate-evaluator failed");
     }
     Ok(program)
+}
+
+/// The workers' own time per task, from their `task computed` events (`overhead_us`).
+#[derive(Clone, Default)]
+struct Overheads(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl Overheads {
+    /// Installs the subscriber: the workers' debug events for this, and the node's log lines
+    /// on stderr when `verbose`.
+    fn install(verbose: bool) -> Self {
+        use tracing_subscriber::{
+            Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt,
+        };
+        let me = Self::default();
+        let capture = me
+            .clone()
+            .with_filter(Targets::new().with_target("quorate::worker", tracing::Level::DEBUG));
+        let lines = verbose.then(|| {
+            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(
+                Targets::new()
+                    .with_target("quorate", tracing::Level::INFO)
+                    .with_default(tracing::Level::WARN),
+            )
+        });
+        let _ = tracing_subscriber::registry().with(capture).with(lines).try_init();
+        me
+    }
+
+    fn median_and_count(&self) -> Option<(u64, usize)> {
+        let mut all = self.0.lock().ok()?.clone();
+        all.sort_unstable();
+        all.get(all.len() / 2).map(|m| (*m, all.len()))
+    }
+
+    fn clear(&self) {
+        if let Ok(mut all) = self.0.lock() {
+            all.clear();
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Overheads {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Pick(Option<u64>);
+        impl tracing::field::Visit for Pick {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "overhead_us" {
+                    self.0 = Some(value);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut pick = Pick(None);
+        event.record(&mut pick);
+        if let (Some(value), Ok(mut all)) = (pick.0, self.0.lock()) {
+            all.push(value);
+        }
+    }
+}
+
+/// This process's resident memory, KiB (0 where /proc is missing).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

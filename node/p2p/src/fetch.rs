@@ -206,6 +206,7 @@ async fn from_provider(
         Some(error) => error.clone(),
         None => Error::ContentUnavailable { hash, reason: e.to_string() },
     };
+    client.pace(provider).await;
     let ip = tokio::time::timeout(config.stall, client.ready(provider))
         .await
         .map_err(|_| stalled())??;

@@ -187,7 +187,18 @@ impl Service {
                 self.act(action);
             }
             Done::Recovered { answer } => self.on_recovery(answer)?,
-            Done::Ran { task, outcome } => self.on_ran(task, outcome)?,
+            Done::Ran { task, outcome, started, sandbox } => {
+                self.on_ran(task, outcome)?;
+                // The worker's own part: fetching, hashing, checking, storing.
+                let overhead = started.elapsed().saturating_sub(sandbox);
+                debug!(
+                    target: "quorate::worker",
+                    task = %short(task),
+                    overhead_us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX),
+                    sandbox_us = u64::try_from(sandbox.as_micros()).unwrap_or(u64::MAX),
+                    "task computed"
+                );
+            }
             Done::Contributed { task, result } => self.on_contributed(task, result)?,
             Done::Revealed { task, result } => self.on_revealed(task, result)?,
             Done::Reported { task, answer } => {
@@ -414,8 +425,9 @@ impl Service {
                 info!(target: "quorate::worker", task = %short(task), "running");
                 let runner = std::sync::Arc::clone(&self.runner);
                 self.spawn(task, async move {
-                    let outcome = runner.run(&assignment, peer).await;
-                    Done::Ran { task, outcome }
+                    let started = Instant::now();
+                    let (outcome, sandbox) = runner.run(&assignment, peer).await;
+                    Done::Ran { task, outcome, started, sandbox }
                 });
             }
             Next::Contribute(digest) => {

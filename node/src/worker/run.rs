@@ -92,39 +92,52 @@ impl Runner {
     }
 
     /// Runs `assignment` with data from `scheduler`, to its outcome.
-    pub(super) async fn run(&self, assignment: &Assignment, scheduler: PeerId) -> LocalOutcome {
-        let job = match self.job(assignment.job, scheduler).await {
-            Ok(job) => job,
-            Err(outcome) => return outcome,
-        };
+    /// Runs the task: its outcome, and the time spent queued for and in a sandbox.
+    pub(super) async fn run(
+        &self,
+        assignment: &Assignment,
+        scheduler: PeerId,
+    ) -> (LocalOutcome, Duration) {
+        match self.prepare(assignment, scheduler).await {
+            Ok((code_hash, code, spec)) => {
+                let started = std::time::Instant::now();
+                let outcome = self.execute(code_hash, &code, spec).await;
+                (outcome, started.elapsed())
+            }
+            Err(outcome) => (outcome, Duration::ZERO),
+        }
+    }
+
+    /// Everything before the sandbox: the job's data, the checks against the chain, the
+    /// input; or the outcome that ends the task without a run.
+    async fn prepare(
+        &self,
+        assignment: &Assignment,
+        scheduler: PeerId,
+    ) -> Result<(ContentHash, Arc<str>, TaskSpec), LocalOutcome> {
+        let job = self.job(assignment.job, scheduler).await?;
         let m = &job.manifest;
         if m.evaluator == EvaluatorKind::WebGpu && !self.gpu {
-            return failed("incompatible", "the job needs WebGPU and this worker offers none");
+            return Err(failed("incompatible", "the job needs WebGPU and this worker offers none"));
         }
         if u64::from(m.limits.heap_mib) > self.task_memory_mib {
-            return failed(
+            return Err(failed(
                 "incompatible",
                 format!(
                     "the job needs {} MiB per task, this worker offers {}",
                     m.limits.heap_mib, self.task_memory_mib
                 ),
-            );
+            ));
         }
-        let start = match self.check_on_chain(assignment, m).await {
-            Ok(start) => start,
-            Err(outcome) => return outcome,
-        };
-        let input = match self.input(&assignment.input, m, scheduler).await {
-            Ok(input) => input,
-            Err(outcome) => return outcome,
-        };
+        let start = self.check_on_chain(assignment, m).await?;
+        let input = self.input(&assignment.input, m, scheduler).await?;
         let Ok(input) = String::from_utf8(input) else {
             // Every replica reads the same bytes: the input itself is at fault.
             let error = TaskOutcome::Error {
                 kind: "bad_input".into(),
                 message: "the input is not UTF-8 JSON text".into(),
             };
-            return LocalOutcome::Agreed(error);
+            return Err(LocalOutcome::Agreed(error));
         };
         let now_ms = start.saturating_mul(1000);
         let spec = TaskSpec {
@@ -139,7 +152,7 @@ impl Runner {
                 ..Limits::default()
             },
         };
-        self.execute(m.code, &job.code, spec).await
+        Ok((m.code, Arc::clone(&job.code), spec))
     }
 
     /// Queues the task on a sandbox and waits for its outcome.

@@ -67,7 +67,14 @@ pub(super) enum Done {
     /// The recovery request was answered.
     Recovered { answer: Result<Message, quorate_p2p::Error> },
     /// A task ran (or could not run).
-    Ran { task: TaskId, outcome: LocalOutcome },
+    Ran {
+        task: TaskId,
+        outcome: LocalOutcome,
+        /// When the run started (its data fetched from here on).
+        started: std::time::Instant,
+        /// The part spent queued for and in a sandbox.
+        sandbox: std::time::Duration,
+    },
     /// A `contribute` was mined or refused.
     Contributed { task: TaskId, result: Result<TransactionReceipt, ChainError> },
     /// A `reveal` was mined or refused.

@@ -147,6 +147,44 @@ pub struct Client {
     pub(super) direct_port: Option<u16>,
     /// Providers whose direct port could not be reached, and when.
     pub(super) direct_failures: Arc<std::sync::Mutex<HashMap<PeerId, Instant>>>,
+    /// Paces this node's requests to each peer under the rate peers admit by default.
+    pub(super) pacer: Arc<std::sync::Mutex<Pacer>>,
+}
+
+/// Requests per second this node sends one peer at most, sustained: under the rate a peer's
+/// guard admits by default (200/s), so bulk work (a pool fetching a job's thousands of inputs,
+/// a client its results) is slowed, never scored as a flood.
+const OUTBOUND_RATE: f64 = 180.0;
+/// The burst above that rate (under the guard's 400).
+const OUTBOUND_BURST: f64 = 360.0;
+/// Most peers paced at once; the longest idle is forgotten first.
+const PACED_PEERS: usize = 4096;
+
+/// A token bucket per peer for outbound requests.
+#[derive(Debug, Default)]
+pub(crate) struct Pacer {
+    buckets: HashMap<PeerId, (f64, Instant)>,
+}
+
+impl Pacer {
+    /// How long to wait before the next request to `peer` (taking its token now).
+    fn delay(&mut self, peer: PeerId, now: Instant) -> Duration {
+        if self.buckets.len() >= PACED_PEERS && !self.buckets.contains_key(&peer) {
+            let idle = self.buckets.iter().min_by_key(|(_, (_, at))| *at).map(|(p, _)| *p);
+            if let Some(idle) = idle {
+                self.buckets.remove(&idle);
+            }
+        }
+        let (tokens, at) = self.buckets.entry(peer).or_insert((OUTBOUND_BURST, now));
+        let refilled = now.saturating_duration_since(*at).as_secs_f64() * OUTBOUND_RATE;
+        *tokens = (*tokens + refilled).min(OUTBOUND_BURST) - 1.0;
+        *at = now;
+        if *tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-*tokens / OUTBOUND_RATE)
+        }
+    }
 }
 
 /// How long a provider whose direct port failed is asked on the libp2p stream instead.
@@ -192,6 +230,7 @@ impl Client {
     /// (with the addresses known for it) and waits until it has acknowledged our identity.
     /// A [`Message::Refused`] answer becomes [`Error::Refused`].
     pub async fn request(&self, peer: PeerId, message: Message) -> Result<Message, Error> {
+        self.pace(peer).await;
         match self.call(|reply| Command::Request { peer, message, reply }).await?? {
             Message::Refused { reason } => Err(Error::Refused { reason }),
             answer => Ok(answer),
@@ -201,6 +240,17 @@ impl Client {
     /// Answers a request received as [`Event::Request`].
     pub async fn respond(&self, responder: Responder, message: Message) -> Result<(), Error> {
         self.call(|reply| Command::Respond { responder, message, reply }).await?
+    }
+
+    /// Waits until a request to `peer` stays within the rate peers admit.
+    pub(crate) async fn pace(&self, peer: PeerId) {
+        let delay = match self.pacer.lock() {
+            Ok(mut pacer) => pacer.delay(peer, Instant::now()),
+            Err(_) => Duration::ZERO,
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
     }
 
     /// Publishes a pool announcement or a signed order on gossipsub.
@@ -340,5 +390,26 @@ impl Client {
     /// The verified identity of a connected peer.
     pub async fn identity_of(&self, peer: PeerId) -> Result<Option<VerifiedPeer>, Error> {
         self.call(|reply| Command::Identity { peer, reply }).await
+    }
+}
+
+#[cfg(test)]
+mod pacing {
+    use super::*;
+
+    #[test]
+    fn a_peer_gets_a_burst_then_the_sustained_rate_and_others_are_apart() {
+        let (mut pacer, peer, other, t0) =
+            (Pacer::default(), PeerId::random(), PeerId::random(), Instant::now());
+        for _ in 0..360 {
+            assert_eq!(pacer.delay(peer, t0), Duration::ZERO, "within the burst");
+        }
+        let wait = pacer.delay(peer, t0);
+        assert!(wait > Duration::ZERO && wait < Duration::from_millis(10), "{wait:?}");
+        assert_eq!(pacer.delay(other, t0), Duration::ZERO, "each peer has its own bucket");
+        // A second later about 180 more may go at once (one already owed).
+        let t1 = t0 + Duration::from_secs(1);
+        let free = (0..400).take_while(|_| pacer.delay(peer, t1).is_zero()).count();
+        assert!((178..=180).contains(&free), "{free}");
     }
 }

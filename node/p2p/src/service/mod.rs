@@ -150,6 +150,7 @@ pub fn spawn(
         tls,
         direct_port: (server.direct_port != 0).then_some(server.direct_port),
         direct_failures: Arc::default(),
+        pacer: Arc::default(),
     };
     let event_loop = EventLoop::new(Parts {
         config,
