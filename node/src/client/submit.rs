@@ -166,15 +166,18 @@ pub async fn submit(
 
     // The pool: the one asked for, or the one with the cheapest order heard that suits the
     // job.
+    // Orders heard while choosing: the chosen pool's own is taken from them when its
+    // scheduler published it, without waiting for the next announcement.
+    let mut heard: Vec<Offer> = Vec::new();
     let pool = match request.pool {
         Some(pool) => pool,
         None => {
             let now = chain.latest_time().await.map_err(anyhow::Error::from)?;
-            let offers = orders::gather(&mut events, &mut verifier, ORDER_SCAN, |_| false).await;
-            orders::cheapest(&offers, tasks, request.trust, request.max_price, now)
+            heard = orders::gather(&mut events, &mut verifier, ORDER_SCAN, |_| false).await;
+            orders::cheapest(&heard, tasks, request.trust, request.max_price, now)
                 .map(Offer::pool)
                 .ok_or(SubmitError::NoMatch {
-                    heard: offers.len(),
+                    heard: heard.len(),
                     tasks,
                     trust: request.trust,
                     max_price: short(request.max_price, Currency::Qcr),
@@ -194,8 +197,14 @@ pub async fn submit(
     };
     let ours =
         |o: &Offer| o.pool() == pool && o.source == scheduler && o.order.trust >= request.trust;
-    let offers = orders::gather(&mut events, &mut verifier, ORDER_WAIT, ours).await;
-    let Some(offer) = offers.into_iter().find(ours) else {
+    let offer = match heard.into_iter().filter(ours).min_by_key(Offer::price) {
+        Some(offer) => Some(offer),
+        None => orders::gather(&mut events, &mut verifier, ORDER_WAIT, ours)
+            .await
+            .into_iter()
+            .find(ours),
+    };
+    let Some(offer) = offer else {
         return Err(SubmitError::NoOrder(pool.0));
     };
     let (order, signature) = (offer.order, offer.signature);
