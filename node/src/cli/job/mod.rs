@@ -231,10 +231,32 @@ pub(super) fn result_line(index: usize, outcome: &LocalOutcome) -> String {
     }
 }
 
+/// The tasks of `deal` without a result here that the chain says were finalized (their pool
+/// no longer serves the result), as opposed to unfinished ones (refundable).
+async fn finalized_without_result(
+    client: &crate::client::Client,
+    deal: Option<DealId>,
+    outcomes: &[Option<TaskOutcome>],
+) -> anyhow::Result<std::collections::BTreeSet<usize>> {
+    let Some(deal) = deal.filter(|_| outcomes.iter().any(Option::is_none)) else {
+        return Ok(std::collections::BTreeSet::new());
+    };
+    let report = crate::client::report::read(client.chain().provider(), client.hub(), deal).await?;
+    Ok(report
+        .tasks
+        .iter()
+        .filter(|t| t.state == crate::client::report::TaskOnChain::Completed)
+        .map(|t| t.index as usize)
+        .filter(|i| outcomes.get(*i).is_some_and(Option::is_none))
+        .collect())
+}
+
 /// Writes one result line per task in input order (a task left unfinished as `failed`, kind
-/// `unfinished`), to `out` or standard output; exit code 1 when a task has no result.
+/// `unfinished`; one finalized whose result the pool no longer serves, kind `unavailable`), to
+/// `out` or standard output; exit code 1 when a task has no result.
 fn write_results(
     outcomes: &[Option<TaskOutcome>],
+    finalized: &std::collections::BTreeSet<usize>,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
@@ -242,6 +264,13 @@ fn write_results(
     for (index, outcome) in outcomes.iter().enumerate() {
         let line = match outcome {
             Some(outcome) => result_line(index, &LocalOutcome::Agreed(outcome.clone())),
+            None if finalized.contains(&index) => {
+                let unavailable = LocalOutcome::Failed {
+                    kind: "unavailable".into(),
+                    message: "finalized on chain, but the pool no longer serves its result (pools keep results for scheduler.result_retention_secs)".into(),
+                };
+                result_line(index, &unavailable)
+            }
             None => {
                 missing = missing.saturating_add(1);
                 let unfinished = LocalOutcome::Failed {
@@ -259,12 +288,21 @@ fn write_results(
             .map_err(|e| anyhow::anyhow!("cannot write the results to {}: {e}", path.display()))?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
+    if !finalized.is_empty() {
+        writeln!(
+            std::io::stderr().lock(),
+            "{} finalized on chain, but the pool no longer serves their results.",
+            count(finalized.len(), "task")
+        )?;
+    }
     if missing > 0 {
         writeln!(
             std::io::stderr().lock(),
             "{} left unfinished at the deal's final deadline: `quorate job claim DEAL` refunds them.",
             count(missing, "task")
         )?;
+    }
+    if missing > 0 || !finalized.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -131,7 +131,8 @@ pub(super) async fn results(args: &Args, results: &ResultsArgs) -> anyhow::Resul
     if let Some(watch) = &mut watch {
         watch.finish();
     }
-    write_results(&outcomes, results.out.as_deref())
+    let finalized = super::finalized_without_result(&client, Some(deal), &outcomes).await?;
+    write_results(&outcomes, &finalized, results.out.as_deref())
 }
 
 pub(super) async fn list(args: &Args, list: &ListArgs) -> anyhow::Result<ExitCode> {

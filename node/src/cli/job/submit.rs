@@ -62,6 +62,7 @@ pub(super) async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<E
     let mut events = client.submit(job, terms);
     let mut watch = Watch::new(u32::try_from(tasks).unwrap_or(u32::MAX), submit.watch);
     let mut outcomes = vec![None; tasks];
+    let mut bought = None;
     while let Some(event) = events.next().await {
         let event = event?;
         let mut err = std::io::stderr().lock();
@@ -71,6 +72,7 @@ pub(super) async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<E
             }
             JobEvent::Consented => writeln!(err, "The pool took the job; buying the deal.")?,
             JobEvent::Deal { deal } => {
+                bought = Some(*deal);
                 if submit.detach {
                     writeln!(
                         err,
@@ -96,7 +98,8 @@ pub(super) async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<E
         watch.event(&event);
     }
     watch.finish();
-    write_results(&outcomes, submit.out.as_deref())
+    let finalized = super::finalized_without_result(&client, bought, &outcomes).await?;
+    write_results(&outcomes, &finalized, submit.out.as_deref())
 }
 
 /// The client of a command: the wallet unlocked once, its chain connected, the network's
