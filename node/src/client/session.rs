@@ -222,9 +222,10 @@ impl Session {
             let task = TaskId::derive(self.deal, u64::from(index));
             let Some(digests) = digests.get(&task) else { continue };
             let fetching = FetchConfig { max_size: self.result_cap, ..FetchConfig::default() };
-            let bytes = fetch(&self.p2p, &[self.scheduler], hash, &fetching)
-                .await
-                .map_err(anyhow::Error::from)?;
+            // Not served now (the pool busy or restarting): asked again next round.
+            let Ok(bytes) = fetch(&self.p2p, &[self.scheduler], hash, &fetching).await else {
+                continue;
+            };
             if !digests.contains(&ResultDigest::of(task, &bytes)) {
                 return Err(SubmitError::Mismatch(index));
             }

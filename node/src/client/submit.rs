@@ -195,8 +195,18 @@ pub async fn submit(
     let Some(scheduler) = find_scheduler(&p2p, pool, owner).await else {
         return Err(SubmitError::NoOrder(pool.0));
     };
-    let ours =
-        |o: &Offer| o.pool() == pool && o.source == scheduler && o.order.trust >= request.trust;
+    // Its own order, published by it, that this job can buy now (the price is checked below,
+    // to say so).
+    let now = chain.latest_time().await.map_err(anyhow::Error::from)?;
+    let me = chain.address();
+    let ours = |o: &Offer| {
+        o.pool() == pool
+            && o.source == scheduler
+            && o.order.trust >= request.trust
+            && o.order.volume >= tasks
+            && o.order.expiry > now
+            && (o.order.requester == Address::ZERO || o.order.requester == me)
+    };
     let offer = match heard.into_iter().filter(ours).min_by_key(Offer::price) {
         Some(offer) => Some(offer),
         None => orders::gather(&mut events, &mut verifier, ORDER_WAIT, ours)

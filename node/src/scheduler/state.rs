@@ -72,12 +72,19 @@ impl SchedulerState {
         let mut batch = Batch::default();
         batch.put(&POOL, &POOL_KEY.to_owned(), &record)?;
         self.store.commit(batch)?;
+        self.write_pool_file(&record);
+        Ok(())
+    }
+
+    /// Writes `pool.json` (best effort: the store holds the record; a reader without the file
+    /// opens the store when no scheduler runs).
+    pub fn write_pool_file(&self, record: &PoolRecord) {
         let path = self.path().with_file_name(POOL_FILE);
-        let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+        let Ok(text) = serde_json::to_string_pretty(record) else { return };
         let temp = path.with_extension("json.tmp");
-        std::fs::write(&temp, text)
-            .and_then(|()| std::fs::rename(&temp, &path))
-            .map_err(|e| StoreError::Database { path: path.clone(), reason: e.to_string() })
+        if let Err(e) = std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, &path)) {
+            tracing::warn!(target: "quorate::scheduler", path = %path.display(), "cannot write the pool file (`scheduler status` then needs the scheduler stopped): {e}");
+        }
     }
 
     /// The pool of `config`'s data directory, from `pool.json` (no lock needed).

@@ -49,6 +49,9 @@ pub(super) fn unix_now() -> u64 {
 /// The name of a refusal whose reason could not be read (`chain::calls::replay`).
 const UNREAD: &str = "unknown";
 
+/// Sends again of a call that reverted for an unread reason.
+const UNREAD_RETRIES: u32 = 3;
+
 fn refusal(e: &ChainError) -> Option<&str> {
     e.refusal().map(|r| r.name.as_str())
 }
@@ -277,7 +280,7 @@ impl Service {
                 // (another transaction of the block changed it, or the gas estimated against
                 // the old state ran out): sent again, estimated against the new state, which
                 // either passes or names its refusal.
-                Some(UNREAD) => {
+                Some(UNREAD) if self.retry_unread(task) => {
                     self.later(task, &format!("contribute reverted when mined: {e}"));
                     Ok(())
                 }
@@ -318,7 +321,7 @@ impl Service {
                 Some("AlreadyRevealed") => {
                     self.change(task, HeldTask::on_revealed, "reveal already on chain")
                 }
-                Some(UNREAD) => {
+                Some(UNREAD) if self.retry_unread(task) => {
                     self.later(task, &format!("reveal reverted when mined: {e}"));
                     Ok(())
                 }
@@ -338,6 +341,14 @@ impl Service {
         let Some(held) = self.tasks.get(&task) else { return };
         let Some(result) = held.result() else { return };
         self.send_notice(ContributionNotice { task, result_hash: result.digest.vote(task), tx });
+    }
+
+    /// True while a call of `task` that reverted for an unread reason may be sent again (at
+    /// most [`UNREAD_RETRIES`] times: each mined revert costs gas); then it is refused for good.
+    fn retry_unread(&mut self, task: TaskId) -> bool {
+        let tries = self.unread.entry(task).or_default();
+        *tries = tries.saturating_add(1);
+        *tries <= UNREAD_RETRIES
     }
 
     /// Tells the scheduler a report on a task, without waiting for its answer.
@@ -509,6 +520,7 @@ impl Service {
     fn drop_task(&mut self, task: TaskId) {
         let Some(held) = self.tasks.remove(&task) else { return };
         self.retry.remove(&task);
+        self.unread.remove(&task);
         self.failures.remove(&task);
         self.progress_sent.remove(&task);
         let job = held.assignment.job;

@@ -106,6 +106,8 @@ pub(super) struct Service {
     pub(super) busy: HashSet<TaskId>,
     /// Tasks whose last action failed for a passing reason: not before, and the next wait.
     pub(super) retry: HashMap<TaskId, (Instant, Duration)>,
+    /// Sends of a task's current call that reverted for a reason not read, so far.
+    pub(super) unread: HashMap<TaskId, u32>,
     /// Machine failures' messages, for the report (the store keeps the kind).
     pub(super) failures: HashMap<TaskId, String>,
     /// When each running task's progress was last sent.
@@ -297,6 +299,7 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         tasks,
         busy: HashSet::new(),
         retry: HashMap::new(),
+        unread: HashMap::new(),
         failures: HashMap::new(),
         progress_sent: HashMap::new(),
         link: Link::new(),

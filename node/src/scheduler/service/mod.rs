@@ -168,6 +168,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             owner.address()
         );
     }
+    // For readers while this process holds the store (a directory from before the file).
+    state.write_pool_file(&record);
     let chain_config = config.chain_config()?;
     let chain = Chain::connect(&chain_config, owner.clone()).await?;
     let chain_id = chain.chain_id();

@@ -76,18 +76,22 @@ impl Service {
                 Err(_) => refuse("unknown worker: join first".into()),
             },
             Wire::ContributionNotice(notice) => {
-                // The replica's answer, before the chain shows it (or instead, when the vote
-                // came too late to count): its worker's slot is free for other tasks, and a
-                // hash other than the consensus's bars the worker as a chain vote would.
+                // A replica's answer off-chain. While the task takes votes, a vote's notice
+                // changes nothing (the chain's `TaskContributed` frees the slot: a notice is
+                // only the worker's word, and believing it would let a worker hold replicas it
+                // never votes on); a refused vote's notice drops the replica, planned elsewhere
+                // now rather than at its timeout. Once a consensus stands, the answer (a vote
+                // it overtook) frees the slot and is compared with the consensus, a different
+                // hash barring the worker as a chain vote would.
                 if !self.core.replicas_of(&notice.task).contains(&from) {
                     return refuse("this worker holds no replica of the task".into());
                 }
                 let voted = notice.tx != alloy::primitives::B256::ZERO;
                 let active = self.core.task_status(&notice.task)
                     == Some(quorate_poco::task::TaskStatus::Active);
-                if !voted && active {
-                    // The Hub refused its vote while the task still takes votes: it will not
-                    // come, so the replica is planned elsewhere now, not at its timeout.
+                if active && voted {
+                    // Wait for the chain.
+                } else if active {
                     let _ = self.core.handle_replica_failed(now, notice.task, from, false);
                 } else {
                     let _ = self.core.handle_replica_finished(
@@ -111,13 +115,11 @@ impl Service {
                             self.progress.insert(report.task, per_mille.min(wire::MAX_PROGRESS));
                         }
                     }
-                    wire::Report::Failed { kind, .. }
-                        if kind == crate::worker::OVERTAKEN
-                            && self.core.task_status(&report.task)
-                                == Some(quorate_poco::task::TaskStatus::Revealing) =>
-                    {
-                        // A consensus came first: the replica is dropped, its slot freed,
-                        // nothing counted against anyone.
+                    wire::Report::Failed { kind, .. } if kind == crate::worker::OVERTAKEN => {
+                        // A consensus came first (the worker may read its block before this
+                        // scheduler): the replica is dropped, its slot freed, nothing counted
+                        // against anyone (a worker dropping a replica while the task takes
+                        // votes only has it planned elsewhere).
                         let _ = self.core.handle_replica_failed(now, report.task, from, false);
                     }
                     wire::Report::Failed { kind, message } => {
