@@ -337,6 +337,12 @@ impl HeldTask {
                 *self = Self::assigned(assignment);
                 Ok(true)
             }
+            // A failure still being reported, and another job or input now: the new work
+            // replaces it (the scheduler has moved on).
+            Phase::Failed { .. } if !same_work => {
+                *self = Self::assigned(assignment);
+                Ok(true)
+            }
             _ if self.assignment.round == assignment.round => Ok(false),
             Phase::Computed(_) if !same_work => Err(format!(
                 "this worker computed task {} for another job or input",
