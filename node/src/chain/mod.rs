@@ -172,6 +172,7 @@ pub struct Chain {
     provider: RootProvider,
     address: Address,
     chain_id: u64,
+    log_block_range: u64,
 }
 
 impl Chain {
@@ -193,7 +194,12 @@ impl Chain {
         )
         .await?;
         tokio::spawn(actor.run(rx));
-        Ok(Self { commands, provider, address, chain_id })
+        Ok(Self { commands, provider, address, chain_id, log_block_range: config.log_block_range })
+    }
+
+    /// The most blocks one `eth_getLogs` may span (`chain.log_block_range`).
+    pub fn log_block_range(&self) -> u64 {
+        self.log_block_range.max(1)
     }
 
     /// The sending account.

@@ -117,7 +117,8 @@ impl Session {
             .address(hub)
             .event_signature(Hub::DealCreated::SIGNATURE_HASH)
             .topic1(self.deal.0)
-            .from_block(self.block);
+            .from_block(self.block)
+            .to_block(self.block.saturating_add(chain.log_block_range() - 1));
         let logs = chain.provider().get_logs(&filter).await.ok()?;
         let event = logs.iter().find_map(|log| Hub::DealCreated::decode_log(&log.inner).ok())?;
         let hash = ContentHash(event.request.jobHash);
@@ -297,7 +298,8 @@ pub(super) fn cap_of(manifest: &JobManifest) -> u64 {
     u64::from(manifest.limits.result_bytes).max(64 << 10)
 }
 
-/// The digests revealed on chain for tasks `indices` of `deal`, from `from_block` on.
+/// The digests revealed on chain for tasks `indices` of `deal`, from `from_block` on, read
+/// `chain.log_block_range` blocks per query (public nodes refuse wider ones).
 async fn revealed(
     chain: &Chain,
     hub: Address,
@@ -306,19 +308,27 @@ async fn revealed(
     indices: impl Iterator<Item = u32>,
 ) -> anyhow::Result<HashMap<TaskId, Vec<ResultDigest>>> {
     let ids: Vec<B256> = indices.map(|i| TaskId::derive(deal, u64::from(i)).0).collect();
+    let latest = chain.provider().get_block_number().await?;
+    let range = chain.log_block_range();
     let mut out: HashMap<TaskId, Vec<ResultDigest>> = HashMap::new();
     for chunk in ids.chunks(100) {
-        let filter = Filter::new()
-            .address(hub)
-            .event_signature(Hub::TaskRevealed::SIGNATURE_HASH)
-            .topic1(chunk.to_vec())
-            .from_block(from_block);
-        for log in chain.provider().get_logs(&filter).await? {
-            if let Ok(event) = Hub::TaskRevealed::decode_log(&log.inner) {
-                out.entry(TaskId::from(event.taskId))
-                    .or_default()
-                    .push(ResultDigest::from(event.resultDigest));
+        let mut from = from_block;
+        while from <= latest {
+            let to = from.saturating_add(range - 1).min(latest);
+            let filter = Filter::new()
+                .address(hub)
+                .event_signature(Hub::TaskRevealed::SIGNATURE_HASH)
+                .topic1(chunk.to_vec())
+                .from_block(from)
+                .to_block(to);
+            for log in chain.provider().get_logs(&filter).await? {
+                if let Ok(event) = Hub::TaskRevealed::decode_log(&log.inner) {
+                    out.entry(TaskId::from(event.taskId))
+                        .or_default()
+                        .push(ResultDigest::from(event.resultDigest));
+                }
             }
+            from = to.saturating_add(1);
         }
     }
     Ok(out)
