@@ -111,16 +111,20 @@ impl Service {
             }
         }
         for (task, result_hash) in overtaken {
-            self.send_notice(ContributionNotice { task, result_hash, tx: B256::ZERO });
+            self.tell_scheduler(Message::ContributionNotice(ContributionNotice {
+                task,
+                result_hash,
+                tx: B256::ZERO,
+            }));
         }
         for task in dropped {
-            self.send_report(TaskReport {
+            self.tell_scheduler(Message::TaskReport(TaskReport {
                 task,
                 report: Report::Failed {
                     kind: super::OVERTAKEN.into(),
                     message: "a consensus was reached before this replica computed".into(),
                 },
-            });
+            }));
         }
         let now = Instant::now();
         // While a task is held the cursor is stored with every batch, so a restart reads every
@@ -340,7 +344,11 @@ impl Service {
     fn notify_contribution(&self, task: TaskId, tx: B256) {
         let Some(held) = self.tasks.get(&task) else { return };
         let Some(result) = held.result() else { return };
-        self.send_notice(ContributionNotice { task, result_hash: result.digest.vote(task), tx });
+        self.tell_scheduler(Message::ContributionNotice(ContributionNotice {
+            task,
+            result_hash: result.digest.vote(task),
+            tx,
+        }));
     }
 
     /// True while a call of `task` that reverted for an unread reason may be sent again (at
@@ -351,22 +359,13 @@ impl Service {
         *tries <= UNREAD_RETRIES
     }
 
-    /// Tells the scheduler a report on a task, without waiting for its answer.
-    fn send_report(&self, report: TaskReport) {
+    /// Sends the joined scheduler `message` (a report, a replica's answer with `tx` zero when
+    /// it never reached the chain), without waiting for its answer.
+    pub(super) fn tell_scheduler(&self, message: Message) {
         let Some(peer) = self.link.joined() else { return };
         let client = self.client.clone();
         tokio::spawn(async move {
-            let _ = client.request(peer, Message::TaskReport(report)).await;
-        });
-    }
-
-    /// Tells the scheduler a replica's answer (`tx` zero: it never reached the chain), so its
-    /// slot serves another task at once.
-    fn send_notice(&self, notice: ContributionNotice) {
-        let Some(peer) = self.link.joined() else { return };
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            let _ = client.request(peer, Message::ContributionNotice(notice)).await;
+            let _ = client.request(peer, message).await;
         });
     }
 

@@ -205,9 +205,9 @@ impl Service {
 
     pub(super) fn on_progress(&mut self, task: TaskId, event: &SandboxEvent) {
         let SandboxEvent::Progress { fraction: Some(fraction) } = event else { return };
-        let (Some(peer), true) = (self.link.joined(), self.tasks.contains_key(&task)) else {
+        if self.link.joined().is_none() || !self.tasks.contains_key(&task) {
             return;
-        };
+        }
         let now = Instant::now();
         if self.progress_sent.get(&task).is_some_and(|at| now.duration_since(*at) < PROGRESS_EVERY)
         {
@@ -217,11 +217,10 @@ impl Service {
         // In [0, 1000]: the cast cannot truncate.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped")]
         let per_mille = (fraction.clamp(0.0, 1.0) * 1000.0).round() as u16;
-        let report = TaskReport { task, report: Report::Progress(per_mille) };
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            let _ = client.request(peer, Message::TaskReport(report)).await;
-        });
+        self.tell_scheduler(Message::TaskReport(TaskReport {
+            task,
+            report: Report::Progress(per_mille),
+        }));
     }
 
     // ------------------------------------------------------------------ the link
