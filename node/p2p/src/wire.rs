@@ -71,6 +71,14 @@ pub const MAX_DEAL_TASKS: usize = 512;
 pub const MAX_PROGRESS: u16 = 1000;
 /// Largest failure kind in a [`TaskReport`] (a stable name such as `timeout`).
 pub const MAX_FAILURE_KIND: usize = 64;
+/// Most console lines in one [`Report::Console`].
+pub const MAX_CONSOLE_BATCH: usize = 32;
+/// Largest console line relayed, in bytes: a longer one is cut ([`fit_text`]).
+pub const MAX_CONSOLE_LINE: usize = 512;
+/// Most console entries in one [`DealStatus`]: a client reads the rest on its next request.
+pub const MAX_CONSOLE_ENTRIES: usize = 64;
+/// Bytes of one encoded [`ConsoleLine`] at most: level, length and text.
+const CONSOLE_LINE_LEN: usize = 1 + 4 + MAX_CONSOLE_LINE;
 /// Bytes of one encoded [`TaskEntry`] at most: index, phase, progress, result option and hash.
 const TASK_ENTRY_LEN: usize = 4 + 1 + 2 + 1 + 32;
 /// Cap on any message payload: the largest kind's cap. Frames declaring more are refused from
@@ -208,7 +216,10 @@ impl Kind {
             Self::TaskAssignment | Self::ResultUpload => MAX_MESSAGE,
             Self::DataHeader => MAX_PIECES * 32 + 72,
             Self::RecoveryRequest | Self::RecoveryReport => 48 * 1024,
-            Self::DealStatus => MAX_DEAL_TASKS * TASK_ENTRY_LEN + 64,
+            Self::DealStatus => {
+                MAX_DEAL_TASKS * TASK_ENTRY_LEN + MAX_CONSOLE_ENTRIES * (12 + CONSOLE_LINE_LEN) + 72
+            }
+            Self::TaskReport => MAX_CONSOLE_BATCH * CONSOLE_LINE_LEN + 64,
             Self::PoolAnnouncement | Self::SignedOrder => 4 * 1024,
             _ => 1024,
         }
@@ -450,6 +461,57 @@ pub enum Report {
         /// What happened, at most [`MAX_TEXT`] bytes.
         message: String,
     },
+    /// Console lines the work function wrote, in order, each at most [`MAX_CONSOLE_LINE`]
+    /// bytes; at most [`MAX_CONSOLE_BATCH`] per report.
+    Console {
+        /// The lines.
+        lines: Vec<ConsoleLine>,
+        /// Lines the worker dropped before these (its per-task cap ran out).
+        dropped: u32,
+    },
+}
+
+/// A console line's severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConsoleLevel {
+    /// `console.log`, `info`, `debug`.
+    Log = 0,
+    /// `console.warn`.
+    Warn = 1,
+    /// `console.error`.
+    Error = 2,
+}
+
+impl ConsoleLevel {
+    fn from_tag(tag: u8) -> Result<Self, Error> {
+        Ok(match tag {
+            0 => Self::Log,
+            1 => Self::Warn,
+            2 => Self::Error,
+            tag => return Err(Error::InvalidTag { field: "console.level", tag }),
+        })
+    }
+}
+
+/// One console call of a work function: untrusted text, to be shown escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleLine {
+    /// Which method.
+    pub level: ConsoleLevel,
+    /// What it wrote, at most [`MAX_CONSOLE_LINE`] bytes (it may hold line breaks).
+    pub text: String,
+}
+
+/// A console line of a deal's task, as the scheduler relays it to the deal's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleEntry {
+    /// Its place in the deal's console: consecutive, so a gap counts lines dropped.
+    pub seq: u64,
+    /// The task's index in the deal.
+    pub index: u32,
+    /// The line.
+    pub line: ConsoleLine,
 }
 
 /// A worker reports a task's progress (at most once a second) or its machine's failure to run
@@ -634,6 +696,8 @@ pub struct DealStatusRequest {
     pub from: u32,
     /// How many tasks are wanted.
     pub count: u32,
+    /// The console lines wanted: those from this sequence number on (`None`: none).
+    pub console_from: Option<u64>,
 }
 
 /// A task's phase, as the scheduler sees it.
@@ -685,6 +749,12 @@ pub struct DealStatus {
     pub deal: DealId,
     /// The tasks asked for that the scheduler knows, in index order.
     pub tasks: Vec<TaskEntry>,
+    /// The console lines asked for that the scheduler still keeps, in sequence order, at most
+    /// [`MAX_CONSOLE_ENTRIES`].
+    pub console: Vec<ConsoleEntry>,
+    /// The sequence number the deal's next console line will take: lines before it that were
+    /// neither sent nor kept were dropped.
+    pub console_end: u64,
 }
 
 /// Who may send a request kind ([`Message::senders`]).
@@ -944,7 +1014,12 @@ impl Message {
             Self::TaskAssignment(TaskAssignment { input: TaskInput::Inline(b), .. }) => {
                 b.len() + 256
             }
-            Self::DealStatus(m) => m.tasks.len() * TASK_ENTRY_LEN + 64,
+            Self::DealStatus(m) => {
+                m.tasks.len() * TASK_ENTRY_LEN + m.console.len() * (12 + CONSOLE_LINE_LEN) + 72
+            }
+            Self::TaskReport(TaskReport { report: Report::Console { lines, .. }, .. }) => {
+                lines.len() * CONSOLE_LINE_LEN + 64
+            }
             _ => 256,
         }
     }
@@ -1103,6 +1178,13 @@ impl Message {
                 w.b256(&m.deal.0);
                 w.u32(m.from);
                 w.u32(m.count);
+                match m.console_from {
+                    None => w.bool(false),
+                    Some(seq) => {
+                        w.bool(true);
+                        w.u64(seq);
+                    }
+                }
             }
             Self::DealStatus(m) => {
                 w.b256(&m.deal.0);
@@ -1119,6 +1201,13 @@ impl Message {
                         }
                     }
                 }
+                w.count("deal.console", m.console.len(), MAX_CONSOLE_ENTRIES);
+                for entry in m.console.iter().take(MAX_CONSOLE_ENTRIES) {
+                    w.u64(entry.seq);
+                    w.u32(entry.index);
+                    encode_console(w, &entry.line);
+                }
+                w.u64(m.console_end);
             }
             Self::TaskReport(m) => {
                 w.b256(&m.task.0);
@@ -1131,6 +1220,14 @@ impl Message {
                         w.u8(1);
                         w.string("report.kind", kind, MAX_FAILURE_KIND);
                         w.string("report.message", message, MAX_TEXT);
+                    }
+                    Report::Console { lines, dropped } => {
+                        w.u8(2);
+                        w.u32(*dropped);
+                        w.count("report.console", lines.len(), MAX_CONSOLE_BATCH);
+                        for line in lines.iter().take(MAX_CONSOLE_BATCH) {
+                            encode_console(w, line);
+                        }
                     }
                 }
             }
@@ -1331,6 +1428,11 @@ impl Message {
                 deal: DealId(r.b256("deal")?),
                 from: r.u32("deal.from")?,
                 count: r.u32("deal.count")?,
+                console_from: if r.option("deal.console_from")? {
+                    Some(r.u64("deal.console_from")?)
+                } else {
+                    None
+                },
             }),
             Kind::DealStatus => {
                 let deal = DealId(r.b256("deal")?);
@@ -1348,7 +1450,15 @@ impl Message {
                     };
                     tasks.push(TaskEntry { index, phase, progress, result });
                 }
-                Self::DealStatus(DealStatus { deal, tasks })
+                let n = r.count("deal.console", MAX_CONSOLE_ENTRIES)?;
+                let mut console = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let seq = r.u64("deal.console.seq")?;
+                    let index = r.u32("deal.console.index")?;
+                    console.push(ConsoleEntry { seq, index, line: decode_console(r)? });
+                }
+                let console_end = r.u64("deal.console_end")?;
+                Self::DealStatus(DealStatus { deal, tasks, console, console_end })
             }
             Kind::TaskReport => {
                 let task = task(r)?;
@@ -1362,6 +1472,12 @@ impl Message {
                         kind: r.string("report.kind", MAX_FAILURE_KIND)?,
                         message: r.string("report.message", MAX_TEXT)?,
                     },
+                    2 => {
+                        let dropped = r.u32("report.dropped")?;
+                        let n = r.count("report.console", MAX_CONSOLE_BATCH)?;
+                        let lines = (0..n).map(|_| decode_console(r)).collect::<Result<_, _>>()?;
+                        Report::Console { lines, dropped }
+                    }
                     tag => return Err(Error::InvalidTag { field: "report", tag }),
                 };
                 Self::TaskReport(TaskReport { task, report })
@@ -1388,6 +1504,16 @@ pub fn fit_text(text: &str, max: usize) -> String {
         out.push(ellipsis);
     }
     out
+}
+
+fn encode_console(w: &mut Writer, line: &ConsoleLine) {
+    w.u8(line.level as u8);
+    w.string("console.text", &line.text, MAX_CONSOLE_LINE);
+}
+
+fn decode_console(r: &mut Reader<'_>) -> Result<ConsoleLine, Error> {
+    let level = ConsoleLevel::from_tag(r.u8("console.level")?)?;
+    Ok(ConsoleLine { level, text: r.string("console.text", MAX_CONSOLE_LINE)? })
 }
 
 /// Refuses a progress over [`MAX_PROGRESS`] per mille in `field`.

@@ -140,14 +140,22 @@ impl Session {
         let mut outcomes: HashMap<u32, TaskOutcome> = HashMap::new();
         let mut seen: HashMap<u32, (TaskPhase, u16)> = HashMap::new();
         let mut unreachable = 0u32;
+        // The next console line wanted: the pool numbers a deal's lines from 0.
+        let mut console_next = 0u64;
         loop {
+            let reached = match self.console(&mut console_next, &mut emit).await {
+                Some(false) => return Ok(self.ending(outcomes)),
+                Some(true) => true,
+                None => false,
+            };
             let mut answered = false;
             let mut from = 0;
-            while from < total {
+            while reached && from < total {
                 let ask = wire::DealStatusRequest {
                     deal: self.deal,
                     from,
                     count: wire::MAX_DEAL_TASKS as u32,
+                    console_from: None,
                 };
                 let status =
                     match self.p2p.request(self.scheduler, Wire::DealStatusRequest(ask)).await {
@@ -201,6 +209,57 @@ impl Session {
                 return Ok(self.ending(outcomes));
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Emits the console lines the pool keeps from `next` on, and what it dropped before them,
+    /// until it has no more; false when `emit` wants no more events, `None` when the pool does
+    /// not answer.
+    async fn console(&self, next: &mut u64, emit: &mut impl Emit) -> Option<bool> {
+        loop {
+            let ask = wire::DealStatusRequest {
+                deal: self.deal,
+                from: 0,
+                count: 0,
+                console_from: Some(*next),
+            };
+            let (console, end) =
+                match self.p2p.request(self.scheduler, Wire::DealStatusRequest(ask)).await {
+                    Ok(Wire::DealStatus(status)) if status.deal == self.deal => {
+                        (status.console, status.console_end)
+                    }
+                    _ => return None,
+                };
+            let full = console.len() >= wire::MAX_CONSOLE_ENTRIES;
+            for entry in console {
+                if entry.seq < *next {
+                    continue;
+                }
+                if entry.seq > *next {
+                    let lines = entry.seq - *next;
+                    if !emit.emit(JobEvent::ConsoleDropped { lines }).await {
+                        return Some(false);
+                    }
+                }
+                *next = entry.seq.saturating_add(1);
+                let event = JobEvent::Console {
+                    index: entry.index,
+                    level: entry.line.level,
+                    text: entry.line.text,
+                };
+                if !emit.emit(event).await {
+                    return Some(false);
+                }
+            }
+            if !full {
+                // Lines dropped after the last one kept.
+                if end > *next {
+                    let lines = end - *next;
+                    *next = end;
+                    return Some(emit.emit(JobEvent::ConsoleDropped { lines }).await);
+                }
+                return Some(true);
+            }
         }
     }
 

@@ -34,7 +34,10 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use futures::Stream;
-use quorate_p2p::{Multiaddr, wire::TaskPhase};
+use quorate_p2p::{
+    Multiaddr,
+    wire::{ConsoleLevel, TaskPhase},
+};
 use quorate_primitives::{DealId, EvaluatorKind, JobLimits, PoolId, TaskOutcome};
 use serde_json::value::RawValue;
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -186,6 +189,22 @@ pub enum JobEvent {
         phase: TaskPhase,
         /// Per mille.
         per_mille: u16,
+    },
+    /// A line a task's work function wrote to its console (from one of its replicas), as the
+    /// worker relayed it: untrusted text, to be shown escaped (`job submit --watch` does).
+    Console {
+        /// The task's index.
+        index: u32,
+        /// Which console method.
+        level: ConsoleLevel,
+        /// What it wrote (it may hold line breaks).
+        text: String,
+    },
+    /// Console lines the caps dropped (per task on the worker and the pool, per deal on the
+    /// pool) before the next [`JobEvent::Console`].
+    ConsoleDropped {
+        /// How many.
+        lines: u64,
     },
     /// A task's result, checked against the digest revealed on chain.
     Result {

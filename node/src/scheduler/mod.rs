@@ -12,6 +12,7 @@
 //! | [`pool`] | the pool on chain: created with its policy; its signed orders |
 //! | [`ledger`] | the pool's record on chain for `status`: deals and tasks by state, workers, earnings |
 
+pub mod console;
 pub mod events;
 pub mod jobs;
 pub mod ledger;

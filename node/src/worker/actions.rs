@@ -250,6 +250,9 @@ impl Service {
     fn on_ran(&mut self, task: TaskId, outcome: LocalOutcome) -> Result<(), WorkerError> {
         self.busy.remove(&task);
         self.progress_sent.remove(&task);
+        if let Some(report) = self.console.flush(task, Instant::now()) {
+            self.tell_scheduler(Message::TaskReport(TaskReport { task, report }));
+        }
         match outcome {
             LocalOutcome::Agreed(outcome) => {
                 let bytes = outcome.to_bytes();
@@ -522,6 +525,7 @@ impl Service {
         self.unread.remove(&task);
         self.failures.remove(&task);
         self.progress_sent.remove(&task);
+        self.console.remove(task);
         let job = held.assignment.job;
         if !self.tasks.values().any(|t| t.assignment.job == job) {
             let keep: Vec<_> = self.tasks.values().map(|t| t.assignment.job).collect();

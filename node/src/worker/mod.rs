@@ -33,6 +33,7 @@ pub const OVERTAKEN: &str = "overtaken";
 
 mod actions;
 pub mod chain;
+mod console;
 mod deal;
 pub mod exec;
 mod link;

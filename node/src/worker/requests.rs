@@ -203,24 +203,41 @@ impl Service {
         });
     }
 
-    pub(super) fn on_progress(&mut self, task: TaskId, event: &SandboxEvent) {
-        let SandboxEvent::Progress { fraction: Some(fraction) } = event else { return };
+    /// A running task's progress or console line, relayed to the scheduler for the client.
+    pub(super) fn on_event(&mut self, task: TaskId, event: &SandboxEvent) {
         if self.link.joined().is_none() || !self.tasks.contains_key(&task) {
             return;
         }
         let now = Instant::now();
-        if self.progress_sent.get(&task).is_some_and(|at| now.duration_since(*at) < PROGRESS_EVERY)
-        {
-            return;
+        let report = match event {
+            SandboxEvent::Console { level, text } => {
+                let report = self.console.push(task, *level, text, now);
+                // A line that comes after its task's run ended goes at once.
+                if self.busy.contains(&task) { report } else { self.console.flush(task, now) }
+            }
+            SandboxEvent::Progress { fraction: Some(fraction) } => {
+                if self
+                    .progress_sent
+                    .get(&task)
+                    .is_some_and(|at| now.duration_since(*at) < PROGRESS_EVERY)
+                {
+                    return;
+                }
+                self.progress_sent.insert(task, now);
+                // In [0, 1000]: the cast cannot truncate.
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "clamped"
+                )]
+                let per_mille = (fraction.clamp(0.0, 1.0) * 1000.0).round() as u16;
+                Some(Report::Progress(per_mille))
+            }
+            SandboxEvent::Progress { fraction: None } => None,
+        };
+        if let Some(report) = report {
+            self.tell_scheduler(Message::TaskReport(TaskReport { task, report }));
         }
-        self.progress_sent.insert(task, now);
-        // In [0, 1000]: the cast cannot truncate.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped")]
-        let per_mille = (fraction.clamp(0.0, 1.0) * 1000.0).round() as u16;
-        self.tell_scheduler(Message::TaskReport(TaskReport {
-            task,
-            report: Report::Progress(per_mille),
-        }));
     }
 
     // ------------------------------------------------------------------ the link
@@ -295,6 +312,9 @@ impl Service {
         }
         let action = self.link.on_tick(now);
         self.act(action);
+        for (task, report) in self.console.due(now) {
+            self.tell_scheduler(Message::TaskReport(TaskReport { task, report }));
+        }
         self.drive_all();
     }
 

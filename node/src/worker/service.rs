@@ -112,6 +112,8 @@ pub(super) struct Service {
     pub(super) failures: HashMap<TaskId, String>,
     /// When each running task's progress was last sent.
     pub(super) progress_sent: HashMap<TaskId, Instant>,
+    /// Console lines of running tasks, waiting to be relayed.
+    pub(super) console: super::console::ConsoleRelay,
     pub(super) link: Link,
     pub(super) heartbeat: Option<tokio::time::Interval>,
     pub(super) done: mpsc::Sender<Done>,
@@ -302,6 +304,7 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         unread: HashMap::new(),
         failures: HashMap::new(),
         progress_sent: HashMap::new(),
+        console: super::console::ConsoleRelay::default(),
         link: Link::new(),
         heartbeat: None,
         done,
@@ -386,7 +389,7 @@ impl Service {
                     }
                     None => break Err(quorate_p2p::Error::Shutdown.into()),
                 },
-                Some((task, event)) = inputs.progress.recv() => self.on_progress(task, &event),
+                Some((task, event)) = inputs.progress.recv() => self.on_event(task, &event),
                 _ = heartbeat => self.send_heartbeat(),
                 _ = tick.tick() => self.on_tick(),
                 _ = renew.tick() => {

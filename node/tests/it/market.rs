@@ -27,6 +27,7 @@ use quorate_node::{
         local::{self, LocalConfig, LocalOutcome},
     },
 };
+use quorate_p2p::wire::ConsoleLevel;
 use quorate_poco::{
     payout::{ContributionStatus, PayoutTerms, SettledContribution, finalize},
     weight::payout_weight,
@@ -84,8 +85,11 @@ async fn fifty_tasks_at_trust_3_on_four_workers_pay_exactly_what_poco_says() {
     everyone.extend(&workers);
     let before = holdings(&provider, hub, &everyone).await;
 
-    // 50 tasks; the work function throws on inputs ending in 7.
-    let code = "(n) => { if (n % 10 === 7) throw new Error(`no sevens: ${n}`); \
+    // 50 tasks; the work function throws on inputs ending in 7. Each writes a console line;
+    // task 3 writes 200 (the caps keep a few), with a terminal escape in each.
+    let code = "(n) => { console.log(`tile ${n}`); \
+                if (n === 3) for (let i = 0; i < 200; i++) console.warn(`\\u001b[2J${i}`); \
+                if (n % 10 === 7) throw new Error(`no sevens: ${n}`); \
                 return { n, square: n * n, root: Math.sqrt(n) }; }";
     let (job, _) = Job::builder(code).inputs((0..50).map(serde_json::Value::from)).build().unwrap();
     let local_config = LocalConfig { program, sandboxes: 1, nice: 10 };
@@ -103,12 +107,15 @@ async fn fifty_tasks_at_trust_3_on_four_workers_pay_exactly_what_poco_says() {
         .unwrap();
     let mut results: Vec<Option<TaskOutcome>> = vec![None; 50];
     let mut deal = None;
+    let (mut console, mut console_dropped) = (Vec::new(), 0u64);
     let started = std::time::Instant::now();
     let refundable = tokio::time::timeout(std::time::Duration::from_secs(400), async {
         while let Some(event) = events.next().await {
             match event.unwrap() {
                 JobEvent::Deal { deal: id } => deal = Some(id),
                 JobEvent::Result { index, outcome } => results[index as usize] = Some(outcome),
+                JobEvent::Console { index, level, text } => console.push((index, level, text)),
+                JobEvent::ConsoleDropped { lines } => console_dropped += lines,
                 JobEvent::Finished { refundable } => return refundable,
                 _ => {}
             }
@@ -128,6 +135,29 @@ async fn fifty_tasks_at_trust_3_on_four_workers_pay_exactly_what_poco_says() {
         let is_error = matches!(got, Some(TaskOutcome::Error { message, .. }) if message.contains("no sevens"));
         assert_eq!(is_error, index % 10 == 7, "task {index}: {got:?}");
     }
+
+    // The console: one replica's lines per task, in order within a task; task 3's chatter
+    // capped, what was dropped counted, the rest of task 3's lines in order.
+    for index in 0..50u32 {
+        let tile: Vec<_> = console
+            .iter()
+            .filter(|(i, level, _)| *i == index && *level == ConsoleLevel::Log)
+            .collect();
+        assert_eq!(tile.len(), 1, "task {index}: {tile:?}");
+        assert_eq!(tile[0].2, format!("tile {index}"));
+    }
+    let chatter: Vec<&str> = console
+        .iter()
+        .filter(|(_, level, _)| *level == ConsoleLevel::Warn)
+        .map(|(i, _, text)| {
+            assert_eq!(*i, 3);
+            text.as_str()
+        })
+        .collect();
+    let wanted: Vec<String> = (0..chatter.len()).map(|i| format!("\u{1b}[2J{i}")).collect();
+    assert_eq!(chatter, wanted);
+    assert!((10..200).contains(&chatter.len()), "{} of task 3's lines", chatter.len());
+    assert_eq!(chatter.len() as u64 + console_dropped, 200);
 
     // The pool finalizes each revealed task on chain; wait for all of them.
     let report = loop {

@@ -426,7 +426,7 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     let started = Instant::now();
     let entries = within(120, "the deal's results", async {
         loop {
-            let request = wire::DealStatusRequest { deal, from: 0, count: 10 };
+            let request = wire::DealStatusRequest { deal, from: 0, count: 10, console_from: None };
             if let Ok(Wire::DealStatus(status)) =
                 client_p2p.request(scheduler, Wire::DealStatusRequest(request)).await
                 && status.tasks.len() == 3
@@ -446,7 +446,7 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     .await;
     eprintln!("3 tasks from deal to verified results in {:?}", started.elapsed());
     // Nobody but the deal's client reads its status or fetches its results.
-    let peek = wire::DealStatusRequest { deal, from: 0, count: 10 };
+    let peek = wire::DealStatusRequest { deal, from: 0, count: 10, console_from: None };
     let status = other.request(scheduler, Wire::DealStatusRequest(peek)).await.unwrap();
     assert!(matches!(&status, Wire::DealStatus(s) if s.tasks.is_empty()), "{status:?}");
     let stolen =

@@ -264,6 +264,7 @@ mod tests {
                     deal: DealId::default(),
                     from: 0,
                     count: 512,
+                    console_from: None,
                 }),
                 client,
             ),

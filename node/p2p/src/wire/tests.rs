@@ -193,11 +193,15 @@ fn byte_snapshots() {
     payload.push(0);
     assert_eq!(unknown.encode_frame().unwrap(), frame(&payload));
 
-    let deal_request =
-        Message::DealStatusRequest(DealStatusRequest { deal: DealId(b(0x07)), from: 8, count: 9 });
+    let deal_request = Message::DealStatusRequest(DealStatusRequest {
+        deal: DealId(b(0x07)),
+        from: 8,
+        count: 9,
+        console_from: Some(3),
+    });
     let mut payload = vec![24];
     payload.extend_from_slice(&[0x07; 32]);
-    payload.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 9]);
+    payload.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 3]);
     assert_eq!(deal_request.encode_frame().unwrap(), frame(&payload));
 
     let deal = Message::DealStatus(DealStatus {
@@ -211,6 +215,12 @@ fn byte_snapshots() {
                 result: Some(ContentHash(b(0x08))),
             },
         ],
+        console: vec![ConsoleEntry {
+            seq: 5,
+            index: 2,
+            line: ConsoleLine { level: ConsoleLevel::Warn, text: "hi".into() },
+        }],
+        console_end: 9,
     });
     let mut payload = vec![25];
     payload.extend_from_slice(&[0x07; 32]);
@@ -218,6 +228,9 @@ fn byte_snapshots() {
     payload.extend_from_slice(&[0, 0, 0, 1, 1, 0x01, 0xf4, 0]);
     payload.extend_from_slice(&[0, 0, 0, 2, 3, 0x03, 0xe8, 1]);
     payload.extend_from_slice(&[0x08; 32]);
+    payload.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 2, 1, 0, 0, 0, 2]);
+    payload.extend_from_slice(b"hi");
+    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9]);
     assert_eq!(deal.encode_frame().unwrap(), frame(&payload));
 
     let progress =
@@ -237,6 +250,17 @@ fn byte_snapshots() {
     payload.extend_from_slice(&[0, 0, 0, 4]);
     payload.extend_from_slice(b"60 s");
     assert_eq!(failed.encode_frame().unwrap(), frame(&payload));
+    let console = Message::TaskReport(TaskReport {
+        task: TaskId(b(0x02)),
+        report: Report::Console {
+            lines: vec![ConsoleLine { level: ConsoleLevel::Error, text: "x".into() }],
+            dropped: 7,
+        },
+    });
+    let mut payload = vec![26];
+    payload.extend_from_slice(&[0x02; 32]);
+    payload.extend_from_slice(&[2, 0, 0, 0, 7, 0, 1, 2, 0, 0, 0, 1, b'x']);
+    assert_eq!(console.encode_frame().unwrap(), frame(&payload));
 
     assert_eq!(Message::Ack.encode_frame().unwrap(), frame(&[19]));
     assert_eq!(
@@ -315,7 +339,7 @@ fn strict_decoding_refuses_with_reasons() {
         raw.extend_from_slice(&[0; 32]);
         raw.extend_from_slice(&[0, 1, 0, 0, 0, 0, phase]);
         raw.extend_from_slice(&progress.to_be_bytes());
-        raw.push(0);
+        raw.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         raw
     };
     assert!(Message::decode(&entry(4, 1000)).is_ok());
@@ -328,13 +352,20 @@ fn strict_decoding_refuses_with_reasons() {
         Err(Error::FieldTooLarge { field: "deal.task.progress", len: 1001, max: 1000 })
     ));
     let task = TaskEntry { index: 0, phase: TaskPhase::Waiting, progress: 1001, result: None };
-    let over = Message::DealStatus(DealStatus { deal: DealId::default(), tasks: vec![task] });
+    let over = Message::DealStatus(DealStatus {
+        deal: DealId::default(),
+        tasks: vec![task],
+        console: vec![],
+        console_end: 0,
+    });
     assert!(matches!(over.encode(), Err(Error::FieldTooLarge { field: "deal.task.progress", .. })));
     // More task entries than the cap: refused both ways, before anything is allocated.
     let task = TaskEntry { progress: 0, ..task };
     let big = Message::DealStatus(DealStatus {
         deal: DealId::default(),
         tasks: vec![task; MAX_DEAL_TASKS + 1],
+        console: vec![],
+        console_end: 0,
     });
     assert!(matches!(big.encode(), Err(Error::FieldTooLarge { field: "deal.tasks", .. })));
     let mut raw = vec![25];
@@ -354,7 +385,27 @@ fn strict_decoding_refuses_with_reasons() {
         Message::decode(&report(&[0, 0x03, 0xe9])),
         Err(Error::FieldTooLarge { field: "report.progress", len: 1001, max: 1000 })
     ));
-    assert_eq!(Message::decode(&report(&[2])), Err(Error::InvalidTag { field: "report", tag: 2 }));
+    assert_eq!(Message::decode(&report(&[3])), Err(Error::InvalidTag { field: "report", tag: 3 }));
+    // Console reports: more lines than a batch, longer lines than the cap, an unknown level.
+    assert!(Message::decode(&report(&[2, 0, 0, 0, 0, 0, 0])).is_ok());
+    assert!(matches!(
+        Message::decode(&report(&[2, 0, 0, 0, 0, 0, 33])),
+        Err(Error::FieldTooLarge { field: "report.console", len: 33, max: MAX_CONSOLE_BATCH })
+    ));
+    assert!(matches!(
+        Message::decode(&report(&[2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 1])),
+        Err(Error::FieldTooLarge { field: "console.text", len: 513, max: MAX_CONSOLE_LINE })
+    ));
+    assert_eq!(
+        Message::decode(&report(&[2, 0, 0, 0, 0, 0, 1, 3, 0, 0, 0, 0])),
+        Err(Error::InvalidTag { field: "console.level", tag: 3 })
+    );
+    let line = ConsoleLine { level: ConsoleLevel::Log, text: "l".repeat(MAX_CONSOLE_LINE + 1) };
+    let long_line = Report::Console { lines: vec![line], dropped: 0 };
+    assert!(matches!(
+        Message::TaskReport(TaskReport { task: TaskId::default(), report: long_line }).encode(),
+        Err(Error::FieldTooLarge { field: "console.text", .. })
+    ));
     assert!(matches!(
         Message::decode(&report(&[1, 0, 0, 0, 65])),
         Err(Error::FieldTooLarge { field: "report.kind", len: 65, max: MAX_FAILURE_KIND })
@@ -423,7 +474,12 @@ fn requests_name_who_may_send_them_and_answers_are_never_requests() {
     for answer in [
         Message::Ack,
         Message::JobStatus(JobStatus { job: ContentHash::default(), state: JobState::Unknown }),
-        Message::DealStatus(DealStatus { deal: DealId::default(), tasks: vec![] }),
+        Message::DealStatus(DealStatus {
+            deal: DealId::default(),
+            tasks: vec![],
+            console: vec![],
+            console_end: 0,
+        }),
     ] {
         assert!(answer.kind().is_response());
         assert_eq!(answer.senders(), None);
@@ -550,6 +606,20 @@ fn task_entry() -> impl Strategy<Value = TaskEntry> {
     )
 }
 
+fn console_line() -> impl Strategy<Value = ConsoleLine> {
+    let level =
+        prop_oneof![Just(ConsoleLevel::Log), Just(ConsoleLevel::Warn), Just(ConsoleLevel::Error)];
+    (level, text(MAX_CONSOLE_LINE)).prop_map(|(level, text)| ConsoleLine { level, text })
+}
+
+fn console_entry() -> impl Strategy<Value = ConsoleEntry> {
+    (any::<u64>(), any::<u32>(), console_line()).prop_map(|(seq, index, line)| ConsoleEntry {
+        seq,
+        index,
+        line,
+    })
+}
+
 /// The client ↔ scheduler messages.
 fn job_message() -> impl Strategy<Value = Message> {
     prop_oneof![
@@ -568,12 +638,25 @@ fn job_message() -> impl Strategy<Value = Message> {
             job: ContentHash(job),
             state
         })),
-        (b256(), any::<u32>(), any::<u32>()).prop_map(|(deal, from, count)| {
-            Message::DealStatusRequest(DealStatusRequest { deal: DealId(deal), from, count })
-        }),
-        (b256(), vec(task_entry(), 0..64)).prop_map(|(deal, tasks)| Message::DealStatus(
-            DealStatus { deal: DealId(deal), tasks }
-        )),
+        (b256(), any::<u32>(), any::<u32>(), option::of(any::<u64>())).prop_map(
+            |(deal, from, count, console_from)| {
+                Message::DealStatusRequest(DealStatusRequest {
+                    deal: DealId(deal),
+                    from,
+                    count,
+                    console_from,
+                })
+            }
+        ),
+        (
+            b256(),
+            vec(task_entry(), 0..64),
+            vec(console_entry(), 0..=MAX_CONSOLE_ENTRIES),
+            any::<u64>()
+        )
+            .prop_map(|(deal, tasks, console, console_end)| Message::DealStatus(
+                DealStatus { deal: DealId(deal), tasks, console, console_end }
+            )),
     ]
 }
 
@@ -701,6 +784,8 @@ fn task_report() -> impl Strategy<Value = Message> {
         (0..=MAX_PROGRESS).prop_map(Report::Progress),
         (text(MAX_FAILURE_KIND), text(MAX_TEXT))
             .prop_map(|(kind, message)| Report::Failed { kind, message }),
+        (vec(console_line(), 0..=MAX_CONSOLE_BATCH), any::<u32>())
+            .prop_map(|(lines, dropped)| Report::Console { lines, dropped }),
     ];
     (task(), report).prop_map(|(task, report)| Message::TaskReport(TaskReport { task, report }))
 }
@@ -850,6 +935,7 @@ fn maximal_messages_fit_their_caps() {
             deal: DealId(b(5)),
             from: u32::MAX,
             count: u32::MAX,
+            console_from: Some(u64::MAX),
         }),
         Message::DealStatus(DealStatus {
             deal: DealId(b(5)),
@@ -862,6 +948,31 @@ fn maximal_messages_fit_their_caps() {
                 };
                 MAX_DEAL_TASKS
             ],
+            console: vec![
+                ConsoleEntry {
+                    seq: u64::MAX,
+                    index: u32::MAX,
+                    line: ConsoleLine {
+                        level: ConsoleLevel::Error,
+                        text: "é".repeat(MAX_CONSOLE_LINE / 2),
+                    },
+                };
+                MAX_CONSOLE_ENTRIES
+            ],
+            console_end: u64::MAX,
+        }),
+        Message::TaskReport(TaskReport {
+            task: TaskId(b(7)),
+            report: Report::Console {
+                lines: vec![
+                    ConsoleLine {
+                        level: ConsoleLevel::Log,
+                        text: "c".repeat(MAX_CONSOLE_LINE)
+                    };
+                    MAX_CONSOLE_BATCH
+                ],
+                dropped: u32::MAX,
+            },
         }),
     ];
     for message in maximal {

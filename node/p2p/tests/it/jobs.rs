@@ -13,8 +13,8 @@ use quorate_p2p::{
     fetch::{FetchConfig, fetch},
     identity::{Purpose, VerifiedPeer},
     wire::{
-        DataRequest, DealStatus, DealStatusRequest, JobOffer, JobState, JobStatus,
-        JobStatusRequest, TaskEntry, TaskPhase,
+        ConsoleEntry, ConsoleLevel, ConsoleLine, DataRequest, DealStatus, DealStatusRequest,
+        JobOffer, JobState, JobStatus, JobStatusRequest, TaskEntry, TaskPhase,
     },
 };
 use quorate_primitives::{ContentHash, DealId, EvaluatorKind, JobLimits, JobManifest};
@@ -190,8 +190,18 @@ async fn a_client_offers_a_job_and_only_the_scheduler_may_fetch_its_manifest() {
         TaskEntry { index: 1, phase: TaskPhase::Running, progress: 420, result: None },
         TaskEntry { index: 2, phase: TaskPhase::Waiting, progress: 0, result: None },
     ];
-    let request = Message::DealStatusRequest(DealStatusRequest { deal, from: 0, count: 3 });
-    let reply = Message::DealStatus(DealStatus { deal, tasks });
+    let request = Message::DealStatusRequest(DealStatusRequest {
+        deal,
+        from: 0,
+        count: 3,
+        console_from: Some(0),
+    });
+    let console = vec![ConsoleEntry {
+        seq: 0,
+        index: 1,
+        line: ConsoleLine { level: ConsoleLevel::Log, text: "tile 1 of 4".into() },
+    }];
+    let reply = Message::DealStatus(DealStatus { deal, tasks, console, console_end: 1 });
     let (_, answer) = ask(&client, &mut scheduler, request, reply.clone()).await;
     assert_eq!(answer, reply);
 

@@ -83,8 +83,9 @@ impl Progress {
                     ConsoleLevel::Error => " error",
                 };
                 self.clear(&mut err);
-                for line in text.lines() {
-                    let _ = writeln!(err, "[task {index}{tag}] {line}");
+                let index = u32::try_from(*index).unwrap_or(u32::MAX);
+                for line in super::console_lines(index, tag, text) {
+                    let _ = writeln!(err, "{line}");
                 }
             }
             LocalReport::Event { .. } => {}

@@ -307,3 +307,38 @@ fn write_results(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// A work function's console text as lines to print, `[task i] …` (`tag` after the index for
+/// warnings and errors): the text is untrusted, so control characters (terminal escapes, line
+/// rewrites) and bidirectional overrides come out escaped instead of acting on the terminal.
+pub(super) fn console_lines<'a>(
+    index: u32,
+    tag: &'a str,
+    text: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    text.lines().map(move |line| {
+        let mut shown = String::with_capacity(line.len());
+        for c in line.chars() {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                shown.extend(c.escape_unicode());
+            } else {
+                shown.push(c);
+            }
+        }
+        format!("[task {index}{tag}] {shown}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn console_text_cannot_drive_the_terminal() {
+        let lines: Vec<_> =
+            super::console_lines(3, " warn", "ok\n\x1b[2Jgone\rback\u{202e}txt\n").collect();
+        assert_eq!(
+            lines,
+            ["[task 3 warn] ok", "[task 3 warn] \\u{1b}[2Jgone\\u{d}back\\u{202e}txt"]
+        );
+    }
+}

@@ -1,14 +1,15 @@
 //! What a client sees on stderr while its deal runs: with `--watch`, a bar for the job and one
 //! per task in progress (fed by the work functions' `progress()` through the pool and by the
 //! results verified against the chain), redrawn in place on a terminal, or a line per change
-//! elsewhere; without it, a count of verified results now and then.
+//! elsewhere, and the work functions' console lines above them (escaped, as the pool relays
+//! them: one replica per task, capped); without it, a count of verified results now and then.
 
 use std::{
     io::{IsTerminal, Write},
     time::{Duration, Instant},
 };
 
-use quorate_p2p::wire::TaskPhase;
+use quorate_p2p::wire::{ConsoleLevel, TaskPhase};
 
 use crate::client::JobEvent;
 
@@ -58,6 +59,25 @@ impl Watch {
     pub(super) fn event(&mut self, event: &JobEvent) {
         let mut err = std::io::stderr().lock();
         match *event {
+            JobEvent::Console { index, level, ref text } if self.mode != Mode::Counts => {
+                let tag = match level {
+                    ConsoleLevel::Log => "",
+                    ConsoleLevel::Warn => " warn",
+                    ConsoleLevel::Error => " error",
+                };
+                self.clear(&mut err);
+                for line in super::console_lines(index, tag, text) {
+                    let _ = writeln!(err, "{line}");
+                }
+            }
+            JobEvent::ConsoleDropped { lines } if self.mode != Mode::Counts => {
+                self.clear(&mut err);
+                let _ = writeln!(
+                    err,
+                    "[{lines} console line{} dropped: the pool keeps a few per task]",
+                    if lines == 1 { "" } else { "s" }
+                );
+            }
             JobEvent::Task { index, phase, per_mille } => {
                 let Some(slot) = self.tasks.get_mut(index as usize) else { return };
                 let before = *slot;
@@ -91,7 +111,7 @@ impl Watch {
         let all = self.verified == self.tasks.len();
         let due = self.last_drawn.is_none_or(|t| t.elapsed() >= REDRAW);
         match self.mode {
-            Mode::Bars if due || all => self.draw(&mut err),
+            Mode::Bars if due || all || self.drawn_lines == 0 => self.draw(&mut err),
             Mode::Counts if (due && self.last_drawn.is_some()) || all => {
                 let _ =
                     writeln!(err, "{} of {} results verified.", self.verified, self.tasks.len());

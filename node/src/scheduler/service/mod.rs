@@ -238,6 +238,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         early: BTreeMap::new(),
         early_bytes: 0,
         progress: HashMap::new(),
+        console: crate::scheduler::console::Consoles::default(),
         orders: BTreeMap::new(),
         sequence: 0,
         addrs: addrs.clone(),
@@ -342,6 +343,8 @@ struct Service {
     early_bytes: usize,
     /// Progress reported by workers, per mille.
     progress: HashMap<TaskId, u16>,
+    /// What the work functions wrote, per deal, for its client.
+    console: crate::scheduler::console::Consoles,
     /// Orders published and still valid, by EIP-712 hash.
     orders:
         BTreeMap<B256, (alloy::primitives::Bytes, quorate_contracts::bindings::IHub::PoolOrder)>,

@@ -115,6 +115,11 @@ impl Service {
                             self.progress.insert(report.task, per_mille.min(wire::MAX_PROGRESS));
                         }
                     }
+                    wire::Report::Console { lines, dropped } => {
+                        if let Some((deal, index)) = self.deal_of(report.task) {
+                            self.console.record(deal, index, from, lines, dropped);
+                        }
+                    }
                     wire::Report::Failed { kind, .. } if kind == crate::worker::OVERTAKEN => {
                         // A consensus came first (the worker may read its block before this
                         // scheduler): the replica is dropped, its slot freed, nothing counted
@@ -157,7 +162,12 @@ impl Service {
                 {
                     Wire::DealStatus(self.deal_status(&request))
                 } else {
-                    Wire::DealStatus(DealStatus { deal: request.deal, tasks: Vec::new() })
+                    Wire::DealStatus(DealStatus {
+                        deal: request.deal,
+                        tasks: Vec::new(),
+                        console: Vec::new(),
+                        console_end: 0,
+                    })
                 }
             }
             other => refuse(format!("a scheduler does not take a {}", other.kind().name())),
@@ -234,7 +244,12 @@ impl Service {
 
     pub(super) fn deal_status(&self, request: &wire::DealStatusRequest) -> DealStatus {
         let Some(job) = self.deal_jobs.get(&request.deal) else {
-            return DealStatus { deal: request.deal, tasks: Vec::new() };
+            return DealStatus {
+                deal: request.deal,
+                tasks: Vec::new(),
+                console: Vec::new(),
+                console_end: 0,
+            };
         };
         let count = self.manifests.get(job).map_or(0, JobManifest::task_count);
         let end =
@@ -256,7 +271,11 @@ impl Service {
                 }
             })
             .collect();
-        DealStatus { deal: request.deal, tasks }
+        let console = request
+            .console_from
+            .map_or_else(Vec::new, |from| self.console.read(request.deal, from));
+        let console_end = self.console.end(request.deal);
+        DealStatus { deal: request.deal, tasks, console, console_end }
     }
 }
 

@@ -213,7 +213,8 @@ impl Buyer {
     async fn completed(&self, pool: &Bare, deal: DealId, tasks: u32) -> Vec<wire::TaskEntry> {
         within(150, "the deal's results", async {
             loop {
-                let request = wire::DealStatusRequest { deal, from: 0, count: tasks };
+                let request =
+                    wire::DealStatusRequest { deal, from: 0, count: tasks, console_from: None };
                 if let Ok(Wire::DealStatus(status)) =
                     self.p2p.request(pool.scheduler, Wire::DealStatusRequest(request)).await
                     && status.tasks.len() == tasks as usize
