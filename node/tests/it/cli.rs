@@ -417,7 +417,13 @@ fn a_job_submitted_to_quorate_devnet_comes_back_verified() {
     let devnet = DevnetProcess::start(&dir.path().join("devnet"));
     assert!(devnet.summary.contains("workers    2 joined"), "{}", devnet.summary);
     let code = dir.path().join("square.js");
-    std::fs::write(&code, "(input) => ({ n: input.n, square: input.n * input.n })").unwrap();
+    // Its console line carries a terminal escape: shown escaped, never obeyed.
+    std::fs::write(
+        &code,
+        "(input) => { console.log(`squaring ${input.n}\\u001b[2J`); \
+         return { n: input.n, square: input.n * input.n }; }",
+    )
+    .unwrap();
     let inputs = dir.path().join("in.jsonl");
     std::fs::write(&inputs, "{\"n\": 3}\n{\"n\": 4}\n").unwrap();
     let started = Instant::now();
@@ -489,6 +495,9 @@ fn a_job_submitted_to_quorate_devnet_comes_back_verified() {
         "{err}"
     );
     assert!(err.contains("[task 1] result verified against the chain"), "{err}");
+    // The work function's console, relayed by a worker and the pool, escaped.
+    assert!(err.contains("[task 1] squaring 4\\u{1b}[2J\n"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
     // The wallet's deals, from the chain, with no password asked.
     // Results are verified once revealed; the pool finalizes them on chain a block or so later.
     let finalized = Instant::now() + Duration::from_secs(30);
