@@ -153,6 +153,7 @@ pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::R
             proof_ttl: Duration::from_secs(24 * 3600),
             drain: Duration::from_secs(10),
             pipeline,
+            credential: None,
         };
         let signer = PrivateKeySigner::from_bytes(&account.key)?;
         workers.push(worker::spawn(config, signer).await?);

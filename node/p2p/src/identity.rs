@@ -271,6 +271,9 @@ impl IdentityProof {
     }
 }
 
+/// Bytes of an encoded [`JoinCredential`]: pool, worker, chain, expiry and signature.
+const CREDENTIAL_LEN: usize = 8 + 20 + 8 + 8 + 65;
+
 /// The pool owner's permission for one worker address to join a private pool until an expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinCredential {
@@ -331,6 +334,27 @@ impl JoinCredential {
             return Err(Error::WrongChain { expected: policy.chain_id, found: self.chain_id });
         }
         check_expiry(self.expires_at, now, policy.max_validity_s)
+    }
+
+    /// The credential as text to hand its worker: `0x` and the hex of its bytes.
+    pub fn to_text(&self) -> String {
+        let mut w = Writer::with_capacity(CREDENTIAL_LEN);
+        self.encode(&mut w);
+        // Fixed-size fields only: encoding cannot fail.
+        alloy_primitives::hex::encode_prefixed(w.finish().unwrap_or_default())
+    }
+
+    /// Reads [`JoinCredential::to_text`]'s form; the error says what is wrong with the text.
+    pub fn from_text(text: &str) -> Result<Self, String> {
+        let bytes = alloy_primitives::hex::decode(text.trim())
+            .map_err(|e| format!("not hexadecimal ({e})"))?;
+        if bytes.len() != CREDENTIAL_LEN {
+            return Err(format!("{} bytes where a credential has {CREDENTIAL_LEN}", bytes.len()));
+        }
+        let mut r = Reader::new(&bytes);
+        let credential = Self::decode(&mut r).map_err(|e| e.to_string())?;
+        r.finish().map_err(|e| e.to_string())?;
+        Ok(credential)
     }
 
     pub(crate) fn encode(&self, w: &mut Writer) {
@@ -461,6 +485,13 @@ mod tests {
         let (worker, pool) = (Address::repeat_byte(9), PoolId(7));
         let credential = JoinCredential::sign(&owner, pool, worker, 31337, NOW + 60).unwrap();
         assert_eq!(credential.verify(pool, owner.address(), worker, NOW, &POLICY), Ok(()));
+        // As text, for the worker's configuration: read back exactly, anything else refused.
+        let text = credential.to_text();
+        assert_eq!(JoinCredential::from_text(&format!(" {text}\n")), Ok(credential.clone()));
+        assert!(
+            JoinCredential::from_text(&text[..text.len() - 2]).unwrap_err().contains("108 bytes")
+        );
+        assert!(JoinCredential::from_text("0xzz").unwrap_err().contains("not hexadecimal"));
         assert!(matches!(
             credential.verify(pool, owner.address(), Address::repeat_byte(1), NOW, &POLICY),
             Err(Error::WrongWorker { .. })

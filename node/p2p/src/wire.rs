@@ -344,6 +344,17 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// True for a refusal that waiting does not change: the worker's credential or address.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::CredentialRequired
+                | Self::CredentialInvalid
+                | Self::CredentialExpired
+                | Self::NotAllowed
+        )
+    }
+
     fn from_tag(tag: u8) -> Result<Self, Error> {
         Ok(match tag {
             0 => Self::Full,

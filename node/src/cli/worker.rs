@@ -55,6 +55,10 @@ pub(super) struct RunArgs {
     /// A peer to start from, ending in /p2p/<peer id> (repeatable; added to worker.bootstrap).
     #[arg(long, value_name = "ADDR")]
     bootstrap: Vec<String>,
+    /// For a private pool: the join credential its operator signed for this worker (default:
+    /// worker.credential).
+    #[arg(long, value_name = "CREDENTIAL")]
+    credential: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -131,6 +135,12 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
         proof_ttl: Duration::from_secs(24 * 3600),
         drain: Duration::from_secs(w.drain_secs),
         pipeline: usize::try_from(w.pipeline).unwrap_or(1),
+        credential: match &run.credential {
+            Some(text) => Some(quorate_p2p::identity::JoinCredential::from_text(text).map_err(|e| {
+                anyhow::anyhow!("--credential is not a join credential ({e}): paste the whole line `quorate scheduler credential` printed")
+            })?),
+            None => w.join_credential()?,
+        },
     };
     worker.validate()?;
     Ok(worker)

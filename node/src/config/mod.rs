@@ -131,6 +131,12 @@ pub struct SchedulerSection {
     pub min_failure_score: u64,
     /// How long results stay fetchable by a deal's client after the deal ends, in seconds.
     pub result_retention_secs: u64,
+    /// Only workers holding the pool owner's join credential may join
+    /// (`quorate scheduler credential`).
+    pub private: bool,
+    /// Workers refused whatever they hold (a revoked credential, a worker turned away), by
+    /// address.
+    pub deny_workers: Vec<String>,
 }
 
 impl Default for SchedulerSection {
@@ -155,6 +161,8 @@ impl Default for SchedulerSection {
             max_pending_intakes: 32,
             min_failure_score: 1,
             result_retention_secs: 7 * 24 * 3600,
+            private: false,
+            deny_workers: Vec::new(),
         }
     }
 }
@@ -184,6 +192,43 @@ pub struct WorkerSection {
     /// Tasks taken per sandbox (1 to 64): above 1, short tasks keep the sandboxes busy while
     /// the last result's vote is mined.
     pub pipeline: u64,
+    /// For a private pool: the join credential its owner signed for this worker, as
+    /// `quorate scheduler credential` prints it; empty for a public pool.
+    pub credential: String,
+}
+
+impl SchedulerSection {
+    /// The addresses of `deny_workers`.
+    pub fn denied_workers(&self) -> Result<std::collections::HashSet<Address>, ConfigError> {
+        self.deny_workers
+            .iter()
+            .map(|text| {
+                text.trim().parse::<Address>().map_err(|e| ConfigError::Invalid {
+                    key: "scheduler.deny_workers".into(),
+                    reason: format!("`{text}` is not an address ({e})"),
+                })
+            })
+            .collect()
+    }
+}
+
+impl WorkerSection {
+    /// The join credential of `credential`, if one is set.
+    pub fn join_credential(
+        &self,
+    ) -> Result<Option<quorate_p2p::identity::JoinCredential>, ConfigError> {
+        if self.credential.trim().is_empty() {
+            return Ok(None);
+        }
+        quorate_p2p::identity::JoinCredential::from_text(&self.credential).map(Some).map_err(|e| {
+            ConfigError::Invalid {
+                key: "worker.credential".into(),
+                reason: format!(
+                    "is not a join credential ({e}): paste the whole line `quorate scheduler credential` printed"
+                ),
+            }
+        })
+    }
 }
 
 impl Default for WorkerSection {
@@ -199,6 +244,7 @@ impl Default for WorkerSection {
             mdns: false,
             drain_secs: 300,
             pipeline: 1,
+            credential: String::new(),
         }
     }
 }
@@ -366,7 +412,9 @@ impl NodeConfig {
         if let Err(e) = crate::units::parse_amount(&s.price) {
             return bad("scheduler.price", &format!("is not an amount: {e}"));
         }
+        s.denied_workers()?;
         let w = &self.worker;
+        w.join_credential()?;
         if w.nice > 19 {
             return bad("worker.nice", "must be 0 (normal) to 19 (lowest priority)");
         }

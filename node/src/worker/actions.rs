@@ -162,6 +162,15 @@ impl Service {
             Done::Joined { peer, answer } => {
                 let accepted = match answer {
                     Ok(Message::JoinAccepted(a)) => Some(a.heartbeat_interval_s),
+                    Ok(Message::JoinRefused(r)) if r.pool == self.pool && r.reason.is_final() => {
+                        // Only the pool's owner can say so (its scheduler's proof): waiting
+                        // changes nothing, the operator or the configuration must.
+                        return Err(WorkerError::Refused(format!(
+                            "the scheduler of {} refused this worker: {}",
+                            self.pool,
+                            wire::fit_text(&r.detail, wire::MAX_TEXT)
+                        )));
+                    }
                     Ok(Message::JoinRefused(r)) => {
                         warn!(target: "quorate::worker", %peer, reason = ?r.reason, "join refused: {}", r.detail);
                         None

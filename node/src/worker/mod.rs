@@ -87,6 +87,8 @@ pub struct WorkerConfig {
     /// Tasks taken per sandbox (at least 1): above 1, the next tasks wait here while the last
     /// result's vote is mined, which keeps the sandboxes busy when tasks are short.
     pub pipeline: usize,
+    /// For a private pool: the owner's join credential for this worker.
+    pub credential: Option<quorate_p2p::identity::JoinCredential>,
 }
 
 impl WorkerConfig {
@@ -120,6 +122,13 @@ pub enum WorkerError {
     /// A setting that cannot work.
     #[error("{0}")]
     Config(String),
+    /// The pool's scheduler turned the worker away for good (a private pool and no good
+    /// credential, or the address denied).
+    #[error("{0}")]
+    Refused(String),
+    /// The configured join credential cannot work.
+    #[error("worker.credential {0}")]
+    Credential(String),
     /// The pool is not on this Hub.
     #[error("there is no pool {} on the Hub {hub}: check --pool (or worker.pool) and chain.hub", pool.0)]
     UnknownPool {

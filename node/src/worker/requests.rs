@@ -244,6 +244,8 @@ impl Service {
 
     /// Does what the link says.
     pub(super) fn act(&mut self, action: Action) {
+        let joined = self.link.joined();
+        self.joined.send_if_modified(|was| std::mem::replace(was, joined) != joined);
         match action {
             Action::None => {}
             Action::Join(peer) => {
@@ -256,7 +258,11 @@ impl Service {
                         | if self.gpu { evaluators::WEBGPU } else { 0 },
                     gpu_class: None,
                 };
-                let request = JoinRequest { pool: self.pool, capabilities, credential: None };
+                let request = JoinRequest {
+                    pool: self.pool,
+                    capabilities,
+                    credential: self.credential.clone(),
+                };
                 let (client, done) = (self.client.clone(), self.done.clone());
                 tokio::spawn(async move {
                     let answer = client.request(peer, Message::JoinRequest(request)).await;

@@ -23,7 +23,7 @@ use alloy::{
 use quorate_evaluator::sandbox::Event as SandboxEvent;
 use quorate_p2p::{
     Client, Event, Keypair, Message, PeerId,
-    identity::{IdentityProof, Purpose},
+    identity::{IdentityProof, JoinCredential, Purpose, VerifyPolicy},
 };
 use quorate_primitives::{PoolId, TaskId};
 use tokio::{
@@ -90,6 +90,8 @@ pub(super) enum Done {
 /// The worker's loop state.
 pub(super) struct Service {
     pub(super) pool: PoolId,
+    /// The pool owner's join credential, for a private pool.
+    pub(super) credential: Option<JoinCredential>,
     pub(super) owner: Address,
     pub(super) me: Address,
     pub(super) hub: Address,
@@ -123,6 +125,8 @@ pub(super) struct Service {
     pub(super) cursor_stored: Instant,
     /// Since when no scheduler is connected (said in the log every minute).
     pub(super) searching: Option<Instant>,
+    /// The scheduler joined, for [`Worker::joined`].
+    pub(super) joined: watch::Sender<Option<PeerId>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -143,6 +147,7 @@ pub struct Worker {
     task: JoinHandle<Result<(), WorkerError>>,
     peer: PeerId,
     ready: Ready,
+    joined: watch::Receiver<Option<PeerId>>,
 }
 
 impl Worker {
@@ -154,6 +159,12 @@ impl Worker {
     /// What the checks before joining found (the pool's owner, the worker's balances).
     pub fn ready(&self) -> &Ready {
         &self.ready
+    }
+
+    /// The scheduler the worker is joined to (`None` while it looks for one or is turned
+    /// away), as it changes.
+    pub fn joined(&self) -> watch::Receiver<Option<PeerId>> {
+        self.joined.clone()
     }
 
     /// Stops taking tasks; the loop ends once its running tasks are computed and voted (or
@@ -202,6 +213,26 @@ fn keypair(signer: &PrivateKeySigner) -> Result<Keypair, WorkerError> {
         .map_err(|e| WorkerError::Config(format!("cannot derive the peer key: {e}")))
 }
 
+/// A join credential that cannot get this worker into `pool` is refused before anything
+/// starts, with what is wrong with it.
+fn check_credential(
+    credential: &JoinCredential,
+    pool: PoolId,
+    owner: Address,
+    me: Address,
+    chain_id: u64,
+) -> Result<(), WorkerError> {
+    let policy = VerifyPolicy { chain_id, max_validity_s: u64::MAX };
+    credential.verify(pool, owner, me, unix_now(), &policy).map_err(|e| {
+        WorkerError::Credential(match e {
+            quorate_p2p::Error::Expired { .. } => {
+                "expired: ask the pool's operator for a new one".to_owned()
+            }
+            e => format!("is not for this worker in {pool}: {e}; ask the pool's operator for one signed for {me}"),
+        })
+    })
+}
+
 fn proof(
     signer: &PrivateKeySigner,
     peer: &PeerId,
@@ -221,6 +252,9 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
     let me = chain.address();
     let ready = preflight::check(chain.provider(), config.hub, config.pool, me).await?;
     info!(target: "quorate::worker", pool = config.pool.0, owner = %ready.owner, "{ready}");
+    if let Some(credential) = &config.credential {
+        check_credential(credential, config.pool, ready.owner, me, chain.chain_id())?;
+    }
     let store = WorkerStore::open(&config.data_dir)?;
     let tasks: HashMap<TaskId, HeldTask> =
         store.tasks()?.into_iter().map(|t| (t.assignment.task, t)).collect();
@@ -286,8 +320,10 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
     if !tasks.is_empty() {
         info!(target: "quorate::worker", held = tasks.len(), "resuming the tasks the store holds");
     }
+    let (joined_tx, joined) = watch::channel(None);
     let service = Service {
         pool: config.pool,
+        credential: config.credential.clone(),
         owner: ready.owner,
         me,
         hub: config.hub,
@@ -311,12 +347,13 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         draining: None,
         cursor_stored: Instant::now(),
         searching: Some(Instant::now()),
+        joined: joined_tx,
     };
     let (stop, stop_rx) = watch::channel(false);
     let inputs =
         Inputs { events, chain: chain_rx, done: done_rx, progress: progress_rx, stop: stop_rx };
     let task = tokio::spawn(service.run(inputs, signer, config.proof_ttl, config.drain));
-    Ok(Worker { stop, task, peer, ready })
+    Ok(Worker { stop, task, peer, ready, joined })
 }
 
 /// Hands the Hub's events to the loop, batch by batch; an error ends it.

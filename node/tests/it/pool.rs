@@ -548,3 +548,4 @@ async fn quorate_job_submit_pays_and_writes_verified_results_in_input_order() {
 }
 
 mod hardening;
+mod private;

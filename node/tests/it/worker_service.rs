@@ -219,6 +219,7 @@ pub(crate) fn worker_config(
         proof_ttl: Duration::from_secs(3600),
         pipeline: 1,
         drain: Duration::from_secs(30),
+        credential: None,
     }
 }
 

@@ -12,7 +12,7 @@ impl Service {
         let announcement = PoolAnnouncement {
             pool: self.pool.pool,
             scheduler: proof,
-            public: true,
+            public: !self.config.scheduler.private,
             wanted_workers: 0,
             sequence: self.sequence,
             addrs: self.addrs.clone(),

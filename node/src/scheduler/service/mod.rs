@@ -30,10 +30,10 @@ use quorate_contracts::{
 use quorate_p2p::{
     Client as P2p, Event, Keypair, Multiaddr, PeerId,
     data::Access,
-    identity::{IdentityProof, Purpose},
+    identity::{IdentityProof, JoinCredential, Purpose, VerifyPolicy},
     wire::{
-        self, DealStatus, JobState, JobStatus, Message as Wire, PoolAnnouncement, TaskAssignment,
-        TaskEntry, TaskInput, TaskPhase,
+        self, DealStatus, JobState, JobStatus, Message as Wire, PoolAnnouncement, RefusalReason,
+        TaskAssignment, TaskEntry, TaskInput, TaskPhase,
     },
 };
 use quorate_primitives::{
@@ -44,6 +44,10 @@ use quorate_scheduler::{
     effect::Message as CoreMessage,
 };
 use tokio::sync::mpsc;
+
+/// The longest a join credential may still be valid for, seconds (`quorate scheduler
+/// credential --days` stays within it).
+pub const CREDENTIAL_MAX_SECS: u64 = 400 * 24 * 3600;
 
 mod gossip;
 mod lifecycle;

@@ -41,6 +41,14 @@ impl Service {
         let now = unix_now();
         match message {
             Wire::JoinRequest(join) if join.pool == self.pool.pool => {
+                if let Err((reason, detail)) = self.admit(from, join.credential.as_ref(), now) {
+                    tracing::info!(target: "quorate::scheduler", worker = %from, ?reason, "join refused: {detail}");
+                    return Wire::JoinRefused(wire::JoinRefused {
+                        pool: self.pool.pool,
+                        reason,
+                        detail,
+                    });
+                }
                 let hub = Hub::new(self.pool.hub, self.chain.provider().clone());
                 let score = hub.scoreOf(self.pool.owner, from).call().await.unwrap_or_default();
                 let caps = join.capabilities;
@@ -171,6 +179,44 @@ impl Service {
                 }
             }
             other => refuse(format!("a scheduler does not take a {}", other.kind().name())),
+        }
+    }
+
+    /// Whether `worker` may join: not denied, and for a private pool holding the owner's
+    /// credential for its address, on this chain, not expired.
+    fn admit(
+        &self,
+        worker: Address,
+        credential: Option<&JoinCredential>,
+        now: u64,
+    ) -> Result<(), (RefusalReason, String)> {
+        let pool = self.pool.pool;
+        if self.config.scheduler.denied_workers().unwrap_or_default().contains(&worker) {
+            return Err((RefusalReason::NotAllowed, format!("{pool} does not take this worker")));
+        }
+        if !self.config.scheduler.private {
+            return Ok(());
+        }
+        let Some(credential) = credential else {
+            return Err((
+                RefusalReason::CredentialRequired,
+                format!(
+                    "{pool} is private: its operator signs a join credential for {worker} (`quorate scheduler credential {worker}`), set as worker.credential"
+                ),
+            ));
+        };
+        let policy =
+            VerifyPolicy { chain_id: self.chain.chain_id(), max_validity_s: CREDENTIAL_MAX_SECS };
+        match credential.verify(pool, self.pool.owner, worker, now, &policy) {
+            Ok(()) => Ok(()),
+            Err(quorate_p2p::Error::Expired { .. }) => Err((
+                RefusalReason::CredentialExpired,
+                format!("the join credential for {pool} expired: ask its operator for a new one"),
+            )),
+            Err(e) => Err((
+                RefusalReason::CredentialInvalid,
+                format!("the join credential is not good for {pool}: {e}"),
+            )),
         }
     }
 

@@ -49,20 +49,20 @@ use super::{peer, run_task, within};
 use crate::common::{config, devnet, evaluator, signer};
 
 /// A devnet, a pool and its scheduler (no worker yet).
-struct Bare {
-    net: Devnet,
+pub(super) struct Bare {
+    pub(super) net: Devnet,
     hub: Address,
-    chain_id: u64,
-    owner: PrivateKeySigner,
-    pool_id: PoolId,
+    pub(super) chain_id: u64,
+    pub(super) owner: PrivateKeySigner,
+    pub(super) pool_id: PoolId,
     node: NodeConfig,
-    running: service::Running,
-    scheduler: PeerId,
+    pub(super) running: service::Running,
+    pub(super) scheduler: PeerId,
     _dir: tempfile::TempDir,
 }
 
 impl Bare {
-    async fn start(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
+    pub(super) async fn start(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
         let net = devnet().await;
         let hub = net.deployment().hub;
         let chain_id = net.chain_id();
@@ -89,12 +89,16 @@ impl Bare {
         Self { net, hub, chain_id, owner, pool_id, node, running, scheduler, _dir: dir }
     }
 
-    fn addr(&self) -> Multiaddr {
+    pub(super) fn addr(&self) -> Multiaddr {
         self.running.addrs[0].clone().with(quorate_p2p::multiaddr::Protocol::P2p(self.scheduler))
     }
 
     /// A p2p peer proven as `purpose` by `key`, connected to the scheduler.
-    async fn peer(&self, key: &PrivateKeySigner, purpose: Purpose) -> (P2p, mpsc::Receiver<Event>) {
+    pub(super) async fn peer(
+        &self,
+        key: &PrivateKeySigner,
+        purpose: Purpose,
+    ) -> (P2p, mpsc::Receiver<Event>) {
         let (p2p, events) = peer(key, purpose, self.chain_id).await;
         p2p.dial(self.addr()).await.unwrap();
         within(10, "connecting to the scheduler", p2p.ready(self.scheduler)).await.unwrap();
