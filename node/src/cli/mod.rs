@@ -102,6 +102,29 @@ fn key_value(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
 }
 
+/// Every `--set` of a command line, before and after the subcommand, in order: clap keeps only
+/// one level's occurrences of a global option (clap-rs/clap#3938), so they are read here.
+fn every_set(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter().skip(1);
+    while let Some(arg) = args.next() {
+        let Some(arg) = arg.to_str() else { continue };
+        if arg == "--" {
+            break;
+        }
+        let value = if arg == "--set" {
+            args.next().and_then(|v| v.into_string().ok())
+        } else {
+            arg.strip_prefix("--set=").map(str::to_owned)
+        };
+        // Clap has already refused a malformed one.
+        if let Some(pair) = value.as_deref().and_then(|v| key_value(v).ok()) {
+            out.push(pair);
+        }
+    }
+    out
+}
+
 impl Args {
     /// The configuration layers this invocation gives.
     fn layers(&self) -> Layers {
@@ -124,7 +147,8 @@ impl Args {
 
 /// Runs the command line; errors are printed as one sentence on stderr.
 pub fn run() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    args.set = every_set(std::env::args_os());
     let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(dispatch(args)),
         Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
@@ -166,4 +190,30 @@ fn doctor() -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "all {} checks passed", checks.len())?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_set_is_kept_whichever_side_of_the_subcommand() {
+        let line = [
+            "quorate",
+            "--set",
+            "a=1",
+            "worker",
+            "run",
+            "--set=b=2",
+            "--pool",
+            "3",
+            "--set",
+            "c=x=y",
+            "--",
+            "--set",
+            "d=4",
+        ];
+        let sets = super::every_set(line.map(std::ffi::OsString::from));
+        let want =
+            [("a", "1"), ("b", "2"), ("c", "x=y")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(sets, want);
+    }
 }

@@ -1,8 +1,9 @@
 //! The three roles as separate `quorate` processes against a chain `quorate devnet` did not
 //! start: plain anvil, the Hub deployed and the accounts funded by `quorate` commands, as an
-//! operator would on any JSON-RPC node. A pool operator creates and runs a pool, two workers
-//! join it with nothing but the pool id and the scheduler's address, and a client submits a
-//! job at trust 2 and gets its verified results.
+//! operator would on any JSON-RPC node. A pool operator creates and runs a private pool and signs
+//! a join credential for each of two workers, which join it with nothing but the pool id, the
+//! scheduler's address and their credential, and a client submits a job at trust 2 and gets its
+//! verified results.
 
 use std::{
     io::{BufRead, BufReader},
@@ -45,7 +46,7 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
         format!(
             "[node]\ndata_dir = {:?}\n[wallet]\nkeystore_dir = {:?}\n[evaluator]\nprogram = {:?}\n\
              [chain]\nrpc_url = {:?}\nchain_id = 31337\nconfirmations = 0\npoll_interval_ms = 200\n\
-             [scheduler]\norder_category = 1\n",
+             [scheduler]\norder_category = 1\nprivate = true\n",
             dir.path().join("data").display().to_string(),
             dir.path().join("keystores").display().to_string(),
             program.display().to_string(),
@@ -166,10 +167,38 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
     };
     assert_eq!(hub_free(cold), "hub free    0 QCR (0 wei)");
 
-    // Two workers join with the pool id and the scheduler's address.
-    let workers: Vec<Running> = ["worker-1", "worker-2"]
+    // The pool is private: its operator signs a join credential for each worker, which takes
+    // it as a flag (worker-1) or a setting (worker-2).
+    let credentials: Vec<String> = ["worker-1", "worker-2"]
         .iter()
         .map(|name| {
+            let worker = address(name);
+            let out = with_hub(&[
+                "--data-dir",
+                &pool_dir,
+                "scheduler",
+                "credential",
+                &worker,
+                "--days",
+                "2",
+                "--wallet",
+                "operator",
+                "--password-file",
+                pw,
+            ]);
+            out.trim().to_owned()
+        })
+        .collect();
+    let flags = [
+        ["--credential".to_owned(), credentials[0].clone()],
+        ["--set".to_owned(), format!("worker.credential={}", credentials[1])],
+    ];
+
+    // Two workers join with the pool id, the scheduler's address and their credential.
+    let workers: Vec<Running> = ["worker-1", "worker-2"]
+        .iter()
+        .zip(&flags)
+        .map(|(name, credential)| {
             Running(
                 quorate()
                     .arg("--config")
@@ -177,6 +206,7 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
                     .args(["--set", &hub_set, "--data-dir", &data(name), "worker", "run"])
                     .args(["--wallet", name, "--password-file", pw, "--pool", "1", "--cores", "1"])
                     .args(["--bootstrap", &bootstrap])
+                    .args(credential)
                     .stdout(Stdio::null())
                     .stderr(Stdio::inherit())
                     .spawn()
