@@ -60,15 +60,21 @@ pub struct Options {
     pub program: std::path::PathBuf,
     /// Tasks each worker takes per sandbox ([`WorkerConfig::pipeline`]).
     pub pipeline: usize,
-    /// The category of the pool's orders (the devnet's 0 is DEV, 10-s time reference: a
-    /// deal's final deadline 100 s after it starts; 1 is DEV-LONG, 60 s).
-    pub category: u8,
+    /// The pool's `[scheduler]` settings: its policy, orders and limits (the category of its
+    /// orders: the devnet's 0 is DEV, 10-s time reference, a deal's final deadline 100 s after
+    /// it starts; 1 is DEV-LONG, 60 s).
+    pub scheduler: crate::config::SchedulerSection,
 }
 
 impl Options {
     /// `sandboxes` sandboxes of `program` per worker, taking [`DEVNET_PIPELINE`] tasks each.
     pub fn new(sandboxes: usize, program: std::path::PathBuf) -> Self {
-        Self { sandboxes, program, pipeline: DEVNET_PIPELINE, category: 0 }
+        Self {
+            sandboxes,
+            program,
+            pipeline: DEVNET_PIPELINE,
+            scheduler: crate::config::SchedulerSection::default(),
+        }
     }
 }
 
@@ -89,10 +95,10 @@ pub async fn start(
 
 /// As [`start`], with every option.
 pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::Result<DevnetPool> {
-    let Options { sandboxes, program, pipeline, category } = options;
+    let Options { sandboxes, program, pipeline, scheduler } = options;
     let mut base = node_config(net, dir);
     base.evaluator.program = program;
-    base.scheduler.order_category = category;
+    base.scheduler = scheduler;
     let key = |role: Role| -> anyhow::Result<PrivateKeySigner> {
         let account =
             net.account(role).ok_or_else(|| anyhow::anyhow!("the devnet has no {role:?}"))?;

@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let overheads = Overheads::install(std::env::args().any(|a| a == "--verbose"));
     let mut options = devnet_pool::Options::new(1, program);
     // DEV-LONG (60-s time reference): a deal of a few hundred tasks has 600 s to finish.
-    options.category = 1;
+    options.scheduler.order_category = 1;
     options.pipeline = usize::try_from(pipeline)?;
     let pool = devnet_pool::start_with(&net, dir.path(), options).await?;
     let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).context("no client")?.key)?;

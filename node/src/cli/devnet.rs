@@ -50,6 +50,7 @@ pub(super) struct DevnetArgs {
 
 pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<ExitCode> {
     let config = args.node_config()?;
+    config.validate()?;
     let dir = devnet.dir.clone().unwrap_or_else(|| config.node.data_dir.join("devnet"));
     let qcr = |text: &str, what: &str| {
         parse_ether(text).map_err(|_| {
@@ -109,8 +110,11 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
         None
     } else {
         let dir = files.config.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-        let program = args.node_config()?.evaluator.program();
-        let pool = crate::devnet_pool::start(&net, &dir, devnet.sandboxes, program).await?;
+        // The pool runs with the [scheduler] settings given (`--set scheduler.price=2`).
+        let mut options =
+            crate::devnet_pool::Options::new(devnet.sandboxes, config.evaluator.program());
+        options.scheduler = config.scheduler.clone();
+        let pool = crate::devnet_pool::start_with(&net, &dir, options).await?;
         crate::devnet_pool::point_config_at(&net, &dir, pool.pool, &pool.scheduler)?;
         writeln!(out, "  pool       {} (owner: operator), its scheduler at", pool.pool.0)?;
         writeln!(out, "             {}", pool.scheduler)?;

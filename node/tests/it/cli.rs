@@ -551,12 +551,15 @@ fn the_demo_runs_a_job_through_the_pool_and_draws_its_picture() {
 
 #[test]
 fn job_submit_refuses_before_money_moves_with_the_cause_and_the_fix() {
-    // Against `quorate devnet` (one pool selling at 1 QCR a task, 1000 QCR in the client's Hub
-    // account): each bad submission is refused with one sentence naming its cause and fix, and
-    // no deal is ever bought.
+    // Against `quorate devnet` (one pool selling at 1 QCR a task and taking at most 2 tasks per
+    // job, 1000 QCR in the client's Hub account): each bad submission is refused with one
+    // sentence naming its cause and fix, and no deal is ever bought.
     crate::common::evaluator();
     let dir = tempfile::tempdir().unwrap();
-    let devnet = DevnetProcess::start(&dir.path().join("devnet"));
+    let devnet = DevnetProcess::start_with(
+        &dir.path().join("devnet"),
+        &["--set", "scheduler.max_tasks_per_job=2"],
+    );
     let file = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -615,6 +618,11 @@ fn job_submit_refuses_before_money_moves_with_the_cause_and_the_fix() {
             "no order matching",
             submit(&["--set", "client.pool=0"], &code, &inputs, "0.5", &password),
             "raise --max-price, lower --trust, or name a pool with --pool",
+        ),
+        (
+            "bigger than the pool takes",
+            submit(&[], &code, &file("three.jsonl", "1\n2\n3\n"), "1", &password),
+            "this pool takes 1 to 2 tasks per job: split the job, or submit it to another pool",
         ),
         (
             "too little balance",

@@ -30,7 +30,10 @@ impl Service {
             ));
         }
         if offer.task_count == 0 || offer.task_count > self.limits.max_tasks {
-            return refuse(format!("this pool takes 1 to {} tasks per job", self.limits.max_tasks));
+            return refuse(format!(
+                "this pool takes 1 to {} tasks per job: split the job, or submit it to another pool",
+                self.limits.max_tasks
+            ));
         }
         if let Some(existing) = self.jobs.get(&offer.job).cloned()
             && !matches!(existing.intake, Intake::Refused { .. })
