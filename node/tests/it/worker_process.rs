@@ -310,4 +310,18 @@ async fn worker_run_refuses_to_start_with_the_cause_and_the_fix() {
     assert!(err.contains("there is no pool 999 on the Hub"), "{err}");
     let err = worker("empty", &pool, &[somewhere]);
     assert!(err.contains("holds 0 ETH") && err.contains("quorate wallet send"), "{err}");
+    // With ETH for gas but nothing in the Hub to stake.
+    let address =
+        format!("{}", alloy::signers::local::PrivateKeySigner::from_bytes(&key).unwrap().address());
+    let (ok, _, err) = run(quorate()
+        .arg("--config")
+        .arg(&files.config)
+        .args(["wallet", "send", &address, "1eth", "--wallet", "worker-2", "--password-file"])
+        .arg(&files.password_file));
+    assert!(ok, "{err}");
+    let err = worker("empty", &pool, &[somewhere]);
+    assert!(
+        err.contains("has 0 QCR free in the Hub") && err.contains("quorate wallet deposit"),
+        "{err}"
+    );
 }
