@@ -56,6 +56,10 @@ pub(super) struct Runner {
     jobs: Mutex<HashMap<ContentHash, JobSlot>>,
     /// Deals' terms as the chain says, read once per deal.
     pub(super) deals: Mutex<HashMap<DealId, DealFacts>>,
+    /// Task ids derived from their deals, to know a task's deal and index.
+    pub(super) task_ids: Mutex<super::deal::TaskIds>,
+    /// Most blocks one `eth_getLogs` may span.
+    pub(super) log_block_range: u64,
 }
 
 /// Why a task did not run: reported to the scheduler, never voted.
@@ -75,6 +79,7 @@ impl Runner {
         fetch: FetchConfig,
         gpu: bool,
         task_memory_mib: u64,
+        log_block_range: u64,
     ) -> Self {
         Self {
             client,
@@ -88,6 +93,8 @@ impl Runner {
             task_memory_mib,
             jobs: Mutex::default(),
             deals: Mutex::default(),
+            task_ids: Mutex::default(),
+            log_block_range: log_block_range.max(1),
         }
     }
 

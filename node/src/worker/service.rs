@@ -307,6 +307,7 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         config.fetch.clone(),
         config.exec.gpu,
         config.exec.task_memory_mib,
+        config.chain.log_block_range,
     );
     let (done, done_rx) = mpsc::channel(DONE_CAPACITY);
     {
