@@ -103,16 +103,22 @@ async fn main() -> anyhow::Result<()> {
         "latency: {blocks} blocks from DealCreated to the last TaskFinalized of a 1-task job at trust {trust} (floor 4, target ≤ 6)"
     );
 
-    let overhead = overheads.median_and_count();
     println!(
         "worker overhead (fetch, hash, checks, store; the sandbox's queue and run excluded), 1-task job: {}",
-        overhead.map_or_else(|| "not seen".to_owned(), |(m, n)| format!("median {m} µs over {n}"))
+        overheads.summary().unwrap_or_else(|| "not seen".to_owned())
     );
+    // A few more tasks on the idle pool: after a deal's first task (its terms read from the
+    // chain once), a task's checks read nothing from the chain.
+    overheads.clear();
+    run(&client, &provider, pool.pool.0, 24, trust).await?;
+    if let Some(summary) = overheads.summary() {
+        println!("worker overhead, 24-task job on the idle pool: {summary}");
+    }
     overheads.clear();
     let started = Instant::now();
     let r = run(&client, &provider, pool.pool.0, tasks, trust).await?;
-    if let Some((median, n)) = overheads.median_and_count() {
-        println!("worker overhead over the throughput run: median {median} µs over {n} tasks");
+    if let Some(summary) = overheads.summary() {
+        println!("worker overhead over the throughput run: {summary}");
     }
     let rate = r.tasks as f64 / r.seconds.max(1) as f64;
     let gas_per_task = r.gas as f64 / r.tasks as f64;
@@ -268,9 +274,11 @@ fn evaluator() -> anyhow::Result<PathBuf> {
     Ok(program)
 }
 
-/// The workers' own time per task, from their `task computed` events (`overhead_us`).
+/// The workers' own time per task, from their `task computed` events: `overhead_us`, and of
+/// it `prepare_us` (before the sandbox) and `loop_wait_us` (after it, until the loop took the
+/// outcome).
 #[derive(Clone, Default)]
-struct Overheads(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+struct Overheads(std::sync::Arc<std::sync::Mutex<Vec<[u64; 3]>>>);
 
 impl Overheads {
     /// Installs the subscriber: the workers' debug events for this, and the node's log lines
@@ -294,10 +302,22 @@ impl Overheads {
         me
     }
 
-    fn median_and_count(&self) -> Option<(u64, usize)> {
-        let mut all = self.0.lock().ok()?.clone();
-        all.sort_unstable();
-        all.get(all.len() / 2).map(|m| (*m, all.len()))
+    /// `median X µs (before the sandbox Y, waiting for the loop Z) over N`, each part's own
+    /// median.
+    fn summary(&self) -> Option<String> {
+        let all = self.0.lock().ok()?.clone();
+        let median = |part: usize| {
+            let mut values: Vec<u64> = all.iter().map(|v| v[part]).collect();
+            values.sort_unstable();
+            values.get(values.len() / 2).copied()
+        };
+        Some(format!(
+            "median {} µs (before the sandbox {} µs, waiting for the loop {} µs) over {}",
+            median(0)?,
+            median(1)?,
+            median(2)?,
+            all.len()
+        ))
     }
 
     fn clear(&self) {
@@ -309,19 +329,22 @@ impl Overheads {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Overheads {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Pick(Option<u64>);
+        struct Pick(Option<u64>, u64, u64);
         impl tracing::field::Visit for Pick {
             fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-                if field.name() == "overhead_us" {
-                    self.0 = Some(value);
+                match field.name() {
+                    "overhead_us" => self.0 = Some(value),
+                    "prepare_us" => self.1 = value,
+                    "loop_wait_us" => self.2 = value,
+                    _ => {}
                 }
             }
             fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
         }
-        let mut pick = Pick(None);
+        let mut pick = Pick(None, 0, 0);
         event.record(&mut pick);
         if let (Some(value), Ok(mut all)) = (pick.0, self.0.lock()) {
-            all.push(value);
+            all.push([value, pick.1, pick.2]);
         }
     }
 }

@@ -203,15 +203,20 @@ impl Service {
                 self.act(action);
             }
             Done::Recovered { answer } => self.on_recovery(answer)?,
-            Done::Ran { task, outcome, started, sandbox } => {
+            Done::Ran { task, outcome, started, sandbox, ended } => {
+                let waited = ended.elapsed();
                 self.on_ran(task, outcome)?;
                 // The worker's own part: fetching, hashing, checking, storing.
                 let overhead = started.elapsed().saturating_sub(sandbox);
+                let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
                 debug!(
                     target: "quorate::worker",
                     task = %short(task),
-                    overhead_us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX),
-                    sandbox_us = u64::try_from(sandbox.as_micros()).unwrap_or(u64::MAX),
+                    overhead_us = us(overhead),
+                    sandbox_us = us(sandbox),
+                    // Of the overhead: before the sandbox, and waiting for the loop after it.
+                    prepare_us = us(ended.duration_since(started).saturating_sub(sandbox)),
+                    loop_wait_us = us(waited),
                     "task computed"
                 );
             }
@@ -449,7 +454,7 @@ impl Service {
                 self.spawn(task, async move {
                     let started = Instant::now();
                     let (outcome, sandbox) = runner.run(&assignment, peer).await;
-                    Done::Ran { task, outcome, started, sandbox }
+                    Done::Ran { task, outcome, started, sandbox, ended: Instant::now() }
                 });
             }
             Next::Contribute(digest) => {

@@ -77,6 +77,13 @@ impl Runner {
         if let Some((deal, index)) = known {
             return Ok((deal, self.deal_facts(deal).await?, index));
         }
+        // One lookup at a time: tasks of a new deal come in a burst, and the first one's
+        // derives the others' ids.
+        let _one = self.locating.lock().await;
+        let known = self.task_ids.lock().await.find(task);
+        if let Some((deal, index)) = known {
+            return Ok((deal, self.deal_facts(deal).await?, index));
+        }
         let hub = Hub::new(self.hub, self.provider.clone());
         let view = hub
             .task(task.0)
@@ -96,8 +103,9 @@ impl Runner {
     }
 
     /// The deal's job, task count and start, read once per deal: its view from the Hub, and
-    /// its job from its `DealCreated` event, searched from the block of its start on (one
-    /// `chain.log_block_range` window, as public nodes require).
+    /// its job from its `DealCreated` event, looked for in the latest blocks, then from the
+    /// block of its start on (each one `chain.log_block_range` window, as public nodes
+    /// require).
     async fn deal_facts(&self, deal: DealId) -> Result<DealFacts, LocalOutcome> {
         if let Some(facts) = self.deals.lock().await.get(&deal) {
             return Ok(*facts);
@@ -109,25 +117,17 @@ impl Runner {
             .await
             .map_err(|e| chain(format!("cannot read deal {deal}: {e}")))?;
         let start = view.start.to::<u64>();
-        let from = block_at_or_after(&self.provider, start)
-            .await
-            .map_err(|e| chain(format!("cannot find the block of deal {deal}: {e}")))?;
-        let filter = Filter::new()
-            .address(self.hub)
-            .event_signature(Hub::DealCreated::SIGNATURE_HASH)
-            .topic1(deal.0)
-            .from_block(from)
-            .to_block(from.saturating_add(self.log_block_range.saturating_sub(1)));
-        let logs = self
-            .provider
-            .get_logs(&filter)
-            .await
-            .map_err(|e| chain(format!("cannot read the creation of deal {deal}: {e}")))?;
-        let job = logs
-            .iter()
-            .find_map(|log| Hub::DealCreated::decode_log(&log.inner).ok())
-            .map(|event| ContentHash(event.request.jobHash))
-            .ok_or_else(|| chain(format!("no DealCreated event for deal {deal}")))?;
+        let job = match self.deal_job(deal, None).await? {
+            Some(job) => job,
+            None => {
+                let from = block_at_or_after(&self.provider, start)
+                    .await
+                    .map_err(|e| chain(format!("cannot find the block of deal {deal}: {e}")))?;
+                self.deal_job(deal, Some(from))
+                    .await?
+                    .ok_or_else(|| chain(format!("no DealCreated event for deal {deal}")))?
+            }
+        };
         let facts = DealFacts { job, task_count: view.taskCount, start };
         let mut deals = self.deals.lock().await;
         if deals.len() >= DEALS_IN_MEMORY {
@@ -135,6 +135,43 @@ impl Runner {
         }
         deals.insert(deal, facts);
         Ok(facts)
+    }
+
+    /// The job of `deal` from its `DealCreated` event, searched in one `chain.log_block_range`
+    /// window: from `from` on, or (`None`) the latest blocks, where a deal whose tasks are
+    /// being handed out usually is.
+    async fn deal_job(
+        &self,
+        deal: DealId,
+        from: Option<u64>,
+    ) -> Result<Option<ContentHash>, LocalOutcome> {
+        let span = self.log_block_range.saturating_sub(1);
+        let (from, to) = match from {
+            Some(from) => (from, from.saturating_add(span)),
+            None => {
+                let head = self
+                    .provider
+                    .get_block_number()
+                    .await
+                    .map_err(|e| chain(format!("cannot read the chain's head: {e}")))?;
+                (head.saturating_sub(span), head)
+            }
+        };
+        let filter = Filter::new()
+            .address(self.hub)
+            .event_signature(Hub::DealCreated::SIGNATURE_HASH)
+            .topic1(deal.0)
+            .from_block(from)
+            .to_block(to);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| chain(format!("cannot read the creation of deal {deal}: {e}")))?;
+        Ok(logs
+            .iter()
+            .find_map(|log| Hub::DealCreated::decode_log(&log.inner).ok())
+            .map(|event| ContentHash(event.request.jobHash)))
     }
 }
 

@@ -58,6 +58,8 @@ pub(super) struct Runner {
     pub(super) deals: Mutex<HashMap<DealId, DealFacts>>,
     /// Task ids derived from their deals, to know a task's deal and index.
     pub(super) task_ids: Mutex<super::deal::TaskIds>,
+    /// Held while a task's deal is looked up on chain.
+    pub(super) locating: Mutex<()>,
     /// Most blocks one `eth_getLogs` may span.
     pub(super) log_block_range: u64,
 }
@@ -94,6 +96,7 @@ impl Runner {
             jobs: Mutex::default(),
             deals: Mutex::default(),
             task_ids: Mutex::default(),
+            locating: Mutex::default(),
             log_block_range: log_block_range.max(1),
         }
     }

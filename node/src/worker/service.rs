@@ -74,6 +74,8 @@ pub(super) enum Done {
         started: std::time::Instant,
         /// The part spent queued for and in a sandbox.
         sandbox: std::time::Duration,
+        /// When the run ended (what follows is the wait for the loop, and the store).
+        ended: std::time::Instant,
     },
     /// A `contribute` was mined or refused.
     Contributed { task: TaskId, result: Result<TransactionReceipt, ChainError> },

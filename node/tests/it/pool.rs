@@ -133,9 +133,19 @@ async fn worker(
                         let manifest = JobManifest::decode(&get(a.job).await.unwrap()).unwrap();
                         let code = get(manifest.code).await.unwrap();
                         assert!(!code.is_empty());
-                        let TaskInput::ByHash { hash, .. } = a.input else { panic!("inline input") };
-                        assert!(manifest.inputs.contains(&hash), "an input of the job");
-                        let input = String::from_utf8(get(hash).await.unwrap()).unwrap();
+                        // Small inputs come inside the assignment, larger ones by hash.
+                        let input = match a.input {
+                            TaskInput::Inline(bytes) => {
+                                assert!(bytes.len() <= 16 << 10, "a large input inline");
+                                bytes
+                            }
+                            TaskInput::ByHash { hash, size } => {
+                                assert!(size > 16 << 10, "a small input by hash");
+                                get(hash).await.unwrap()
+                            }
+                        };
+                        assert!(manifest.inputs.contains(&ContentHash::of(&input)), "an input of the job");
+                        let input = String::from_utf8(input).unwrap();
                         let bytes = run_task(&executor, &manifest, &code, a.task, input).await;
                         let digest = ResultDigest::of(a.task, &bytes);
                         worker_chain::contribute(&chain, hub, a.task, digest, &a.authorization).await.unwrap();
@@ -228,7 +238,8 @@ async fn pool_with_workers() -> Pool {
 fn doubling_job() -> Job {
     Job {
         code: "(n) => n * 2".into(),
-        inputs: vec!["1".into(), "2".into(), "3".into()],
+        // The third is large (3, padded): it is served by hash, the others come inline.
+        inputs: vec!["1".into(), "2".into(), format!("3{}", " ".repeat(20 << 10))],
         args: "[]".into(),
         limits: JobLimits::default(),
         evaluator: EvaluatorKind::JavaScript,

@@ -5,6 +5,9 @@
 #[allow(clippy::wildcard_imports, reason = "one loop's methods, split by concern")]
 use super::*;
 
+/// Inputs up to this size (bytes) travel inside their task's assignment.
+const INLINE_INPUT: usize = 16 << 10;
+
 impl Service {
     pub(super) fn send_call(&self, call: ChainCall) {
         let input = match &call {
@@ -95,14 +98,20 @@ impl Service {
             .inputs
             .get(usize::try_from(index).unwrap_or(usize::MAX))
             .context("the task's index is past the job's inputs")?;
-        let mut size = 0;
-        for hash in [job, manifest.code, input] {
-            let bytes = self.serve(hash).await?;
-            if hash == input {
-                size = bytes;
-            }
+        for hash in [job, manifest.code] {
+            self.serve(hash).await?;
             self.p2p.grant(hash, worker).await?;
         }
+        // A small input goes in the assignment (no fetch for the worker, no request for the
+        // pool); a larger one is served to this worker by hash.
+        let input = match self.pinned.get(&input) {
+            Some(bytes) if bytes.len() <= INLINE_INPUT => TaskInput::Inline(bytes),
+            _ => {
+                let size = self.serve(input).await?;
+                self.p2p.grant(input, worker).await?;
+                TaskInput::ByHash { hash: input, size }
+            }
+        };
         let authorization = TaskAuthorization { worker, task, round }
             .sign(self.owner.as_ref())
             .map_err(|e| anyhow::anyhow!("signing the authorization: {e}"))?;
@@ -110,7 +119,7 @@ impl Service {
             pool: self.pool.pool,
             task,
             job,
-            input: TaskInput::ByHash { hash: input, size },
+            input,
             round,
             authorization,
             deadline,

@@ -301,8 +301,11 @@ async fn honest(pool: &Bare, account: usize, seen: mpsc::Sender<String>) -> P2p 
                             let get = |hash| fetch(&p2p, &providers, hash, &fetching);
                             let manifest = JobManifest::decode(&get(a.job).await.unwrap()).unwrap();
                             let code = get(manifest.code).await.unwrap();
-                            let TaskInput::ByHash { hash, .. } = a.input else { panic!("inline") };
-                            let input = String::from_utf8(get(hash).await.unwrap()).unwrap();
+                            let input = match a.input {
+                                TaskInput::Inline(bytes) => bytes,
+                                TaskInput::ByHash { hash, .. } => get(hash).await.unwrap(),
+                            };
+                            let input = String::from_utf8(input).unwrap();
                             let bytes = run_task(&executor, &manifest, &code, a.task, input).await;
                             let digest = ResultDigest::of(a.task, &bytes);
                             worker_chain::contribute(&chain, hub, a.task, digest, &a.authorization).await.unwrap();
