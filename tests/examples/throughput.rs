@@ -87,6 +87,8 @@ async fn main() -> anyhow::Result<()> {
     let mut options = devnet_pool::Options::new(1, program);
     // DEV-LONG (60-s time reference): a deal of a few hundred tasks has 600 s to finish.
     options.scheduler.order_category = 1;
+    // Orders large enough for every run, the 10,000-task one included.
+    options.scheduler.order_volume = 100_000;
     options.pipeline = usize::try_from(pipeline)?;
     let pool = devnet_pool::start_with(&net, dir.path(), options).await?;
     let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).context("no client")?.key)?;
