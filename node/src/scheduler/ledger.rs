@@ -42,37 +42,50 @@ pub async fn read(
     range: u64,
 ) -> Result<Ledger, ChainError> {
     let bought = deals::created(provider, hub, By::Pool(pool), since, range).await?;
+    let latest = provider
+        .get_block_number()
+        .await
+        .map_err(|e| ChainError::Rpc { op: "eth_blockNumber", reason: e.to_string() })?;
     let mut deals = Vec::with_capacity(bought.len());
-    let mut tasks: Vec<B256> = Vec::new();
-    for deal in bought {
-        let report = report::read(provider, hub, deal.deal).await?;
-        tasks.extend(report.tasks.iter().map(|t| t.id.0));
-        deals.push((deal, report));
-    }
     let mut workers: BTreeMap<Address, u64> = BTreeMap::new();
     let mut earned = U256::ZERO;
-    for chunk in tasks.chunks(100) {
-        let votes = Filter::new()
-            .address(hub)
-            .event_signature(Hub::TaskContributed::SIGNATURE_HASH)
-            .topic1(chunk.to_vec())
-            .from_block(since);
-        for log in logs(provider, &votes).await? {
-            if let Ok(event) = Hub::TaskContributed::decode_log(&log.inner) {
-                *workers.entry(event.worker).or_default() += 1;
+    for deal in bought {
+        let report = report::read(provider, hub, deal.deal).await?;
+        let tasks: Vec<B256> = report.tasks.iter().map(|t| t.id.0).collect();
+        // A deal's votes and rewards come after its purchase: searched from its block on,
+        // one `range` window per query.
+        let mut from = deal.block;
+        while from <= latest {
+            let to = from.saturating_add(range.max(1) - 1).min(latest);
+            for chunk in tasks.chunks(100) {
+                let votes = Filter::new()
+                    .address(hub)
+                    .event_signature(Hub::TaskContributed::SIGNATURE_HASH)
+                    .topic1(chunk.to_vec())
+                    .from_block(from)
+                    .to_block(to);
+                for log in logs(provider, &votes).await? {
+                    if let Ok(event) = Hub::TaskContributed::decode_log(&log.inner) {
+                        let votes = workers.entry(event.worker).or_default();
+                        *votes = votes.saturating_add(1);
+                    }
+                }
+                let rewards = Filter::new()
+                    .address(hub)
+                    .event_signature(Hub::Rewarded::SIGNATURE_HASH)
+                    .topic1(owner.into_word())
+                    .topic2(chunk.to_vec())
+                    .from_block(from)
+                    .to_block(to);
+                for log in logs(provider, &rewards).await? {
+                    if let Ok(event) = Hub::Rewarded::decode_log(&log.inner) {
+                        earned = earned.saturating_add(event.amount);
+                    }
+                }
             }
+            from = to.saturating_add(1);
         }
-        let rewards = Filter::new()
-            .address(hub)
-            .event_signature(Hub::Rewarded::SIGNATURE_HASH)
-            .topic1(owner.into_word())
-            .topic2(chunk.to_vec())
-            .from_block(since);
-        for log in logs(provider, &rewards).await? {
-            if let Ok(event) = Hub::Rewarded::decode_log(&log.inner) {
-                earned = earned.saturating_add(event.amount);
-            }
-        }
+        deals.push((deal, report));
     }
     Ok(Ledger { deals, workers, earned })
 }

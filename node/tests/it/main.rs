@@ -17,6 +17,7 @@ mod pool;
 mod processes;
 mod sender;
 mod store;
+mod strict_rpc;
 mod worker;
 mod worker_process;
 mod worker_service;

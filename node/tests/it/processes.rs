@@ -3,7 +3,8 @@
 //! operator would on any JSON-RPC node. A pool operator creates and runs a private pool and signs
 //! a join credential for each of two workers, which join it with nothing but the pool id, the
 //! scheduler's address and their credential, and a client submits a job at trust 2 and gets its
-//! verified results.
+//! verified results. Every role talks to the chain through an endpoint that refuses log queries
+//! over 4 blocks, as strict public nodes do (`chain.log_block_range = 4`).
 
 use std::{
     io::{BufRead, BufReader},
@@ -14,7 +15,10 @@ use std::{
 
 use quorate_devnet::{Anvil, AnvilConfig};
 
-use crate::common::{evaluator, quorate, run};
+use crate::{
+    common::{evaluator, quorate, run},
+    strict_rpc::StrictRpc,
+};
 
 /// A `quorate` process that runs until stopped; killed when dropped.
 struct Running(Child);
@@ -37,6 +41,8 @@ impl Drop for Running {
 fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
     let program = evaluator();
     let anvil = Anvil::spawn(AnvilConfig { block_time: Some(1), ..Default::default() }).unwrap();
+    // Every role talks to the chain through an endpoint as strict as a public node's.
+    let strict = StrictRpc::start(&anvil.endpoint(), 4);
     let dir = tempfile::tempdir().unwrap();
     let password = dir.path().join("password");
     std::fs::write(&password, "a password for the test\n").unwrap();
@@ -46,11 +52,12 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
         format!(
             "[node]\ndata_dir = {:?}\n[wallet]\nkeystore_dir = {:?}\n[evaluator]\nprogram = {:?}\n\
              [chain]\nrpc_url = {:?}\nchain_id = 31337\nconfirmations = 0\npoll_interval_ms = 200\n\
+             log_block_range = 4\n\
              [scheduler]\norder_category = 1\nprivate = true\n",
             dir.path().join("data").display().to_string(),
             dir.path().join("keystores").display().to_string(),
             program.display().to_string(),
-            anvil.endpoint(),
+            strict.url,
         ),
     )
     .unwrap();
@@ -271,6 +278,7 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
     assert!(out.contains("4 task(s) at 1 QCR, trust 2: 4 completed"), "{out}");
     assert!(out.contains("Workers that voted on its tasks: 2."), "{out}");
     assert!(!out.contains("Earned: 0 QCR"), "{out}");
+    assert_eq!(strict.refused(), 0, "a log query spanned more than 4 blocks");
     drop(workers);
     drop(scheduler);
 }
