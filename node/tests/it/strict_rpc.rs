@@ -27,7 +27,7 @@ impl StrictRpc {
     pub(crate) fn start(upstream: &str, max_blocks: u64) -> Self {
         let upstream = RootProvider::new_http(upstream.parse().unwrap());
         let refused = Arc::new(AtomicU64::new(0));
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let counting = Arc::clone(&refused);
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
