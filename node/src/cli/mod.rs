@@ -1,6 +1,7 @@
 //! The command line: clap arguments turned into library calls. `main.rs` only calls [`run`].
 
 mod config;
+mod credential;
 mod devnet;
 mod hub;
 mod job;

@@ -5,7 +5,6 @@ use std::{io::Write, process::ExitCode};
 use alloy::primitives::U256;
 use clap::{Args as ClapArgs, Subcommand};
 use quorate_contracts::bindings::Hub;
-use quorate_p2p::identity::JoinCredential;
 
 use super::{
     Args,
@@ -36,22 +35,10 @@ pub(super) enum SchedulerCommand {
     /// Run the pool: publish its orders, take jobs, follow its deals on chain, hand tasks to
     /// workers and drive consensus, until Ctrl-C or SIGTERM.
     Run(RunArgs),
-    /// Sign a join credential that lets one worker address into this private pool
-    /// (scheduler.private) until it expires; print it for the worker's operator.
-    Credential(CredentialArgs),
-}
-
-#[derive(Debug, ClapArgs)]
-pub(super) struct CredentialArgs {
-    /// The worker's address (its operational wallet).
-    worker: String,
-    /// Days it stays valid (1 to 400); scheduler.deny_workers revokes it sooner.
-    #[arg(long, default_value_t = 30)]
-    days: u64,
-    #[command(flatten)]
-    pick: Pick,
-    #[command(flatten)]
-    password: PasswordArgs,
+    /// The join credentials of a private pool (scheduler.private): issue one for a worker
+    /// address, revoke a worker, list them.
+    #[command(subcommand)]
+    Credential(super::credential::CredentialCommand),
 }
 
 #[derive(Debug, ClapArgs)]
@@ -95,7 +82,7 @@ pub(super) async fn run(args: &Args, command: &SchedulerCommand) -> anyhow::Resu
     match command {
         SchedulerCommand::Init(init) => self::init(&config, init).await,
         SchedulerCommand::Status(status) => self::status(&config, status).await,
-        SchedulerCommand::Credential(credential) => self::credential(&config, credential).await,
+        SchedulerCommand::Credential(command) => super::credential::run(&config, command).await,
         SchedulerCommand::Run(run) => {
             args.init_logs();
             self::run_pool(&config, run).await
@@ -148,44 +135,9 @@ async fn init(config: &NodeConfig, init: &InitArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-async fn credential(config: &NodeConfig, args: &CredentialArgs) -> anyhow::Result<ExitCode> {
-    let worker = super::wallet::recipient(&args.worker)
-        .map_err(|e| anyhow::anyhow!("{} is not a worker address: {e}", args.worker))?;
-    let max_days = service::CREDENTIAL_MAX_SECS / 86_400;
-    if !(1..=max_days).contains(&args.days) {
-        anyhow::bail!("--days must be 1 to {max_days}");
-    }
-    let known = known_pool(config)?;
-    let owner = unlock(config, &args.pick, &args.password)?;
-    let (_, chain_id) = crate::chain::connect_provider(&config.chain_config()?).await?;
-    if owner.address() != known.owner {
-        anyhow::bail!(
-            "the wallet {} does not own pool {} (its owner is {}): choose the owner's wallet with --wallet",
-            owner.address(),
-            known.pool.0,
-            known.owner
-        );
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let expires_at = now.saturating_add(args.days.saturating_mul(86_400));
-    let credential = JoinCredential::sign(&owner, known.pool, worker, chain_id, expires_at)?;
-    writeln!(std::io::stdout().lock(), "{}", credential.to_text())?;
-    writeln!(
-        std::io::stderr().lock(),
-        "A join credential for {worker} in pool {} for {} days (until unix time {expires_at}). \
-         Its operator runs `quorate worker run --credential …` or sets worker.credential; \
-         scheduler.private must be true for the pool to ask for it, and scheduler.deny_workers revokes it.",
-        known.pool.0,
-        args.days
-    )?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// The pool of this data directory: from `pool.json` while the scheduler runs (it holds the
 /// store), else from the store.
-fn known_pool(config: &NodeConfig) -> anyhow::Result<PoolRecord> {
+pub(super) fn known_pool(config: &NodeConfig) -> anyhow::Result<PoolRecord> {
     if let Some(known) = SchedulerState::read_pool(config) {
         return Ok(known);
     }

@@ -13,6 +13,7 @@
 //! | [`ledger`] | the pool's record on chain for `status`: deals and tasks by state, workers, earnings |
 
 pub mod console;
+pub mod credentials;
 pub mod events;
 pub mod jobs;
 pub mod ledger;

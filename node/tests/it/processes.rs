@@ -185,6 +185,7 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
                 &pool_dir,
                 "scheduler",
                 "credential",
+                "issue",
                 &worker,
                 "--days",
                 "2",
@@ -279,6 +280,20 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
     assert!(out.contains("Workers that voted on its tasks: 2."), "{out}");
     assert!(!out.contains("Earned: 0 QCR"), "{out}");
     assert_eq!(strict.refused(), 0, "a log query spanned more than 4 blocks");
+    // The operator revokes worker-2 while the scheduler runs; the register says so.
+    let out = with_hub(&[
+        "--data-dir",
+        &pool_dir,
+        "scheduler",
+        "credential",
+        "revoke",
+        &address("worker-2"),
+    ]);
+    assert!(out.contains("is revoked from pool 1"), "{out}");
+    let out = with_hub(&["--data-dir", &pool_dir, "scheduler", "credential", "list"]);
+    assert!(out.contains("Pool 1: private."), "{out}");
+    assert!(out.contains(&format!("{}  valid", address("worker-1"))), "{out}");
+    assert!(out.contains(&format!("{}  revoked", address("worker-2"))), "{out}");
     drop(workers);
     drop(scheduler);
 }

@@ -207,6 +207,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let follower = Follower::new(chain.provider().clone(), record.hub, cursor, &chain_config);
     let evaluator = config.evaluator.program();
 
+    let revocations = crate::scheduler::credentials::Revocations::new(
+        crate::scheduler::credentials::Register::path(&config),
+    );
     let mut service = Service {
         pool: record,
         chain,
@@ -243,6 +246,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         early_bytes: 0,
         progress: HashMap::new(),
         console: crate::scheduler::console::Consoles::default(),
+        revocations,
         orders: BTreeMap::new(),
         sequence: 0,
         addrs: addrs.clone(),
@@ -349,6 +353,8 @@ struct Service {
     progress: HashMap<TaskId, u16>,
     /// What the work functions wrote, per deal, for its client.
     console: crate::scheduler::console::Consoles,
+    /// The workers the owner revoked (`quorate scheduler credential revoke`).
+    revocations: crate::scheduler::credentials::Revocations,
     /// Orders published and still valid, by EIP-712 hash.
     orders:
         BTreeMap<B256, (alloy::primitives::Bytes, quorate_contracts::bindings::IHub::PoolOrder)>,

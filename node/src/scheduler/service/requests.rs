@@ -79,6 +79,15 @@ impl Service {
                 "this scheduler runs pool {}, not {}",
                 self.pool.pool.0, join.pool.0
             )),
+            Wire::Heartbeat(_) if self.revocations.contains(from) => {
+                // Revoked while joined: out now, its replicas planned elsewhere.
+                if let Some(peer) = self.peers.remove(&from) {
+                    self.addresses.remove(&peer);
+                }
+                let _ = self.core.handle_worker_lost(now, from);
+                tracing::info!(target: "quorate::scheduler", worker = %from, "worker revoked: dropped");
+                refuse(format!("the operator of {} revoked this worker", self.pool.pool))
+            }
             Wire::Heartbeat(_) => match self.core.handle_heartbeat(now, from) {
                 Ok(()) => Wire::Ack,
                 Err(_) => refuse("unknown worker: join first".into()),
@@ -185,7 +194,7 @@ impl Service {
     /// Whether `worker` may join: not denied, and for a private pool holding the owner's
     /// credential for its address, on this chain, not expired.
     fn admit(
-        &self,
+        &mut self,
         worker: Address,
         credential: Option<&JoinCredential>,
         now: u64,
@@ -193,6 +202,12 @@ impl Service {
         let pool = self.pool.pool;
         if self.config.scheduler.denied_workers().unwrap_or_default().contains(&worker) {
             return Err((RefusalReason::NotAllowed, format!("{pool} does not take this worker")));
+        }
+        if self.revocations.contains(worker) {
+            return Err((
+                RefusalReason::NotAllowed,
+                format!("the operator of {pool} revoked this worker's join credential"),
+            ));
         }
         if !self.config.scheduler.private {
             return Ok(());

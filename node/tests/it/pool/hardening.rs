@@ -55,7 +55,7 @@ pub(super) struct Bare {
     pub(super) chain_id: u64,
     pub(super) owner: PrivateKeySigner,
     pub(super) pool_id: PoolId,
-    node: NodeConfig,
+    pub(super) node: NodeConfig,
     pub(super) running: service::Running,
     pub(super) scheduler: PeerId,
     _dir: tempfile::TempDir,

@@ -1,12 +1,16 @@
 //! A private pool (`scheduler.private`), on real parts: only a worker holding the pool owner's
 //! join credential for its own address, on this chain and not expired, gets in; a denied
 //! address does not, credential or not. A real worker turned away stops with the reason and
-//! the fix; one whose configured credential cannot work is refused before it starts.
+//! the fix; one whose configured credential cannot work is refused before it starts; one
+//! revoked while it runs is turned away at its next heartbeat.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::signers::local::PrivateKeySigner;
-use quorate_node::worker::{self, WorkerError};
+use quorate_node::{
+    scheduler::credentials::Register,
+    worker::{self, WorkerError},
+};
 use quorate_p2p::{
     identity::{JoinCredential, Purpose},
     wire::{JoinRequest, Message as Wire, RefusalReason, WorkerCapabilities, evaluators},
@@ -111,9 +115,31 @@ async fn a_private_pool_takes_only_workers_holding_the_owners_credential() {
     );
     // With its credential it joins.
     let config = worker::WorkerConfig { credential: Some(credential(&key, month)), ..config };
-    let worker = worker::spawn(config, key).await.unwrap();
+    let worker = worker::spawn(config.clone(), key.clone()).await.unwrap();
     let mut joined = worker.joined();
     within(60, "the worker joining", joined.wait_for(|j| *j == Some(pool.scheduler)))
+        .await
+        .unwrap();
+    // Revoked while it runs (as `quorate scheduler credential revoke` does): turned away at
+    // its next heartbeat, it stops with the reason; it cannot come back until issued again.
+    let path = Register::path(&pool.node);
+    let mut register = Register::load(&path).unwrap();
+    assert!(register.revoke(key.address(), now()));
+    register.save(&path).unwrap();
+    let revoked = Instant::now();
+    let ended = within(60, "the revoked worker stopping", worker.join()).await;
+    let Err(WorkerError::Refused(reason)) = ended else { panic!("{ended:?}") };
+    assert!(reason.contains("revoked"), "{reason}");
+    eprintln!("a revoked worker was turned away {:?} after the revocation", revoked.elapsed());
+    let back = worker::spawn(config.clone(), key.clone()).await.unwrap();
+    let ended = within(60, "the revoked worker refused", back.join()).await;
+    assert!(matches!(ended, Err(WorkerError::Refused(_))), "{ended:?}");
+    // Issued again: back in.
+    register.issue(key.address(), now(), month);
+    register.save(&path).unwrap();
+    let worker = worker::spawn(config, key).await.unwrap();
+    let mut joined = worker.joined();
+    within(60, "the worker joining again", joined.wait_for(|j| *j == Some(pool.scheduler)))
         .await
         .unwrap();
     worker.stop();
