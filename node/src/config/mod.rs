@@ -4,6 +4,9 @@
 //! that default to places under the data directory.
 
 mod load;
+mod network;
+
+pub use network::IpNetwork;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -137,6 +140,10 @@ pub struct SchedulerSection {
     /// Workers refused whatever they hold (a revoked credential, a worker turned away), by
     /// address.
     pub deny_workers: Vec<String>,
+    /// When not empty, the only worker addresses taken.
+    pub allow_workers: Vec<String>,
+    /// When not empty, workers are taken only from these IP networks (CIDR: `10.0.0.0/8`).
+    pub allow_networks: Vec<String>,
 }
 
 impl Default for SchedulerSection {
@@ -163,6 +170,8 @@ impl Default for SchedulerSection {
             result_retention_secs: 7 * 24 * 3600,
             private: false,
             deny_workers: Vec::new(),
+            allow_workers: Vec::new(),
+            allow_networks: Vec::new(),
         }
     }
 }
@@ -200,16 +209,41 @@ pub struct WorkerSection {
 impl SchedulerSection {
     /// The addresses of `deny_workers`.
     pub fn denied_workers(&self) -> Result<std::collections::HashSet<Address>, ConfigError> {
-        self.deny_workers
+        addresses("scheduler.deny_workers", &self.deny_workers)
+    }
+
+    /// The addresses of `allow_workers` (empty: any).
+    pub fn allowed_workers(&self) -> Result<std::collections::HashSet<Address>, ConfigError> {
+        addresses("scheduler.allow_workers", &self.allow_workers)
+    }
+
+    /// The networks of `allow_networks` (empty: any).
+    pub fn allowed_networks(&self) -> Result<Vec<IpNetwork>, ConfigError> {
+        self.allow_networks
             .iter()
             .map(|text| {
-                text.trim().parse::<Address>().map_err(|e| ConfigError::Invalid {
-                    key: "scheduler.deny_workers".into(),
-                    reason: format!("`{text}` is not an address ({e})"),
+                text.parse().map_err(|reason| ConfigError::Invalid {
+                    key: "scheduler.allow_networks".into(),
+                    reason,
                 })
             })
             .collect()
     }
+}
+
+fn addresses(
+    key: &str,
+    texts: &[String],
+) -> Result<std::collections::HashSet<Address>, ConfigError> {
+    texts
+        .iter()
+        .map(|text| {
+            text.trim().parse::<Address>().map_err(|e| ConfigError::Invalid {
+                key: key.into(),
+                reason: format!("`{text}` is not an address ({e})"),
+            })
+        })
+        .collect()
 }
 
 impl WorkerSection {
@@ -413,6 +447,8 @@ impl NodeConfig {
             return bad("scheduler.price", &format!("is not an amount: {e}"));
         }
         s.denied_workers()?;
+        s.allowed_workers()?;
+        s.allowed_networks()?;
         let w = &self.worker;
         w.join_credential()?;
         if w.nice > 19 {

@@ -33,7 +33,7 @@ impl Service {
 
     pub(super) async fn on_network(&mut self, event: Event) -> Result<(), WorkerError> {
         match event {
-            Event::Request { peer, identity, message, responder } => {
+            Event::Request { peer, identity, message, responder, .. } => {
                 self.on_request(peer, identity, message, responder).await
             }
             Event::SchedulerConnected { pool, peer } if pool == self.pool => {

@@ -119,7 +119,7 @@ async fn scheduler_at(
     let refusing = std::sync::Arc::clone(&refuse_uploads);
     let answering = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            let Event::Request { peer, identity, message, responder } = event else { continue };
+            let Event::Request { peer, identity, message, responder, .. } = event else { continue };
             let answer = match &message {
                 Message::JoinRequest(m) => {
                     Message::JoinAccepted(JoinAccepted { pool: m.pool, heartbeat_interval_s: 1 })

@@ -54,6 +54,8 @@ pub enum Event {
         peer: PeerId,
         /// Who it is.
         identity: VerifiedPeer,
+        /// The IP address its connection comes from, when known.
+        remote_ip: Option<std::net::IpAddr>,
         /// The request.
         message: Message,
         /// Where the answer goes.

@@ -31,7 +31,7 @@ async fn next_request(
     kind: &str,
 ) -> (PeerId, VerifiedPeer, Message, Responder) {
     crate::common::wait_for(events, 10, |event| match event {
-        Event::Request { peer, identity, message, responder } => {
+        Event::Request { peer, identity, message, responder, .. } => {
             assert_eq!(message.kind().name(), kind, "unexpected request {message:?}");
             Some((peer, identity, message, responder))
         }

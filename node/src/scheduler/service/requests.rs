@@ -12,9 +12,24 @@ impl Service {
         done: &mpsc::Sender<Done>,
     ) -> anyhow::Result<()> {
         match event {
-            Event::Request { peer, identity, message, responder } => {
+            Event::Request { peer, identity, remote_ip, message, responder } => {
                 let from = identity.address;
-                let answer = self.on_request(peer, from, message, intakes, done).await;
+                let answer = match &message {
+                    Wire::JoinRequest(join) if join.pool == self.pool.pool => {
+                        match self.admit(from, join.credential.as_ref(), remote_ip, unix_now()) {
+                            Ok(()) => self.on_request(peer, from, message, intakes, done).await,
+                            Err((reason, detail)) => {
+                                tracing::info!(target: "quorate::scheduler", worker = %from, ?reason, "join refused: {detail}");
+                                Wire::JoinRefused(wire::JoinRefused {
+                                    pool: self.pool.pool,
+                                    reason,
+                                    detail,
+                                })
+                            }
+                        }
+                    }
+                    _ => self.on_request(peer, from, message, intakes, done).await,
+                };
                 self.p2p.respond(responder, answer).await.ok();
             }
             Event::PeerDisconnected { peer } => {
@@ -40,15 +55,8 @@ impl Service {
         let refuse = |reason: String| Wire::Refused { reason };
         let now = unix_now();
         match message {
+            // Admitted already (`admit`).
             Wire::JoinRequest(join) if join.pool == self.pool.pool => {
-                if let Err((reason, detail)) = self.admit(from, join.credential.as_ref(), now) {
-                    tracing::info!(target: "quorate::scheduler", worker = %from, ?reason, "join refused: {detail}");
-                    return Wire::JoinRefused(wire::JoinRefused {
-                        pool: self.pool.pool,
-                        reason,
-                        detail,
-                    });
-                }
                 let hub = Hub::new(self.pool.hub, self.chain.provider().clone());
                 let score = hub.scoreOf(self.pool.owner, from).call().await.unwrap_or_default();
                 let caps = join.capabilities;
@@ -191,17 +199,34 @@ impl Service {
         }
     }
 
-    /// Whether `worker` may join: not denied, and for a private pool holding the owner's
+    /// Whether `worker` may join: not denied nor revoked, on the allow-lists when set (its
+    /// address, the network it connects from), and for a private pool holding the owner's
     /// credential for its address, on this chain, not expired.
     fn admit(
         &mut self,
         worker: Address,
         credential: Option<&JoinCredential>,
+        remote_ip: Option<std::net::IpAddr>,
         now: u64,
     ) -> Result<(), (RefusalReason, String)> {
         let pool = self.pool.pool;
-        if self.config.scheduler.denied_workers().unwrap_or_default().contains(&worker) {
+        let s = &self.config.scheduler;
+        let allowed = s.allowed_workers().unwrap_or_default();
+        if s.denied_workers().unwrap_or_default().contains(&worker)
+            || (!allowed.is_empty() && !allowed.contains(&worker))
+        {
             return Err((RefusalReason::NotAllowed, format!("{pool} does not take this worker")));
+        }
+        let networks = s.allowed_networks().unwrap_or_default();
+        if !networks.is_empty()
+            && !remote_ip.is_some_and(|ip| networks.iter().any(|n| n.contains(ip)))
+        {
+            let from =
+                remote_ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+            return Err((
+                RefusalReason::NotAllowed,
+                format!("{pool} takes workers from its own networks only, not from {from}"),
+            ));
         }
         if self.revocations.contains(worker) {
             return Err((

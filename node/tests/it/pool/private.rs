@@ -146,3 +146,29 @@ async fn a_private_pool_takes_only_workers_holding_the_owners_credential() {
     within(60, "the worker stopping", worker.join()).await.unwrap();
     pool.running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_takes_workers_only_from_its_allow_lists() {
+    let (listed, stranger) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    let only = vec![listed.address().to_string()];
+    // Workers from 10.0.0.0/8 only: a worker on loopback is turned away, listed or not.
+    let far = Bare::start(|node| {
+        node.scheduler.allow_networks = vec!["10.0.0.0/8".into()];
+        node.scheduler.allow_workers.clone_from(&only);
+    })
+    .await;
+    let (reason, detail) = refusal(join(&far, &listed, None).await);
+    assert_eq!(reason, RefusalReason::NotAllowed);
+    assert!(detail.contains("not from 127.0.0.1"), "{detail}");
+    far.running.stop().await.unwrap();
+    // Loopback allowed: the listed worker gets in, another address does not.
+    let near = Bare::start(|node| {
+        node.scheduler.allow_networks = vec!["127.0.0.0/8".into(), "::1/128".into()];
+        node.scheduler.allow_workers = only;
+    })
+    .await;
+    let answer = join(&near, &listed, None).await;
+    assert!(matches!(answer, Wire::JoinAccepted(_)), "{answer:?}");
+    assert_eq!(refusal(join(&near, &stranger, None).await).0, RefusalReason::NotAllowed);
+    near.running.stop().await.unwrap();
+}

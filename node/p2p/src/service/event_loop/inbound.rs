@@ -81,9 +81,11 @@ impl EventLoop {
                 self.penalise(peer, offence);
             }
             (Request::Deliver(identity), Ok(message)) => {
+                let remote_ip = self.sessions.remote_ip(&peer);
                 self.emit(Event::Request {
                     peer,
                     identity,
+                    remote_ip,
                     message,
                     responder: Responder(channel),
                 });
