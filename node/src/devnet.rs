@@ -82,6 +82,9 @@ pub fn write_files(devnet: &Devnet, dir: &Path) -> Result<DevnetFiles, WalletErr
     }
     let password_file = dir.join("password");
     std::fs::write(&password_file, format!("{DEVNET_PASSWORD}\n")).map_err(io(&password_file))?;
+    // Private, as every password file must be (one left by an older devnet included).
+    std::fs::set_permissions(&password_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(io(&password_file))?;
 
     let config = dir.join("devnet.toml");
     let text = config::file_text(

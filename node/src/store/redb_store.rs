@@ -1,6 +1,9 @@
 //! The on-disk store: one redb file, commits durable (fsynced) before `commit` returns.
 
-use std::path::{Path, PathBuf};
+use std::{
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+    path::{Path, PathBuf},
+};
 
 use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition, TableError};
 
@@ -17,11 +20,25 @@ impl RedbStore {
     /// Opens (or creates) the store at `path` for `role`, checking its schema version. The file
     /// is locked: a second process opening it gets [`StoreError::InUse`].
     pub fn open(path: &Path, role: &str, schema: u32) -> Result<Self, StoreError> {
+        // The store and its directory are its owner's alone (results, clients' data, keys'
+        // whereabouts): made 0700 and 0600 when created here.
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database {
-                path: path.to_path_buf(),
-                reason: format!("cannot create its directory: {e}"),
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
+                StoreError::Database {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot create its directory: {e}"),
+                }
             })?;
+        }
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Database {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot create it: {e}"),
+                });
+            }
         }
         let db = Database::create(path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.to_path_buf() },

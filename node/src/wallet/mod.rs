@@ -36,7 +36,7 @@ pub enum WalletError {
     InvalidKey,
     /// The file's mode lets group or others read or write it.
     #[error(
-        "{} is accessible to other users (mode {mode:03o}); a keystore must be private: run `chmod 600 {}`",
+        "{} is accessible to other users (mode {mode:03o}); keystores and password files must be private: run `chmod 600 {}`",
         path.display(), path.display()
     )]
     LoosePermissions {

@@ -68,7 +68,14 @@ impl PasswordSource {
     }
 }
 
+/// The file's first line. A regular file others may read or write, or that another user owns,
+/// is refused (a pipe or a terminal is taken as it is).
 fn first_line(path: &PathBuf) -> Result<String, WalletError> {
+    let meta =
+        std::fs::metadata(path).map_err(|source| WalletError::Io { path: path.clone(), source })?;
+    if meta.is_file() {
+        super::files::check_permissions(path)?;
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|source| WalletError::Io { path: path.clone(), source })?;
     Ok(text.lines().next().unwrap_or_default().to_owned())
@@ -99,6 +106,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pw");
         std::fs::write(&path, "s3cret\nignored\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        // Readable by others: refused, with the fix.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let loose = PasswordSource { file: Some(path.clone()), env: None }.read("").unwrap_err();
+        assert!(loose.to_string().contains("chmod 600"), "{loose}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let source = PasswordSource { file: Some(path), env: Some("env".into()) };
         assert_eq!(source.read("").unwrap(), "s3cret");
         let env = PasswordSource { file: None, env: Some("from-env".into()) };

@@ -569,7 +569,14 @@ fn job_submit_refuses_before_money_moves_with_the_cause_and_the_fix() {
     let inputs = file("in.jsonl", "1\n2\n");
     let many = file("many.json", &format!("[{}]", vec!["1"; 1001].join(",")));
     let wrong_password = file("wrong.pw", "not the password\n");
+    let private = |path: &str, mode: u32| {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    };
+    private(&wrong_password, 0o600);
     let password = devnet.password.to_str().unwrap().to_owned();
+    // The right password, in a file other users can read.
+    let shared_password = file("shared.pw", &std::fs::read_to_string(&password).unwrap());
+    private(&shared_password, 0o644);
     let submit = |flags: &[&str], code: &str, inputs: &str, max_price: &str, pw: &str| {
         run(quorate()
             .arg("--config")
@@ -598,6 +605,11 @@ fn job_submit_refuses_before_money_moves_with_the_cause_and_the_fix() {
             "wrong password",
             submit(&[], &code, &inputs, "1", &wrong_password),
             "wrong password for this keystore",
+        ),
+        (
+            "password file readable by others",
+            submit(&[], &code, &inputs, "1", &shared_password),
+            "keystores and password files must be private: run `chmod 600",
         ),
         (
             "unreachable RPC",

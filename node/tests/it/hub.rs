@@ -46,6 +46,8 @@ impl Setup {
         wallets.create("empty", &fresh, PASSWORD.as_bytes(), KdfStrength::Light).unwrap();
         let password = dir.path().join("password");
         std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+        std::fs::set_permissions(&password, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         Self { anvil, dir, password, deployer }
     }
 

@@ -497,6 +497,8 @@ async fn quorate_job_submit_pays_and_writes_verified_results_in_input_order() {
         .unwrap();
     let password = dir.path().join("password");
     std::fs::write(&password, "pw\n").unwrap();
+    std::fs::set_permissions(&password, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .unwrap();
     let bootstrap = addr.with(quorate_p2p::multiaddr::Protocol::P2p(scheduler));
     let config = dir.path().join("quorate.toml");
     std::fs::write(

@@ -46,6 +46,8 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let password = dir.path().join("password");
     std::fs::write(&password, "a password for the test\n").unwrap();
+    std::fs::set_permissions(&password, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .unwrap();
     let site = dir.path().join("site.toml");
     std::fs::write(
         &site,
@@ -76,6 +78,8 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
     for (name, key) in names.iter().zip(anvil.private_keys()) {
         let key_file = dir.path().join(format!("{name}.key"));
         std::fs::write(&key_file, format!("{key}\n")).unwrap();
+        std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         must(&[
             "wallet",
             "import",

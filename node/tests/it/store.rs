@@ -49,11 +49,16 @@ fn redb_and_memory_behave_alike() {
 }
 
 #[test]
-fn what_was_committed_survives_reopening() {
+fn what_was_committed_survives_reopening_in_a_private_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("scheduler.redb");
+    let path = dir.path().join("data").join("scheduler.redb");
     {
         let store = RedbStore::open(&path, "scheduler", 3).unwrap();
+        // Made private to its owner, directory and file.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
         let mut batch = Batch::default();
         batch.put(&TASKS, &(B256::ZERO, 7), &"kept".to_owned()).unwrap();
         store.commit(batch).unwrap();
