@@ -433,6 +433,32 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     };
     let deal = buy(&client, hub, &purchase, time).await.unwrap();
 
+    // While the deal runs (a worker has voted: the job's blobs are served to the workers
+    // assigned to it), a worker that is not assigned to it cannot fetch its manifest, code
+    // or the input served by hash.
+    let first = within(60, "a first vote", async {
+        loop {
+            let line = seen.recv().await.unwrap();
+            if line.starts_with("contributed") {
+                break line;
+            }
+        }
+    })
+    .await;
+    eprintln!("worker: {first}");
+    let (stranger, _stranger_events) =
+        peer(&PrivateKeySigner::random(), Purpose::Worker, chain_id).await;
+    stranger
+        .dial(addr.clone().with(quorate_p2p::multiaddr::Protocol::P2p(scheduler)))
+        .await
+        .unwrap();
+    within(10, "the stranger connecting", stranger.ready(scheduler)).await.unwrap();
+    let large_input = ContentHash::of(job.inputs[2].as_bytes());
+    for (what, hash) in [("manifest", job_hash), ("code", manifest.code), ("input", large_input)] {
+        let got = fetch(&stranger, &[scheduler], hash, &FetchConfig::default()).await;
+        assert!(got.is_err(), "a worker not assigned to the deal fetched its {what}");
+    }
+
     // Results: the client pages the deal's status until every task has a verified result.
     let started = Instant::now();
     let entries = within(120, "the deal's results", async {
