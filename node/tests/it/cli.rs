@@ -355,6 +355,12 @@ fn a_deal_s_status_and_claim_work_from_the_command_line() {
     let key =
         |name: &str| unlock(&wallets.choose(Some(name)).unwrap().path, b"quorate-devnet").unwrap();
     let hub = config.chain.hub.unwrap();
+    let rpc = alloy::providers::RootProvider::new_http(config.chain.rpc_url.parse().unwrap());
+    let (client_address, operator) = (key("client").address(), key("operator").address());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let balances =
+        |who| runtime.block_on(quorate_node::accounts::balances(&rpc, hub, who)).unwrap();
+    let (client_before, operator_before) = (balances(client_address), balances(operator));
     let deal = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let mut chain_config = ChainConfig::devnet(config.chain.rpc_url.parse().unwrap());
         chain_config.chain_id = Some(config.chain.chain_id);
@@ -406,6 +412,17 @@ fn a_deal_s_status_and_claim_work_from_the_command_line() {
     assert!(ok && out.contains("Tasks: 3 refunded."), "{out}");
     let (ok, out, _) = job(&["claim", &deal, "--wallet", "client", "--password-file", &password]);
     assert!(ok && out.contains("nothing left to settle"), "{out}");
+    // The vanished pool pays as POCO.md says: the client has its price back and the pool's
+    // stake (30 % of the price, 0.6 QCR a task) as compensation; the owner lost that stake.
+    let stakes = alloy::primitives::utils::parse_ether("1.8").unwrap();
+    let (client_after, operator_after) = (balances(client_address), balances(operator));
+    assert_eq!(client_after.free, client_before.free + stakes);
+    assert_eq!(client_after.frozen, client_before.frozen);
+    assert_eq!(
+        operator_after.free + operator_after.frozen + stakes,
+        operator_before.free + operator_before.frozen
+    );
+    assert_eq!(operator_after.frozen, operator_before.frozen);
 }
 
 #[test]
