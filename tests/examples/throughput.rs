@@ -255,25 +255,7 @@ async fn run(
 
 /// The sandbox executable beside this example's build, built when missing.
 fn evaluator() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    // target/<profile>/examples/throughput → target/<profile>/quorate-evaluator
-    let profile_dir = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .context("cannot tell where this example was built")?;
-    let program = profile_dir.join("quorate-evaluator");
-    if !program.exists() {
-        let release = profile_dir.ends_with("release");
-        eprintln!("building quorate-evaluator ({})…", if release { "release" } else { "debug" });
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "-p", "quorate-evaluator", "--bin", "quorate-evaluator"]);
-        if release {
-            build.arg("--release");
-        }
-        anyhow::ensure!(build.status()?.success(), "building quorate-evaluator failed");
-    }
-    Ok(program)
+    quorate_e2e::program("quorate-evaluator", "quorate-evaluator").map_err(anyhow::Error::msg)
 }
 
 /// The workers' own time per task, from their `task computed` events: `overhead_us`, and of

@@ -274,16 +274,17 @@ impl Service {
                 let mut heartbeat = tokio::time::interval(interval);
                 heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 self.heartbeat = Some(heartbeat);
-                if !self.tasks.is_empty() {
-                    let known: Vec<TaskId> =
-                        self.tasks.keys().copied().take(wire::MAX_RECOVERY_TASKS).collect();
-                    let request = RecoveryRequest { pool: self.pool, known };
-                    let (client, done) = (self.client.clone(), self.done.clone());
-                    tokio::spawn(async move {
-                        let answer = client.request(peer, Message::RecoveryRequest(request)).await;
-                        let _ = done.send(Done::Recovered { answer }).await;
-                    });
-                }
+                // Always, even holding nothing: the scheduler may count on this worker for
+                // replicas it never received (its assignment lost in a crash on either side),
+                // which the list lets it plan again at once.
+                let known: Vec<TaskId> =
+                    self.tasks.keys().copied().take(wire::MAX_RECOVERY_TASKS).collect();
+                let request = RecoveryRequest { pool: self.pool, known };
+                let (client, done) = (self.client.clone(), self.done.clone());
+                tokio::spawn(async move {
+                    let answer = client.request(peer, Message::RecoveryRequest(request)).await;
+                    let _ = done.send(Done::Recovered { answer }).await;
+                });
                 self.drive_all();
             }
         }

@@ -300,15 +300,22 @@ impl Task {
             return Err(Error::Late { call: Call::Assign, deadline, now });
         }
         let round = self.round;
-        // A replica of an earlier round that never voted may be assigned again, for this round.
+        // A replica that never voted may be assigned again, in its place: one of an earlier
+        // round, for this round, or one given up (timed out, or abandoned when its worker was
+        // lost or its assignment never reached it). Otherwise a pool whose few workers all
+        // crashed once would have no one left to assign the task to.
         let stale = self
             .replicas
             .iter()
-            .position(|r| r.worker == worker && !r.answered && r.round != round);
+            .position(|r| r.worker == worker && !r.answered && (r.round != round || r.timed_out));
         if stale.is_none() && self.replicas.iter().any(|r| r.worker == worker) {
             return Err(Error::AlreadyAssigned { worker });
         }
-        if self.replicas.len() >= usize::try_from(self.config.max_replicas).unwrap_or(usize::MAX) {
+        // A reused replica takes no new place under the cap.
+        if stale.is_none()
+            && self.replicas.len()
+                >= usize::try_from(self.config.max_replicas).unwrap_or(usize::MAX)
+        {
             return Err(Error::ReplicaCapReached { cap: self.config.max_replicas });
         }
         if self.contributor_room(stale) == 0 {

@@ -268,6 +268,32 @@ fn an_abandoned_replica_stops_counting_as_pending_at_once() {
 }
 
 #[test]
+fn a_worker_whose_replica_was_given_up_may_be_assigned_the_task_again() {
+    // Two workers in all, each lost once (a crash): without a second chance the task has no
+    // one left to run it. The replica is reused: the cap counts workers, not attempts.
+    let mut task = Task::new(TaskConfig { max_replicas: 2, ..config(3) }).unwrap();
+    for i in 1..=2 {
+        task.handle_assign(START + 1, w(i), U256::ZERO, 0).unwrap();
+        assert!(task.handle_abandon(START + 2, w(i)));
+    }
+    assert_eq!(task.pending(), 0);
+    // A pending replica is still assigned once only.
+    task.handle_assign(START + 3, w(1), U256::ZERO, 0).unwrap();
+    assert_eq!(
+        task.handle_assign(START + 3, w(1), U256::ZERO, 0),
+        Err(Error::AlreadyAssigned { worker: w(1) })
+    );
+    task.handle_assign(START + 3, w(2), U256::ZERO, 0).unwrap();
+    assert_eq!((task.replicas().len(), task.pending()), (2, 2));
+    // One that timed out, likewise; a third worker still meets the cap.
+    assert_eq!(task.handle_timeout(START + 3 + 10 * T).len(), 2);
+    assert_eq!(
+        task.handle_assign(START + 4, w(3), U256::ZERO, 0),
+        Err(Error::ReplicaCapReached { cap: 2 })
+    );
+}
+
+#[test]
 fn deadlines_are_fixed_when_the_task_is_created() {
     let task = Task::new(config(3)).unwrap();
     assert_eq!((CONTRIBUTION_WINDOW, REVEAL_WINDOW, FINAL_WINDOW), (7, 2, 10));

@@ -149,6 +149,37 @@ impl Service {
     }
 
     /// What each task a rejoining worker holds needs, as the pool sees it.
+    /// The replicas this scheduler counts on `worker` for, as it (re)joins.
+    pub(super) fn replicas_held_by(&self, worker: Address) -> Vec<TaskId> {
+        self.tasks
+            .keys()
+            .filter(|task| self.core.replicas_of(task).contains(&worker))
+            .copied()
+            .collect()
+    }
+
+    /// After a worker's recovery request: the replicas this scheduler counted on it for when
+    /// it joined that it does not hold (their assignment was lost in a crash, on either side)
+    /// are dropped and planned again at once, counted against no one, rather than holding its
+    /// slots until they time out. Only a whole list says what the worker does not hold, and
+    /// assignments sent after the join are not in question.
+    pub(super) fn drop_unheld(&mut self, now: u64, worker: Address, known: &[TaskId]) {
+        let Some(at_join) = self.at_join.remove(&worker) else { return };
+        if known.len() >= wire::MAX_RECOVERY_TASKS {
+            return;
+        }
+        let held: HashSet<&TaskId> = known.iter().collect();
+        let lost: Vec<TaskId> = at_join
+            .into_iter()
+            .filter(|task| !held.contains(task))
+            .filter(|task| self.core.replicas_of(task).contains(&worker))
+            .collect();
+        for task in lost {
+            tracing::info!(target: "quorate::scheduler", %task, %worker, "a replica the worker does not hold: planned again");
+            let _ = self.core.handle_replica_failed(now, task, worker, false);
+        }
+    }
+
     pub(super) fn recovery(&self, worker: Address, known: &[TaskId]) -> Vec<wire::HeldTask> {
         known
             .iter()

@@ -246,6 +246,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         early_bytes: 0,
         progress: HashMap::new(),
         console: crate::scheduler::console::Consoles::default(),
+        at_join: HashMap::new(),
         revocations,
         orders: BTreeMap::new(),
         sequence: 0,
@@ -353,6 +354,9 @@ struct Service {
     progress: HashMap<TaskId, u16>,
     /// What the work functions wrote, per deal, for its client.
     console: crate::scheduler::console::Consoles,
+    /// The replicas each worker was counted on for when it last joined, until its recovery
+    /// request says which it holds.
+    at_join: HashMap<Address, Vec<TaskId>>,
     /// The workers the owner revoked (`quorate scheduler credential revoke`).
     revocations: crate::scheduler::credentials::Revocations,
     /// Orders published and still valid, by EIP-712 hash.

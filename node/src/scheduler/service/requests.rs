@@ -76,6 +76,8 @@ impl Service {
                 self.peers.insert(from, peer);
                 self.addresses.insert(peer, from);
                 self.scores.insert(from, score);
+                let held = self.replicas_held_by(from);
+                self.at_join.insert(from, held);
                 self.core.handle_worker_joined(now, from, caps, score);
                 tracing::info!(target: "quorate::scheduler", worker = %from, slots = caps.slots, "worker joined");
                 Wire::JoinAccepted(wire::JoinAccepted {
@@ -166,6 +168,7 @@ impl Service {
                     return refuse("unknown worker: join first".into());
                 }
                 let tasks = self.recovery(from, &request.known);
+                self.drop_unheld(now, from, &request.known);
                 Wire::RecoveryReport(wire::RecoveryReport { pool: self.pool.pool, tasks })
             }
             Wire::ResultUpload(upload) => self.on_upload(from, upload).await,
