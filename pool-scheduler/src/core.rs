@@ -147,6 +147,20 @@ impl Scheduler {
         self.tasks.get(task).map(|t| t.runs.iter().map(|r| r.worker).collect()).unwrap_or_default()
     }
 
+    /// The workers with a replica of `task` still running (assigned, no answer, not dropped).
+    pub fn running_replicas_of(&self, task: &TaskId) -> Vec<Address> {
+        self.tasks
+            .get(task)
+            .map(|t| {
+                t.runs
+                    .iter()
+                    .filter(|r| r.state == crate::task::RunState::Running)
+                    .map(|r| r.worker)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The PoCo status of a task the core follows.
     pub fn task_status(&self, task: &TaskId) -> Option<TaskStatus> {
         self.tasks.get(task).map(|t| t.poco.status())

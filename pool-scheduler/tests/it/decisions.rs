@@ -157,6 +157,11 @@ fn a_lost_worker_s_replicas_go_to_others_and_machine_failures_are_bounded() {
     assert_eq!(a.len(), 3);
     let (lost, task) = a[0];
     h.core.handle_worker_lost(10, lost).unwrap();
+    // Its run stays on record, but no longer as running (the two others and its replacement
+    // are).
+    assert!(h.core.replicas_of(&task).contains(&lost));
+    assert!(!h.core.running_replicas_of(&task).contains(&lost));
+    assert_eq!(h.core.running_replicas_of(&task).len(), 3);
     let again = assigns(&h.ready());
     assert_eq!(again.len(), 1);
     assert!(!a.iter().any(|(x, _)| *x == again[0].0), "a new worker");

@@ -153,7 +153,7 @@ impl Service {
     pub(super) fn replicas_held_by(&self, worker: Address) -> Vec<TaskId> {
         self.tasks
             .keys()
-            .filter(|task| self.core.replicas_of(task).contains(&worker))
+            .filter(|task| self.core.running_replicas_of(task).contains(&worker))
             .copied()
             .collect()
     }
@@ -172,7 +172,7 @@ impl Service {
         let lost: Vec<TaskId> = at_join
             .into_iter()
             .filter(|task| !held.contains(task))
-            .filter(|task| self.core.replicas_of(task).contains(&worker))
+            .filter(|task| self.core.running_replicas_of(task).contains(&worker))
             .collect();
         for task in lost {
             tracing::info!(target: "quorate::scheduler", %task, %worker, "a replica the worker does not hold: planned again");
