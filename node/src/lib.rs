@@ -66,3 +66,8 @@ pub mod store;
 pub mod units;
 pub mod wallet;
 pub mod worker;
+
+/// Now, in unix seconds (0 before 1970: never on a running machine).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -112,6 +112,19 @@ pub async fn connect_provider(config: &ChainConfig) -> Result<(RootProvider, u64
     Ok((provider, actual))
 }
 
+/// The windows `[from, to]` of at most `range` blocks (at least 1) that cover blocks `from` to
+/// `latest`, in order: one `eth_getLogs` each, as public nodes require.
+pub fn log_windows(from: u64, latest: u64, range: u64) -> impl Iterator<Item = (u64, u64)> {
+    let span = range.max(1) - 1;
+    let mut next = Some(from).filter(|from| *from <= latest);
+    std::iter::from_fn(move || {
+        let start = next?;
+        let end = start.saturating_add(span).min(latest);
+        next = end.checked_add(1).filter(|n| *n <= latest);
+        Some((start, end))
+    })
+}
+
 /// The first block whose timestamp is at or after `time` (the latest block when none is yet),
 /// found by bisection: about 2·log2(height) header reads.
 pub async fn block_at_or_after(provider: &RootProvider, time: u64) -> Result<u64, ChainError> {
@@ -270,5 +283,22 @@ impl Chain {
             results.push(rx.await.unwrap_or(Err(ChainError::Closed)));
         }
         results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_windows_cover_every_block_once_and_no_more_than_the_range() {
+        let windows: Vec<_> = super::log_windows(5, 14, 4).collect();
+        assert_eq!(windows, [(5, 8), (9, 12), (13, 14)]);
+        assert_eq!(super::log_windows(3, 3, 10).collect::<Vec<_>>(), [(3, 3)]);
+        assert_eq!(super::log_windows(4, 3, 10).count(), 0);
+        // A range of 0 is read as 1; the last block of the chain ends the walk.
+        assert_eq!(super::log_windows(0, 2, 0).count(), 3);
+        assert_eq!(
+            super::log_windows(u64::MAX - 1, u64::MAX, 8).collect::<Vec<_>>(),
+            [(u64::MAX - 1, u64::MAX)]
+        );
     }
 }

@@ -67,10 +67,6 @@ pub(super) async fn run(
     }
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 fn worker(text: &str) -> anyhow::Result<alloy::primitives::Address> {
     recipient(text).map_err(|e| anyhow::anyhow!("{text} is not a worker address: {e}"))
 }
@@ -92,7 +88,7 @@ async fn issue(config: &NodeConfig, args: &IssueArgs) -> anyhow::Result<ExitCode
             known.owner
         );
     }
-    let now = now();
+    let now = crate::unix_now();
     let expires_at = now.saturating_add(args.days.saturating_mul(86_400));
     let credential = JoinCredential::sign(&owner, known.pool, worker, chain_id, expires_at)?;
     let path = Register::path(config);
@@ -118,7 +114,7 @@ fn revoke(config: &NodeConfig, args: &RevokeArgs) -> anyhow::Result<ExitCode> {
     let path = Register::path(config);
     let mut register = Register::load(&path).map_err(anyhow::Error::msg)?;
     let mut out = std::io::stdout().lock();
-    if !register.revoke(worker, now()) {
+    if !register.revoke(worker, crate::unix_now()) {
         writeln!(out, "{worker} was already revoked from pool {}.", known.pool.0)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -134,7 +130,7 @@ fn revoke(config: &NodeConfig, args: &RevokeArgs) -> anyhow::Result<ExitCode> {
 fn list(config: &NodeConfig, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let known = known_pool(config)?;
     let register = Register::load(&Register::path(config)).map_err(anyhow::Error::msg)?;
-    let now = now();
+    let now = crate::unix_now();
     let state = |worker, expires_at: u64| {
         if register.is_revoked(worker) {
             "revoked"

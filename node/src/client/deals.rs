@@ -59,7 +59,7 @@ pub async fn created(
     provider: &RootProvider,
     hub: Address,
     by: By,
-    mut from: u64,
+    from: u64,
     range: u64,
 ) -> Result<Vec<Bought>, ChainError> {
     let rpc = |op: &'static str| {
@@ -67,8 +67,7 @@ pub async fn created(
     };
     let latest = provider.get_block_number().await.map_err(rpc("eth_blockNumber"))?;
     let mut out = Vec::new();
-    while from <= latest {
-        let to = from.saturating_add(range.max(1) - 1).min(latest);
+    for (from, to) in crate::chain::log_windows(from, latest, range) {
         let filter = Filter::new()
             .address(hub)
             .event_signature(Hub::DealCreated::SIGNATURE_HASH)
@@ -90,7 +89,6 @@ pub async fn created(
                 block: log.block_number.unwrap_or(to),
             });
         }
-        from = to.saturating_add(1);
     }
     Ok(out)
 }

@@ -371,9 +371,7 @@ async fn revealed(
     let range = chain.log_block_range();
     let mut out: HashMap<TaskId, Vec<ResultDigest>> = HashMap::new();
     for chunk in ids.chunks(100) {
-        let mut from = from_block;
-        while from <= latest {
-            let to = from.saturating_add(range - 1).min(latest);
+        for (from, to) in crate::chain::log_windows(from_block, latest, range) {
             let filter = Filter::new()
                 .address(hub)
                 .event_signature(Hub::TaskRevealed::SIGNATURE_HASH)
@@ -387,7 +385,6 @@ async fn revealed(
                         .push(ResultDigest::from(event.resultDigest));
                 }
             }
-            from = to.saturating_add(1);
         }
     }
     Ok(out)

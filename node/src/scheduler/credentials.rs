@@ -72,16 +72,10 @@ impl Register {
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
         let tmp = path.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            use std::{io::Write, os::unix::fs::OpenOptionsExt};
-            let _ = std::fs::remove_file(&tmp);
-            let mut file =
-                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+        let _ = std::fs::remove_file(&tmp);
+        super::service::write_private(&tmp, &bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Records a credential for `worker`, and lifts its revocation.

@@ -54,9 +54,7 @@ pub async fn read(
         let tasks: Vec<B256> = report.tasks.iter().map(|t| t.id.0).collect();
         // A deal's votes and rewards come after its purchase: searched from its block on,
         // one `range` window per query.
-        let mut from = deal.block;
-        while from <= latest {
-            let to = from.saturating_add(range.max(1) - 1).min(latest);
+        for (from, to) in crate::chain::log_windows(deal.block, latest, range) {
             for chunk in tasks.chunks(100) {
                 let votes = Filter::new()
                     .address(hub)
@@ -83,7 +81,6 @@ pub async fn read(
                     }
                 }
             }
-            from = to.saturating_add(1);
         }
         deals.push((deal, report));
     }

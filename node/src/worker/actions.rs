@@ -41,9 +41,7 @@ pub(super) fn short(task: TaskId) -> String {
     text.get(..10).unwrap_or(&text).to_owned()
 }
 
-pub(super) fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub(super) use crate::unix_now;
 
 /// The Hub refusal a chain error carries, if any.
 /// The name of a refusal whose reason could not be read (`chain::calls::replay`).

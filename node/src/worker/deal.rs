@@ -73,16 +73,14 @@ impl Runner {
     /// already seen, else from the Hub's record of the task (which must be opened) and its
     /// deal's ids derived up to it.
     async fn locate(&self, task: TaskId) -> Result<(DealId, DealFacts, u32), LocalOutcome> {
-        let known = self.task_ids.lock().await.find(task);
-        if let Some((deal, index)) = known {
-            return Ok((deal, self.deal_facts(deal).await?, index));
+        if let Some(found) = self.derived(task).await? {
+            return Ok(found);
         }
         // One lookup at a time: tasks of a new deal come in a burst, and the first one's
         // derives the others' ids.
         let _one = self.locating.lock().await;
-        let known = self.task_ids.lock().await.find(task);
-        if let Some((deal, index)) = known {
-            return Ok((deal, self.deal_facts(deal).await?, index));
+        if let Some(found) = self.derived(task).await? {
+            return Ok(found);
         }
         let hub = Hub::new(self.hub, self.provider.clone());
         let view = hub
@@ -100,6 +98,18 @@ impl Runner {
                 || bad(format!("task {task} is none of deal {deal}'s {} tasks", facts.task_count)),
             )?;
         Ok((deal, facts, index))
+    }
+
+    /// The deal, terms and index of `task` when its id was derived already.
+    async fn derived(
+        &self,
+        task: TaskId,
+    ) -> Result<Option<(DealId, DealFacts, u32)>, LocalOutcome> {
+        let known = self.task_ids.lock().await.find(task);
+        match known {
+            Some((deal, index)) => Ok(Some((deal, self.deal_facts(deal).await?, index))),
+            None => Ok(None),
+        }
     }
 
     /// The deal's job, task count and start, read once per deal: its view from the Hub, and

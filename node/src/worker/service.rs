@@ -11,7 +11,7 @@ use std::{
     collections::{HashMap, HashSet},
     future::Future,
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use alloy::{
@@ -201,9 +201,7 @@ pub async fn run(
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use crate::unix_now;
 
 /// The worker's libp2p key, derived from its Ethereum key (one-way): the same peer id across
 /// restarts, and no second secret to keep.

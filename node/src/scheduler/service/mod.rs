@@ -13,7 +13,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use alloy::{
@@ -146,7 +146,8 @@ pub fn keypair(config: &NodeConfig) -> anyhow::Result<Keypair> {
     Ok(keypair)
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a new file only its owner may read (refused when `path` exists).
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let mut file =
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
@@ -290,9 +291,7 @@ async fn wait_for_listen_addrs(p2p: &P2p) -> Vec<Multiaddr> {
     Vec::new()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use crate::unix_now;
 
 /// The offer an intake checks: its consent is for exactly this.
 #[derive(Debug, Clone, Copy)]
