@@ -61,6 +61,8 @@ const OUTPUT_TAIL_LINES: usize = 40;
 #[derive(Debug)]
 pub struct Anvil {
     child: Child,
+    /// How it was started (the port it got filled in), to start it again.
+    config: AnvilConfig,
     port: u16,
     private_keys: Vec<B256>,
     output: Arc<Mutex<VecDeque<String>>>,
@@ -69,8 +71,8 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil on `127.0.0.1` with a port the OS picks, and waits until it listens.
     pub fn spawn(config: AnvilConfig) -> Result<Self, DevnetError> {
-        let binary = match config.binary {
-            Some(path) => path,
+        let binary = match &config.binary {
+            Some(path) => path.clone(),
             None => foundry::find("anvil")?,
         };
         let mut command = Command::new(binary);
@@ -110,16 +112,18 @@ impl Anvil {
         }
 
         let ready = port_rx.recv_timeout(config.startup_timeout);
-        let mut anvil = Self { child, port: 0, private_keys: Vec::new(), output };
+        let startup_timeout = config.startup_timeout;
+        let mut anvil = Self { child, config, port: 0, private_keys: Vec::new(), output };
         match ready {
             Ok(ready) => {
                 anvil.port = ready.port;
+                anvil.config.port = ready.port;
                 anvil.private_keys = ready.private_keys;
                 Ok(anvil)
             }
             Err(_) => Err(DevnetError::NotReady {
                 tool: "anvil",
-                waited: config.startup_timeout,
+                waited: startup_timeout,
                 output: anvil.output_tail(),
             }),
         }
@@ -181,6 +185,37 @@ impl Anvil {
     /// Stops anvil gracefully (SIGTERM), so that it writes its `--state` file, and waits for
     /// it to exit.
     pub fn stop(mut self) -> Result<(), DevnetError> {
+        self.terminate_and_wait()
+    }
+
+    /// The chain node going away and coming back: stops anvil as [`Anvil::stop`] does (its
+    /// state written), waits `down`, and starts it again on the same port from its state file,
+    /// with the same block time (blocks and their logs kept; transactions not yet mined are
+    /// lost, as a node restart loses its pool).
+    pub fn restart(&mut self, down: Duration) -> Result<(), DevnetError> {
+        if self.config.state.is_none() {
+            return Err(DevnetError::NotReady {
+                tool: "anvil",
+                waited: Duration::ZERO,
+                output: "a chain without a state file cannot be restarted: set AnvilConfig::state"
+                    .into(),
+            });
+        }
+        self.terminate_and_wait()?;
+        std::thread::sleep(down);
+        let fresh = Self::spawn(self.config.clone())?;
+        // The old child has exited; dropping it reaps nothing more.
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Sets the block time anvil is started again with (interval mining turned on by RPC is
+    /// not kept in its state).
+    pub fn set_restart_block_time(&mut self, seconds: u64) {
+        self.config.block_time = Some(seconds);
+    }
+
+    fn terminate_and_wait(&mut self) -> Result<(), DevnetError> {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(libc::pid_t::MAX);
         terminate(pid);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

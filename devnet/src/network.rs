@@ -81,6 +81,9 @@ pub struct DevnetConfig {
     pub deposit: U256,
     /// The port; 0 for one the OS picks.
     pub port: u16,
+    /// A state file for anvil, so [`Devnet::restart_chain`] can stop the chain and start it
+    /// again with its blocks (`None`: no restarts).
+    pub state: Option<std::path::PathBuf>,
 }
 
 impl DevnetConfig {
@@ -94,6 +97,7 @@ impl DevnetConfig {
             mint: parse_ether("10000").unwrap_or_default(),
             deposit: parse_ether("1000").unwrap_or_default(),
             port: 0,
+            state: None,
         }
     }
 }
@@ -121,11 +125,12 @@ impl Devnet {
     pub async fn spawn(config: DevnetConfig) -> Result<Self, DevnetError> {
         let started = Instant::now();
         let count = 2u32.saturating_add(config.workers).saturating_add(config.clients);
-        let anvil = Anvil::spawn(AnvilConfig {
+        let mut anvil = Anvil::spawn(AnvilConfig {
             block_time: None,
             chain_id: config.chain_id,
             accounts: count.max(2),
             port: config.port,
+            state: config.state.clone(),
             ..AnvilConfig::default()
         })?;
         let rpc = |method: &str| {
@@ -203,6 +208,7 @@ impl Devnet {
         // From now on, blocks at a steady pace.
         anvil.rpc("evm_setAutomine", serde_json::json!([false])).await?;
         anvil.rpc("evm_setIntervalMining", serde_json::json!([config.block_time])).await?;
+        anvil.set_restart_block_time(config.block_time);
 
         Ok(Self {
             anvil,
@@ -247,6 +253,12 @@ impl Devnet {
     /// The chain underneath.
     pub fn anvil(&self) -> &Anvil {
         &self.anvil
+    }
+
+    /// The chain node goes away for `down` and comes back on the same endpoint with its blocks
+    /// (see [`Anvil::restart`]); needs [`DevnetConfig::state`].
+    pub fn restart_chain(&mut self, down: Duration) -> Result<(), DevnetError> {
+        self.anvil.restart(down)
     }
 
     /// How long setup took, from the call to ready.

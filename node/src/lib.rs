@@ -26,6 +26,7 @@
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
 //! | [`worker`] | the worker role (`quorate worker run`): joins a pool's scheduler, runs its tasks in sandboxes, votes, reveals and uploads, each held task stored before it is acted on |
 //! | [`cli`] | the command line: arguments turned into the calls above |
+//! | [`crash`] | crash points for the fault tests (`QUORATE_CRASH_AT`, debug builds only) |
 //! | [`doctor`] | `quorate doctor`: checks that every tool and library the node needs is installed |
 //!
 //! ## Data flow of a transaction
@@ -53,6 +54,7 @@ pub mod chain;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod crash;
 pub mod demo;
 pub mod devnet;
 pub mod devnet_pool;

@@ -52,6 +52,22 @@ pub struct Stats {
     pub deals: usize,
 }
 
+/// Waiting tasks looked at beyond the free slots each time the queue is served.
+const LOOKAHEAD: usize = 64;
+/// Most waiting tasks looked at each time the queue is served.
+const MAX_LOOKED_AT: usize = 256;
+
+/// Where serving the waiting queue starts at `now`: a task id drawn from the seed and the
+/// clock.
+fn queue_start(seed: u64, now: u64) -> TaskId {
+    let bits = crate::draw::draw(seed, &TaskId::default(), now);
+    let mut id = [0u8; 32];
+    for (dst, src) in id.iter_mut().zip(bits.to_be_bytes()) {
+        *dst = src;
+    }
+    TaskId(id.into())
+}
+
 /// The pool scheduler's decision core. Sans-io: the host passes `now` (seconds) into every
 /// `handle_*`, applies what [`Scheduler::poll_ready`] returns, and calls
 /// [`Scheduler::handle_tick`] at [`Scheduler::poll_timeout`].
@@ -69,6 +85,7 @@ pub struct Scheduler {
     /// Boxed: the table stays dense (a task is several hundred bytes).
     pub(crate) tasks: IdMap<Box<TaskEntry>>,
     pub(crate) timers: BTreeSet<(u64, TaskId)>,
+    /// Tasks waiting for a worker.
     pub(crate) waiting: BTreeSet<TaskId>,
     pub(crate) workers: crate::workers::Workers,
     pub(crate) barred: HashSet<Address>,
@@ -142,9 +159,17 @@ impl Scheduler {
         self.workers.get(worker).map(|w| w.load)
     }
 
-    /// The workers holding a replica of `task` (running or answered), in assignment order.
+    /// The workers ever assigned a replica of `task` (running, answered, dropped or released),
+    /// in assignment order; a released worker assigned the task again appears twice.
     pub fn replicas_of(&self, task: &TaskId) -> Vec<Address> {
         self.tasks.get(task).map(|t| t.runs.iter().map(|r| r.worker).collect()).unwrap_or_default()
+    }
+
+    /// How many replicas of `task` count against `worker`: every one it was assigned but those
+    /// released through no fault of its work (or one, when it voted without a replica). Never
+    /// above one: a worker runs a task at most once.
+    pub fn replicas_counted(&self, task: &TaskId, worker: &Address) -> usize {
+        self.tasks.get(task).map_or(0, |t| t.counted(worker))
     }
 
     /// The workers with a replica of `task` still running (assigned, no answer, not dropped).
@@ -204,6 +229,14 @@ impl Scheduler {
     /// When the host should call [`Scheduler::handle_tick`] next.
     pub fn poll_timeout(&self) -> Option<u64> {
         let task = self.timers.first().map(|(at, _)| *at);
+        // Free slots and waiting tasks: serve the queue again in a second, events or not (a
+        // function of the state, so a restored core keeps the same clock).
+        let pump = (self.workers.free_capacity() > 0 && !self.waiting.is_empty())
+            .then(|| self.now.saturating_add(1));
+        let task = match (task, pump) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let worker =
             self.workers.oldest_seen().map(|seen| seen.saturating_add(self.heartbeat_timeout));
         match (task, worker) {
@@ -276,10 +309,21 @@ impl Scheduler {
         if self.waiting.is_empty() || self.workers.free_capacity() == 0 {
             return;
         }
-        // Each waiting task takes at most a few slots: look at no more of them than there is
-        // room for, so a long queue costs nothing while the pool is full.
+        // Each waiting task takes at most a few slots: look at a few more of them than there
+        // is room for (some may fit none of the free workers), so a long queue costs little
+        // while the pool is full. The look starts at a point of the queue drawn from the
+        // clock, so tasks no free worker fits cannot hold up the rest (and a restored core
+        // looks where the crashed one would have).
         let room = usize::try_from(self.workers.free_capacity()).unwrap_or(usize::MAX);
-        let queued: Vec<TaskId> = self.waiting.iter().take(room.min(256)).copied().collect();
+        let look = room.saturating_add(LOOKAHEAD).min(MAX_LOOKED_AT);
+        let start = queue_start(self.seed, self.now);
+        let queued: Vec<TaskId> = self
+            .waiting
+            .range(start..)
+            .chain(self.waiting.range(..start))
+            .take(look)
+            .copied()
+            .collect();
         for id in queued {
             if self.workers.free_capacity() == 0 {
                 break;

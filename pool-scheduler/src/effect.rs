@@ -169,6 +169,17 @@ pub enum TaskRecord {
         /// When.
         at: u64,
     },
+    /// The replica ended through no fault of its work: its assignment never reached the
+    /// worker (lost in a crash, as the worker's own list of held tasks shows), or the worker
+    /// was lost. Unlike [`TaskRecord::Dropped`] it does not bar the worker from the task: a
+    /// pool whose few workers all crashed once still has someone to assign it to. Kept last:
+    /// stores written before it read the same.
+    Released {
+        /// The worker.
+        worker: Address,
+        /// When.
+        at: u64,
+    },
 }
 
 /// A chain call the core sent for a task and waits to see mined.

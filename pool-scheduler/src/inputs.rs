@@ -165,13 +165,30 @@ impl Scheduler {
         r
     }
 
+    /// `worker`'s own complete list of held tasks shows it never received its replica of
+    /// `task` (the assignment was lost in a crash, on either side): the replica is released and
+    /// planned again at once, and the worker may be assigned the task again.
+    pub fn handle_replica_undelivered(
+        &mut self,
+        now: u64,
+        task: TaskId,
+        worker: Address,
+    ) -> Result<(), Error> {
+        self.observe(now);
+        let at = self.now;
+        let r = self.record_and_step(task, TaskRecord::Released { worker, at });
+        self.pump();
+        r
+    }
+
     fn lose(&mut self, worker: Address) {
         let Some(entry) = self.workers.remove(&worker) else { return };
         self.out.store.push(StoreWrite::DeleteWorker(worker));
         let at = self.now;
         for task in entry.tasks {
-            // Its load is gone with it; the record frees nothing more.
-            let _ = self.record_and_step(task, TaskRecord::Dropped { worker, machine: false, at });
+            // Its load is gone with it; the record frees nothing more. Lost through no fault of
+            // its work, it may run the task again if it comes back.
+            let _ = self.record_and_step(task, TaskRecord::Released { worker, at });
         }
     }
 

@@ -138,13 +138,19 @@ impl Scheduler {
         let now = self.now;
         let Some(entry) = self.tasks.get_mut(&id) else { return };
         entry.poco.handle_timeout(now);
-        if matches!(self.need(&id), Need::Replicas(_))
-            && let Some(entry) = self.tasks.get_mut(&id)
-        {
+        if matches!(self.need(&id), Need::Replicas(_)) {
+            self.wait(id);
+        }
+        self.rearm(id);
+    }
+
+    /// Task `id` waits for a worker.
+    fn wait(&mut self, id: TaskId) {
+        let now = self.now;
+        if let Some(entry) = self.tasks.get_mut(&id) {
             entry.waiting = Some(now);
             self.waiting.insert(id);
         }
-        self.rearm(id);
     }
 
     /// At consensus, its voters are asked to reveal and the first to upload the result. (They
@@ -271,10 +277,7 @@ impl Scheduler {
             })
         };
         let Some(worker) = picked else {
-            if let Some(entry) = self.tasks.get_mut(&id) {
-                entry.waiting = Some(now);
-                self.waiting.insert(id);
-            }
+            self.wait(id);
             return false;
         };
         let (deal_id, index, round) = (entry.deal, entry.index, entry.poco.authorization_round());

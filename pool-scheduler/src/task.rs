@@ -22,8 +22,12 @@ pub(crate) enum RunState {
     Running,
     /// The worker reported its result off-chain.
     Reported { hash: ResultHash, seal: ResultSeal, at: u64 },
-    /// Ended without a result (failure, loss, timeout, task given up).
+    /// Ended without a result (a failure, a timeout, the task given up): the worker is not
+    /// assigned the task again.
     Dropped,
+    /// Ended without a result through no fault of the worker's work (its assignment never
+    /// reached it, or it was lost): it may be assigned the task again.
+    Released,
 }
 
 /// One replica.
@@ -50,7 +54,7 @@ pub(crate) struct TaskEntry {
     pub(crate) gave_up: bool,
     /// When the core next needs to look at this task (its key in the timer set).
     pub(crate) wake: Option<u64>,
-    /// Since when it waits for a worker (its key in the waiting set).
+    /// Since when it waits for a worker (while it is in the waiting set).
     pub(crate) waiting: Option<u64>,
     /// True once the current consensus's voters were asked to reveal (not stored: asking
     /// again after a restart is harmless).
@@ -86,10 +90,23 @@ impl TaskEntry {
         self.runs.iter_mut().find(|r| r.worker == *worker && r.state == RunState::Running)
     }
 
-    /// True when `worker` already had a replica of this task (or voted on it).
+    /// True when `worker` already had a replica of this task that counts against it (running,
+    /// answered or dropped; not released), or voted on it.
     pub(crate) fn involves(&self, worker: &Address) -> bool {
-        self.runs.iter().any(|r| r.worker == *worker)
+        self.counted(worker) > 0
             || self.poco.contributions().iter().any(|c| c.worker == *worker)
+    }
+
+    /// How many of `worker`'s replicas of this task count against it (all but released ones),
+    /// one more when it voted without one.
+    pub(crate) fn counted(&self, worker: &Address) -> usize {
+        let runs = self
+            .runs
+            .iter()
+            .filter(|r| r.worker == *worker && r.state != RunState::Released)
+            .count();
+        let voted = self.poco.contributions().iter().any(|c| c.worker == *worker);
+        if runs == 0 && voted { 1 } else { runs }
     }
 
     /// The heaviest vote weight a worker authorized now may carry so that no group of fewer
@@ -146,7 +163,11 @@ impl TaskEntry {
 
     /// Replicas that are running or gave a result.
     pub(crate) fn live(&self) -> u32 {
-        let n = self.runs.iter().filter(|r| r.state != RunState::Dropped).count();
+        let n = self
+            .runs
+            .iter()
+            .filter(|r| matches!(r.state, RunState::Running | RunState::Reported { .. }))
+            .count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
@@ -181,6 +202,13 @@ impl TaskEntry {
                 if machine {
                     self.machine_failures = self.machine_failures.saturating_add(1);
                 }
+                self.poco.handle_abandon(at, worker);
+            }
+            TaskRecord::Released { worker, at } => {
+                let id = self.id;
+                let run = self.run_mut(&worker).ok_or(Error::NoSuchReplica { worker, task: id })?;
+                run.state = RunState::Released;
+                workers.release(&worker, &id);
                 self.poco.handle_abandon(at, worker);
             }
             TaskRecord::Contributed { worker, hash, seal, score, at } => {

@@ -438,6 +438,7 @@ impl Actor {
         let sent_before = !flight.hashes.is_empty();
         match outcome {
             SendOutcome::Accepted => {
+                crate::crash::at("chain", "sent");
                 if !flight.hashes.contains(&hash) {
                     flight.hashes.push(hash);
                 }

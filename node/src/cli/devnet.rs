@@ -65,6 +65,7 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
         mint: qcr(&devnet.mint, "mint")?,
         deposit: qcr(&devnet.deposit, "deposit")?,
         port: devnet.port,
+        state: None,
     })
     .await
     .map_err(|e| {

@@ -139,6 +139,9 @@ impl Service {
         let kept_tasks: Vec<HeldTask> =
             kept.iter().filter_map(|t| self.tasks.get(t).cloned()).collect();
         self.store.apply_chain(&kept_tasks, &ended, batch.cursor)?;
+        for held in &kept_tasks {
+            crate::crash::at("worker", held.phase_name());
+        }
         self.cursor_stored = now;
         for task in ended {
             self.drop_task(task);
@@ -218,7 +221,9 @@ impl Service {
                     "task computed"
                 );
             }
-            Done::Contributed { task, result } => self.on_contributed(task, result)?,
+            Done::Contributed { task, result, on_chain } => {
+                self.on_contributed(task, result, on_chain)?;
+            }
             Done::Revealed { task, result } => self.on_revealed(task, result)?,
             Done::Reported { task, answer } => {
                 self.busy.remove(&task);
@@ -282,6 +287,7 @@ impl Service {
         &mut self,
         task: TaskId,
         result: Result<alloy::rpc::types::TransactionReceipt, ChainError>,
+        on_chain: bool,
     ) -> Result<(), WorkerError> {
         self.busy.remove(&task);
         match result {
@@ -290,6 +296,9 @@ impl Service {
                 self.change(task, |t| t.on_contributed(Some(tx)), "contribute mined")?;
                 self.notify_contribution(task, tx);
                 Ok(())
+            }
+            Err(_) if on_chain => {
+                self.change(task, |t| t.on_contributed(None), "its vote is on chain already")
             }
             Err(e) => match refusal(&e) {
                 Some("AlreadyContributed") => {
@@ -407,6 +416,7 @@ impl Service {
             return self.forget(task);
         }
         self.store.put_task(held)?;
+        crate::crash::at("worker", after);
         self.retry.remove(&task);
         self.drive(task);
         Ok(())
@@ -461,7 +471,12 @@ impl Service {
                 let (chain, hub) = (self.chain.clone(), self.hub);
                 self.spawn(task, async move {
                     let result = tx::contribute(&chain, hub, task, digest, &authorization).await;
-                    Done::Contributed { task, result }
+                    // Refused: its vote may be on chain already, sent before a crash.
+                    let on_chain = match &result {
+                        Err(e) if e.refusal().is_some() => tx::voted(&chain, hub, task).await,
+                        _ => false,
+                    };
+                    Done::Contributed { task, result, on_chain }
                 });
             }
             Next::Reveal(digest) => {
@@ -505,6 +520,7 @@ impl Service {
                 }
                 let upload = ResultUpload { task, result: bytes.clone() };
                 let client = self.client.clone();
+                crate::crash::at("worker", "uploading");
                 self.spawn(task, async move {
                     let answer = client.request(peer, Message::ResultUpload(upload)).await;
                     Done::Uploaded { task, answer }

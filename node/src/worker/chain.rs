@@ -28,6 +28,18 @@ pub async fn contribute(
     send(chain, hub, input.abi_encode()).await
 }
 
+/// True when this account's vote on `task` is on chain (a vote sent before a crash may have
+/// been mined, and the Hub then refuses the vote sent again for another reason first: the task
+/// is revealing, or its contributions closed).
+pub async fn voted(chain: &Chain, hub: Address, task: TaskId) -> bool {
+    let view = Hub::new(hub, chain.provider().clone());
+    // The status is 0 (`Unset`) for no vote; a read that fails says nothing.
+    view.contribution(task.0, chain.address())
+        .call()
+        .await
+        .is_ok_and(|c| u8::from(c.status) != 0)
+}
+
 /// Reveals `digest` on `task`.
 pub async fn reveal(
     chain: &Chain,

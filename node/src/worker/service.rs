@@ -78,7 +78,9 @@ pub(super) enum Done {
         ended: std::time::Instant,
     },
     /// A `contribute` was mined or refused.
-    Contributed { task: TaskId, result: Result<TransactionReceipt, ChainError> },
+    /// `on_chain`: refused, but this worker's vote on the task is on chain (sent before a
+    /// crash).
+    Contributed { task: TaskId, result: Result<TransactionReceipt, ChainError>, on_chain: bool },
     /// A `reveal` was mined or refused.
     Revealed { task: TaskId, result: Result<TransactionReceipt, ChainError> },
     /// A failure report was answered.

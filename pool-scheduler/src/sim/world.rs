@@ -296,7 +296,10 @@ impl World {
 
     /// Invariants of every assignment.
     fn on_assign(&mut self, worker: Address, task: TaskId) {
-        if !self.assigned.insert((task, worker)) {
+        // Once more only after a release (its assignment lost, or the worker lost), and never
+        // two replicas counted at once.
+        if !self.assigned.insert((task, worker)) && self.core.replicas_counted(&task, &worker) > 1
+        {
             self.report.double_assignments = self.report.double_assignments.saturating_add(1);
         }
         self.chain.authorize(task, worker);

@@ -157,6 +157,7 @@ fn a_lost_worker_s_replicas_go_to_others_and_machine_failures_are_bounded() {
     assert_eq!(a.len(), 3);
     let (lost, task) = a[0];
     h.core.handle_worker_lost(10, lost).unwrap();
+    // (A lost worker may run the task again once it is back; it is not back.)
     // Its run stays on record, but no longer as running (the two others and its replacement
     // are).
     assert!(h.core.replicas_of(&task).contains(&lost));
@@ -176,6 +177,58 @@ fn a_lost_worker_s_replicas_go_to_others_and_machine_failures_are_bounded() {
     assert!(r.messages.iter().any(|m| matches!(m, Message::Abort { .. })));
     // Late reports about a given-up replica are stale.
     assert!(h.core.handle_replica_failed(13, task, second, true).unwrap_err().is_stale());
+}
+
+#[test]
+fn a_released_replica_may_go_back_to_its_worker_but_a_dropped_one_never() {
+    // One worker only: after a release nobody else can take the task.
+    let mut h = Host::new(SchedulerConfig::default());
+    h.core.handle_worker_joined(0, w(1), caps(4, 1024, 1, 0), U256::ZERO);
+    let first = assigns(&h.start(deal(1, 2)));
+    let (worker, task) = first[0];
+    // Its own list shows it never got the assignment: released, assigned to it again.
+    h.core.handle_replica_undelivered(5, task, worker).unwrap();
+    assert_eq!(assigns(&h.ready()), vec![(worker, task)]);
+    assert_eq!(h.core.replicas_of(&task), vec![worker, worker]);
+    assert_eq!(h.core.replicas_counted(&task, &worker), 1);
+    // Lost (it crashed), then back: assigned to it again.
+    h.core.handle_worker_lost(6, worker).unwrap();
+    assert!(assigns(&h.ready()).is_empty(), "nobody left");
+    h.core.handle_worker_joined(7, worker, caps(4, 1024, 1, 0), U256::ZERO);
+    assert_eq!(assigns(&h.ready()), vec![(worker, task)]);
+    assert_eq!(h.core.replicas_counted(&task, &worker), 1);
+    // A failure of the worker itself bars it from the task for good.
+    h.core.handle_replica_failed(8, task, worker, false).unwrap();
+    assert!(assigns(&h.ready()).is_empty(), "never again to a worker that failed it");
+    assert_eq!(h.core.running_replicas_of(&task), Vec::<Address>::new());
+    // A second worker takes it.
+    h.core.handle_worker_joined(9, w(2), caps(4, 1024, 1, 0), U256::ZERO);
+    assert_eq!(assigns(&h.ready()), vec![(w(2), task)]);
+}
+
+#[test]
+fn tasks_no_free_worker_fits_do_not_hold_up_the_queue() {
+    let mut h = Host::new(SchedulerConfig::default());
+    // A deal no worker has the memory for comes first, 300 tasks: they wait at the head.
+    let big = Deal { memory_mib: 1 << 20, ..deal(300, 1) };
+    assert!(assigns(&h.start(big)).is_empty());
+    let small = Deal { id: DealId::derive(B256::repeat_byte(8), U256::from(5u8)), ..deal(5, 1) };
+    assert!(assigns(&h.start(small)).is_empty(), "no worker yet");
+    assert_eq!(h.core.stats().waiting, 305);
+    // One worker with one slot: the queue is served past the tasks it cannot run, events or
+    // not (a timer serves it again while a slot is free).
+    h.core.handle_worker_joined(10, w(1), caps(1, 1024, 1, 0), U256::ZERO);
+    let mut got = assigns(&h.ready());
+    let mut now = 10;
+    while got.is_empty() && now < 20 {
+        let at = h.core.poll_timeout().expect("a timer while a slot is free and tasks wait");
+        assert!(at <= now + 1, "served again within a second, not at {at}");
+        now += 1;
+        h.core.handle_tick(now);
+        got = assigns(&h.ready());
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!((0..5).any(|i| TaskId::derive(small.id, i) == got[0].1), "a task of the small deal");
 }
 
 #[test]

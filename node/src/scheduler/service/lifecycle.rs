@@ -176,7 +176,7 @@ impl Service {
             .collect();
         for task in lost {
             tracing::info!(target: "quorate::scheduler", %task, %worker, "a replica the worker does not hold: planned again");
-            let _ = self.core.handle_replica_failed(now, task, worker, false);
+            let _ = self.core.handle_replica_undelivered(now, task, worker);
         }
     }
 

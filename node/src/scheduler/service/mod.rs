@@ -447,6 +447,7 @@ impl Service {
                 Some(event) = done.recv() => self.on_done(event, &done_tx).await,
                 _ = tokio::time::sleep(wake) => {
                     self.core.handle_tick(unix_now());
+                    tracing::debug!(target: "quorate::scheduler", stats = ?self.core.stats(), "tick");
                     Ok(())
                 },
                 _ = announce.tick() => {
@@ -490,6 +491,7 @@ impl Service {
         let Some(ready) = ready else { return Ok(()) };
         let Ready { number, chain, messages, .. } = ready;
         for call in chain {
+            crate::crash::at("scheduler", call_stage(&call, "send"));
             self.send_call(call);
         }
         for message in messages {
@@ -506,6 +508,7 @@ impl Service {
         done: &mpsc::Sender<Done>,
     ) -> anyhow::Result<()> {
         let now = unix_now();
+        let mut stages = Vec::new();
         for log in &batch.events {
             let cursor = events::cursor(log);
             let event = match events::translate(log, self.pool.pool, self.pool.owner) {
@@ -533,13 +536,25 @@ impl Service {
                 }
                 _ => {}
             }
-            if let Err(e) = self.core.handle_chain_event(now, cursor, event)
-                && !e.is_stale()
-            {
-                tracing::warn!(target: "quorate::scheduler", error = %e, "a chain event was refused by the core");
+            let stage = match &event {
+                ChainEvent::DealCreated(_) => Some("deal"),
+                ChainEvent::Contributed { .. } => Some("contribution"),
+                ChainEvent::Revealed { .. } => Some("reveal"),
+                _ => None,
+            };
+            match self.core.handle_chain_event(now, cursor, event) {
+                Ok(()) => stages.extend(stage),
+                Err(e) if !e.is_stale() => {
+                    tracing::warn!(target: "quorate::scheduler", error = %e, "a chain event was refused by the core");
+                }
+                Err(_) => {}
             }
         }
-        self.flush(core_store, Some(batch.cursor), done).await
+        self.flush(core_store, Some(batch.cursor), done).await?;
+        for stage in stages {
+            crate::crash::at("scheduler", stage);
+        }
+        Ok(())
     }
 
     /// The core's deal for a `DealCreated` of this pool: its terms from the Hub, its job's
@@ -608,5 +623,17 @@ async fn follow(mut follower: Follower, batches: mpsc::Sender<EventBatch>) {
                 return;
             }
         }
+    }
+}
+
+/// The crash point of a chain call at `when` (`send`, `mined`): `send-initialize`, ….
+pub(super) fn call_stage(call: &ChainCall, when: &str) -> &'static str {
+    match (call, when) {
+        (ChainCall::Initialize { .. }, "send") => "send-initialize",
+        (ChainCall::Initialize { .. }, _) => "mined-initialize",
+        (ChainCall::Finalize { .. }, "send") => "send-finalize",
+        (ChainCall::Finalize { .. }, _) => "mined-finalize",
+        (ChainCall::Reopen { .. }, "send") => "send-reopen",
+        (ChainCall::Reopen { .. }, _) => "mined-reopen",
     }
 }

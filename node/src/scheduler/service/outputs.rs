@@ -32,6 +32,7 @@ impl Service {
             match chain.send(TransactionRequest::default().to(hub).input(input.into())).await {
                 Ok(receipt) => {
                     tracing::info!(target: "quorate::scheduler", ?call, tx = %receipt.transaction_hash, "mined");
+                    crate::crash::at("scheduler", super::call_stage(&call, "mined"));
                 }
                 // The core follows the chain: a call that failed is decided again from events.
                 Err(e) => {
@@ -42,6 +43,7 @@ impl Service {
     }
 
     pub(super) async fn send_message(&mut self, message: CoreMessage, done: &mpsc::Sender<Done>) {
+        tracing::debug!(target: "quorate::scheduler", ?message, "to a worker");
         let (worker, task, wire) = match message {
             CoreMessage::Assign { worker, task, deal, index, round, deadline } => {
                 match self.assignment(worker, task, deal, index, round, deadline).await {
@@ -65,8 +67,11 @@ impl Service {
         };
         let assigning = matches!(wire, Wire::TaskAssignment(_));
         let Some(peer) = self.peers.get(&worker).copied() else {
+            // Not joined since this scheduler started: the replica stays on it, and is planned
+            // again when it joins without it (its recovery list) or is lost (its heartbeat
+            // timeout), never counted against it.
             if assigning {
-                let _ = done.try_send(Done::NotTaken { worker, task });
+                tracing::debug!(target: "quorate::scheduler", %task, %worker, "the worker has not joined again yet: the assignment waits for its recovery");
             }
             return;
         };
