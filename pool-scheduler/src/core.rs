@@ -10,7 +10,7 @@ use quorate_primitives::{Address, DealId, TaskId};
 
 use crate::{
     Error, SchedulerConfig,
-    effect::{ChainCall, DealRecord, Message, Ready, StoreWrite, TaskRecord},
+    effect::{ChainCall, DealRecord, Message, PendingInit, Ready, StoreWrite, TaskRecord},
     task::TaskEntry,
     types::ChainCursor,
 };
@@ -229,6 +229,10 @@ impl Scheduler {
     /// When the host should call [`Scheduler::handle_tick`] next.
     pub fn poll_timeout(&self) -> Option<u64> {
         let task = self.timers.first().map(|(at, _)| *at);
+        let task = match (task, self.next_initialize_again()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         // Free slots and waiting tasks: serve the queue again in a second, events or not (a
         // function of the state, so a restored core keeps the same clock).
         let pump = (self.workers.free_capacity() > 0 && !self.waiting.is_empty())
@@ -242,6 +246,38 @@ impl Scheduler {
         match (task, worker) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// When a pending initialize range is next due to be asked again.
+    fn next_initialize_again(&self) -> Option<u64> {
+        self.deals
+            .values()
+            .flat_map(|d| d.pending.iter().map(|p| p.at.saturating_add(d.deal.time_ref.max(1))))
+            .min()
+    }
+
+    /// Asks again for the ranges whose tasks the chain has not shown one time reference after
+    /// they were asked for.
+    pub(crate) fn initialize_again(&mut self) {
+        let now = self.now;
+        for deal in self.deals.values_mut() {
+            let retry = deal.deal.time_ref.max(1);
+            let mut changed = false;
+            for pending in &mut deal.pending {
+                if pending.at.saturating_add(retry) <= now {
+                    pending.at = now;
+                    changed = true;
+                    self.out.chain.push(ChainCall::Initialize {
+                        deal: deal.deal.id,
+                        first: pending.first,
+                        count: pending.count,
+                    });
+                }
+            }
+            if changed {
+                self.out.store.push(StoreWrite::PutDeal(deal.clone()));
+            }
         }
     }
 
@@ -279,7 +315,7 @@ impl Scheduler {
             self.deals.remove(&id);
             self.out.store.push(StoreWrite::DeleteDeal(id));
         } else {
-            self.out.store.push(StoreWrite::PutDeal(*deal));
+            self.out.store.push(StoreWrite::PutDeal(deal.clone()));
         }
     }
 
@@ -301,9 +337,9 @@ impl Scheduler {
             if deal.requested >= deal.deal.tasks {
                 self.backlog.remove(&(observed, id));
             }
-            let record = *deal;
-            self.out.store.push(StoreWrite::PutDeal(record));
             let count = u32::try_from(count).unwrap_or(u32::MAX);
+            deal.pending.push(PendingInit { first, count, at: self.now });
+            self.out.store.push(StoreWrite::PutDeal(deal.clone()));
             self.out.chain.push(ChainCall::Initialize { deal: id, first, count });
         }
         if self.waiting.is_empty() || self.workers.free_capacity() == 0 {

@@ -57,7 +57,7 @@ pub enum StoreWrite {
 }
 
 /// A deal and the core's progress through it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DealRecord {
     /// The deal.
     pub deal: Deal,
@@ -67,6 +67,30 @@ pub struct DealRecord {
     pub requested: u64,
     /// Tasks that ended (finalized, claimed or given up and past their final deadline).
     pub ended: u64,
+    /// Ranges asked to be initialized whose tasks the chain has not shown yet: asked again
+    /// one time reference after the last ask (a call lost in a crash, or refused, is not lost
+    /// to the deal). A range is initialized whole or not at all, so one of its tasks seen
+    /// settles it.
+    #[serde(default)]
+    pub pending: Vec<PendingInit>,
+}
+
+/// A range of a deal's tasks asked to be initialized, not seen on chain yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingInit {
+    /// Its first task's index.
+    pub first: u64,
+    /// How many tasks.
+    pub count: u32,
+    /// When it was last asked for.
+    pub at: u64,
+}
+
+impl PendingInit {
+    /// True when the range holds task `index`.
+    pub fn holds(&self, index: u64) -> bool {
+        index >= self.first && index - self.first < u64::from(self.count)
+    }
 }
 
 /// A worker as the core knows it.

@@ -25,6 +25,7 @@ impl Scheduler {
         while let Some(worker) = self.workers.silent_since(silent_before) {
             self.lose(worker);
         }
+        self.initialize_again();
         while let Some(&(at, id)) = self.timers.first() {
             if at > self.now {
                 break;
@@ -210,9 +211,10 @@ impl Scheduler {
         if self.deals.contains_key(&deal.id) {
             return Ok(());
         }
-        let record = DealRecord { deal, observed_at: self.now, requested: 0, ended: 0 };
-        self.deals.insert(deal.id, record);
+        let record =
+            DealRecord { deal, observed_at: self.now, requested: 0, ended: 0, pending: Vec::new() };
         self.backlog.insert((record.observed_at, deal.id));
+        self.deals.insert(deal.id, record.clone());
         self.out.store.push(StoreWrite::PutDeal(record));
         Ok(())
     }
@@ -248,6 +250,13 @@ impl Scheduler {
             return Err(Error::UnknownTask(id));
         }
         let poco = self.mirror(id, &record.deal)?;
+        // Its range is settled (the chain initialized it whole).
+        if let Some(record) = self.deals.get_mut(&deal)
+            && record.pending.iter().any(|p| p.holds(index))
+        {
+            record.pending.retain(|p| !p.holds(index));
+            self.out.store.push(StoreWrite::PutDeal(record.clone()));
+        }
         self.tasks.insert(id, Box::new(TaskEntry::new(id, poco, deal, index, at)));
         let record = TaskRecord::Initialized { deal, index, at };
         self.out.store.push(StoreWrite::AppendTask { task: id, record });

@@ -34,7 +34,7 @@ impl StoreImage {
     pub fn apply(&mut self, write: &StoreWrite) {
         match write {
             StoreWrite::PutDeal(d) => {
-                self.deals.insert(d.deal.id, *d);
+                self.deals.insert(d.deal.id, d.clone());
             }
             StoreWrite::DeleteDeal(id) => {
                 self.deals.remove(id);
@@ -90,7 +90,7 @@ impl Scheduler {
         core.now = now;
         core.cursor = image.cursor;
         for record in image.deals.values() {
-            core.deals.insert(record.deal.id, *record);
+            core.deals.insert(record.deal.id, record.clone());
             if record.requested < record.deal.tasks {
                 core.backlog.insert((record.observed_at, record.deal.id));
             }

@@ -1,7 +1,7 @@
 //! The fault campaign: a devnet job of a few hundred tasks while the pool's scheduler and its
-//! workers, each a `quorate` process, are killed (SIGKILL, as a crash) and started again on a
-//! seeded random schedule; then the invariants of ROLES.md are checked from the chain's events
-//! alone.
+//! workers, each a `quorate` process, are killed (SIGKILL, as a crash) and started again, and the
+//! chain node is stopped and started again with its state, on a seeded random schedule; then the
+//! invariants of ROLES.md are checked from the chain's events alone.
 //!
 //! ```text
 //! cargo run --release -p quorate-e2e --example fault-campaign [-- --quick] [--seed N] [--tasks N] [--secs S]
@@ -17,31 +17,28 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "a campaign prints its figures")]
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    collections::{BTreeMap, HashSet},
     time::{Duration, Instant},
 };
 
 use alloy::{
-    primitives::{Address, B256, U256},
-    providers::{Provider, RootProvider},
-    rpc::types::Filter,
+    primitives::Address,
+    providers::RootProvider,
     signers::local::PrivateKeySigner,
-    sol_types::SolEvent,
 };
 use anyhow::Context as _;
 use futures::StreamExt;
-use quorate_contracts::bindings::{Hub, QuorateCredit};
 use quorate_devnet::{Devnet, DevnetConfig, Role};
+use quorate_e2e::{
+    invariants::Invariants,
+    roles::{Pool, Process},
+};
 use quorate_node::{
     chain::{Chain, ChainConfig},
     client::{
         Client, JobEvent,
         report::{self, TaskOnChain},
     },
-    devnet::write_files,
     job::Job,
     units::{Currency, short},
 };
@@ -72,60 +69,22 @@ async fn main() -> anyhow::Result<()> {
     let evaluator = quorate_e2e::program("quorate-evaluator", "quorate-evaluator")
         .map_err(anyhow::Error::msg)?;
 
-    // The chain, its accounts' keystores and devnet.toml.
-    let net = Devnet::spawn(DevnetConfig { workers: WORKERS as u32, ..DevnetConfig::test() })
-        .await
-        .context("starting the devnet")?;
+    // The chain (restartable: it is one of the roles killed), the pool and its workers.
     let dir = tempfile::tempdir()?;
-    let files = write_files(&net, &dir.path().join("devnet"))?;
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs)?;
-    let port = free_port()?;
-    let common = |data: &str| -> Vec<String> {
-        vec![
-            "--config".into(),
-            files.config.display().to_string(),
-            "--data-dir".into(),
-            dir.path().join(data).display().to_string(),
-            "--set".into(),
-            format!("evaluator.program={}", evaluator.display()),
-            // DEV-LONG: a deal's final deadline is 600 s after it starts.
-            "--set".into(),
-            "scheduler.order_category=1".into(),
-        ]
-    };
-    let password = files.password_file.display().to_string();
-
-    // The pool: created once, then its scheduler as a process of its own.
-    let mut init = Command::new(&quorate);
-    init.args(common("pool")).args(["scheduler", "init", "--wallet", "operator"]);
-    init.args(["--password-file", &password]);
-    let out = init.output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "scheduler init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut scheduler_args = common("pool");
-    scheduler_args.extend(
-        ["scheduler", "run", "--wallet", "operator", "--password-file", &password, "--listen"]
-            .map(String::from),
-    );
-    scheduler_args.push(format!("/ip4/127.0.0.1/tcp/{port}"));
-    let mut roles = vec![Process::new("scheduler", &quorate, scheduler_args, &logs)];
-    let address = roles[0].start_reading_address()?;
-    for i in 1..=WORKERS {
-        let name = format!("worker-{i}");
-        let mut worker_args = common(&name);
-        worker_args.extend(
-            ["worker", "run", "--wallet", &name, "--password-file", &password, "--pool", "1"]
-                .map(String::from),
-        );
-        worker_args.extend(["--cores".into(), "1".into(), "--bootstrap".into(), address.clone()]);
-        let mut worker = Process::new(&name, &quorate, worker_args, &logs);
-        worker.start()?;
-        roles.push(worker);
-    }
+    let net = Devnet::spawn(DevnetConfig {
+        workers: WORKERS as u32,
+        state: Some(dir.path().join("chain-state.json")),
+        ..DevnetConfig::test()
+    })
+    .await
+    .context("starting the devnet")?;
+    // DEV-LONG: a deal's final deadline is 600 s after it starts.
+    let mut pool =
+        Pool::create(&net, dir.path(), &quorate, &evaluator, WORKERS, &["scheduler.order_category=1"])?;
+    pool.start()?;
+    let address = pool.address.clone();
+    let logs = pool.logs.clone();
+    let mut net = net;
 
     // The client, in this process: a job of `tasks` tasks at trust 2.
     let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).context("no client")?.key)?;
@@ -168,22 +127,33 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    // The faults: a role killed, started again a moment later, on a seeded schedule.
+    // The faults: a role killed (or the chain node stopped), started again a moment later,
+    // on a seeded schedule.
     let mut rng = XorShift(seed.max(1));
     let mut faults: BTreeMap<String, u32> = BTreeMap::new();
     let started = Instant::now();
     let mut outcome = None;
+    let victims = WORKERS + 2;
     while started.elapsed() < Duration::from_secs(fault_secs) {
         let pause = Duration::from_millis(2_000 + rng.below(4_000));
         if let Ok(result) = tokio::time::timeout(pause, &mut done).await {
             outcome = Some(result);
             break;
         }
-        let victim = usize::try_from(rng.below(roles.len() as u64)).unwrap_or(0);
-        let role = &mut roles[victim];
+        let victim = usize::try_from(rng.below(victims as u64)).unwrap_or(0);
+        let down = Duration::from_millis(500 + rng.below(2_500));
+        if victim == victims - 1 {
+            // The chain node goes away (longer than a block) and comes back with its state.
+            tokio::task::block_in_place(|| net.restart_chain(down))
+                .context("restarting the chain")?;
+            *faults.entry("chain node stopped".into()).or_default() += 1;
+            continue;
+        }
+        let role =
+            if victim == 0 { &mut pool.scheduler } else { &mut pool.workers[victim - 1] };
         role.kill();
         *faults.entry(format!("kill -9 {}", role.kind())).or_default() += 1;
-        tokio::time::sleep(Duration::from_millis(500 + rng.below(2_500))).await;
+        tokio::time::sleep(down).await;
         role.start()?;
     }
     let fault_count: u32 = faults.values().sum();
@@ -219,9 +189,8 @@ async fn main() -> anyhow::Result<()> {
                 last.0,
                 logs.display()
             );
-            for role in &mut roles {
-                role.kill();
-            }
+            pool.scheduler.kill();
+            pool.workers.iter_mut().for_each(Process::kill);
             let kept = dir.keep();
             eprintln!("(kept {})", kept.display());
             std::process::exit(1);
@@ -233,9 +202,8 @@ async fn main() -> anyhow::Result<()> {
     );
     // The pool finalizes what was revealed; give it a few blocks.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    for role in &mut roles {
-        role.kill();
-    }
+    pool.scheduler.kill();
+    pool.workers.iter_mut().for_each(Process::kill);
 
     // The invariants, from the chain's events alone.
     let workers: HashSet<Address> =
@@ -255,163 +223,13 @@ async fn main() -> anyhow::Result<()> {
         check.double_payments,
         short(check.honest_lost, Currency::Qcr)
     );
-    if !conserved || check.double_payments > 0 || !check.honest_lost.is_zero() {
+    if !check.hold() {
         eprintln!("an invariant failed; the roles' logs are in {}", logs.display());
         let kept = dir.keep();
         eprintln!("(kept {})", kept.display());
         std::process::exit(1);
     }
     Ok(())
-}
-
-/// A role's process: its command, started and killed at will, its output appended to a log.
-struct Process {
-    name: String,
-    program: PathBuf,
-    args: Vec<String>,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Process {
-    fn new(name: &str, program: &Path, args: Vec<String>, logs: &Path) -> Self {
-        Self {
-            name: name.to_owned(),
-            program: program.to_path_buf(),
-            args,
-            log: logs.join(format!("{name}.log")),
-            child: None,
-        }
-    }
-
-    fn kind(&self) -> &str {
-        if self.name.starts_with("worker") { "worker" } else { "scheduler" }
-    }
-
-    fn command(&self) -> anyhow::Result<Command> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
-        let mut command = Command::new(&self.program);
-        command.args(&self.args).stdout(Stdio::null()).stderr(log);
-        Ok(command)
-    }
-
-    fn start(&mut self) -> anyhow::Result<()> {
-        self.child = Some(self.command()?.spawn()?);
-        Ok(())
-    }
-
-    /// Starts it and returns the first address it prints (the scheduler's, with its peer id).
-    fn start_reading_address(&mut self) -> anyhow::Result<String> {
-        let mut command = self.command()?;
-        command.stdout(Stdio::piped());
-        let mut child = command.spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        self.child = Some(child);
-        let mut lines = BufReader::new(stdout).lines();
-        let address = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| l.trim().starts_with("/ip4/").then(|| l.trim().to_owned()))
-            .context("the scheduler printed no address")?;
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(address)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// What the chain says after the campaign.
-struct Invariants {
-    /// QCR the Hub holds (the token's balance of it).
-    held: U256,
-    /// What its accounts say it holds: every account's free and frozen, and the penalty
-    /// account.
-    accounted: U256,
-    /// Payments made twice: a second `Rewarded` for one account and task, or a task both
-    /// finalized and claimed.
-    double_payments: u64,
-    /// Stakes seized from workers (every worker here is honest).
-    honest_lost: U256,
-    /// The pool owner's stakes seized (by claims).
-    pool_seized: U256,
-    finalized: u64,
-    claimed: u64,
-}
-
-impl Invariants {
-    async fn read(
-        provider: &RootProvider,
-        hub: Address,
-        credit: Address,
-        workers: &HashSet<Address>,
-        owner: Address,
-    ) -> anyhow::Result<Self> {
-        let logs = provider.get_logs(&Filter::new().address(hub).from_block(0)).await?;
-        let mut accounts: HashSet<Address> = HashSet::new();
-        let mut rewards: HashMap<(Address, B256), u64> = HashMap::new();
-        let (mut finalized, mut claimed) = (HashSet::new(), HashSet::new());
-        let (mut honest_lost, mut pool_seized) = (U256::ZERO, U256::ZERO);
-        for log in &logs {
-            let inner = &log.inner;
-            if let Ok(e) = Hub::Deposited::decode_log(inner) {
-                accounts.insert(e.account);
-            } else if let Ok(e) = Hub::Rewarded::decode_log(inner) {
-                accounts.insert(e.account);
-                *rewards.entry((e.account, e.r#ref)).or_default() += 1;
-            } else if let Ok(e) = Hub::Seized::decode_log(inner) {
-                accounts.insert(e.account);
-                // (The client's price, paid out at each finalize, is seized too.)
-                if workers.contains(&e.account) {
-                    honest_lost = honest_lost.saturating_add(e.amount);
-                } else if e.account == owner {
-                    pool_seized = pool_seized.saturating_add(e.amount);
-                }
-            } else if let Ok(e) = Hub::Locked::decode_log(inner) {
-                accounts.insert(e.account);
-            } else if let Ok(e) = Hub::Unlocked::decode_log(inner) {
-                accounts.insert(e.account);
-            } else if let Ok(e) = Hub::TaskFinalized::decode_log(inner) {
-                finalized.insert(e.taskId);
-            } else if let Ok(e) = Hub::TaskClaimed::decode_log(inner) {
-                claimed.insert(e.taskId);
-            }
-        }
-        let mut accounted = U256::ZERO;
-        for account in &accounts {
-            let b = quorate_node::accounts::balances(provider, hub, *account).await?;
-            accounted = accounted.saturating_add(b.free).saturating_add(b.frozen);
-        }
-        let hub_view = Hub::new(hub, provider.clone());
-        accounted = accounted.saturating_add(hub_view.penaltyBalance().call().await?);
-        let held = QuorateCredit::new(credit, provider.clone()).balanceOf(hub).call().await?;
-        let twice = rewards.values().filter(|n| **n > 1).map(|n| n - 1).sum::<u64>();
-        let both = finalized.intersection(&claimed).count() as u64;
-        Ok(Self {
-            held,
-            accounted,
-            double_payments: twice + both,
-            honest_lost,
-            pool_seized,
-            finalized: finalized.len() as u64,
-            claimed: claimed.len() as u64,
-        })
-    }
-}
-
-/// A free TCP port on loopback (the scheduler listens there across its restarts).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A small seeded generator: the schedule is the same for the same seed.

@@ -8,6 +8,11 @@
 //! |---|---|
 //! | [`toolchain_report`] | the node's own `doctor` checks, as one string for assertion messages |
 //! | [`program`] | a binary of the workspace beside the running example, built when missing |
+//! | [`roles`] | the roles as `quorate` processes: a pool, its scheduler and workers, killed and started again at will |
+//! | [`invariants`] | ROLES.md's money invariants, read from the Hub's events alone |
+
+pub mod invariants;
+pub mod roles;
 
 /// Runs the node's installation checks and returns them, one per line, with whether all passed.
 pub fn toolchain_report() -> (bool, String) {

@@ -143,12 +143,14 @@ mod tests {
                 observed_at: 5,
                 requested: 3,
                 ended: 0,
+                pending: vec![quorate_scheduler::PendingInit { first: 0, count: 3, at: 5 }],
             }),
             StoreWrite::PutDeal(DealRecord {
                 deal: deal(2),
                 observed_at: 6,
                 requested: 0,
                 ended: 0,
+                pending: Vec::new(),
             }),
             StoreWrite::PutWorker(WorkerRecord {
                 address: worker,

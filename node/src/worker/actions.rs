@@ -224,7 +224,7 @@ impl Service {
             Done::Contributed { task, result, on_chain } => {
                 self.on_contributed(task, result, on_chain)?;
             }
-            Done::Revealed { task, result } => self.on_revealed(task, result)?,
+            Done::Revealed { task, result, on_chain } => self.on_revealed(task, result, on_chain)?,
             Done::Reported { task, answer } => {
                 self.busy.remove(&task);
                 match answer {
@@ -341,10 +341,15 @@ impl Service {
         &mut self,
         task: TaskId,
         result: Result<alloy::rpc::types::TransactionReceipt, ChainError>,
+        on_chain: bool,
     ) -> Result<(), WorkerError> {
         self.busy.remove(&task);
         match result {
             Ok(_) => self.change(task, HeldTask::on_revealed, "reveal mined"),
+            // Its result is still to be uploaded.
+            Err(_) if on_chain => {
+                self.change(task, HeldTask::on_revealed, "its reveal is on chain already")
+            }
             Err(e) => match refusal(&e) {
                 Some("AlreadyRevealed") => {
                     self.change(task, HeldTask::on_revealed, "reveal already on chain")
@@ -473,7 +478,9 @@ impl Service {
                     let result = tx::contribute(&chain, hub, task, digest, &authorization).await;
                     // Refused: its vote may be on chain already, sent before a crash.
                     let on_chain = match &result {
-                        Err(e) if e.refusal().is_some() => tx::voted(&chain, hub, task).await,
+                        Err(e) if e.refusal().is_some() => {
+                            tx::on_chain(&chain, hub, task, false).await
+                        }
                         _ => false,
                     };
                     Done::Contributed { task, result, on_chain }
@@ -483,7 +490,14 @@ impl Service {
                 let (chain, hub) = (self.chain.clone(), self.hub);
                 self.spawn(task, async move {
                     let result = tx::reveal(&chain, hub, task, digest).await;
-                    Done::Revealed { task, result }
+                    // Refused: its reveal may be on chain already, sent before a crash.
+                    let on_chain = match &result {
+                        Err(e) if e.refusal().is_some() => {
+                            tx::on_chain(&chain, hub, task, true).await
+                        }
+                        _ => false,
+                    };
+                    Done::Revealed { task, result, on_chain }
                 });
             }
             Next::ReportFailure(kind) => {

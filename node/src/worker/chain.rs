@@ -28,16 +28,20 @@ pub async fn contribute(
     send(chain, hub, input.abi_encode()).await
 }
 
-/// True when this account's vote on `task` is on chain (a vote sent before a crash may have
-/// been mined, and the Hub then refuses the vote sent again for another reason first: the task
-/// is revealing, or its contributions closed).
-pub async fn voted(chain: &Chain, hub: Address, task: TaskId) -> bool {
+/// The Hub's `ContributionStatus` of a vote revealed (`PROVED`).
+const PROVED: u8 = 2;
+
+/// True when this account's vote on `task` is on chain, and revealed too with `revealed`. A
+/// transaction sent before a crash may have been mined, and the Hub then refuses the same call
+/// sent again for another reason first (the task is revealing, or completed). A read that
+/// fails says no.
+pub async fn on_chain(chain: &Chain, hub: Address, task: TaskId, revealed: bool) -> bool {
     let view = Hub::new(hub, chain.provider().clone());
-    // The status is 0 (`Unset`) for no vote; a read that fails says nothing.
-    view.contribution(task.0, chain.address())
-        .call()
-        .await
-        .is_ok_and(|c| u8::from(c.status) != 0)
+    // The status is 0 (`UNSET`) for no vote, 1 voted, 2 revealed, 3 rejected.
+    view.contribution(task.0, chain.address()).call().await.is_ok_and(|c| {
+        let status = u8::from(c.status);
+        if revealed { status == PROVED } else { status != 0 }
+    })
 }
 
 /// Reveals `digest` on `task`.

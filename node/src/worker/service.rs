@@ -82,7 +82,8 @@ pub(super) enum Done {
     /// crash).
     Contributed { task: TaskId, result: Result<TransactionReceipt, ChainError>, on_chain: bool },
     /// A `reveal` was mined or refused.
-    Revealed { task: TaskId, result: Result<TransactionReceipt, ChainError> },
+    /// `on_chain`: refused, but this worker's reveal is on chain (sent before a crash).
+    Revealed { task: TaskId, result: Result<TransactionReceipt, ChainError>, on_chain: bool },
     /// A failure report was answered.
     Reported { task: TaskId, answer: Result<Message, quorate_p2p::Error> },
     /// A result upload was answered.

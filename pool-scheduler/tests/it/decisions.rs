@@ -232,6 +232,33 @@ fn tasks_no_free_worker_fits_do_not_hold_up_the_queue() {
 }
 
 #[test]
+fn an_initialize_lost_in_a_crash_is_asked_again_one_time_reference_later() {
+    let mut h = Host::new(SchedulerConfig::default());
+    let d = deal(4, 1);
+    h.chain(1, ChainEvent::DealCreated(d)).unwrap();
+    let first = h.ready();
+    let asked: Vec<_> =
+        first.chain.iter().filter(|c| matches!(c, ChainCall::Initialize { .. })).collect();
+    assert_eq!(asked.len(), 1);
+    // The call never reaches the chain. Nothing more before one time reference (100 s)...
+    assert_eq!(h.core.poll_timeout(), Some(1 + 100));
+    h.core.handle_tick(100);
+    assert!(h.ready().chain.is_empty());
+    // ...then the same range again, and again a time reference later while it stays unseen.
+    h.core.handle_tick(101);
+    let again = h.ready();
+    assert_eq!(again.chain, vec![asked[0].clone()]);
+    // Seen on chain: settled, never asked again.
+    for index in 0..4 {
+        let task = TaskId::derive(d.id, index);
+        h.chain(102, ChainEvent::TaskInitialized { task, deal: d.id, index }).unwrap();
+    }
+    h.ready();
+    h.core.handle_tick(400);
+    assert!(!h.ready().chain.iter().any(|c| matches!(c, ChainCall::Initialize { .. })));
+}
+
+#[test]
 fn a_silent_replica_times_out_and_is_replaced() {
     let mut h = Host::new(SchedulerConfig::default());
     for i in 1..=6 {

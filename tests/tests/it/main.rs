@@ -1,3 +1,4 @@
 //! End-to-end scenarios.
 
+mod crashes;
 mod toolchain;

@@ -1,0 +1,203 @@
+//! Crashes at each named stage of a deal, on real parts: anvil, the Hub, `quorate` processes for
+//! the scheduler, the workers and the client, libp2p on loopback, redb stores. A role started
+//! with a crash point (`QUORATE_CRASH_AT`) kills itself there with SIGKILL, exactly as `kill -9`
+//! at that moment; it is started again from its store, with the next stage's crash point, and
+//! the job must complete with every result verified, no task lost, nothing paid twice, credits
+//! conserved and no honest stake lost (ROLES.md's invariants, read from the chain's events).
+
+use std::{
+    collections::HashSet,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use alloy::{primitives::Address, providers::RootProvider, signers::local::PrivateKeySigner};
+use futures::StreamExt;
+use quorate_devnet::{Devnet, DevnetConfig, Role};
+use quorate_e2e::{
+    invariants::Invariants,
+    roles::{Pool, Process},
+};
+use quorate_node::{
+    chain::{Chain, ChainConfig},
+    client::{Client, JobEvent},
+    job::Job,
+};
+
+/// Longest wait for a role to reach its crash point.
+const REACH: Duration = Duration::from_secs(90);
+
+fn binaries() -> (PathBuf, PathBuf) {
+    let quorate = quorate_e2e::program("quorate-node", "quorate").unwrap();
+    let evaluator = quorate_e2e::program("quorate-evaluator", "quorate-evaluator").unwrap();
+    (quorate, evaluator)
+}
+
+/// A devnet with `workers` workers and a pool of DEV-LONG tasks (its final deadline far enough
+/// for every restart), its roles not started yet.
+async fn pool(workers: u32, dir: &std::path::Path) -> (Devnet, Pool) {
+    let net = Devnet::spawn(DevnetConfig {
+        workers,
+        state: Some(dir.join("chain-state.json")),
+        ..DevnetConfig::test()
+    })
+    .await
+    .unwrap();
+    let (quorate, evaluator) = binaries();
+    let pool = Pool::create(
+        &net,
+        dir,
+        &quorate,
+        &evaluator,
+        workers as usize,
+        &["scheduler.order_category=1"],
+    )
+    .unwrap();
+    (net, pool)
+}
+
+/// Runs the scheduler (`worker` `None`) or a worker through `points` in turn: waits for it to
+/// die at each (its log names the point), then starts it again with the next; the last start
+/// has none.
+fn crash_through(pool: &mut Pool, worker: Option<usize>, points: &[&str]) {
+    fn role(pool: &mut Pool, worker: Option<usize>) -> &mut Process {
+        match worker {
+            Some(i) => &mut pool.workers[i],
+            None => &mut pool.scheduler,
+        }
+    }
+    for (i, point) in points.iter().enumerate() {
+        let process = role(pool, worker);
+        let died = process.wait_exit(REACH).is_some();
+        let log = std::fs::read_to_string(process.log()).unwrap_or_default();
+        let name = process.name().to_owned();
+        assert!(
+            died && log.contains(&format!("crash point {point}: killed")),
+            "{name} did not die at {point} within {REACH:?}:\n{}",
+            pool.logs_tail(40)
+        );
+        let process = role(pool, worker);
+        process.crash_at(points.get(i + 1).copied());
+        // A moment down, as a real restart takes.
+        std::thread::sleep(Duration::from_millis(300));
+        process.start().unwrap();
+    }
+}
+
+/// The invariants after the job: every task finalized, credits conserved, nothing paid twice,
+/// no honest stake lost.
+async fn check(net: &Devnet, tasks: u64) -> Invariants {
+    let provider = RootProvider::new_http(net.endpoint().parse().unwrap());
+    let workers: HashSet<Address> =
+        net.accounts().iter().filter(|a| a.role == Role::Worker).map(|a| a.address).collect();
+    let owner = net.account(Role::PoolOperator).unwrap().address;
+    // The pool finalizes what was revealed within a few blocks, or a time reference (60 s)
+    // after a finalize lost in a crash.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let check =
+            Invariants::read(&provider, net.deployment().hub, net.deployment().credit, &workers, owner)
+                .await
+                .unwrap();
+        if check.finalized >= tasks || Instant::now() > deadline {
+            return check;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A job of `tasks` squares at trust 2 from the devnet's client, through the library; returns
+/// how many results were verified.
+async fn job(net: &Devnet, scheduler: &str, tasks: u64) -> tokio::task::JoinHandle<Result<u64, String>> {
+    let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).unwrap().key).unwrap();
+    let mut config = ChainConfig::devnet(net.endpoint().parse().unwrap());
+    config.chain_id = Some(net.chain_id());
+    let chain = Chain::connect(&config, key.clone()).await.unwrap();
+    let client = Client::new(chain, key, net.deployment().hub, vec![scheduler.parse().unwrap()]);
+    let mut events = Job::builder("(n) => ({ n, square: n * n })")
+        .inputs((0..tasks).map(serde_json::Value::from))
+        .pool(1)
+        .trust(2)
+        .max_price_qcr("1")
+        .unwrap()
+        .submit(&client)
+        .unwrap();
+    tokio::spawn(async move {
+        let _client = client;
+        let mut verified = 0u64;
+        while let Some(event) = events.next().await {
+            match event.map_err(|e| e.to_string())? {
+                JobEvent::Result { .. } => verified += 1,
+                JobEvent::Finished { .. } => return Ok(verified),
+                _ => {}
+            }
+        }
+        Err("the job's events ended before it finished".into())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_killed_at_every_stage_of_a_deal_restarts_and_the_job_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (net, mut pool) = pool(2, dir.path()).await;
+    let points = [
+        "scheduler.deal",
+        "scheduler.send-initialize",
+        "scheduler.mined-initialize",
+        "scheduler.contribution",
+        "scheduler.reveal",
+        "scheduler.send-finalize",
+        "scheduler.mined-finalize",
+    ];
+    pool.scheduler.crash_at(Some(points[0]));
+    pool.start().unwrap();
+    let tasks = 6;
+    let job = job(&net, &pool.address, tasks).await;
+    let pool = tokio::task::spawn_blocking(move || {
+        crash_through(&mut pool, None, &points);
+        pool
+    })
+    .await
+    .unwrap();
+    let verified = tokio::time::timeout(Duration::from_secs(180), job)
+        .await
+        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
+    assert_eq!(verified, tasks, "every result verified against the chain");
+    let check = check(&net, tasks).await;
+    assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
+    assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_at_every_stage_of_a_task_restarts_and_loses_no_stake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (net, mut pool) = pool(2, dir.path()).await;
+    let points = [
+        "worker.computed",
+        "worker.contributed",
+        "worker.revealing",
+        "worker.uploading",
+        "worker.revealed",
+    ];
+    pool.workers[0].crash_at(Some(points[0]));
+    pool.start().unwrap();
+    let tasks = 8;
+    let job = job(&net, &pool.address, tasks).await;
+    let pool = tokio::task::spawn_blocking(move || {
+        crash_through(&mut pool, Some(0), &points);
+        pool
+    })
+    .await
+    .unwrap();
+    let verified = tokio::time::timeout(Duration::from_secs(180), job)
+        .await
+        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
+    assert_eq!(verified, tasks, "every result verified against the chain");
+    let check = check(&net, tasks).await;
+    assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
+    assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
+}
