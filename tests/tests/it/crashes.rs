@@ -201,3 +201,79 @@ async fn a_worker_killed_at_every_stage_of_a_task_restarts_and_loses_no_stake() 
     assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
     assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_mid_submit_and_the_chain_node_going_away_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut net, mut pool) = pool(2, dir.path()).await;
+    pool.start().unwrap();
+    let code = dir.path().join("square.js");
+    std::fs::write(&code, "(n) => ({ n, square: n * n })\n").unwrap();
+    let inputs = dir.path().join("inputs.jsonl");
+    let tasks = 5u64;
+    std::fs::write(&inputs, (0..tasks).map(|n| format!("{n}\n")).collect::<String>()).unwrap();
+    let password = pool.files.password_file.clone();
+    let client = |args: &[&str]| {
+        let mut command = pool.command("client");
+        command.args(args).args(["--wallet", "client", "--password-file"]).arg(&password);
+        command
+    };
+
+    // The client dies (SIGKILL) once the node accepted its deal's transaction, before the
+    // receipt: the deal is bought all the same.
+    let out = client(&["job", "submit"])
+        .arg(&code)
+        .arg(&inputs)
+        .args(["--trust", "2", "--max-price", "1", "--yes", "--detach", "--pool", "1"])
+        .args(["--bootstrap", &pool.address])
+        .env(quorate_node::crash::CRASH_AT, "chain.sent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("crash point chain.sent: killed"), "{err}");
+
+    // Started again on any machine with the wallet: the deal is found from the chain...
+    let listed = Instant::now() + Duration::from_secs(30);
+    let deal = loop {
+        let out = pool
+            .command("client")
+            .args(["job", "list", "--wallet", "client", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if let Some(line) = text.lines().next() {
+            let deal: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(deal["tasks"], tasks, "{text}");
+            break deal["deal"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < listed, "the deal never showed: {text}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+
+    // ...and while its tasks run, the chain node goes away for a few blocks and comes back
+    // with its state: every role reconnects and catches up from its cursor.
+    tokio::task::block_in_place(|| net.restart_chain(Duration::from_secs(3))).unwrap();
+
+    let results = dir.path().join("results.jsonl");
+    let out = tokio::task::block_in_place(|| {
+        let out = results.to_str().unwrap();
+        client(&["job", "results", &deal, "--bootstrap", &pool.address, "--out", out])
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        pool.logs_tail(40)
+    );
+    let text = std::fs::read_to_string(&results).unwrap();
+    let expected: String = (0..tasks)
+        .map(|n| format!("{{\"index\":{n},\"result\":{{\"n\":{n},\"square\":{}}}}}\n", n * n))
+        .collect();
+    assert_eq!(text, expected);
+    let check = check(&net, tasks).await;
+    assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
+    assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
+}
