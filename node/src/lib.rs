@@ -26,6 +26,7 @@
 //! | [`devnet`] | `quorate devnet`'s keystores and `devnet.toml` over `quorate_devnet::Devnet` |
 //! | [`worker`] | the worker role (`quorate worker run`): joins a pool's scheduler, runs its tasks in sandboxes, votes, reveals and uploads, each held task stored before it is acted on |
 //! | [`cli`] | the command line: arguments turned into the calls above |
+//! | [`adversary`] | cheating workers for the fault tests (`QUORATE_ADVERSARY`, debug builds only) |
 //! | [`crash`] | crash points for the fault tests (`QUORATE_CRASH_AT`, debug builds only) |
 //! | [`doctor`] | `quorate doctor`: checks that every tool and library the node needs is installed |
 //!
@@ -50,6 +51,7 @@
 //! ```
 
 pub mod accounts;
+pub mod adversary;
 pub mod chain;
 pub mod cli;
 pub mod client;

@@ -73,6 +73,10 @@ impl StoreImage {
     }
 }
 
+/// Seconds after a restart before the stopped core's chain calls not seen on chain are sent
+/// again: time to read the chain's events since the cursor first.
+const RESTART_GRACE: u64 = 5;
+
 impl Scheduler {
     /// Rebuilds the core from `image` at time `now`: deals and their progress, workers (in their
     /// slots), barred addresses, every task replayed from its records, its timer and whether it
@@ -90,6 +94,15 @@ impl Scheduler {
         core.now = now;
         core.cursor = image.cursor;
         for record in image.deals.values() {
+            let mut record = record.clone();
+            // Whether the stopped core's last asks reached the chain is unknown: asked again
+            // soon (once the chain's events since the cursor are read), not a whole time
+            // reference after them.
+            let due = now.saturating_sub(record.deal.time_ref).saturating_add(RESTART_GRACE);
+            for pending in &mut record.pending {
+                pending.at = pending.at.min(due);
+            }
+            let record = &record;
             core.deals.insert(record.deal.id, record.clone());
             if record.requested < record.deal.tasks {
                 core.backlog.insert((record.observed_at, record.deal.id));
@@ -110,6 +123,15 @@ impl Scheduler {
             }
         }
         let ids: Vec<TaskId> = image.tasks.keys().copied().collect();
+        for id in &ids {
+            // Finalize and reopen calls the stopped core sent: due again soon, as above.
+            let Some(entry) = core.tasks.get_mut(id) else { continue };
+            let time_ref = entry.poco.config().time_ref;
+            let due = now.saturating_sub(time_ref).saturating_add(RESTART_GRACE);
+            if let Some((_, at)) = &mut entry.requested {
+                *at = (*at).min(due);
+            }
+        }
         for id in ids {
             core.resume(id);
         }

@@ -25,6 +25,8 @@ pub struct Invariants {
     pub double_payments: u64,
     /// Stakes seized from the workers named honest.
     pub honest_lost: U256,
+    /// Everything seized, by account (the client's price paid out at each finalize included).
+    pub seized_from: HashMap<Address, U256>,
     /// The pool owner's stakes seized (by claims).
     pub pool_seized: U256,
     /// Tasks finalized.
@@ -48,6 +50,7 @@ impl Invariants {
         let mut rewards: HashMap<(Address, B256), u64> = HashMap::new();
         let (mut finalized, mut claimed) = (HashSet::new(), HashSet::new());
         let (mut honest_lost, mut pool_seized) = (U256::ZERO, U256::ZERO);
+        let mut seized_from: HashMap<Address, U256> = HashMap::new();
         for log in &logs {
             let inner = &log.inner;
             if let Ok(e) = Hub::Deposited::decode_log(inner) {
@@ -57,6 +60,8 @@ impl Invariants {
                 *rewards.entry((e.account, e.r#ref)).or_default() += 1;
             } else if let Ok(e) = Hub::Seized::decode_log(inner) {
                 accounts.insert(e.account);
+                let from = seized_from.entry(e.account).or_insert(U256::ZERO);
+                *from = from.saturating_add(e.amount);
                 // (The client's price, paid out at each finalize, is seized too.)
                 if workers.contains(&e.account) {
                     honest_lost = honest_lost.saturating_add(e.amount);
@@ -88,6 +93,7 @@ impl Invariants {
             accounted,
             double_payments: twice + both,
             honest_lost,
+            seized_from,
             pool_seized,
             finalized: finalized.len() as u64,
             claimed: claimed.len() as u64,

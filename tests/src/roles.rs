@@ -60,11 +60,18 @@ impl Process {
         }
     }
 
+    /// Sets an environment variable for its next starts.
+    pub fn env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     fn command(&self) -> anyhow::Result<Command> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         let mut command = Command::new(&self.program);
         command.args(&self.args).stdout(Stdio::null()).stderr(log);
         command.env_remove(quorate_node::crash::CRASH_AT);
+        command.env_remove(quorate_node::adversary::ADVERSARY);
         for (k, v) in &self.env {
             command.env(k, v);
         }

@@ -272,7 +272,7 @@ impl Service {
         }
         match outcome {
             LocalOutcome::Agreed(outcome) => {
-                let bytes = outcome.to_bytes();
+                let bytes = crate::adversary::result(outcome.to_bytes());
                 self.change(task, move |t| t.on_computed(bytes), "computed and stored")
             }
             LocalOutcome::Failed { kind, message } => {
@@ -485,6 +485,9 @@ impl Service {
                     };
                     Done::Contributed { task, result, on_chain }
                 });
+            }
+            Next::Reveal(_) if crate::adversary::worker() == crate::adversary::Adversary::Withhold => {
+                warn!(target: "quorate::worker", task = %short(task), "withholding the reveal (QUORATE_ADVERSARY)");
             }
             Next::Reveal(digest) => {
                 let (chain, hub) = (self.chain.clone(), self.hub);

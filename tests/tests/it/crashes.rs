@@ -5,33 +5,15 @@
 //! the job must complete with every result verified, no task lost, nothing paid twice, credits
 //! conserved and no honest stake lost (ROLES.md's invariants, read from the chain's events).
 
-use std::{
-    collections::HashSet,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use alloy::{primitives::Address, providers::RootProvider, signers::local::PrivateKeySigner};
-use futures::StreamExt;
-use quorate_devnet::{Devnet, DevnetConfig, Role};
-use quorate_e2e::{
-    invariants::Invariants,
-    roles::{Pool, Process},
-};
-use quorate_node::{
-    chain::{Chain, ChainConfig},
-    client::{Client, JobEvent},
-    job::Job,
-};
+use quorate_devnet::{Devnet, DevnetConfig};
+use quorate_e2e::roles::{Pool, Process};
+
+use crate::common::{binaries, check, job};
 
 /// Longest wait for a role to reach its crash point.
 const REACH: Duration = Duration::from_secs(90);
-
-fn binaries() -> (PathBuf, PathBuf) {
-    let quorate = quorate_e2e::program("quorate-node", "quorate").unwrap();
-    let evaluator = quorate_e2e::program("quorate-evaluator", "quorate-evaluator").unwrap();
-    (quorate, evaluator)
-}
 
 /// A devnet with `workers` workers and a pool of DEV-LONG tasks (its final deadline far enough
 /// for every restart), its roles not started yet.
@@ -84,58 +66,6 @@ fn crash_through(pool: &mut Pool, worker: Option<usize>, points: &[&str]) {
     }
 }
 
-/// The invariants after the job: every task finalized, credits conserved, nothing paid twice,
-/// no honest stake lost.
-async fn check(net: &Devnet, tasks: u64) -> Invariants {
-    let provider = RootProvider::new_http(net.endpoint().parse().unwrap());
-    let workers: HashSet<Address> =
-        net.accounts().iter().filter(|a| a.role == Role::Worker).map(|a| a.address).collect();
-    let owner = net.account(Role::PoolOperator).unwrap().address;
-    // The pool finalizes what was revealed within a few blocks, or a time reference (60 s)
-    // after a finalize lost in a crash.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let check =
-            Invariants::read(&provider, net.deployment().hub, net.deployment().credit, &workers, owner)
-                .await
-                .unwrap();
-        if check.finalized >= tasks || Instant::now() > deadline {
-            return check;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// A job of `tasks` squares at trust 2 from the devnet's client, through the library; returns
-/// how many results were verified.
-async fn job(net: &Devnet, scheduler: &str, tasks: u64) -> tokio::task::JoinHandle<Result<u64, String>> {
-    let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).unwrap().key).unwrap();
-    let mut config = ChainConfig::devnet(net.endpoint().parse().unwrap());
-    config.chain_id = Some(net.chain_id());
-    let chain = Chain::connect(&config, key.clone()).await.unwrap();
-    let client = Client::new(chain, key, net.deployment().hub, vec![scheduler.parse().unwrap()]);
-    let mut events = Job::builder("(n) => ({ n, square: n * n })")
-        .inputs((0..tasks).map(serde_json::Value::from))
-        .pool(1)
-        .trust(2)
-        .max_price_qcr("1")
-        .unwrap()
-        .submit(&client)
-        .unwrap();
-    tokio::spawn(async move {
-        let _client = client;
-        let mut verified = 0u64;
-        while let Some(event) = events.next().await {
-            match event.map_err(|e| e.to_string())? {
-                JobEvent::Result { .. } => verified += 1,
-                JobEvent::Finished { .. } => return Ok(verified),
-                _ => {}
-            }
-        }
-        Err("the job's events ended before it finished".into())
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_killed_at_every_stage_of_a_deal_restarts_and_the_job_completes() {
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +82,7 @@ async fn the_scheduler_killed_at_every_stage_of_a_deal_restarts_and_the_job_comp
     pool.scheduler.crash_at(Some(points[0]));
     pool.start().unwrap();
     let tasks = 6;
-    let job = job(&net, &pool.address, tasks).await;
+    let job = job(&net, &pool.address, tasks, 2).await;
     let pool = tokio::task::spawn_blocking(move || {
         crash_through(&mut pool, None, &points);
         pool
@@ -184,7 +114,7 @@ async fn a_worker_killed_at_every_stage_of_a_task_restarts_and_loses_no_stake() 
     pool.workers[0].crash_at(Some(points[0]));
     pool.start().unwrap();
     let tasks = 8;
-    let job = job(&net, &pool.address, tasks).await;
+    let job = job(&net, &pool.address, tasks, 2).await;
     let pool = tokio::task::spawn_blocking(move || {
         crash_through(&mut pool, Some(0), &points);
         pool

@@ -1,4 +1,6 @@
 //! End-to-end scenarios.
 
+mod adversaries;
+mod common;
 mod crashes;
 mod toolchain;

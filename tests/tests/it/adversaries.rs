@@ -1,0 +1,73 @@
+//! Cheating workers on real parts (anvil, the Hub, `quorate` processes, libp2p): a worker that
+//! votes a wrong result and one that votes and never reveals (`QUORATE_ADVERSARY`, debug builds)
+//! beside honest workers. The job's results are the right ones, each cheater loses its stake,
+//! the wrong one gains no score, and no honest worker loses anything.
+
+use std::{collections::HashSet, time::Duration};
+
+use alloy::{primitives::U256, providers::RootProvider};
+use quorate_contracts::bindings::Hub;
+use quorate_devnet::{Devnet, DevnetConfig, Role};
+use quorate_e2e::{invariants::Invariants, roles::Pool};
+use quorate_node::adversary::ADVERSARY;
+
+use crate::common::{binaries, job};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Devnet::spawn(DevnetConfig { workers: 4, ..DevnetConfig::test() }).await.unwrap();
+    let (quorate, evaluator) = binaries();
+    // DEV tasks (a 10-s time reference): the withheld reveal's window closes 20 s after its
+    // consensus, and the pool finalizes without it.
+    let mut pool =
+        Pool::create(&net, dir.path(), &quorate, &evaluator, 4, &["scheduler.order_category=0"])
+            .unwrap();
+    pool.workers[0].env(ADVERSARY, "wrong");
+    pool.workers[1].env(ADVERSARY, "withhold");
+    pool.start().unwrap();
+    let workers: Vec<_> =
+        net.accounts().iter().filter(|a| a.role == Role::Worker).map(|a| a.address).collect();
+    let (wrong, withholding, honest) = (workers[0], workers[1], &workers[2..]);
+
+    // Trust 3: two fresh workers must agree, so a lone wrong vote never wins.
+    let tasks = 6;
+    let job = job(&net, &pool.address, tasks, 3).await;
+    let verified = tokio::time::timeout(Duration::from_secs(180), job)
+        .await
+        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
+    assert_eq!(verified, tasks, "every result verified against the chain");
+
+    let provider = RootProvider::new_http(net.endpoint().parse().unwrap());
+    let owner = net.account(Role::PoolOperator).unwrap().address;
+    let honest_set: HashSet<_> = honest.iter().copied().collect();
+    let deployment = net.deployment();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let check = loop {
+        let check =
+            Invariants::read(&provider, deployment.hub, deployment.credit, &honest_set, owner)
+                .await
+                .unwrap();
+        if check.finalized >= tasks || std::time::Instant::now() > deadline {
+            break check;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let logs = pool.logs_tail(30);
+    assert_eq!(check.finalized, tasks, "{check:?}\n{logs}");
+    assert!(check.hold(), "credits conserved, nothing twice, no honest stake lost: {check:?}");
+    let seized = |a| check.seized_from.get(&a).copied().unwrap_or_default();
+    assert!(seized(wrong) > U256::ZERO, "the wrong worker lost its stake: {check:?}\n{logs}");
+    assert!(seized(withholding) > U256::ZERO, "the withholder lost its stake: {check:?}\n{logs}");
+    let hub = Hub::new(deployment.hub, provider.clone());
+    let score = |w| {
+        let hub = hub.clone();
+        async move { hub.scoreOf(owner, w).call().await.unwrap() }
+    };
+    assert_eq!(score(wrong).await, U256::ZERO, "a losing vote earns no score");
+    for worker in honest {
+        assert!(score(*worker).await > U256::ZERO, "honest work earns score");
+    }
+}

@@ -1,0 +1,83 @@
+//! What the scenarios share: the binaries, a client's job through the library, the chain's
+//! invariants once a job is done.
+
+use std::{
+    collections::HashSet,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use alloy::{primitives::Address, providers::RootProvider, signers::local::PrivateKeySigner};
+use futures::StreamExt;
+use quorate_devnet::{Devnet, Role};
+use quorate_e2e::invariants::Invariants;
+use quorate_node::{
+    chain::{Chain, ChainConfig},
+    client::{Client, JobEvent},
+    job::Job,
+};
+
+/// `quorate` and `quorate-evaluator`, built beside the tests.
+pub(crate) fn binaries() -> (PathBuf, PathBuf) {
+    let quorate = quorate_e2e::program("quorate-node", "quorate").unwrap();
+    let evaluator = quorate_e2e::program("quorate-evaluator", "quorate-evaluator").unwrap();
+    (quorate, evaluator)
+}
+
+/// The invariants once `tasks` tasks are finalized (or two minutes passed): credits conserved,
+/// nothing paid twice, no honest stake lost (every worker account counts as honest).
+pub(crate) async fn check(net: &Devnet, tasks: u64) -> Invariants {
+    let provider = RootProvider::new_http(net.endpoint().parse().unwrap());
+    let workers: HashSet<Address> =
+        net.accounts().iter().filter(|a| a.role == Role::Worker).map(|a| a.address).collect();
+    let owner = net.account(Role::PoolOperator).unwrap().address;
+    // The pool finalizes what was revealed within a few blocks, or a time reference (60 s)
+    // after a finalize lost in a crash.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let check =
+            Invariants::read(&provider, net.deployment().hub, net.deployment().credit, &workers, owner)
+                .await
+                .unwrap();
+        if check.finalized >= tasks || Instant::now() > deadline {
+            return check;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A job of `tasks` squares at `trust` from the devnet's client, through the library; returns
+/// how many results were verified.
+pub(crate) async fn job(
+    net: &Devnet,
+    scheduler: &str,
+    tasks: u64,
+    trust: u32,
+) -> tokio::task::JoinHandle<Result<u64, String>> {
+    let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).unwrap().key).unwrap();
+    let mut config = ChainConfig::devnet(net.endpoint().parse().unwrap());
+    config.chain_id = Some(net.chain_id());
+    let chain = Chain::connect(&config, key.clone()).await.unwrap();
+    let client = Client::new(chain, key, net.deployment().hub, vec![scheduler.parse().unwrap()]);
+    let mut events = Job::builder("(n) => ({ n, square: n * n })")
+        .inputs((0..tasks).map(serde_json::Value::from))
+        .pool(1)
+        .trust(trust)
+        .max_price_qcr("1")
+        .unwrap()
+        .submit(&client)
+        .unwrap();
+    tokio::spawn(async move {
+        let _client = client;
+        let mut verified = 0u64;
+        while let Some(event) = events.next().await {
+            match event.map_err(|e| e.to_string())? {
+                JobEvent::Result { .. } => verified += 1,
+                JobEvent::Finished { .. } => return Ok(verified),
+                _ => {}
+            }
+        }
+        Err("the job's events ended before it finished".into())
+    })
+}
+
