@@ -7,7 +7,7 @@
 //! cargo run --release -p quorate-e2e --example fault-campaign [-- --quick] [--seed N] [--tasks N] [--secs S]
 //! ```
 //!
-//! The quick form (`--quick`: 60 tasks, 40 s of faults) runs in the README's test command; the
+//! The quick form (`--quick`: 100 tasks, 40 s of faults) runs in the README's test command; the
 //! default is 300 tasks and 240 s of faults. The chain is anvil with 1-s blocks; the pool sells
 //! DEV-LONG tasks (final deadline 600 s after the deal). The client runs in this process, through
 //! the library, and is not killed. The last line reads `fault campaign: <n> faults, <t> tasks,
@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let quick = args.iter().any(|a| a == "--quick");
     let seed = arg("--seed")?.unwrap_or(7);
-    let tasks = arg("--tasks")?.unwrap_or(if quick { 60 } else { 300 });
+    let tasks = arg("--tasks")?.unwrap_or(if quick { 100 } else { 300 });
     let fault_secs = arg("--secs")?.unwrap_or(if quick { 40 } else { 240 });
     let quorate = quorate_e2e::program("quorate-node", "quorate").map_err(anyhow::Error::msg)?;
     let evaluator = quorate_e2e::program("quorate-evaluator", "quorate-evaluator")
@@ -134,14 +134,21 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut outcome = None;
     let victims = WORKERS + 2;
+    let mut restarts: Vec<(String, f64)> = Vec::new();
     while started.elapsed() < Duration::from_secs(fault_secs) {
         let pause = Duration::from_millis(2_000 + rng.below(4_000));
         if let Ok(result) = tokio::time::timeout(pause, &mut done).await {
             outcome = Some(result);
             break;
         }
-        let victim = usize::try_from(rng.below(victims as u64)).unwrap_or(0);
-        let down = Duration::from_millis(500 + rng.below(2_500));
+        // Every fourth fault is the chain node's, the others a role drawn at random.
+        let count: u32 = faults.values().sum();
+        let victim = if count % 4 == 2 {
+            victims - 1
+        } else {
+            usize::try_from(rng.below(victims as u64 - 1)).unwrap_or(0)
+        };
+        let down = Duration::from_millis(1_500 + rng.below(2_000));
         if victim == victims - 1 {
             // The chain node goes away (longer than a block) and comes back with its state.
             tokio::task::block_in_place(|| net.restart_chain(down))
@@ -155,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
         *faults.entry(format!("kill -9 {}", role.kind())).or_default() += 1;
         tokio::time::sleep(down).await;
         role.start()?;
+        restarts.push((role.name().to_owned(), unix_seconds(std::time::SystemTime::now())));
     }
     let fault_count: u32 = faults.values().sum();
     println!("faults injected: {fault_count} ({faults:?}) in {:.0?}", started.elapsed());
@@ -171,7 +179,8 @@ async fn main() -> anyhow::Result<()> {
         match tokio::time::timeout(Duration::from_secs(5), &mut done).await {
             Ok(result) => break Some(result),
             Err(_) => {
-                let report = report::read(&provider, hub, deal).await?;
+                // (The chain node may be restarting: counted next time.)
+                let Ok(report) = report::read(&provider, hub, deal).await else { continue };
                 let completed = report.count(TaskOnChain::Completed);
                 if completed != last.0 {
                     last = (completed, Instant::now());
@@ -204,6 +213,12 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(8)).await;
     pool.scheduler.kill();
     pool.workers.iter_mut().for_each(Process::kill);
+    let recovery = Recovery::read(&logs, &restarts)?;
+    println!(
+        "recovery: scheduler restart to its first new assignment {} ; worker restart to the first reveal it owed {}",
+        summary(&recovery.scheduler),
+        summary(&recovery.worker)
+    );
 
     // The invariants, from the chain's events alone.
     let workers: HashSet<Address> =
@@ -243,3 +258,97 @@ impl XorShift {
         self.0 % bound.max(1)
     }
 }
+
+/// Seconds since the Unix epoch.
+fn unix_seconds(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A log line's time (`2026-11-30T01:30:52.107083Z …`), in Unix seconds.
+fn line_time(line: &str) -> Option<f64> {
+    let stamp = line.get(..27)?.strip_suffix('Z')?;
+    let (date, time) = stamp.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let (h, min) = (t.next()?.parse::<f64>().ok()?, t.next()?.parse::<f64>().ok()?);
+    let sec = t.next()?.parse::<f64>().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3_600.0 + min * 60.0 + sec)
+}
+
+/// Recovery times read from the roles' logs, in seconds.
+struct Recovery {
+    /// Scheduler restart to the first task assigned after it (in any worker's log).
+    scheduler: Vec<f64>,
+    /// Worker restart to its first reveal of a task it held before the restart.
+    worker: Vec<f64>,
+}
+
+impl Recovery {
+    fn read(logs: &std::path::Path, restarts: &[(String, f64)]) -> anyhow::Result<Self> {
+        let read = |name: &str| -> anyhow::Result<Vec<(f64, String)>> {
+            let text = std::fs::read_to_string(logs.join(format!("{name}.log")))?;
+            Ok(text.lines().filter_map(|l| Some((line_time(l)?, l.to_owned()))).collect())
+        };
+        let workers: Vec<Vec<(f64, String)>> =
+            (1..=WORKERS).map(|i| read(&format!("worker-{i}"))).collect::<Result<_, _>>()?;
+        let task_of = |line: &str| {
+            line.split_whitespace().find_map(|w| w.strip_prefix("task=")).map(str::to_owned)
+        };
+        let (mut scheduler, mut worker) = (Vec::new(), Vec::new());
+        for (i, (name, at)) in restarts.iter().enumerate() {
+            // Only until the next fault: a later one would hide this recovery.
+            let until = restarts.get(i + 1).map_or(f64::MAX, |(_, t)| *t);
+            if name == "scheduler" {
+                let first = workers
+                    .iter()
+                    .flatten()
+                    .filter(|(t, l)| *t > *at && *t < until && l.contains("task assigned"))
+                    .map(|(t, _)| *t)
+                    .fold(f64::MAX, f64::min);
+                if first < f64::MAX {
+                    scheduler.push(first - at);
+                }
+            } else if let Some(index) =
+                name.strip_prefix("worker-").and_then(|n| n.parse::<usize>().ok())
+            {
+                let Some(lines) = workers.get(index.saturating_sub(1)) else { continue };
+                let held: HashSet<String> = lines
+                    .iter()
+                    .filter(|(t, l)| *t < *at && l.contains("task assigned"))
+                    .filter_map(|(_, l)| task_of(l))
+                    .collect();
+                let owed = lines.iter().find(|(t, l)| {
+                    *t > *at
+                        && *t < until
+                        && l.contains("→ revealed")
+                        && task_of(l).is_some_and(|task| held.contains(&task))
+                });
+                if let Some((t, _)) = owed {
+                    worker.push(t - at);
+                }
+            }
+        }
+        Ok(Self { scheduler, worker })
+    }
+}
+
+/// `median m s, max x s over n` (or `none measured`).
+fn summary(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "none measured".into();
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let max = sorted[sorted.len() - 1];
+    format!("median {median:.1} s, max {max:.1} s over {}", sorted.len())
+}
+

@@ -14,6 +14,11 @@ use libp2p::PeerId;
 
 use crate::Error;
 
+/// How long an application waits, after answering a request it found offensive, before it
+/// reports the offence: a ban closes the connection, and the answer (saying why) should reach the
+/// peer first.
+pub const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What a peer did wrong. Each offence carries a penalty; [`GuardConfig::ban_threshold`]
 /// points get a peer banned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -140,6 +140,9 @@ impl Session {
         let mut outcomes: HashMap<u32, TaskOutcome> = HashMap::new();
         let mut seen: HashMap<u32, (TaskPhase, u16)> = HashMap::new();
         let mut unreachable = 0u32;
+        // When the chain node first failed a read in a row: reads are tried again each round
+        // (the node may be restarting) until the outage lasts `CHAIN_PATIENCE`.
+        let mut chain_down: Option<std::time::Instant> = None;
         // The next console line wanted: the pool numbers a deal's lines from 0.
         let mut console_next = 0u64;
         loop {
@@ -186,7 +189,15 @@ impl Session {
                     .filter(|t| !outcomes.contains_key(&t.index))
                     .filter_map(|t| t.result.map(|hash| (t.index, hash)))
                     .collect();
-                for (index, outcome) in self.verified(chain, hub, fresh).await? {
+                let verified = match self.verified(chain, hub, fresh).await {
+                    Ok(verified) => verified,
+                    // Checked again next round.
+                    Err(e) => {
+                        patience(&mut chain_down, e.into())?;
+                        Vec::new()
+                    }
+                };
+                for (index, outcome) in verified {
                     outcomes.insert(index, outcome.clone());
                     if !emit.emit(JobEvent::Result { index, outcome }).await {
                         return Ok(self.ending(outcomes));
@@ -204,9 +215,10 @@ impl Session {
                 return Ok(self.ending(outcomes));
             }
             // Past the final deadline nothing more can finish: the rest is refundable.
-            let now = chain.latest_time().await.map_err(anyhow::Error::from)?;
-            if now >= self.final_deadline {
-                return Ok(self.ending(outcomes));
+            match chain.latest_time().await {
+                Ok(now) if now >= self.final_deadline => return Ok(self.ending(outcomes)),
+                Ok(_) => chain_down = None,
+                Err(e) => patience(&mut chain_down, e.into())?,
             }
             tokio::time::sleep(POLL).await;
         }
@@ -351,6 +363,22 @@ impl Emit for Channel<'_> {
 
 /// Rounds with no answer from the scheduler before the caller is told.
 const UNREACHABLE_WARNING: u32 = 20;
+/// How long a job waits for its chain node to answer again before it gives up with the error.
+const CHAIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A chain read failed: fine while the outage (since `down`) is shorter than
+/// [`CHAIN_PATIENCE`], the error after that.
+fn patience(down: &mut Option<std::time::Instant>, e: anyhow::Error) -> anyhow::Result<()> {
+    let since = *down.get_or_insert_with(std::time::Instant::now);
+    if since.elapsed() >= CHAIN_PATIENCE {
+        return Err(e.context(format!(
+            "the chain node has not answered for {} s: check chain.rpc_url, then follow the deal again with `quorate job results`",
+            CHAIN_PATIENCE.as_secs()
+        )));
+    }
+    tracing::debug!(target: "quorate::client", error = %e, "a chain read failed; trying again");
+    Ok(())
+}
 
 /// The result cap of a job: its own, and at least room for an error's text.
 pub(super) fn cap_of(manifest: &JobManifest) -> u64 {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use quorate_evaluator::sandbox::Event as SandboxEvent;
 use quorate_p2p::{
     Event, Message, PeerId, Responder,
+    guard::Offence,
     identity::VerifiedPeer,
     wire::{
         self, Abort, Heartbeat, JoinRequest, RecoveryRequest, Report, RevealRequest,
@@ -62,13 +63,24 @@ impl Service {
         message: Message,
         responder: Responder,
     ) -> Result<(), WorkerError> {
+        let mut offence = None;
         let (answer, then) = match message {
             Message::TaskAssignment(a) => {
                 let task = a.task;
+                // Not from the pool owner's scheduler, or not signed by the owner for this
+                // worker (another worker's authorization, or a forged one): an offence, which
+                // the network's guard scores and bans at its threshold.
+                let forged = identity.address != self.owner
+                    || a.authorization_for(self.me).signer(&a.authorization).ok() != Some(self.owner);
                 match self.on_assignment(&identity, a) {
                     Ok(()) => (Message::Ack, Some(task)),
                     Err(reason) => {
-                        info!(target: "quorate::worker", task = %short(task), "assignment refused: {reason}");
+                        if forged {
+                            warn!(target: "quorate::worker", task = %short(task), %peer, "a forged assignment, reported to the network guard: {reason}");
+                            offence = Some(Offence::BadIdentity);
+                        } else {
+                            info!(target: "quorate::worker", task = %short(task), "assignment refused: {reason}");
+                        }
                         (Message::Refused { reason: wire::fit_text(&reason, wire::MAX_TEXT) }, None)
                     }
                 }
@@ -101,6 +113,15 @@ impl Service {
         };
         if let Err(e) = self.client.respond(responder, answer).await {
             debug!(target: "quorate::worker", %peer, "answer not delivered: {e}");
+        }
+        // Reported once the answer has left (a ban closes the connection), so that the sender
+        // learns why.
+        if let Some(offence) = offence {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(quorate_p2p::guard::ANSWER_GRACE).await;
+                let _ = client.report(peer, offence).await;
+            });
         }
         if let Some(task) = then {
             self.drive(task);

@@ -482,6 +482,26 @@ async fn a_job_goes_from_offer_to_verified_results_through_the_scheduler() {
     })
     .await;
     eprintln!("3 tasks from deal to verified results in {:?}", started.elapsed());
+    // A forged result for a revealed task (the stranger never ran it): refused, and its sender
+    // reported to the network's guard, which bans it.
+    let task = quorate_primitives::TaskId::derive(deal, 0);
+    let forged = wire::ResultUpload { task, result: b"7".to_vec() };
+    let answer = stranger.request(scheduler, Wire::ResultUpload(forged)).await;
+    assert!(
+        matches!(&answer, Err(quorate_p2p::Error::Refused { reason }) if reason.contains("does not match the digest revealed")),
+        "{answer:?}"
+    );
+    let banned = within(10, "the forger banned", async {
+        loop {
+            let peek = wire::DealStatusRequest { deal, from: 0, count: 1, console_from: None };
+            match stranger.request(scheduler, Wire::DealStatusRequest(peek)).await {
+                Err(e) if !matches!(e, quorate_p2p::Error::Refused { .. }) => break e,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    })
+    .await;
+    eprintln!("the forger after its ban: {banned}");
     // Nobody but the deal's client reads its status or fetches its results.
     let peek = wire::DealStatusRequest { deal, from: 0, count: 10, console_from: None };
     let status = other.request(scheduler, Wire::DealStatusRequest(peek)).await.unwrap();

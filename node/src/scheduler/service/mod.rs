@@ -30,6 +30,7 @@ use quorate_contracts::{
 use quorate_p2p::{
     Client as P2p, Event, Keypair, Multiaddr, PeerId,
     data::Access,
+    guard::Offence,
     identity::{IdentityProof, JoinCredential, Purpose, VerifyPolicy},
     wire::{
         self, DealStatus, JobState, JobStatus, Message as Wire, PoolAnnouncement, RefusalReason,
@@ -240,6 +241,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         scores: HashMap::new(),
         failed_by: HashMap::new(),
         peers: HashMap::new(),
+        offences: Vec::new(),
         addresses: HashMap::new(),
         revealed,
         results: HashMap::new(),
@@ -341,6 +343,8 @@ struct Service {
     failed_by: HashMap<TaskId, HashSet<Address>>,
     /// Workers' peers by address, and back.
     peers: HashMap<Address, PeerId>,
+    /// Offences noted while a request was handled, reported once it is answered.
+    offences: Vec<(PeerId, Offence)>,
     addresses: HashMap<PeerId, Address>,
     /// Digests revealed on chain, by task (an upload must match one).
     revealed: HashMap<TaskId, HashSet<ResultDigest>>,
@@ -551,6 +555,7 @@ impl Service {
             }
         }
         self.flush(core_store, Some(batch.cursor), done).await?;
+        self.report_offences().await;
         for stage in stages {
             crate::crash::at("scheduler", stage);
         }

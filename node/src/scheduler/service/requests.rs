@@ -31,6 +31,7 @@ impl Service {
                     _ => self.on_request(peer, from, message, intakes, done).await,
                 };
                 self.p2p.respond(responder, answer).await.ok();
+                self.report_offences().await;
             }
             Event::PeerDisconnected { peer } => {
                 if let Some(worker) = self.addresses.remove(&peer) {

@@ -9,6 +9,17 @@ use super::*;
 impl Service {
     pub(super) async fn on_upload(&mut self, from: Address, upload: wire::ResultUpload) -> Wire {
         let digest = ResultDigest::of(upload.task, &upload.result);
+        // Every reveal of a task reveals the consensus digest: once one is read, a result of
+        // another digest is forged (or a losing one passed off as the winner's), even after
+        // the right one arrived.
+        let revealed = self.revealed.get(&upload.task);
+        if revealed.is_some_and(|d| !d.is_empty() && !d.contains(&digest)) {
+            self.offence(from, Offence::BadContent);
+            return Wire::Refused {
+                reason: "the result does not match the digest revealed on chain for this task"
+                    .into(),
+            };
+        }
         if !self.tasks.contains_key(&upload.task) {
             return Wire::Refused { reason: "not a task of this pool".into() };
         }
@@ -44,11 +55,32 @@ impl Service {
     pub(super) async fn accept_early(&mut self, task: TaskId) {
         for (from, result) in self.take_early(task) {
             let digest = ResultDigest::of(task, &result);
-            if !self.results.contains_key(&task)
-                && self.revealed.get(&task).is_some_and(|d| d.contains(&digest))
-            {
+            if !self.revealed.get(&task).is_some_and(|d| d.contains(&digest)) {
+                // Kept until the reveal showed, and not what was revealed: forged.
+                self.offence(from, Offence::BadContent);
+            } else if !self.results.contains_key(&task) {
                 self.accept(from, wire::ResultUpload { task, result }).await;
             }
+        }
+    }
+
+    /// Notes a worker's offence, reported to the network's guard (which bans it at the
+    /// threshold) once its request is answered, so that it learns why.
+    pub(super) fn offence(&mut self, from: Address, offence: Offence) {
+        tracing::warn!(target: "quorate::scheduler", worker = %from, ?offence, "a worker's offence, reported to the network guard");
+        if let Some(peer) = self.peers.get(&from).copied() {
+            self.offences.push((peer, offence));
+        }
+    }
+
+    /// Reports the offences noted, once the answer has left (a ban closes the connection).
+    pub(super) async fn report_offences(&mut self) {
+        for (peer, offence) in std::mem::take(&mut self.offences) {
+            let p2p = self.p2p.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(quorate_p2p::guard::ANSWER_GRACE).await;
+                let _ = p2p.report(peer, offence).await;
+            });
         }
     }
 
