@@ -287,7 +287,7 @@ fn line_time(line: &str) -> Option<f64> {
 struct Recovery {
     /// Scheduler restart to the first task assigned after it (in any worker's log).
     scheduler: Vec<f64>,
-    /// Worker restart to its first reveal of a task it held before the restart.
+    /// Worker restart to its first reveal, sent after the restart, of a task it held before.
     worker: Vec<f64>,
 }
 
@@ -328,7 +328,7 @@ impl Recovery {
                 let owed = lines.iter().find(|(t, l)| {
                     *t > *at
                         && *t < until
-                        && l.contains("→ revealed")
+                        && l.contains("→ revealed (reveal mined)")
                         && task_of(l).is_some_and(|task| held.contains(&task))
                 });
                 if let Some((t, _)) = owed {

@@ -60,6 +60,24 @@ impl Process {
         }
     }
 
+    /// Sets the value after `flag` in its arguments (a new `--listen` address, say) for its next
+    /// starts; false when it has no such flag.
+    pub fn set_arg(&mut self, flag: &str, value: &str) -> bool {
+        let Some(i) = self.args.iter().position(|a| a == flag) else { return false };
+        match self.args.get_mut(i + 1) {
+            Some(arg) => {
+                value.clone_into(arg);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds arguments for its next starts.
+    pub fn add_args(&mut self, args: &[&str]) {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+    }
+
     /// Sets an environment variable for its next starts.
     pub fn env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);

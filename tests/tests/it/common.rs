@@ -54,11 +54,22 @@ pub(crate) async fn job(
     tasks: u64,
     trust: u32,
 ) -> tokio::task::JoinHandle<Result<u64, String>> {
+    job_through(net, &[scheduler], tasks, trust).await
+}
+
+/// [`job`], the client's network bootstrapped through `peers`.
+pub(crate) async fn job_through(
+    net: &Devnet,
+    peers: &[&str],
+    tasks: u64,
+    trust: u32,
+) -> tokio::task::JoinHandle<Result<u64, String>> {
     let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).unwrap().key).unwrap();
     let mut config = ChainConfig::devnet(net.endpoint().parse().unwrap());
     config.chain_id = Some(net.chain_id());
     let chain = Chain::connect(&config, key.clone()).await.unwrap();
-    let client = Client::new(chain, key, net.deployment().hub, vec![scheduler.parse().unwrap()]);
+    let peers = peers.iter().map(|p| p.parse().unwrap()).collect();
+    let client = Client::new(chain, key, net.deployment().hub, peers);
     let mut events = Job::builder("(n) => ({ n, square: n * n })")
         .inputs((0..tasks).map(serde_json::Value::from))
         .pool(1)

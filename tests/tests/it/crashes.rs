@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use quorate_devnet::{Devnet, DevnetConfig};
 use quorate_e2e::roles::{Pool, Process};
 
-use crate::common::{binaries, check, job};
+use crate::common::{binaries, check, job, job_through};
 
 /// Longest wait for a role to reach its crash point.
 const REACH: Duration = Duration::from_secs(90);
@@ -205,5 +205,51 @@ async fn a_client_killed_mid_submit_and_the_chain_node_going_away_lose_nothing()
     assert_eq!(text, expected);
     let check = check(&net, tasks).await;
     assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
+    assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_restarted_on_a_new_port_is_found_again_through_the_dht() {
+    let dir = tempfile::tempdir().unwrap();
+    let (net, mut pool) = pool(2, dir.path()).await;
+    // Another pool's scheduler, a DHT server the workers and the client also know (as any
+    // network has others); it outlives the move.
+    let (quorate, evaluator) = binaries();
+    let other_dir = dir.path().join("other");
+    let mut other =
+        Pool::create(&net, &other_dir, &quorate, &evaluator, 0, &["scheduler.order_category=1"])
+            .unwrap();
+    other.start().unwrap();
+    pool.scheduler.add_args(&["--bootstrap", &other.address]);
+    for worker in &mut pool.workers {
+        worker.add_args(&["--bootstrap", &other.address]);
+    }
+    pool.start().unwrap();
+    let tasks = 6;
+    let job = job_through(&net, &[&pool.address, &other.address], tasks, 2).await;
+    // Once the pool works (a result received), its scheduler dies and comes back on a port
+    // nobody was told.
+    let log = pool.scheduler.log().to_path_buf();
+    let working = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("result received") {
+        assert!(Instant::now() < working, "no result:\n{}", pool.logs_tail(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pool.scheduler.kill();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert!(pool.scheduler.set_arg("--listen", &format!("/ip4/127.0.0.1/tcp/{port}")));
+    let moved = pool.scheduler.start_reading_address().unwrap();
+    assert_ne!(moved, pool.address);
+    let verified = tokio::time::timeout(Duration::from_secs(180), job)
+        .await
+        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
+    assert_eq!(verified, tasks, "every result verified against the chain");
+    // Every worker joined the moved scheduler.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let after = text.split("scheduler running").last().unwrap_or_default();
+    assert_eq!(after.matches("worker joined").count(), 2, "{after}");
+    let check = check(&net, tasks).await;
     assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
 }
