@@ -7,6 +7,9 @@
 //! |---|---|
 //! | `wrong` | votes (and reveals) the digest of a result it changed: it loses the vote, its stake and its score, and the pool bars it |
 //! | `withhold` | votes honestly and never reveals: its stake is forfeited when the task is finalized without it |
+//! | `lazy` | computes nothing: copies the first vote it sees on chain for its task, with a seal it cannot make right; its reveal fails and its stake is forfeited |
+
+use quorate_primitives::{ResultDigest, ResultHash, TaskId};
 
 /// How a worker behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub enum Adversary {
     Wrong,
     /// Never reveals.
     Withhold,
+    /// Copies another worker's vote instead of computing.
+    Lazy,
 }
 
 /// The environment variable naming the adversary.
@@ -30,6 +35,7 @@ pub fn worker() -> Adversary {
         *KIND.get_or_init(|| match std::env::var(ADVERSARY).as_deref() {
             Ok("wrong") => Adversary::Wrong,
             Ok("withhold") => Adversary::Withhold,
+            Ok("lazy") => Adversary::Lazy,
             _ => Adversary::Honest,
         })
     }
@@ -43,4 +49,54 @@ pub fn result(mut bytes: Vec<u8>) -> Vec<u8> {
         bytes.push(b' ');
     }
     bytes
+}
+
+/// The votes a `lazy` adversary copied, by task.
+fn copies() -> &'static std::sync::Mutex<std::collections::HashMap<TaskId, ResultHash>> {
+    static COPIES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<TaskId, ResultHash>>,
+    > = std::sync::OnceLock::new();
+    COPIES.get_or_init(Default::default)
+}
+
+/// A `lazy` adversary waits for another worker's vote on `task` to show on chain (one already
+/// there included) and copies it as its own.
+pub async fn copy_a_vote(
+    provider: &alloy::providers::RootProvider,
+    hub: alloy::primitives::Address,
+    task: TaskId,
+    me: alloy::primitives::Address,
+) {
+    use alloy::{providers::Provider as _, rpc::types::Filter, sol_types::SolEvent as _};
+    use quorate_contracts::bindings::Hub;
+    let filter = Filter::new()
+        .address(hub)
+        .event_signature(Hub::TaskContributed::SIGNATURE_HASH)
+        .topic1(task.0)
+        .from_block(0);
+    loop {
+        let logs = provider.get_logs(&filter).await.unwrap_or_default();
+        let other = logs
+            .iter()
+            .filter_map(|log| Hub::TaskContributed::decode_log(&log.inner).ok())
+            .find(|e| e.worker != me);
+        if let Some(e) = other {
+            if let Ok(mut copies) = copies().lock() {
+                copies.insert(task, ResultHash::from(e.resultHash));
+            }
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// The vote a worker sends on `task` for `digest`: its own, or the one a `lazy` adversary
+/// copied.
+pub fn vote(task: TaskId, digest: ResultDigest) -> ResultHash {
+    if worker() == Adversary::Lazy
+        && let Some(hash) = copies().lock().ok().and_then(|c| c.get(&task).copied())
+    {
+        return hash;
+    }
+    digest.vote(task)
 }

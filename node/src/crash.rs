@@ -24,12 +24,11 @@ pub const CRASH_AT: &str = "QUORATE_CRASH_AT";
 /// Kills this process (SIGKILL) when `QUORATE_CRASH_AT` names `<role>.<stage>`; debug builds
 /// only.
 #[cfg(debug_assertions)]
+#[allow(clippy::print_stderr, reason = "the one line a crash point leaves")]
 pub fn at(role: &str, stage: &str) {
     static WANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let Some(wanted) = WANTED.get_or_init(|| std::env::var(CRASH_AT).ok()) else { return };
-    let hit = wanted
-        .split_once('.')
-        .is_some_and(|(r, s)| r == role && s == stage);
+    let hit = wanted.split_once('.').is_some_and(|(r, s)| r == role && s == stage);
     if hit {
         // Said on stderr first, so the test's log shows where the process died.
         eprintln!("crash point {role}.{stage}: killed");

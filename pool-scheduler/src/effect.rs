@@ -89,7 +89,7 @@ pub struct PendingInit {
 impl PendingInit {
     /// True when the range holds task `index`.
     pub fn holds(&self, index: u64) -> bool {
-        index >= self.first && index - self.first < u64::from(self.count)
+        index.checked_sub(self.first).is_some_and(|offset| offset < u64::from(self.count))
     }
 }
 

@@ -89,7 +89,8 @@ mod workers;
 pub use config::{ConfigError, LongConPolicy, SchedulerConfig};
 pub use core::{Scheduler, Stats};
 pub use effect::{
-    ChainCall, DealRecord, Message, PendingInit, Ready, Requested, StoreWrite, TaskRecord, WorkerRecord,
+    ChainCall, DealRecord, Message, PendingInit, Ready, Requested, StoreWrite, TaskRecord,
+    WorkerRecord,
 };
 pub use error::Error;
 pub use restore::StoreImage;

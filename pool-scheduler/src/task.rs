@@ -93,8 +93,7 @@ impl TaskEntry {
     /// True when `worker` already had a replica of this task that counts against it (running,
     /// answered or dropped; not released), or voted on it.
     pub(crate) fn involves(&self, worker: &Address) -> bool {
-        self.counted(worker) > 0
-            || self.poco.contributions().iter().any(|c| c.worker == *worker)
+        self.counted(worker) > 0 || self.poco.contributions().iter().any(|c| c.worker == *worker)
     }
 
     /// How many of `worker`'s replicas of this task count against it (all but released ones),

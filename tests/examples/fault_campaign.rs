@@ -21,11 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    primitives::Address,
-    providers::RootProvider,
-    signers::local::PrivateKeySigner,
-};
+use alloy::{primitives::Address, providers::RootProvider, signers::local::PrivateKeySigner};
 use anyhow::Context as _;
 use futures::StreamExt;
 use quorate_devnet::{Devnet, DevnetConfig, Role};
@@ -79,8 +75,14 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("starting the devnet")?;
     // DEV-LONG: a deal's final deadline is 600 s after it starts.
-    let mut pool =
-        Pool::create(&net, dir.path(), &quorate, &evaluator, WORKERS, &["scheduler.order_category=1"])?;
+    let mut pool = Pool::create(
+        &net,
+        dir.path(),
+        &quorate,
+        &evaluator,
+        WORKERS,
+        &["scheduler.order_category=1"],
+    )?;
     pool.start()?;
     let address = pool.address.clone();
     let logs = pool.logs.clone();
@@ -156,8 +158,7 @@ async fn main() -> anyhow::Result<()> {
             *faults.entry("chain node stopped".into()).or_default() += 1;
             continue;
         }
-        let role =
-            if victim == 0 { &mut pool.scheduler } else { &mut pool.workers[victim - 1] };
+        let role = if victim == 0 { &mut pool.scheduler } else { &mut pool.workers[victim - 1] };
         role.kill();
         *faults.entry(format!("kill -9 {}", role.kind())).or_default() += 1;
         tokio::time::sleep(down).await;
@@ -351,4 +352,3 @@ fn summary(values: &[f64]) -> String {
     let max = sorted[sorted.len() - 1];
     format!("median {median:.1} s, max {max:.1} s over {}", sorted.len())
 }
-

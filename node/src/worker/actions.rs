@@ -224,7 +224,9 @@ impl Service {
             Done::Contributed { task, result, on_chain } => {
                 self.on_contributed(task, result, on_chain)?;
             }
-            Done::Revealed { task, result, on_chain } => self.on_revealed(task, result, on_chain)?,
+            Done::Revealed { task, result, on_chain } => {
+                self.on_revealed(task, result, on_chain)?;
+            }
             Done::Reported { task, answer } => {
                 self.busy.remove(&task);
                 match answer {
@@ -458,6 +460,20 @@ impl Service {
                     warn!(target: "quorate::worker", task = %short(task), "cannot forget the task: {e}");
                 }
             }
+            Next::Run if crate::adversary::worker() == crate::adversary::Adversary::Lazy => {
+                // Computes nothing: waits for another worker's vote on chain and copies it, with
+                // an empty result whose digest cannot open it.
+                info!(target: "quorate::worker", task = %short(task), "not computing: copying a vote (QUORATE_ADVERSARY)");
+                let (provider, hub, me) = (self.chain.provider().clone(), self.hub, self.me);
+                self.spawn(task, async move {
+                    let started = Instant::now();
+                    crate::adversary::copy_a_vote(&provider, hub, task, me).await;
+                    let outcome =
+                        LocalOutcome::Agreed(quorate_primitives::TaskOutcome::Value(Vec::new()));
+                    let (sandbox, ended) = (Duration::ZERO, Instant::now());
+                    Done::Ran { task, outcome, started, sandbox, ended }
+                });
+            }
             Next::Run => {
                 let Some(peer) = self.link.peer() else { return };
                 let Some(held) = self.tasks.get(&task) else { return };
@@ -486,7 +502,9 @@ impl Service {
                     Done::Contributed { task, result, on_chain }
                 });
             }
-            Next::Reveal(_) if crate::adversary::worker() == crate::adversary::Adversary::Withhold => {
+            Next::Reveal(_)
+                if crate::adversary::worker() == crate::adversary::Adversary::Withhold =>
+            {
                 warn!(target: "quorate::worker", task = %short(task), "withholding the reveal (QUORATE_ADVERSARY)");
             }
             Next::Reveal(digest) => {

@@ -21,7 +21,7 @@ pub async fn contribute(
 ) -> Result<TransactionReceipt, ChainError> {
     let input = Hub::contributeCall {
         taskId: task.0,
-        resultHash: B256::from(digest.vote(task)),
+        resultHash: B256::from(crate::adversary::vote(task, digest)),
         resultSeal: B256::from(digest.seal(chain.address(), task)),
         authorization: Bytes::copy_from_slice(authorization),
     };
@@ -39,7 +39,7 @@ pub async fn on_chain(chain: &Chain, hub: Address, task: TaskId, revealed: bool)
     let view = Hub::new(hub, chain.provider().clone());
     // The status is 0 (`UNSET`) for no vote, 1 voted, 2 revealed, 3 rejected.
     view.contribution(task.0, chain.address()).call().await.is_ok_and(|c| {
-        let status = u8::from(c.status);
+        let status = c.status;
         if revealed { status == PROVED } else { status != 0 }
     })
 }

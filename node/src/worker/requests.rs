@@ -71,7 +71,8 @@ impl Service {
                 // worker (another worker's authorization, or a forged one): an offence, which
                 // the network's guard scores and bans at its threshold.
                 let forged = identity.address != self.owner
-                    || a.authorization_for(self.me).signer(&a.authorization).ok() != Some(self.owner);
+                    || a.authorization_for(self.me).signer(&a.authorization).ok()
+                        != Some(self.owner);
                 match self.on_assignment(&identity, a) {
                     Ok(()) => (Message::Ack, Some(task)),
                     Err(reason) => {

@@ -298,8 +298,7 @@ impl World {
     fn on_assign(&mut self, worker: Address, task: TaskId) {
         // Once more only after a release (its assignment lost, or the worker lost), and never
         // two replicas counted at once.
-        if !self.assigned.insert((task, worker)) && self.core.replicas_counted(&task, &worker) > 1
-        {
+        if !self.assigned.insert((task, worker)) && self.core.replicas_counted(&task, &worker) > 1 {
             self.report.double_assignments = self.report.double_assignments.saturating_add(1);
         }
         self.chain.authorize(task, worker);

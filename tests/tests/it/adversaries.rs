@@ -1,7 +1,8 @@
 //! Cheating workers on real parts (anvil, the Hub, `quorate` processes, libp2p): a worker that
-//! votes a wrong result and one that votes and never reveals (`QUORATE_ADVERSARY`, debug builds)
-//! beside honest workers. The job's results are the right ones, each cheater loses its stake,
-//! the wrong one gains no score, and no honest worker loses anything.
+//! votes a wrong result, one that votes and never reveals, and one that copies others' votes
+//! (`QUORATE_ADVERSARY`, debug builds) beside honest workers. The job's results are the right
+//! ones, each cheater loses its stake, the wrong one gains no score, and no honest worker loses
+//! anything.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -12,6 +13,25 @@ use quorate_e2e::{invariants::Invariants, roles::Pool};
 use quorate_node::adversary::ADVERSARY;
 
 use crate::common::{binaries, job};
+
+/// The chain's invariants once `tasks` tasks are finalized (or two minutes passed), with
+/// `honest` the workers whose stake must be intact.
+async fn settled(net: &Devnet, honest: &[alloy::primitives::Address], tasks: u64) -> Invariants {
+    let provider = RootProvider::new_http(net.endpoint().parse().unwrap());
+    let owner = net.account(Role::PoolOperator).unwrap().address;
+    let honest: HashSet<_> = honest.iter().copied().collect();
+    let deployment = net.deployment();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let check = Invariants::read(&provider, deployment.hub, deployment.credit, &honest, owner)
+            .await
+            .unwrap();
+        if check.finalized >= tasks || std::time::Instant::now() > deadline {
+            return check;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_right() {
@@ -40,21 +60,10 @@ async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_rig
         .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
     assert_eq!(verified, tasks, "every result verified against the chain");
 
-    let provider = RootProvider::new_http(net.endpoint().parse().unwrap());
+    let check = settled(&net, honest, tasks).await;
+    let provider: RootProvider = RootProvider::new_http(net.endpoint().parse().unwrap());
     let owner = net.account(Role::PoolOperator).unwrap().address;
-    let honest_set: HashSet<_> = honest.iter().copied().collect();
     let deployment = net.deployment();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let check = loop {
-        let check =
-            Invariants::read(&provider, deployment.hub, deployment.credit, &honest_set, owner)
-                .await
-                .unwrap();
-        if check.finalized >= tasks || std::time::Instant::now() > deadline {
-            break check;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
     let logs = pool.logs_tail(30);
     assert_eq!(check.finalized, tasks, "{check:?}\n{logs}");
     assert!(check.hold(), "credits conserved, nothing twice, no honest stake lost: {check:?}");
@@ -70,4 +79,38 @@ async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_rig
     for worker in honest {
         assert!(score(*worker).await > U256::ZERO, "honest work earns score");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_worker_copying_votes_cannot_reveal_and_loses_its_stake() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Devnet::spawn(DevnetConfig { workers: 3, ..DevnetConfig::test() }).await.unwrap();
+    let (quorate, evaluator) = binaries();
+    let mut pool =
+        Pool::create(&net, dir.path(), &quorate, &evaluator, 3, &["scheduler.order_category=0"])
+            .unwrap();
+    pool.workers[0].env(ADVERSARY, "lazy");
+    pool.start().unwrap();
+    let workers: Vec<_> =
+        net.accounts().iter().filter(|a| a.role == Role::Worker).map(|a| a.address).collect();
+    let (lazy, honest) = (workers[0], &workers[1..]);
+
+    // Trust 3: a copied vote helps reach a consensus, but its seal was made without the
+    // digest, so its reveal cannot pass and the task is finalized without it.
+    let tasks = 4;
+    let job = job(&net, &pool.address, tasks, 3).await;
+    let verified = tokio::time::timeout(Duration::from_secs(180), job)
+        .await
+        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
+    assert_eq!(verified, tasks, "every result verified:\n{}", pool.logs_tail(60));
+    let check = settled(&net, honest, tasks).await;
+    let logs = pool.logs_tail(30);
+    assert_eq!(check.finalized, tasks, "{check:?}\n{logs}");
+    assert!(check.hold(), "credits conserved, nothing twice, no honest stake lost: {check:?}");
+    let copied = std::fs::read_to_string(pool.workers[0].log()).unwrap();
+    assert!(copied.contains("copying a vote"), "the lazy worker never copied a vote:\n{logs}");
+    let seized = check.seized_from.get(&lazy).copied().unwrap_or_default();
+    assert!(seized > U256::ZERO, "the lazy worker lost its stake: {check:?}\n{logs}");
 }

@@ -35,10 +35,15 @@ pub(crate) async fn check(net: &Devnet, tasks: u64) -> Invariants {
     // after a finalize lost in a crash.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let check =
-            Invariants::read(&provider, net.deployment().hub, net.deployment().credit, &workers, owner)
-                .await
-                .unwrap();
+        let check = Invariants::read(
+            &provider,
+            net.deployment().hub,
+            net.deployment().credit,
+            &workers,
+            owner,
+        )
+        .await
+        .unwrap();
         if check.finalized >= tasks || Instant::now() > deadline {
             return check;
         }
@@ -91,4 +96,3 @@ pub(crate) async fn job_through(
         Err("the job's events ended before it finished".into())
     })
 }
-
