@@ -67,12 +67,11 @@ impl Service {
         let (answer, then) = match message {
             Message::TaskAssignment(a) => {
                 let task = a.task;
-                // Not from the pool owner's scheduler, or not signed by the owner for this
-                // worker (another worker's authorization, or a forged one): an offence, which
-                // the network's guard scores and bans at its threshold.
-                let forged = identity.address != self.owner
-                    || a.authorization_for(self.me).signer(&a.authorization).ok()
-                        != Some(self.owner);
+                // Not from the pool owner's scheduler: an offence, which the network's guard
+                // scores and bans at its threshold. (An authorization the owner's own scheduler
+                // got wrong, another worker's say, is refused with its reason but costs the
+                // pool's scheduler nothing: a scheduler's mistake must not cut its workers off.)
+                let forged = identity.address != self.owner;
                 match self.on_assignment(&identity, a) {
                     Ok(()) => (Message::Ack, Some(task)),
                     Err(reason) => {

@@ -539,8 +539,9 @@ async fn a_worker_rejoins_its_scheduler_after_losing_it() {
     let refused = back.client.request(worker.peer_id(), reveal).await.unwrap_err();
     assert!(refused.to_string().contains("holds no task"), "{refused}");
 
-    // Another worker's authorization (signed by the owner, for someone else): refused, and the
-    // sender reported to the worker's network guard, which bans it: nothing more is heard.
+    // Another worker's authorization (signed by the owner, for someone else): refused with its
+    // reason. From the pool's own scheduler it is a mistake, not an attack: the scheduler is not
+    // banned (a peer that is not the pool's scheduler would be).
     let other = alloy::primitives::Address::repeat_byte(0x42);
     let task = TaskId::from(alloy::primitives::B256::repeat_byte(0x7b));
     let mut stolen = assignment(&owner, pool_id, other, task, job, "1", far);
@@ -549,20 +550,10 @@ async fn a_worker_rejoins_its_scheduler_after_losing_it() {
     }
     let refused = back.client.request(worker.peer_id(), stolen).await.unwrap_err();
     assert!(refused.to_string().contains("not by the pool owner"), "{refused}");
-    let banned = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let reveal = Message::RevealRequest(RevealRequest { task });
-            match back.client.request(worker.peer_id(), reveal).await {
-                Err(quorate_p2p::Error::Refused { .. }) | Ok(_) => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => break e,
-            }
-        }
-    })
-    .await
-    .expect("the sender of a forged assignment is banned");
-    eprintln!("after the ban: {banned}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let reveal = Message::RevealRequest(RevealRequest { task });
+    let still = back.client.request(worker.peer_id(), reveal).await.unwrap_err();
+    assert!(still.to_string().contains("holds no task"), "still heard: {still}");
     worker.stop();
     worker.join().await.unwrap();
 }
