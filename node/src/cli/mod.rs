@@ -3,6 +3,7 @@
 mod config;
 mod credential;
 mod devnet;
+mod docs;
 mod hub;
 mod job;
 mod pool;
@@ -71,6 +72,18 @@ enum Command {
     /// Run tasks for a pool: join it and work until stopped (`run`); what it holds (`status`).
     #[command(subcommand)]
     Worker(worker::WorkerCommand),
+    /// Print the shell completion script (`source <(quorate completions bash)`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, one per command (`quorate.1`, `quorate-job-submit.1`, …).
+    Man {
+        /// The directory to write them into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 impl Args {
@@ -175,6 +188,8 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Pool(command) => pool::run(&args, command).await,
         Command::Scheduler(command) => scheduler::run(&args, command).await,
         Command::Worker(command) => worker::run(&args, command).await,
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man { out } => docs::man_pages(out),
     }
 }
 

@@ -38,10 +38,16 @@ const PROVED: u8 = 2;
 pub async fn on_chain(chain: &Chain, hub: Address, task: TaskId, revealed: bool) -> bool {
     let view = Hub::new(hub, chain.provider().clone());
     // The status is 0 (`UNSET`) for no vote, 1 voted, 2 revealed, 3 rejected.
-    view.contribution(task.0, chain.address()).call().await.is_ok_and(|c| {
-        let status = c.status;
-        if revealed { status == PROVED } else { status != 0 }
-    })
+    let done = |status: u8| if revealed { status == PROVED } else { status != 0 };
+    // The one sent before the crash may still be pending (the refusal was estimated against
+    // the pending state): read there, then once more a few seconds later, mined.
+    let pending = alloy::eips::BlockId::pending();
+    let call = view.contribution(task.0, chain.address());
+    if call.clone().block(pending).call().await.is_ok_and(|c| done(c.status)) {
+        return true;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    call.call().await.is_ok_and(|c| done(c.status))
 }
 
 /// Reveals `digest` on `task`.

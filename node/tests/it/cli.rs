@@ -688,3 +688,43 @@ fn job_submit_refuses_before_money_moves_with_the_cause_and_the_fix() {
     let status = devnet.stop();
     assert!(status.success(), "devnet exited with {status}");
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line() {
+    // bash sources the script and completes a nested subcommand and a flag from it.
+    let (ok, script, err) = run(quorate().args(["completions", "bash"]));
+    assert!(ok, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quorate.bash");
+    std::fs::write(&file, &script).unwrap();
+    let probe = format!(
+        "source {}; COMP_WORDS=(quorate job sub); COMP_CWORD=2; _quorate quorate sub job; echo \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = std::process::Command::new("bash").args(["-c", &probe]).output().unwrap();
+    let words = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        words.split_whitespace().any(|w| w == "submit"),
+        "{words}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        let (ok, script, err) = run(quorate().args(["completions", shell]));
+        assert!(ok && script.contains("submit"), "{shell}: {err}");
+    }
+    let (ok, _, err) = run(quorate().args(["completions", "tcsh"]));
+    assert!(!ok && err.contains("tcsh"), "{err}");
+
+    // One page per command, each one man can read.
+    let man = dir.path().join("man");
+    let (ok, out, err) = run(quorate().args(["man", "--out"]).arg(&man));
+    assert!(ok, "{err}");
+    assert!(out.contains("man pages written"), "{out}");
+    for page in ["quorate.1", "quorate-job-submit.1", "quorate-scheduler-credential-issue.1"] {
+        let text =
+            std::fs::read_to_string(man.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}: {text}");
+    }
+    let submit = std::fs::read_to_string(man.join("quorate-job-submit.1")).unwrap();
+    assert!(submit.contains("max\\-price") || submit.contains("max-price"), "{submit}");
+}

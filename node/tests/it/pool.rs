@@ -156,9 +156,25 @@ async fn worker(
                         p2p.respond(responder, Wire::Ack).await.unwrap();
                         let (digest, bytes) = results[&r.task].clone();
                         if worker_chain::reveal(&chain, hub, r.task, digest).await.is_ok() {
-                            let upload = wire::ResultUpload { task: r.task, result: bytes };
-                            let answer = p2p.request(scheduler, Wire::ResultUpload(upload)).await.unwrap();
-                            assert_eq!(answer, Wire::Ack);
+                            // Refused until the scheduler has read the reveal: sent again, as a
+                            // worker does.
+                            let mut tries = 0;
+                            loop {
+                                let upload = wire::ResultUpload { task: r.task, result: bytes.clone() };
+                                match p2p.request(scheduler, Wire::ResultUpload(upload)).await {
+                                    Ok(answer) => {
+                                        assert_eq!(answer, Wire::Ack);
+                                        break;
+                                    }
+                                    Err(quorate_p2p::Error::Refused { reason })
+                                        if reason.contains("has not read this task's reveal yet") && tries < 60 =>
+                                    {
+                                        tries += 1;
+                                        tokio::time::sleep(Duration::from_millis(250)).await;
+                                    }
+                                    Err(e) => panic!("upload: {e}"),
+                                }
+                            }
                             let _ = seen.send("revealed".into()).await;
                         }
                     }

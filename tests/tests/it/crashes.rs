@@ -42,6 +42,16 @@ async fn pool(workers: u32, dir: &std::path::Path) -> (Devnet, Pool) {
 /// die at each (its log names the point), then starts it again with the next; the last start
 /// has none.
 fn crash_through(pool: &mut Pool, worker: Option<usize>, points: &[&str]) {
+    crash_through_then(pool, worker, points, |_, _| {});
+}
+
+/// [`crash_through`], calling `meanwhile` with each point while the process is down.
+fn crash_through_then(
+    pool: &mut Pool,
+    worker: Option<usize>,
+    points: &[&str],
+    mut meanwhile: impl FnMut(&mut Pool, &str),
+) {
     fn role(pool: &mut Pool, worker: Option<usize>) -> &mut Process {
         match worker {
             Some(i) => &mut pool.workers[i],
@@ -58,6 +68,7 @@ fn crash_through(pool: &mut Pool, worker: Option<usize>, points: &[&str]) {
             "{name} did not die at {point} within {REACH:?}:\n{}",
             pool.logs_tail(40)
         );
+        meanwhile(pool, point);
         let process = role(pool, worker);
         process.crash_at(points.get(i + 1).copied());
         // A moment down, as a real restart takes.
@@ -116,7 +127,16 @@ async fn a_worker_killed_at_every_stage_of_a_task_restarts_and_loses_no_stake() 
     let tasks = 8;
     let job = job(&net, &pool.address, tasks, 2).await;
     let pool = tokio::task::spawn_blocking(move || {
-        crash_through(&mut pool, Some(0), &points);
+        crash_through_then(&mut pool, Some(0), &points, |pool, point| {
+            // Revealed, not uploaded: the pool may finalize without the result. Its scheduler
+            // restarts too before the worker is back; the result must still be taken.
+            if point == "worker.revealed" {
+                pool.scheduler.kill();
+                std::thread::sleep(Duration::from_secs(2));
+                pool.scheduler.start().unwrap();
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
         pool
     })
     .await

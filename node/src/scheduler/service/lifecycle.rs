@@ -1,4 +1,5 @@
-//! The ends of things: a task that ended on chain (its early uploads and failure counts go), a
+//! The ends of things: a task that ended on chain (its failure counts go, the digest its missing
+//! result must match stays), a
 //! deal whose every task ended (its job's blobs are no longer served), results past their
 //! retention period (no longer served nor kept). Also what workers report of their replicas:
 //! machine failures (counted once per worker, and only from workers with a score) and
@@ -10,7 +11,18 @@ use super::*;
 impl Service {
     /// A task of this pool ended on chain (finalized or claimed).
     pub(super) async fn task_ended(&mut self, task: TaskId) {
-        let _ = self.take_early(task);
+        // Finalized before its result arrived: the digest it must match is kept, so that the
+        // worker's upload is still taken after a restart.
+        if !self.results.contains_key(&task)
+            && let Some(digest) = self.revealed.get(&task).and_then(|d| d.iter().next()).copied()
+        {
+            let mut batch = Batch::default();
+            if batch.put(&AWAITING, &task.0, &digest).is_ok()
+                && let Err(e) = self.state.store().commit(batch)
+            {
+                tracing::warn!(target: "quorate::scheduler", %task, error = %e, "cannot keep the digest a result must match");
+            }
+        }
         self.failed_by.remove(&task);
         self.progress.remove(&task);
         let Some((deal, _)) = self.deal_of(task) else { return };
@@ -105,6 +117,7 @@ impl Service {
                 }
                 self.tasks.remove(&task);
                 self.revealed.remove(&task);
+                batch.delete(&AWAITING, &task.0);
             }
             batch.delete(&DEALS_ENDED, &deal.0);
             batch.delete(&DEAL_JOBS, &deal.0);
@@ -190,6 +203,12 @@ impl Service {
                     wire::TaskState::Done
                 } else {
                     match self.core.task_status(task) {
+                        // It ended without its result here: the worker holding it uploads it.
+                        None if !self.results.contains_key(task)
+                            && self.revealed.get(task).is_some_and(|d| !d.is_empty()) =>
+                        {
+                            wire::TaskState::Assigned
+                        }
                         // The core no longer follows it: it ended.
                         None => wire::TaskState::Done,
                         Some(_) if !self.core.replicas_of(task).contains(&worker) => {

@@ -75,14 +75,14 @@ use crate::{
 const PROOF_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 /// How often the pool is announced (gossip and the DHT).
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
-/// Most bytes of uploads kept until the chain shows their reveal (one slot per task and
-/// worker holding a replica of it, emptied when the task ends).
-const MAX_EARLY_BYTES: usize = 64 << 20;
 /// How often a worker sends a heartbeat.
 const HEARTBEAT_SECS: u32 = 5;
 
 /// Verified results by task: their content hash (the blob the deal's client fetches).
 const RESULTS: Table<B256, ContentHash> = Table::new("results");
+/// Tasks that ended on chain with a revealed digest before their result arrived: the digest
+/// the result must match, kept across restarts until it does (or the deal's results expire).
+pub(super) const AWAITING: Table<B256, ResultDigest> = Table::new("awaiting_results");
 /// Tasks of a deal that ended on chain (finalized or claimed), until the whole deal has.
 const TASKS_ENDED: Table<B256, B256> = Table::new("tasks_ended");
 /// Deals whose every task ended, and when (unix seconds): their job's blobs are no longer
@@ -245,8 +245,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         addresses: HashMap::new(),
         revealed,
         results: HashMap::new(),
-        early: BTreeMap::new(),
-        early_bytes: 0,
         progress: HashMap::new(),
         console: crate::scheduler::console::Consoles::default(),
         at_join: HashMap::new(),
@@ -350,9 +348,6 @@ struct Service {
     revealed: HashMap<TaskId, HashSet<ResultDigest>>,
     /// Verified results by task.
     results: HashMap<TaskId, ContentHash>,
-    /// Uploads that came before the chain showed their reveal, by task and worker (bounded).
-    early: BTreeMap<(TaskId, Address), Vec<u8>>,
-    early_bytes: usize,
     /// Progress reported by workers, per mille.
     progress: HashMap<TaskId, u16>,
     /// What the work functions wrote, per deal, for its client.
@@ -392,6 +387,9 @@ impl Service {
         let deals = DEAL_JOBS.all(store)?;
         for (task, result) in RESULTS.all(store)? {
             self.results.insert(TaskId::from(task), result);
+        }
+        for (task, digest) in AWAITING.all(store)? {
+            self.revealed.entry(TaskId::from(task)).or_default().insert(digest);
         }
         for (deal, job) in deals {
             self.index_deal(DealId::from(deal), job);
@@ -528,7 +526,6 @@ impl Service {
             match event {
                 ChainEvent::Revealed { task, digest, .. } if self.tasks.contains_key(&task) => {
                     self.revealed.entry(task).or_default().insert(digest);
-                    self.accept_early(task).await;
                 }
                 ChainEvent::Finalized { task } | ChainEvent::Claimed { task }
                     if self.tasks.contains_key(&task) =>

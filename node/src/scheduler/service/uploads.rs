@@ -1,7 +1,7 @@
 //! Results uploaded by workers: checked against the digest revealed on chain and kept for the
-//! deal's client. An upload may come before the scheduler has read its reveal: it waits in one
-//! slot per (task, worker holding a replica), bounded in bytes, until the reveal shows or the
-//! task ends.
+//! deal's client, acknowledged only once stored. An upload before the scheduler has read its
+//! reveal is refused, to be sent again. A task finalized before its result arrived keeps its
+//! digest in the store (`AWAITING`) until the result comes, across restarts.
 
 #[allow(clippy::wildcard_imports, reason = "one loop's methods, split by concern")]
 use super::*;
@@ -29,38 +29,17 @@ impl Service {
         if self.revealed.get(&upload.task).is_some_and(|d| d.contains(&digest)) {
             return self.accept(from, upload).await;
         }
-        // The worker's reveal may be mined in a block this scheduler has not read yet: keep
-        // the upload until the reveal shows, when it is checked. Only from a worker holding a
-        // replica of a task still running, one upload each (a later one replaces it).
-        let task = upload.task;
-        if !self.core.replicas_of(&task).contains(&from) {
+        // The worker's reveal may be mined in a block this scheduler has not read yet: refused
+        // until it is, and the worker sends it again (it keeps the result until an answer
+        // other than this). A result is acknowledged only once it is stored.
+        if !self.core.replicas_of(&upload.task).contains(&from) {
             return Wire::Refused {
                 reason: "no digest revealed on chain for this task matches the result, and this worker holds no replica of it".into(),
             };
         }
-        let len = upload.result.len();
-        let replaced = self.early.get(&(task, from)).map_or(0, Vec::len);
-        let after = self.early_bytes.saturating_sub(replaced).saturating_add(len);
-        if after > MAX_EARLY_BYTES {
-            return Wire::Refused {
-                reason: "the scheduler has not read the reveal yet and holds too many early results: send it again later".into(),
-            };
-        }
-        self.early_bytes = after;
-        self.early.insert((task, from), upload.result);
-        Wire::Ack
-    }
-
-    /// Checks the uploads kept for `task` against what is now revealed.
-    pub(super) async fn accept_early(&mut self, task: TaskId) {
-        for (from, result) in self.take_early(task) {
-            let digest = ResultDigest::of(task, &result);
-            if !self.revealed.get(&task).is_some_and(|d| d.contains(&digest)) {
-                // Kept until the reveal showed, and not what was revealed: forged.
-                self.offence(from, Offence::BadContent);
-            } else if !self.results.contains_key(&task) {
-                self.accept(from, wire::ResultUpload { task, result }).await;
-            }
+        Wire::Refused {
+            reason: "the scheduler has not read this task's reveal yet: send the result again"
+                .into(),
         }
     }
 
@@ -84,23 +63,6 @@ impl Service {
         }
     }
 
-    /// Empties `task`'s early slots; returns what they held.
-    pub(super) fn take_early(&mut self, task: TaskId) -> Vec<(Address, Vec<u8>)> {
-        let keys: Vec<(TaskId, Address)> = self
-            .early
-            .range((task, Address::ZERO)..=(task, Address::repeat_byte(0xff)))
-            .map(|(key, _)| *key)
-            .collect();
-        let mut taken = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some(result) = self.early.remove(&key) {
-                self.early_bytes = self.early_bytes.saturating_sub(result.len());
-                taken.push((key.1, result));
-            }
-        }
-        taken
-    }
-
     /// Keeps a result whose digest was revealed on chain, for the deal's client only.
     pub(super) async fn accept(&mut self, from: Address, upload: wire::ResultUpload) -> Wire {
         let client = self.deal_of(upload.task).and_then(|(deal, _)| self.client_of(deal));
@@ -116,11 +78,16 @@ impl Service {
         if let Err(e) = self.pinned.put(&hash, &upload.result) {
             tracing::warn!(target: "quorate::scheduler", task = %upload.task, error = %e, "cannot pin a result");
         }
-        self.results.insert(upload.task, hash);
         let mut batch = Batch::default();
-        if batch.put(&RESULTS, &upload.task.0, &hash).is_ok() {
-            let _ = self.state.store().commit(batch);
+        if batch.put(&RESULTS, &upload.task.0, &hash).is_err() {
+            return Wire::Refused { reason: "the scheduler cannot store the result now".into() };
         }
+        batch.delete(&AWAITING, &upload.task.0);
+        if let Err(e) = self.state.store().commit(batch) {
+            tracing::warn!(target: "quorate::scheduler", task = %upload.task, error = %e, "cannot store a result");
+            return Wire::Refused { reason: "the scheduler cannot store the result now".into() };
+        }
+        self.results.insert(upload.task, hash);
         tracing::info!(target: "quorate::scheduler", task = %upload.task, worker = %from, "result received");
         Wire::Ack
     }

@@ -2,7 +2,7 @@
 //! the real Hub, libp2p on loopback, redb, real sandboxes): a job that fails on a later input
 //! is refused, a client's offers are capped; a swarm of fresh identities reporting
 //! machine failures cannot fail a task, and only a replica's holder reports its progress;
-//! uploads that come before the reveal are kept and taken; a deal's job blobs stop being
+//! uploads that come before the reveal are refused until it is read; a deal's job blobs stop being
 //! served when it ends, its results stay for its client across a restart and go after the
 //! retention period.
 
@@ -313,11 +313,21 @@ async fn honest(pool: &Bare, account: usize, seen: mpsc::Sender<String>) -> P2p 
                         }
                         Wire::RevealRequest(r) => {
                             let (digest, bytes) = results[&r.task].clone();
-                            let upload = wire::ResultUpload { task: r.task, result: bytes };
+                            let upload = wire::ResultUpload { task: r.task, result: bytes.clone() };
                             let early = p2p.request(scheduler, Wire::ResultUpload(upload)).await;
                             let _ = seen.send(format!("early upload: {early:?}")).await;
                             if worker_chain::reveal(&chain, hub, r.task, digest).await.is_ok() {
                                 let _ = seen.send("revealed".into()).await;
+                            }
+                            // Sent again until the scheduler has read the reveal.
+                            for _ in 0..60 {
+                                let upload = wire::ResultUpload { task: r.task, result: bytes.clone() };
+                                let answer = p2p.request(scheduler, Wire::ResultUpload(upload)).await;
+                                if matches!(answer, Ok(Wire::Ack)) {
+                                    let _ = seen.send("uploaded".into()).await;
+                                    break;
+                                }
+                                tokio::time::sleep(Duration::from_millis(250)).await;
                             }
                         }
                         _ => {}
@@ -425,7 +435,7 @@ async fn fresh_identities_reporting_failures_cannot_fail_a_task() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn early_uploads_are_taken_and_a_deal_s_blobs_and_results_go_when_their_time_is_up() {
+async fn early_uploads_are_refused_until_the_reveal_is_read_and_results_go_when_their_time_is_up() {
     let mut pool = Bare::start(|_| {}).await;
     let (seen, mut lines) = mpsc::channel(64);
     let mut workers = Vec::new();
@@ -436,14 +446,21 @@ async fn early_uploads_are_taken_and_a_deal_s_blobs_and_results_go_when_their_ti
     let doubling = job("(n) => n * 2", &["1", "2", "3"], "[]");
     let manifest = doubling.manifest().unwrap();
     let deal = buyer.buy(&pool, &doubling).await;
-    // Every worker uploaded before revealing: the scheduler kept the uploads until it read
-    // the reveals, then took them.
+    // Every worker uploaded before revealing: refused (a result is acknowledged only once the
+    // scheduler has read its reveal and stored it), then sent again and taken.
     let entries = buyer.completed(&pool, deal, 3).await;
     let mut early = Vec::new();
     while let Ok(line) = lines.try_recv() {
         early.push(line);
     }
-    assert!(early.iter().any(|l| l == "early upload: Ok(Ack)"), "{early:?}");
+    assert!(
+        early
+            .iter()
+            .any(|l| l.starts_with("early upload: Err")
+                && l.contains("not read this task's reveal yet")),
+        "{early:?}"
+    );
+    assert!(early.iter().any(|l| l == "uploaded"), "{early:?}");
     // Once every task is finalized on chain, the job's code is served no more.
     within(60, "the job's blobs withdrawn", async {
         loop {
