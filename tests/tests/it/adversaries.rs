@@ -12,7 +12,7 @@ use quorate_devnet::{Devnet, DevnetConfig, Role};
 use quorate_e2e::{invariants::Invariants, roles::Pool};
 use quorate_node::adversary::ADVERSARY;
 
-use crate::common::{binaries, job};
+use crate::common::{binaries, finished, job};
 
 /// The chain's invariants once `tasks` tasks are finalized (or two minutes passed), with
 /// `honest` the workers whose stake must be intact.
@@ -53,12 +53,7 @@ async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_rig
     // Trust 3: two fresh workers must agree, so a lone wrong vote never wins.
     let tasks = 6;
     let job = job(&net, &pool.address, tasks, 3).await;
-    let verified = tokio::time::timeout(Duration::from_secs(180), job)
-        .await
-        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
-    assert_eq!(verified, tasks, "every result verified against the chain");
+    finished(job, &pool, tasks).await;
 
     let check = settled(&net, honest, tasks).await;
     let provider: RootProvider = RootProvider::new_http(net.endpoint().parse().unwrap());
@@ -99,12 +94,7 @@ async fn a_lazy_worker_copying_votes_cannot_reveal_and_loses_its_stake() {
     // digest, so its reveal cannot pass and the task is finalized without it.
     let tasks = 4;
     let job = job(&net, &pool.address, tasks, 3).await;
-    let verified = tokio::time::timeout(Duration::from_secs(180), job)
-        .await
-        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
-    assert_eq!(verified, tasks, "every result verified:\n{}", pool.logs_tail(60));
+    finished(job, &pool, tasks).await;
     let check = settled(&net, honest, tasks).await;
     let logs = pool.logs_tail(30);
     assert_eq!(check.finalized, tasks, "{check:?}\n{logs}");

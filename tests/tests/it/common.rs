@@ -96,3 +96,18 @@ pub(crate) async fn job_through(
         Err("the job's events ended before it finished".into())
     })
 }
+
+/// Waits (three minutes at most) for `job` to finish and checks that every one of its `tasks`
+/// results was verified against the chain; a failure shows the roles' logs.
+pub(crate) async fn finished(
+    job: tokio::task::JoinHandle<Result<u64, String>>,
+    pool: &quorate_e2e::roles::Pool,
+    tasks: u64,
+) {
+    let verified = tokio::time::timeout(Duration::from_secs(180), job)
+        .await
+        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
+    assert_eq!(verified, tasks, "every result verified against the chain:\n{}", pool.logs_tail(60));
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use quorate_devnet::{Devnet, DevnetConfig};
 use quorate_e2e::roles::{Pool, Process};
 
-use crate::common::{binaries, check, job, job_through};
+use crate::common::{binaries, check, finished, job, job_through};
 
 /// Longest wait for a role to reach its crash point.
 const REACH: Duration = Duration::from_secs(90);
@@ -100,12 +100,7 @@ async fn the_scheduler_killed_at_every_stage_of_a_deal_restarts_and_the_job_comp
     })
     .await
     .unwrap();
-    let verified = tokio::time::timeout(Duration::from_secs(180), job)
-        .await
-        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
-    assert_eq!(verified, tasks, "every result verified against the chain");
+    finished(job, &pool, tasks).await;
     let check = check(&net, tasks).await;
     assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
     assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
@@ -141,12 +136,7 @@ async fn a_worker_killed_at_every_stage_of_a_task_restarts_and_loses_no_stake() 
     })
     .await
     .unwrap();
-    let verified = tokio::time::timeout(Duration::from_secs(180), job)
-        .await
-        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
-    assert_eq!(verified, tasks, "every result verified against the chain");
+    finished(job, &pool, tasks).await;
     let check = check(&net, tasks).await;
     assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
     assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
@@ -260,12 +250,7 @@ async fn a_scheduler_restarted_on_a_new_port_is_found_again_through_the_dht() {
     assert!(pool.scheduler.set_arg("--listen", &format!("/ip4/127.0.0.1/tcp/{port}")));
     let moved = pool.scheduler.start_reading_address().unwrap();
     assert_ne!(moved, pool.address);
-    let verified = tokio::time::timeout(Duration::from_secs(180), job)
-        .await
-        .unwrap_or_else(|_| panic!("the job did not finish:\n{}", pool.logs_tail(40)))
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
-    assert_eq!(verified, tasks, "every result verified against the chain");
+    finished(job, &pool, tasks).await;
     // Every worker joined the moved scheduler.
     let text = std::fs::read_to_string(&log).unwrap();
     let after = text.split("scheduler running").last().unwrap_or_default();
