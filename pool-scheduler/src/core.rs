@@ -229,32 +229,18 @@ impl Scheduler {
     /// When the host should call [`Scheduler::handle_tick`] next.
     pub fn poll_timeout(&self) -> Option<u64> {
         let task = self.timers.first().map(|(at, _)| *at);
-        let task = match (task, self.next_initialize_again()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         // Free slots and waiting tasks: serve the queue again in a second, events or not (a
         // function of the state, so a restored core keeps the same clock).
         let pump = (self.workers.free_capacity() > 0 && !self.waiting.is_empty())
             .then(|| self.now.saturating_add(1));
-        let task = match (task, pump) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         let worker =
             self.workers.oldest_seen().map(|seen| seen.saturating_add(self.heartbeat_timeout));
-        match (task, worker) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [task, self.next_initialize_again(), pump, worker].into_iter().flatten().min()
     }
 
     /// When a pending initialize range is next due to be asked again.
     fn next_initialize_again(&self) -> Option<u64> {
-        self.deals
-            .values()
-            .flat_map(|d| d.pending.iter().map(|p| p.at.saturating_add(d.deal.time_ref.max(1))))
-            .min()
+        self.deals.values().flat_map(|d| d.pending.iter().map(|p| p.due(&d.deal))).min()
     }
 
     /// Asks again for the ranges whose tasks the chain has not shown one time reference after
@@ -262,10 +248,9 @@ impl Scheduler {
     pub(crate) fn initialize_again(&mut self) {
         let now = self.now;
         for deal in self.deals.values_mut() {
-            let retry = deal.deal.time_ref.max(1);
             let mut changed = false;
             for pending in &mut deal.pending {
-                if pending.at.saturating_add(retry) <= now {
+                if pending.due(&deal.deal) <= now {
                     pending.at = now;
                     changed = true;
                     self.out.chain.push(ChainCall::Initialize {

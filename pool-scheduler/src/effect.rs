@@ -87,6 +87,11 @@ pub struct PendingInit {
 }
 
 impl PendingInit {
+    /// When it is due to be asked for again: one time reference of `deal` after the last ask.
+    pub fn due(&self, deal: &Deal) -> u64 {
+        self.at.saturating_add(deal.time_ref.max(1))
+    }
+
     /// True when the range holds task `index`.
     pub fn holds(&self, index: u64) -> bool {
         index.checked_sub(self.first).is_some_and(|offset| offset < u64::from(self.count))

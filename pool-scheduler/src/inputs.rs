@@ -141,11 +141,7 @@ impl Scheduler {
         hash: ResultHash,
         seal: ResultSeal,
     ) -> Result<(), Error> {
-        self.observe(now);
-        let at = self.now;
-        let r = self.record_and_step(task, TaskRecord::Reported { worker, hash, seal, at });
-        self.pump();
-        r
+        self.task_input(now, task, |at| TaskRecord::Reported { worker, hash, seal, at })
     }
 
     /// A worker's replica of `task` failed: `machine_dependent` for a timeout, heap limit or
@@ -158,12 +154,11 @@ impl Scheduler {
         worker: Address,
         machine_dependent: bool,
     ) -> Result<(), Error> {
-        self.observe(now);
-        let at = self.now;
-        let record = TaskRecord::Dropped { worker, machine: machine_dependent, at };
-        let r = self.record_and_step(task, record);
-        self.pump();
-        r
+        self.task_input(now, task, |at| TaskRecord::Dropped {
+            worker,
+            machine: machine_dependent,
+            at,
+        })
     }
 
     /// `worker`'s own complete list of held tasks shows it never received its replica of
@@ -175,9 +170,20 @@ impl Scheduler {
         task: TaskId,
         worker: Address,
     ) -> Result<(), Error> {
+        self.task_input(now, task, |at| TaskRecord::Released { worker, at })
+    }
+
+    /// An input about one task: the record `make` builds with the core's time, then the task
+    /// and the queue looked at again.
+    fn task_input(
+        &mut self,
+        now: u64,
+        task: TaskId,
+        make: impl FnOnce(u64) -> TaskRecord,
+    ) -> Result<(), Error> {
         self.observe(now);
-        let at = self.now;
-        let r = self.record_and_step(task, TaskRecord::Released { worker, at });
+        let record = make(self.now);
+        let r = self.record_and_step(task, record);
         self.pump();
         r
     }

@@ -77,6 +77,12 @@ impl StoreImage {
 /// again: time to read the chain's events since the cursor first.
 const RESTART_GRACE: u64 = 5;
 
+/// The time of a last ask that makes a call retried one time reference `time_ref` after it due
+/// [`RESTART_GRACE`] after `now`.
+fn soon_after_restart(now: u64, time_ref: u64) -> u64 {
+    now.saturating_sub(time_ref).saturating_add(RESTART_GRACE)
+}
+
 impl Scheduler {
     /// Rebuilds the core from `image` at time `now`: deals and their progress, workers (in their
     /// slots), barred addresses, every task replayed from its records, its timer and whether it
@@ -98,7 +104,7 @@ impl Scheduler {
             // Whether the stopped core's last asks reached the chain is unknown: asked again
             // soon (once the chain's events since the cursor are read), not a whole time
             // reference after them.
-            let due = now.saturating_sub(record.deal.time_ref).saturating_add(RESTART_GRACE);
+            let due = soon_after_restart(now, record.deal.time_ref);
             for pending in &mut record.pending {
                 pending.at = pending.at.min(due);
             }
@@ -126,8 +132,7 @@ impl Scheduler {
         for id in &ids {
             // Finalize and reopen calls the stopped core sent: due again soon, as above.
             let Some(entry) = core.tasks.get_mut(id) else { continue };
-            let time_ref = entry.poco.config().time_ref;
-            let due = now.saturating_sub(time_ref).saturating_add(RESTART_GRACE);
+            let due = soon_after_restart(now, entry.poco.config().time_ref);
             if let Some((_, at)) = &mut entry.requested {
                 *at = (*at).min(due);
             }

@@ -492,13 +492,8 @@ impl Service {
                 let (chain, hub) = (self.chain.clone(), self.hub);
                 self.spawn(task, async move {
                     let result = tx::contribute(&chain, hub, task, digest, &authorization).await;
-                    // Refused: its vote may be on chain already, sent before a crash.
-                    let on_chain = match &result {
-                        Err(e) if e.refusal().is_some() => {
-                            tx::on_chain(&chain, hub, task, false).await
-                        }
-                        _ => false,
-                    };
+                    let on_chain =
+                        tx::refused_but_on_chain(&chain, hub, task, &result, false).await;
                     Done::Contributed { task, result, on_chain }
                 });
             }
@@ -511,13 +506,7 @@ impl Service {
                 let (chain, hub) = (self.chain.clone(), self.hub);
                 self.spawn(task, async move {
                     let result = tx::reveal(&chain, hub, task, digest).await;
-                    // Refused: its reveal may be on chain already, sent before a crash.
-                    let on_chain = match &result {
-                        Err(e) if e.refusal().is_some() => {
-                            tx::on_chain(&chain, hub, task, true).await
-                        }
-                        _ => false,
-                    };
+                    let on_chain = tx::refused_but_on_chain(&chain, hub, task, &result, true).await;
                     Done::Revealed { task, result, on_chain }
                 });
             }

@@ -31,11 +31,20 @@ pub async fn contribute(
 /// The Hub's `ContributionStatus` of a vote revealed (`PROVED`).
 const PROVED: u8 = 2;
 
-/// True when this account's vote on `task` is on chain, and revealed too with `revealed`. A
-/// transaction sent before a crash may have been mined, and the Hub then refuses the same call
-/// sent again for another reason first (the task is revealing, or completed). A read that
-/// fails says no.
-pub async fn on_chain(chain: &Chain, hub: Address, task: TaskId, revealed: bool) -> bool {
+/// True when `result`, a vote (or a reveal, with `revealed`) on `task`, was refused by the Hub
+/// but this account's vote (revealed too, with `revealed`) is on chain all the same: the one
+/// sent before a crash may have been mined, and the Hub then refuses the same call sent again
+/// for another reason first (the task is revealing, or completed). A read that fails says no.
+pub async fn refused_but_on_chain(
+    chain: &Chain,
+    hub: Address,
+    task: TaskId,
+    result: &Result<TransactionReceipt, ChainError>,
+    revealed: bool,
+) -> bool {
+    if !result.as_ref().is_err_and(|e| e.refusal().is_some()) {
+        return false;
+    }
     let view = Hub::new(hub, chain.provider().clone());
     // The status is 0 (`UNSET`) for no vote, 1 voted, 2 revealed, 3 rejected.
     let done = |status: u8| if revealed { status == PROVED } else { status != 0 };

@@ -38,15 +38,41 @@ async fn pool(workers: u32, dir: &std::path::Path) -> (Devnet, Pool) {
     (net, pool)
 }
 
-/// Runs the scheduler (`worker` `None`) or a worker through `points` in turn: waits for it to
-/// die at each (its log names the point), then starts it again with the next; the last start
-/// has none.
-fn crash_through(pool: &mut Pool, worker: Option<usize>, points: &[&str]) {
-    crash_through_then(pool, worker, points, |_, _| {});
+/// Starts the pool with the scheduler (`worker` `None`) or a worker set to die at `points[0]`,
+/// runs a job of `tasks` tasks at trust 2 while it goes through every point
+/// ([`crash_through`]), and checks that every result is verified, every task finalized
+/// and the chain's invariants hold.
+async fn crash_through_a_job(
+    net: &Devnet,
+    mut pool: Pool,
+    worker: Option<usize>,
+    points: &'static [&'static str],
+    tasks: u64,
+    meanwhile: impl FnMut(&mut Pool, &str) + Send + 'static,
+) {
+    let first = Some(points[0]);
+    match worker {
+        Some(i) => pool.workers[i].crash_at(first),
+        None => pool.scheduler.crash_at(first),
+    }
+    pool.start().unwrap();
+    let job = job(net, &pool.address, tasks, 2).await;
+    let pool = tokio::task::spawn_blocking(move || {
+        crash_through(&mut pool, worker, points, meanwhile);
+        pool
+    })
+    .await
+    .unwrap();
+    finished(job, &pool, tasks).await;
+    let check = check(net, tasks).await;
+    assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
+    assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
 }
 
-/// [`crash_through`], calling `meanwhile` with each point while the process is down.
-fn crash_through_then(
+/// Runs the scheduler (`worker` `None`) or a worker through `points` in turn: waits for it to
+/// die at each (its log names the point), calls `meanwhile` with the point while it is down,
+/// then starts it again with the next point; the last start has none.
+fn crash_through(
     pool: &mut Pool,
     worker: Option<usize>,
     points: &[&str],
@@ -80,8 +106,8 @@ fn crash_through_then(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_killed_at_every_stage_of_a_deal_restarts_and_the_job_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let (net, mut pool) = pool(2, dir.path()).await;
-    let points = [
+    let (net, pool) = pool(2, dir.path()).await;
+    let points: &[&str] = &[
         "scheduler.deal",
         "scheduler.send-initialize",
         "scheduler.mined-initialize",
@@ -90,56 +116,31 @@ async fn the_scheduler_killed_at_every_stage_of_a_deal_restarts_and_the_job_comp
         "scheduler.send-finalize",
         "scheduler.mined-finalize",
     ];
-    pool.scheduler.crash_at(Some(points[0]));
-    pool.start().unwrap();
-    let tasks = 6;
-    let job = job(&net, &pool.address, tasks, 2).await;
-    let pool = tokio::task::spawn_blocking(move || {
-        crash_through(&mut pool, None, &points);
-        pool
-    })
-    .await
-    .unwrap();
-    finished(job, &pool, tasks).await;
-    let check = check(&net, tasks).await;
-    assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
-    assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
+    crash_through_a_job(&net, pool, None, points, 6, |_, _| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_at_every_stage_of_a_task_restarts_and_loses_no_stake() {
     let dir = tempfile::tempdir().unwrap();
-    let (net, mut pool) = pool(2, dir.path()).await;
-    let points = [
+    let (net, pool) = pool(2, dir.path()).await;
+    let points: &[&str] = &[
         "worker.computed",
         "worker.contributed",
         "worker.revealing",
         "worker.uploading",
         "worker.revealed",
     ];
-    pool.workers[0].crash_at(Some(points[0]));
-    pool.start().unwrap();
-    let tasks = 8;
-    let job = job(&net, &pool.address, tasks, 2).await;
-    let pool = tokio::task::spawn_blocking(move || {
-        crash_through_then(&mut pool, Some(0), &points, |pool, point| {
-            // Revealed, not uploaded: the pool may finalize without the result. Its scheduler
-            // restarts too before the worker is back; the result must still be taken.
-            if point == "worker.revealed" {
-                pool.scheduler.kill();
-                std::thread::sleep(Duration::from_secs(2));
-                pool.scheduler.start().unwrap();
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        });
-        pool
-    })
-    .await
-    .unwrap();
-    finished(job, &pool, tasks).await;
-    let check = check(&net, tasks).await;
-    assert_eq!(check.finalized, tasks, "{check:?}\n{}", pool.logs_tail(40));
-    assert!(check.hold(), "{check:?}\n{}", pool.logs_tail(40));
+    // Revealed, not uploaded: the pool may finalize without the result. Its scheduler restarts
+    // too before the worker is back; the result must still be taken.
+    let scheduler_too = |pool: &mut Pool, point: &str| {
+        if point == "worker.revealed" {
+            pool.scheduler.kill();
+            std::thread::sleep(Duration::from_secs(2));
+            pool.scheduler.start().unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    };
+    crash_through_a_job(&net, pool, Some(0), points, 8, scheduler_too).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
