@@ -36,6 +36,9 @@ pub fn node_config(devnet: &Devnet, dir: &Path) -> NodeConfig {
     config.chain.confirmations = 0;
     config.chain.poll_interval_ms = 200;
     config.chain.resubmit_after_secs = 5;
+    // Many roles share a devnet's machine: each serves its HTTP on a port of its own.
+    config.dashboard.listen = "127.0.0.1:0".into();
+    config.worker.status_listen = "127.0.0.1:0".into();
     config
 }
 

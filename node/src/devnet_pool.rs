@@ -160,6 +160,10 @@ pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::R
             drain: Duration::from_secs(10),
             pipeline,
             credential: None,
+            status: Some(crate::http::Listen {
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                tls: None,
+            }),
         };
         let signer = PrivateKeySigner::from_bytes(&account.key)?;
         workers.push(worker::spawn(config, signer).await?);

@@ -61,6 +61,7 @@ pub mod demo;
 pub mod devnet;
 pub mod devnet_pool;
 pub mod doctor;
+pub mod http;
 pub mod hub;
 pub mod job;
 pub mod logs;

@@ -49,6 +49,26 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// Starts logging to the file at `path` (appended to) instead of stderr, as [`init`] does
+/// otherwise: for a terminal dashboard that owns the screen.
+pub fn init_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let filter = std::env::var("QUORATE_LOG")
+        .ok()
+        .and_then(|text| text.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_target("quorate", tracing::Level::INFO)
+                .with_default(tracing::Level::WARN)
+        });
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+    Ok(())
+}
+
 /// Writes each event as one JSON object on stderr.
 struct JsonLines;
 

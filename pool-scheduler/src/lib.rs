@@ -84,6 +84,7 @@ pub mod sim;
 mod step;
 mod task;
 pub mod types;
+pub mod view;
 mod workers;
 
 pub use config::{ConfigError, LongConPolicy, SchedulerConfig};
@@ -95,3 +96,4 @@ pub use effect::{
 pub use error::Error;
 pub use restore::StoreImage;
 pub use types::{ChainCursor, ChainEvent, Deal, Platform, WorkerCaps};
+pub use view::{TaskView, WorkerView};

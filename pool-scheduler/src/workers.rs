@@ -79,6 +79,11 @@ impl Workers {
             .unwrap_or_else(|| u32::try_from(self.slots.len()).unwrap_or(u32::MAX))
     }
 
+    /// Every worker, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &WorkerEntry> {
+        self.slots.iter().flatten()
+    }
+
     pub(crate) fn get(&self, address: &Address) -> Option<&WorkerEntry> {
         let slot = *self.by_address.get(address)?;
         self.at(slot)

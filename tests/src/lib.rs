@@ -16,7 +16,8 @@ pub mod roles;
 
 /// Runs the node's installation checks and returns them, one per line, with whether all passed.
 pub fn toolchain_report() -> (bool, String) {
-    let checks = quorate_node::doctor::run();
+    let evaluator = program("quorate-evaluator", "quorate-evaluator").unwrap_or_default();
+    let checks = quorate_node::doctor::run(&evaluator, true);
     let all_ok = checks.iter().all(quorate_node::doctor::Check::is_ok);
     let text = checks.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
     (all_ok, text)

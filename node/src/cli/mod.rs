@@ -10,6 +10,7 @@ mod pool;
 mod scheduler;
 mod wallet;
 mod worker;
+mod worker_view;
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
@@ -45,8 +46,9 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check that every tool and library this node needs is installed.
-    Doctor,
+    /// Check that every tool and library this node needs is installed; with flags, that the
+    /// sandbox works, the chain answers, and a pool's scheduler can be reached.
+    Doctor(DoctorArgs),
     /// Show the configuration: defaults, or the values in force.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -179,7 +181,7 @@ pub fn run() -> ExitCode {
 
 async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
     match &args.command {
-        Command::Doctor => doctor(),
+        Command::Doctor(doctor_args) => doctor(&args, doctor_args).await,
         Command::Config(command) => config::run(&args, command),
         Command::Wallet(command) => wallet::run(&args, command).await,
         Command::Devnet(devnet) => devnet::run(&args, devnet).await,
@@ -193,15 +195,52 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn doctor() -> anyhow::Result<ExitCode> {
-    let checks = crate::doctor::run();
+/// `quorate doctor`'s checks.
+#[derive(Debug, clap::Args)]
+struct DoctorArgs {
+    /// Also the tools a local devnet needs (anvil, forge, cast).
+    #[arg(long)]
+    devnet: bool,
+    /// Start a sandbox: print its capabilities (V8, GPU class, float probe) and run a test
+    /// task through it.
+    #[arg(long)]
+    evaluator: bool,
+    /// Check the chain: the RPC endpoint answers on chain.chain_id, the Hub is at chain.hub.
+    #[arg(long)]
+    chain: bool,
+    /// Check pool N: it exists on the Hub, and its scheduler is found and reached through
+    /// worker.bootstrap / client.bootstrap.
+    #[arg(long, value_name = "N")]
+    pool: Option<u64>,
+}
+
+async fn doctor(args: &Args, what: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let config = args.node_config()?;
+    let program = config.evaluator.program();
+    let mut checks = crate::doctor::run(&program, what.devnet);
+    if what.evaluator {
+        let program = program.clone();
+        checks.extend(
+            tokio::task::spawn_blocking(move || crate::doctor::evaluator::check(&program)).await?,
+        );
+    }
+    if what.chain || what.pool.is_some() {
+        checks.extend(crate::doctor::network::chain(&config).await);
+    }
+    if let Some(pool) = what.pool {
+        checks.extend(crate::doctor::network::pool(&config, pool).await);
+    }
     let mut out = std::io::stdout().lock();
     for check in &checks {
         writeln!(out, "{check}")?;
     }
-    let missing = checks.iter().filter(|c| !c.is_ok()).count();
-    if missing > 0 {
-        writeln!(out, "{missing} missing: run ./scripts/setup")?;
+    let failed = checks.iter().filter(|c| !c.is_ok()).count();
+    if failed > 0 {
+        writeln!(
+            out,
+            "{failed} of {} checks failed: each line above says what to do",
+            checks.len()
+        )?;
         return Ok(ExitCode::FAILURE);
     }
     writeln!(out, "all {} checks passed", checks.len())?;

@@ -35,6 +35,9 @@ pub(super) enum SchedulerCommand {
     /// Run the pool: publish its orders, take jobs, follow its deals on chain, hand tasks to
     /// workers and drive consensus, until Ctrl-C or SIGTERM.
     Run(RunArgs),
+    /// Print the operator's link to the running scheduler's dashboard (it holds the operator's
+    /// token: keep it to yourself).
+    Dashboard,
     /// The join credentials of a private pool (scheduler.private): issue one for a worker
     /// address, revoke a worker, list them.
     #[command(subcommand)]
@@ -83,6 +86,11 @@ pub(super) async fn run(args: &Args, command: &SchedulerCommand) -> anyhow::Resu
         SchedulerCommand::Init(init) => self::init(&config, init).await,
         SchedulerCommand::Status(status) => self::status(&config, status).await,
         SchedulerCommand::Credential(command) => super::credential::run(&config, command).await,
+        SchedulerCommand::Dashboard => {
+            let link = crate::scheduler::dashboard::operator_link(&config)?;
+            writeln!(std::io::stdout().lock(), "{link}")?;
+            Ok(ExitCode::SUCCESS)
+        }
         SchedulerCommand::Run(run) => {
             args.init_logs();
             self::run_pool(&config, run).await
@@ -162,6 +170,9 @@ async fn run_pool(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCode
     writeln!(out, "Pool {} running; listening on:", running.pool.0)?;
     for addr in &running.addrs {
         writeln!(out, "  {addr}/p2p/{}", running.p2p.peer_id())?;
+    }
+    if let Some(url) = &running.dashboard {
+        writeln!(out, "Dashboard: {url} (the operator's link: `quorate scheduler dashboard`)")?;
     }
     writeln!(out, "Stop with Ctrl-C.")?;
     drop(out);

@@ -50,6 +50,16 @@ pub(super) enum WalletCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Log in to a pool's dashboard by signing its challenge with this wallet, and print the
+    /// link that opens it as this account (its deals as a client, its tasks as a worker).
+    Login {
+        /// The dashboard's URL, e.g. http://127.0.0.1:8470.
+        url: String,
+        #[command(flatten)]
+        pick: Pick,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
     /// ETH, QCR in the wallet, and QCR free and frozen in the Hub.
     Balance {
         /// Any address (default: the wallet's).
@@ -154,6 +164,13 @@ pub(super) async fn run(args: &Args, command: &WalletCommand) -> anyhow::Result<
         WalletCommand::Address { pick, password } => {
             // Decrypted, so the address printed is the key's, not just what the file claims.
             writeln!(out, "{}", unlock(&config, pick, password)?.address())?;
+        }
+        WalletCommand::Login { url, pick, password } => {
+            let signer = unlock(&config, pick, password)?;
+            let opened = crate::http::auth::login_to(url, &signer).await?;
+            writeln!(out, "Logged in as {} until {} (unix).", opened.account, opened.expires)?;
+            writeln!(out, "Open: {}/#token={}", url.trim_end_matches('/'), opened.token)?;
+            writeln!(out, "The link holds the session: keep it to yourself.")?;
         }
         WalletCommand::Balance { address, pick } => {
             let account = match address {

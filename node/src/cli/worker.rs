@@ -22,7 +22,8 @@ pub(super) enum WorkerCommand {
     /// Join a pool and run the tasks its scheduler assigns, until Ctrl-C or SIGTERM (then take
     /// no new task and finish the running ones).
     Run(RunArgs),
-    /// The tasks this data directory holds, by phase; with --wallet, the worker's balances.
+    /// What the running worker of this data directory is doing (its pool, sandboxes, tasks
+    /// with their progress, earnings); when none runs, the tasks its store holds.
     Status(StatusArgs),
     /// Where the worker's rewards go: another address (a cold wallet) than the operational
     /// key that votes and stakes, or the worker itself again with `--to self`.
@@ -59,6 +60,10 @@ pub(super) struct RunArgs {
     /// worker.credential).
     #[arg(long, value_name = "CREDENTIAL")]
     credential: Option<String>,
+    /// Show a dashboard on the terminal (tasks, progress, earnings, sandboxes), redrawn every
+    /// second; logs go to <data_dir>/worker/worker.log instead of stderr.
+    #[arg(long)]
+    dashboard: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -75,6 +80,15 @@ pub(super) async fn run(args: &Args, command: &WorkerCommand) -> anyhow::Result<
     let config = args.node_config()?;
     config.validate()?;
     match command {
+        WorkerCommand::Run(run) if run.dashboard => {
+            let log = config.node.data_dir.join("worker").join("worker.log");
+            if let Some(dir) = log.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            crate::logs::init_to_file(&log)
+                .map_err(|e| anyhow::anyhow!("cannot write the log {}: {e}", log.display()))?;
+            self::run_worker(&config, run).await
+        }
         WorkerCommand::Run(run) => {
             args.init_logs();
             self::run_worker(&config, run).await
@@ -141,6 +155,8 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
             })?),
             None => w.join_credential()?,
         },
+        status: crate::http::Listen::from_config(&w.status_listen, None, true)
+            .map_err(|e| anyhow::anyhow!("worker.status_listen: {e}"))?,
     };
     worker.validate()?;
     Ok(worker)
@@ -157,7 +173,31 @@ async fn run_worker(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<ExitCo
         data = %WorkerStore::path_in(&worker.data_dir).display(),
         "starting"
     );
-    worker::run(worker, signer, stop_signal()).await?;
+    if !run.dashboard {
+        worker::run(worker, signer, stop_signal()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let running = worker::spawn(worker, signer).await?;
+    let (status, balances) = (running.status(), running.balances());
+    let draw = |note: &str| {
+        let text = super::worker_view::render(&status.borrow(), &balances.borrow());
+        // Home, clear, the screen, then the note.
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\x1b[H\x1b[2J{text}\n{note}\n");
+        let _ = out.flush();
+    };
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = every.tick() => draw("Ctrl-C stops: no new task, the running ones finish first."),
+        }
+    }
+    draw("Stopping: finishing the running tasks…");
+    running.stop();
+    running.join().await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -178,6 +218,19 @@ async fn stop_signal() {
 }
 
 async fn status(config: &NodeConfig, status: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let store_dir = config.node.data_dir.join("worker");
+    match worker::status::read(&store_dir, &config.worker.status_listen).await {
+        Ok(live) => {
+            let mut out = std::io::stdout().lock();
+            if status.json {
+                writeln!(out, "{}", serde_json::to_string(&live)?)?;
+            } else {
+                write!(out, "{}", super::worker_view::render(&live, &live.balances))?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => tracing::debug!("no running worker answered: {e}"),
+    }
     let store = WorkerStore::open(&config.node.data_dir).map_err(|e| match e {
         crate::store::StoreError::InUse { path } => anyhow::anyhow!(
             "{} is held by a running `quorate worker run`: read its log, or stop it to read the store",

@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub client: ClientSection,
     /// `[worker]`.
     pub worker: WorkerSection,
+    /// `[dashboard]`.
+    pub dashboard: DashboardSection,
 }
 
 /// `[node]`: where state lives.
@@ -204,6 +206,57 @@ pub struct WorkerSection {
     /// For a private pool: the join credential its owner signed for this worker, as
     /// `quorate scheduler credential` prints it; empty for a public pool.
     pub credential: String,
+    /// Where the worker serves its status and `/metrics` over HTTP (`quorate worker status`
+    /// reads it); empty for nowhere.
+    pub status_listen: String,
+}
+
+/// `[dashboard]`: the pool's web dashboard, JSON API and `/metrics`, served by
+/// `quorate scheduler run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSection {
+    /// The address to serve on (`host:port`); empty for nowhere.
+    pub listen: String,
+    /// A PEM certificate chain and its PEM private key: served over TLS when both are set.
+    pub tls_cert: PathBuf,
+    /// The private key of `tls_cert`.
+    pub tls_key: PathBuf,
+    /// Serve plain HTTP on an address beyond loopback (tokens and logins cross in clear).
+    pub plain_http_beyond_loopback: bool,
+}
+
+impl DashboardSection {
+    /// Where and how to serve, checked: TLS needs both files; an address beyond loopback needs
+    /// TLS or `plain_http_beyond_loopback`.
+    pub fn listen(&self) -> Result<Option<crate::http::Listen>, String> {
+        let tls = match (self.tls_cert.as_os_str().is_empty(), self.tls_key.as_os_str().is_empty())
+        {
+            (true, true) => None,
+            (false, false) => Some(crate::http::TlsFiles {
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+            }),
+            _ => {
+                return Err(
+                    "dashboard.tls_cert and dashboard.tls_key go together: set both or neither"
+                        .into(),
+                );
+            }
+        };
+        crate::http::Listen::from_config(&self.listen, tls, self.plain_http_beyond_loopback)
+    }
+}
+
+impl Default for DashboardSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8470".into(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            plain_http_beyond_loopback: false,
+        }
+    }
 }
 
 impl SchedulerSection {
@@ -279,6 +332,7 @@ impl Default for WorkerSection {
             drain_secs: 300,
             pipeline: 1,
             credential: String::new(),
+            status_listen: "127.0.0.1:8471".into(),
         }
     }
 }
@@ -460,6 +514,12 @@ impl NodeConfig {
         if !(16..=quorate_primitives::job::MAX_HEAP_MIB).contains(&w.task_memory_mib) {
             return bad("worker.task_memory_mib", "must be 16 to 16384 MiB");
         }
+        crate::http::Listen::from_config(&w.status_listen, None, true).map_err(|reason| {
+            ConfigError::Invalid { key: "worker.status_listen".into(), reason }
+        })?;
+        self.dashboard
+            .listen()
+            .map_err(|reason| ConfigError::Invalid { key: "dashboard.listen".into(), reason })?;
         Ok(())
     }
 

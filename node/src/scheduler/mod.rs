@@ -10,10 +10,12 @@
 //! | [`jobs`] | jobs offered: fetched, pinned, checked, consented or refused |
 //! | [`sample`] | the check: a few inputs (the first, others at random) run twice each |
 //! | [`pool`] | the pool on chain: created with its policy; its signed orders |
+//! | [`dashboard`] | the pool's web dashboard, its JSON API and `/metrics`, by role |
 //! | [`ledger`] | the pool's record on chain for `status`: deals and tasks by state, workers, earnings |
 
 pub mod console;
 pub mod credentials;
+pub mod dashboard;
 pub mod events;
 pub mod jobs;
 pub mod ledger;

@@ -66,6 +66,7 @@ impl Service {
         let mut overtaken: Vec<(TaskId, ResultHash)> = Vec::new();
         let mut dropped: Vec<TaskId> = Vec::new();
         for log in &batch.events {
+            self.meter.on_event(&log.event, self.me);
             let (task, what) = match &log.event {
                 HubEvents::TaskContributed(e) if e.worker == self.me => (e.taskId, "contributed"),
                 HubEvents::TaskConsensus(e) => (e.taskId, "consensus"),
@@ -155,6 +156,7 @@ impl Service {
     // ------------------------------------------------------------------ actions coming back
 
     pub(super) async fn on_done(&mut self, done: Done) -> Result<(), WorkerError> {
+        self.count(&done);
         match done {
             Done::Found(peer) => {
                 let action = self.link.on_connected(peer);

@@ -12,6 +12,7 @@
 //! | `link` | the link to the scheduler: searching, joining, joined, backoff (pure) |
 //! | `deal` | an assignment checked against the chain: the deal's job, the task's index and input |
 //! | `run` | one task's data (manifest and code once per job, the input, the deal's start) and its run |
+//! | [`status`] | what the worker says of itself: `/status`, `/metrics`, the terminal dashboard |
 //! | [`service`] | the `select!` loop between the network, the chain, the sandboxes and the store |
 //! | `requests` | the scheduler's requests, the link (join, heartbeats, recovery), progress reports |
 //! | `actions` | the Hub's events and the actions coming back: each task's next state, stored, then acted on |
@@ -41,6 +42,7 @@ pub mod preflight;
 mod requests;
 mod run;
 pub mod service;
+pub mod status;
 pub mod store;
 pub mod task;
 
@@ -89,6 +91,8 @@ pub struct WorkerConfig {
     pub pipeline: usize,
     /// For a private pool: the owner's join credential for this worker.
     pub credential: Option<quorate_p2p::identity::JoinCredential>,
+    /// Where to serve `/status` and `/metrics` (none: nowhere).
+    pub status: Option<crate::http::Listen>,
 }
 
 impl WorkerConfig {

@@ -73,8 +73,12 @@ impl Service {
                 // pool's scheduler nothing: a scheduler's mistake must not cut its workers off.)
                 let forged = identity.address != self.owner;
                 match self.on_assignment(&identity, a) {
-                    Ok(()) => (Message::Ack, Some(task)),
+                    Ok(()) => {
+                        self.meter.counts.assigned = self.meter.counts.assigned.saturating_add(1);
+                        (Message::Ack, Some(task))
+                    }
                     Err(reason) => {
+                        self.meter.error("assignment_refused");
                         if forged {
                             warn!(target: "quorate::worker", task = %short(task), %peer, "a forged assignment, reported to the network guard: {reason}");
                             offence = Some(Offence::BadIdentity);
@@ -226,6 +230,14 @@ impl Service {
 
     /// A running task's progress or console line, relayed to the scheduler for the client.
     pub(super) fn on_event(&mut self, task: TaskId, event: &SandboxEvent) {
+        if let SandboxEvent::Progress { fraction: Some(fraction) } = event
+            && self.tasks.contains_key(&task)
+        {
+            // In [0, 1000]: the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped")]
+            let per_mille = (fraction.clamp(0.0, 1.0) * 1000.0) as u16;
+            self.meter.progress.insert(task, per_mille);
+        }
         if self.link.joined().is_none() || !self.tasks.contains_key(&task) {
             return;
         }
@@ -328,6 +340,7 @@ impl Service {
     }
 
     pub(super) fn on_tick(&mut self) {
+        self.publish_status();
         let now = Instant::now();
         match (self.link.peer(), self.searching) {
             (Some(_), _) => self.searching = None,

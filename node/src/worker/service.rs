@@ -132,6 +132,12 @@ pub(super) struct Service {
     pub(super) searching: Option<Instant>,
     /// The scheduler joined, for [`Worker::joined`].
     pub(super) joined: watch::Sender<Option<PeerId>>,
+    /// What the status counts.
+    pub(super) meter: super::status::Meter,
+    /// Where the status goes every second.
+    pub(super) status: watch::Sender<Arc<super::status::WorkerStatus>>,
+    /// The status server, while the loop runs.
+    pub(super) _server: Option<crate::http::Server>,
 }
 
 impl std::fmt::Debug for Service {
@@ -153,9 +159,27 @@ pub struct Worker {
     peer: PeerId,
     ready: Ready,
     joined: watch::Receiver<Option<PeerId>>,
+    status: watch::Receiver<Arc<super::status::WorkerStatus>>,
+    balances: watch::Receiver<crate::http::balances::Balances>,
+    status_url: Option<String>,
 }
 
 impl Worker {
+    /// What the worker says of itself, every second.
+    pub fn status(&self) -> watch::Receiver<Arc<super::status::WorkerStatus>> {
+        self.status.clone()
+    }
+
+    /// Its balances, as last read.
+    pub fn balances(&self) -> watch::Receiver<crate::http::balances::Balances> {
+        self.balances.clone()
+    }
+
+    /// Where its status and metrics are served, if they are.
+    pub fn status_url(&self) -> Option<&str> {
+        self.status_url.as_deref()
+    }
+
     /// The worker's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer
@@ -325,6 +349,31 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         info!(target: "quorate::worker", held = tasks.len(), "resuming the tasks the store holds");
     }
     let (joined_tx, joined) = watch::channel(None);
+    let (status_tx, status) = watch::channel(Arc::new(super::status::WorkerStatus::default()));
+    let (balances_tx, balances) = watch::channel(crate::http::balances::Balances::default());
+    tokio::spawn(crate::http::balances::follow(
+        chain.provider().clone(),
+        config.hub,
+        me,
+        balances_tx,
+    ));
+    let url_file = config.data_dir.join("worker").join(super::status::URL_FILE);
+    let _ = std::fs::remove_file(&url_file);
+    let server = match &config.status {
+        Some(listen) => {
+            let router = super::status::router(status.clone(), balances.clone());
+            let server = crate::http::serve(listen, router)
+                .await
+                .map_err(|e| WorkerError::Config(format!("worker.status_listen: {e:#}")))?;
+            if let Err(e) = std::fs::write(&url_file, &server.url) {
+                warn!(target: "quorate::worker", "cannot write {}: {e}", url_file.display());
+            }
+            info!(target: "quorate::worker", url = %server.url, "status served");
+            Some(server)
+        }
+        None => None,
+    };
+    let status_url = server.as_ref().map(|s| s.url.clone());
     let service = Service {
         pool: config.pool,
         credential: config.credential.clone(),
@@ -352,12 +401,15 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         cursor_stored: Instant::now(),
         searching: Some(Instant::now()),
         joined: joined_tx,
+        meter: super::status::Meter::default(),
+        status: status_tx,
+        _server: server,
     };
     let (stop, stop_rx) = watch::channel(false);
     let inputs =
         Inputs { events, chain: chain_rx, done: done_rx, progress: progress_rx, stop: stop_rx };
     let task = tokio::spawn(service.run(inputs, signer, config.proof_ttl, config.drain));
-    Ok(Worker { stop, task, peer, ready, joined })
+    Ok(Worker { stop, task, peer, ready, joined, status, balances, status_url })
 }
 
 /// Hands the Hub's events to the loop, batch by batch; an error ends it.

@@ -219,6 +219,7 @@ async fn pool_with_workers() -> Pool {
     node.chain.confirmations = 0;
     node.chain.poll_interval_ms = 200;
     node.evaluator.program = evaluator();
+    node.dashboard.listen = "127.0.0.1:0".into();
     let (pool_id, since_block) =
         pool::create_at(&operator, hub, pool::policy(&node.scheduler), "").await.unwrap();
     SchedulerState::open(&node)

@@ -220,6 +220,7 @@ pub(crate) fn worker_config(
         pipeline: 1,
         drain: Duration::from_secs(30),
         credential: None,
+        status: None,
     }
 }
 

@@ -19,7 +19,8 @@ impl Service {
             metadata: String::new(),
         };
         self.p2p.publish(Wire::PoolAnnouncement(announcement)).await.ok();
-        for (signature, order) in self.orders.values() {
+        // A paused pool publishes no order: no client buys what it would not take.
+        for (signature, order) in self.orders.values().filter(|_| !self.paused) {
             let mut sig = [0u8; 65];
             if signature.len() == 65 {
                 sig.copy_from_slice(signature);

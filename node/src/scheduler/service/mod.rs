@@ -50,6 +50,7 @@ use tokio::sync::mpsc;
 /// credential --days` stays within it).
 pub const CREDENTIAL_MAX_SECS: u64 = 400 * 24 * 3600;
 
+mod dashboard;
 mod gossip;
 mod lifecycle;
 mod offers;
@@ -109,6 +110,8 @@ pub struct Running {
     pub pool: PoolId,
     /// Where it listens.
     pub addrs: Vec<Multiaddr>,
+    /// The dashboard's URL, when it is served.
+    pub dashboard: Option<String>,
     /// The loop; ends with its error, or `Ok` once stopped.
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -209,6 +212,47 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let follower = Follower::new(chain.provider().clone(), record.hub, cursor, &chain_config);
     let evaluator = config.evaluator.program();
 
+    let dashboard = match config
+        .dashboard
+        .listen()
+        .map_err(|e| anyhow::anyhow!("dashboard.listen: {e}"))?
+    {
+        Some(listen) => {
+            let token = crate::http::auth::OperatorToken::load_or_create(
+                &state.path().with_file_name(crate::scheduler::dashboard::TOKEN_FILE),
+            )?;
+            let accounts = crate::scheduler::dashboard::Accounts {
+                provider: chain.provider().clone(),
+                hub: record.hub,
+                owner: record.owner,
+            };
+            let dashboard = crate::scheduler::dashboard::start(
+                &listen,
+                token,
+                chain_id,
+                record.pool.0,
+                accounts,
+            )
+            .await
+            .context("dashboard.listen")?;
+            tracing::info!(target: "quorate::scheduler", url = %dashboard.running.server.url, "dashboard served");
+            // For `quorate scheduler dashboard`, which prints the operator's link.
+            let url_file = state.path().with_file_name(crate::scheduler::dashboard::URL_FILE);
+            if let Err(e) = std::fs::write(&url_file, &dashboard.running.server.url) {
+                tracing::warn!(target: "quorate::scheduler", path = %url_file.display(), "cannot write the dashboard's URL: {e}");
+            }
+            Some(dashboard)
+        }
+        None => None,
+    };
+    let dashboard_url = dashboard.as_ref().map(|d| d.running.server.url.clone());
+    let (publish, commands, meters, server) = match dashboard {
+        Some(crate::scheduler::dashboard::Dashboard { running, publish, commands, meters }) => {
+            (Some(publish), Some(commands), meters, Some(running))
+        }
+        None => (None, None, Arc::default(), None),
+    };
+
     let revocations = crate::scheduler::credentials::Revocations::new(
         crate::scheduler::credentials::Register::path(&config),
     );
@@ -252,14 +296,30 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         orders: BTreeMap::new(),
         sequence: 0,
         addrs: addrs.clone(),
+        dashboard: publish,
+        server,
+        published_at: 0,
+        observed: Default::default(),
+        paused: false,
+        drained: HashMap::new(),
+        declared: HashMap::new(),
+        meters,
     };
     service.load()?;
     service.expire_results(now).await;
     service.serve_results().await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let task =
-        tokio::spawn(async move { service.run(core_store, follower, p2p_events, stop_rx).await });
-    Ok(Running { p2p, pool: record.pool, addrs, task, stop: Some(stop_tx) })
+    let task = tokio::spawn(async move {
+        service.run(core_store, follower, p2p_events, commands, stop_rx).await
+    });
+    Ok(Running {
+        p2p,
+        pool: record.pool,
+        addrs,
+        dashboard: dashboard_url,
+        task,
+        stop: Some(stop_tx),
+    })
 }
 
 fn identity(
@@ -362,6 +422,23 @@ struct Service {
         BTreeMap<B256, (alloy::primitives::Bytes, quorate_contracts::bindings::IHub::PoolOrder)>,
     sequence: u64,
     addrs: Vec<Multiaddr>,
+    /// Where the view goes, when the dashboard is served.
+    dashboard: Option<tokio::sync::watch::Sender<Arc<crate::scheduler::dashboard::view::PoolView>>>,
+    /// The dashboard's server: stops with the loop.
+    #[allow(dead_code, reason = "held for its lifetime")]
+    server: Option<crate::scheduler::dashboard::Running>,
+    /// When the view was last published, unix seconds.
+    published_at: u64,
+    /// What the dashboard counts.
+    observed: crate::scheduler::dashboard::observe::Observed,
+    /// True while the operator paused the pool.
+    paused: bool,
+    /// Workers the operator drains, and since when.
+    drained: HashMap<Address, u64>,
+    /// What each worker declared when it joined (draining changes what the core is told).
+    declared: HashMap<Address, WorkerCaps>,
+    /// Gas and errors, for `/metrics`.
+    meters: Arc<crate::scheduler::dashboard::Meters>,
 }
 
 impl Service {
@@ -401,6 +478,11 @@ impl Service {
         for (task, deal) in TASKS_ENDED.all(store)? {
             self.ended.entry(DealId::from(deal)).or_default().insert(TaskId::from(task));
         }
+        if let Some(observed) = dashboard::OBSERVED.get(store, &dashboard::key("observed"))? {
+            self.observed = observed;
+        }
+        self.paused = dashboard::SWITCHES.get(store, &dashboard::key("paused"))?.unwrap_or(false);
+        self.drained = dashboard::DRAINED.all(store)?.into_iter().collect();
         Ok(())
     }
 
@@ -421,6 +503,7 @@ impl Service {
         mut core_store: CoreStore,
         follower: Follower,
         mut p2p_events: mpsc::Receiver<Event>,
+        mut commands: Option<mpsc::Receiver<crate::scheduler::dashboard::Order>>,
         mut stop: tokio::sync::oneshot::Receiver<()>,
     ) -> anyhow::Result<()> {
         let (batches_tx, mut batches) = mpsc::channel::<EventBatch>(8);
@@ -429,6 +512,7 @@ impl Service {
         let (intake_tx, mut intakes) = mpsc::channel::<(ContentHash, Intake)>(256);
         let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
         let mut orders = tokio::time::interval(PROOF_VALIDITY / 2);
+        let mut publish = tokio::time::interval(Duration::from_secs(1));
         self.p2p.provide(self.pool.pool).await.ok();
         tracing::info!(target: "quorate::scheduler", pool = self.pool.pool.0, addrs = ?self.addrs, "scheduler running");
         let result = loop {
@@ -457,6 +541,14 @@ impl Service {
                     self.announce().await
                 }
                 _ = orders.tick() => self.renew_orders().await,
+                _ = publish.tick() => {
+                    self.publish_view();
+                    Ok(())
+                }
+                Some(order) = next_order(&mut commands) => {
+                    self.on_command(order);
+                    Ok(())
+                }
             };
             if let Err(e) = step {
                 tracing::error!(target: "quorate::scheduler", error = %e, "step failed");
@@ -488,6 +580,10 @@ impl Service {
         }
         if let Some(cursor) = cursor {
             batch.put(&CURSORS, &"hub".to_owned(), &cursor)?;
+            if self.observed.dirty {
+                batch.put(&dashboard::OBSERVED, &dashboard::key("observed"), &self.observed)?;
+                self.observed.dirty = false;
+            }
         }
         self.state.store().commit(batch)?;
         let Some(ready) = ready else { return Ok(()) };
@@ -512,6 +608,7 @@ impl Service {
         let now = unix_now();
         let mut stages = Vec::new();
         for log in &batch.events {
+            self.observe(log);
             let cursor = events::cursor(log);
             let event = match events::translate(log, self.pool.pool, self.pool.owner) {
                 Translated::Skip => continue,
@@ -608,6 +705,16 @@ impl Service {
         // The deal's results go to its client only; its blobs are served from now on.
         tracing::info!(target: "quorate::scheduler", %deal, %job, tasks = view.taskCount, "deal created");
         Some(events::deal(&view, &manifest))
+    }
+}
+
+/// The operator's next command; never, without a dashboard.
+async fn next_order(
+    commands: &mut Option<mpsc::Receiver<crate::scheduler::dashboard::Order>>,
+) -> Option<crate::scheduler::dashboard::Order> {
+    match commands {
+        Some(commands) => commands.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -20,6 +20,12 @@ impl Service {
                 self.pool.pool.0, offer.pool.0
             ));
         }
+        if self.paused {
+            return refuse(format!(
+                "{} is paused by its operator and takes no new job now: try again later, or another pool",
+                self.pool.pool
+            ));
+        }
         let Some((_, order)) = self.orders.get(&offer.order) else {
             return refuse("the order is not one this pool publishes now: take a current order from the pool's gossip".into());
         };

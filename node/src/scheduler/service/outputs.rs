@@ -28,14 +28,17 @@ impl Service {
         };
         let chain = self.chain.clone();
         let hub = self.pool.hub;
+        let meters = self.meters.clone();
         tokio::spawn(async move {
             match chain.send(TransactionRequest::default().to(hub).input(input.into())).await {
                 Ok(receipt) => {
+                    meters.spent(receipt.gas_used, receipt.effective_gas_price);
                     tracing::info!(target: "quorate::scheduler", ?call, tx = %receipt.transaction_hash, "mined");
                     crate::crash::at("scheduler", super::call_stage(&call, "mined"));
                 }
                 // The core follows the chain: a call that failed is decided again from events.
                 Err(e) => {
+                    meters.error("chain_call");
                     tracing::warn!(target: "quorate::scheduler", ?call, error = %e, "chain call failed");
                 }
             }
@@ -49,6 +52,7 @@ impl Service {
                 match self.assignment(worker, task, deal, index, round, deadline).await {
                     Ok(assignment) => (worker, task, Wire::TaskAssignment(assignment)),
                     Err(e) => {
+                        self.meters.error("assignment");
                         tracing::warn!(target: "quorate::scheduler", %task, %worker, error = %e, "cannot assign");
                         let _ = done.try_send(Done::NotTaken { worker, task });
                         return;
@@ -75,6 +79,9 @@ impl Service {
             }
             return;
         };
+        if assigning {
+            self.observed.assigned();
+        }
         let p2p = self.p2p.clone();
         let done = done.clone();
         tokio::spawn(async move {

@@ -79,7 +79,14 @@ impl Service {
                 self.scores.insert(from, score);
                 let held = self.replicas_held_by(from);
                 self.at_join.insert(from, held);
-                self.core.handle_worker_joined(now, from, caps, score);
+                self.declared.insert(from, caps);
+                // A drained worker stays drained across its reconnections.
+                let offered = if self.drained.contains_key(&from) {
+                    WorkerCaps { slots: 0, ..caps }
+                } else {
+                    caps
+                };
+                self.core.handle_worker_joined(now, from, offered, score);
                 tracing::info!(target: "quorate::scheduler", worker = %from, slots = caps.slots, "worker joined");
                 Wire::JoinAccepted(wire::JoinAccepted {
                     pool: self.pool.pool,
@@ -157,6 +164,12 @@ impl Service {
                     }
                     wire::Report::Failed { kind, message } => {
                         tracing::info!(target: "quorate::scheduler", task = %report.task, worker = %from, %kind, %message, "replica failed on its machine");
+                        self.note_failure(
+                            "replica",
+                            format!("a replica failed on its worker ({kind}): {message}"),
+                            Some(report.task),
+                            Some(from),
+                        );
                         // The replica is planned elsewhere; counted toward giving the task up
                         // only as `on_failed` says.
                         self.on_failed(now, report.task, from);

@@ -15,6 +15,13 @@ impl Service {
         let revealed = self.revealed.get(&upload.task);
         if revealed.is_some_and(|d| !d.is_empty() && !d.contains(&digest)) {
             self.offence(from, Offence::BadContent);
+            self.note_failure(
+                "offence",
+                "a result upload did not match the digest revealed on chain: its sender is banned"
+                    .into(),
+                Some(upload.task),
+                Some(from),
+            );
             return Wire::Refused {
                 reason: "the result does not match the digest revealed on chain for this task"
                     .into(),

@@ -77,6 +77,7 @@ impl Bare {
         node.chain.confirmations = 0;
         node.chain.poll_interval_ms = 200;
         node.evaluator.program = evaluator();
+        node.dashboard.listen = "127.0.0.1:0".into();
         tweak(&mut node);
         let (pool_id, since_block) =
             pool::create_at(&operator, hub, pool::policy(&node.scheduler), "").await.unwrap();

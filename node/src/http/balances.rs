@@ -1,0 +1,60 @@
+//! An account's balances as a status page shows them (the operator's on the dashboard, the
+//! worker's on its status), read from the chain every [`EVERY`] by a task of their own, so a
+//! slow chain node never holds a page or a loop.
+
+use std::time::Duration;
+
+use alloy::{primitives::Address, providers::RootProvider};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// How often the balances are read.
+pub const EVERY: Duration = Duration::from_secs(15);
+
+/// Balances, wei as decimal strings (JSON numbers cannot hold them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Balances {
+    /// When they were read, unix seconds (0: not yet).
+    pub at: u64,
+    /// Ether for gas, wei.
+    pub eth: String,
+    /// Credits in the wallet, wei.
+    pub wallet: String,
+    /// Free in the Hub (stakes new tasks), wei.
+    pub hub_free: String,
+    /// Locked in the Hub as stakes, wei.
+    pub hub_frozen: String,
+    /// Why they could not be read last time, if they could not.
+    pub error: Option<String>,
+}
+
+/// Reads `account`'s balances into `out` every [`EVERY`], until `out` has no reader.
+pub async fn follow(
+    provider: RootProvider,
+    hub: Address,
+    account: Address,
+    out: watch::Sender<Balances>,
+) {
+    let mut every = tokio::time::interval(EVERY);
+    loop {
+        every.tick().await;
+        if out.is_closed() {
+            return;
+        }
+        let read = crate::accounts::balances(&provider, hub, account).await;
+        let now = crate::unix_now();
+        out.send_modify(|b| match read {
+            Ok(read) => {
+                *b = Balances {
+                    at: now,
+                    eth: read.eth.to_string(),
+                    wallet: read.wallet.to_string(),
+                    hub_free: read.free.to_string(),
+                    hub_frozen: read.frozen.to_string(),
+                    error: None,
+                };
+            }
+            Err(e) => b.error = Some(e.to_string()),
+        });
+    }
+}

@@ -1,0 +1,198 @@
+//! The HTTP servers of the long-running roles: the pool's dashboard (`quorate scheduler run`)
+//! and the worker's status (`quorate worker run`), each with Prometheus `/metrics`.
+//!
+//! | module | does |
+//! |---|---|
+//! | this one | where to listen ([`Listen`]), the accept loop, plain or TLS (rustls) |
+//! | [`auth`] | the operator's token, wallet logins (EIP-712 challenges) and their sessions |
+//! | [`balances`] | an account's balances, read every few seconds for a status page |
+//! | [`metrics`] | the Prometheus text format |
+//!
+//! One accept loop serves both: a bounded number of connections, a deadline on the TLS
+//! handshake and on reading a request's head, HTTP/1.1 only. Each request carries the peer's
+//! socket address ([`Peer`]) for loopback-only rules.
+
+pub mod auth;
+pub mod balances;
+pub mod metrics;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tower::ServiceExt as _;
+
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// How long a TLS handshake, or a request's head, may take.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A PEM certificate chain and its PEM private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The leaf's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Where a server listens, and whether over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// The socket address.
+    pub addr: SocketAddr,
+    /// TLS, when configured.
+    pub tls: Option<TlsFiles>,
+}
+
+impl Listen {
+    /// Reads `host:port` (empty: serve nowhere). An address beyond loopback without TLS is
+    /// refused unless `plain_beyond_loopback`.
+    pub fn from_config(
+        text: &str,
+        tls: Option<TlsFiles>,
+        plain_beyond_loopback: bool,
+    ) -> Result<Option<Self>, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let addr: SocketAddr = text.parse().map_err(|_| {
+            format!("{text:?} is not host:port with an IP address (e.g. 127.0.0.1:8470)")
+        })?;
+        if !addr.ip().is_loopback() && tls.is_none() && !plain_beyond_loopback {
+            return Err(format!(
+                "{addr} is beyond loopback: set dashboard.tls_cert and dashboard.tls_key, or \
+                 dashboard.plain_http_beyond_loopback = true behind a TLS proxy"
+            ));
+        }
+        Ok(Some(Self { addr, tls }))
+    }
+
+    /// The URL its root is served at (a wildcard address shown as loopback).
+    pub fn url(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut shown = bound;
+        if shown.ip().is_unspecified() {
+            shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("{scheme}://{shown}")
+    }
+}
+
+/// The socket address a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+/// A running server; dropping it stops accepting.
+#[derive(Debug)]
+pub struct Server {
+    /// Where it listens (the port picked when 0 was asked for).
+    pub addr: SocketAddr,
+    /// The URL of its root.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `listen` and serves `router` on it.
+pub async fn serve(listen: &Listen, router: Router) -> anyhow::Result<Server> {
+    let tls = listen.tls.as_ref().map(acceptor).transpose()?;
+    let listener = tokio::net::TcpListener::bind(listen.addr).await.with_context(|| {
+        format!(
+            "cannot listen on {}: another program may hold the port; choose another",
+            listen.addr
+        )
+    })?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let task = tokio::spawn(accept(listener, tls, router));
+    Ok(Server { addr, url: listen.url(addr), task })
+}
+
+async fn accept(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors and the like: wait instead of spinning.
+                tracing::warn!(target: "quorate::http", error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let router = router.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = router.map_request(move |mut request: axum::extract::Request<_>| {
+                request.extensions_mut().insert(Peer(peer));
+                request
+            });
+            let service = hyper_util::service::TowerToHyperService::new(service);
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(HEAD_TIMEOUT);
+            let served = match tls {
+                Some(tls) => match tokio::time::timeout(HEAD_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
+                    _ => return,
+                },
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+            };
+            if let Err(e) = served {
+                tracing::debug!(target: "quorate::http", %peer, error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+/// The TLS acceptor of `files`.
+fn acceptor(files: &TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| pem_error(&files.cert, "certificate chain", &e))?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "{} holds no PEM certificate: give the certificate chain",
+            files.cert.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| pem_error(&files.key, "private key", &e))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .with_context(|| {
+            format!(
+                "{} does not match {}: give the key of that certificate",
+                files.key.display(),
+                files.cert.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+fn pem_error(path: &Path, what: &str, e: &rustls::pki_types::pem::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot read the TLS {what} from {}: {e}; give a PEM file", path.display())
+}

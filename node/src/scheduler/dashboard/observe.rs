@@ -1,0 +1,347 @@
+//! What the dashboard counts over time, from the Hub's events on the pool's tasks and from the
+//! scheduler's own doings: totals, each worker's earnings and lost stakes, each deal's ended
+//! tasks, the operator's earnings, an hour of one-minute buckets for the charts, and the last
+//! failures with their reasons. Kept in the store with the follower's cursor (one commit), so a
+//! restart neither loses nor counts an event twice.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use alloy::primitives::{Address, B256, U256};
+use quorate_contracts::bindings::Hub::HubEvents;
+use quorate_primitives::{DealId, TaskId};
+use serde::{Deserialize, Serialize};
+
+/// One-minute buckets kept.
+pub const MINUTES: usize = 60;
+/// Failures kept.
+pub const FAILURES: usize = 100;
+/// Tasks followed at once for their votes and start (those of ended deals are dropped).
+const FOLLOWED: usize = 1 << 20;
+
+/// Counts since the store began.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Replicas assigned.
+    pub assignments: u64,
+    /// Votes on chain.
+    pub contributions: u64,
+    /// Reveals on chain.
+    pub reveals: u64,
+    /// Tasks finalized.
+    pub completed: u64,
+    /// Tasks claimed after their final deadline (refunded).
+    pub failed: u64,
+    /// Contributions whose stake was seized: wrong results caught (and unrevealed votes).
+    pub wrong: u64,
+    /// Sum over finalized tasks of initialization to finalization, seconds.
+    pub consensus_seconds: u64,
+}
+
+/// One minute of the pool.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Minute {
+    /// Unix minute (seconds / 60).
+    pub minute: u64,
+    /// Tasks finalized.
+    pub completed: u32,
+    /// Tasks failed.
+    pub failed: u32,
+    /// Votes those finalized tasks took, summed (replicas per task = this / completed).
+    pub replicas: u32,
+    /// Wrong results caught (stakes seized).
+    pub wrong: u32,
+}
+
+/// Something that went wrong, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Failure {
+    /// When, unix seconds.
+    pub at: u64,
+    /// `replica`, `task`, `stake`, `offence`, `job`, `chain`.
+    pub kind: String,
+    /// What happened, in a sentence.
+    pub reason: String,
+    /// The task, if one.
+    pub task: Option<TaskId>,
+    /// Its deal, if known.
+    pub deal: Option<DealId>,
+    /// The worker, if one.
+    pub worker: Option<Address>,
+    /// The client, if one.
+    pub client: Option<Address>,
+}
+
+/// A worker's money in this pool.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerTally {
+    /// Rewards, wei.
+    pub earned: U256,
+    /// Stakes seized, wei.
+    pub seized: U256,
+    /// Votes on chain.
+    pub contributions: u64,
+}
+
+/// A deal's ended tasks.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DealTally {
+    /// Finalized.
+    pub completed: u32,
+    /// Claimed.
+    pub failed: u32,
+}
+
+/// A task followed until it ends: when it started and how many votes it took.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Followed {
+    since: u64,
+    votes: u32,
+}
+
+/// Everything counted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Observed {
+    /// Totals.
+    pub totals: Totals,
+    /// Per worker.
+    pub workers: BTreeMap<Address, WorkerTally>,
+    /// Per deal.
+    pub deals: BTreeMap<B256, DealTally>,
+    /// The operator's rewards, wei.
+    pub earned: U256,
+    /// The last hour.
+    pub minutes: VecDeque<Minute>,
+    /// The last failures, newest last.
+    pub failures: VecDeque<Failure>,
+    followed: HashMap<B256, Followed>,
+    /// True when changed since last stored.
+    #[serde(skip)]
+    pub dirty: bool,
+}
+
+impl Observed {
+    /// Counts a Hub event at `time` about `task` of `deal` (a task of this pool); `owner` is
+    /// the operator.
+    pub fn on_event(&mut self, event: &HubEvents, time: u64, deal: DealId, owner: Address) {
+        let task_of = |id: &B256| TaskId::from(*id);
+        match event {
+            HubEvents::TaskInitialized(e) => {
+                if self.followed.len() < FOLLOWED {
+                    self.followed.entry(e.taskId).or_insert(Followed { since: time, votes: 0 });
+                }
+            }
+            HubEvents::TaskContributed(e) => {
+                self.totals.contributions = self.totals.contributions.saturating_add(1);
+                let w = self.workers.entry(e.worker).or_default();
+                w.contributions = w.contributions.saturating_add(1);
+                if let Some(f) = self.followed.get_mut(&e.taskId) {
+                    f.votes = f.votes.saturating_add(1);
+                }
+            }
+            HubEvents::TaskRevealed(_) => {
+                self.totals.reveals = self.totals.reveals.saturating_add(1);
+            }
+            HubEvents::TaskFinalized(e) => {
+                let followed = self.followed.remove(&e.taskId).unwrap_or_default();
+                let t = &mut self.totals;
+                t.completed = t.completed.saturating_add(1);
+                if followed.since > 0 {
+                    t.consensus_seconds =
+                        t.consensus_seconds.saturating_add(time.saturating_sub(followed.since));
+                }
+                let d = self.deals.entry(deal.0).or_default();
+                d.completed = d.completed.saturating_add(1);
+                self.bump(time, |m| {
+                    m.completed = m.completed.saturating_add(1);
+                    m.replicas = m.replicas.saturating_add(followed.votes);
+                });
+            }
+            HubEvents::TaskClaimed(e) => {
+                self.followed.remove(&e.taskId);
+                self.totals.failed = self.totals.failed.saturating_add(1);
+                let d = self.deals.entry(deal.0).or_default();
+                d.failed = d.failed.saturating_add(1);
+                self.bump(time, |m| m.failed = m.failed.saturating_add(1));
+                self.fail(Failure {
+                    at: time,
+                    kind: "task".into(),
+                    reason: "no consensus before the final deadline: the task was claimed and its client refunded".into(),
+                    task: Some(task_of(&e.taskId)),
+                    deal: Some(deal),
+                    worker: None,
+                    client: None,
+                });
+            }
+            HubEvents::Rewarded(e) if e.account == owner => {
+                self.earned = self.earned.saturating_add(e.amount);
+            }
+            HubEvents::Rewarded(e) => {
+                let w = self.workers.entry(e.account).or_default();
+                w.earned = w.earned.saturating_add(e.amount);
+            }
+            HubEvents::Seized(e) if e.account != owner => {
+                self.totals.wrong = self.totals.wrong.saturating_add(1);
+                let w = self.workers.entry(e.account).or_default();
+                w.seized = w.seized.saturating_add(e.amount);
+                self.bump(time, |m| m.wrong = m.wrong.saturating_add(1));
+                self.fail(Failure {
+                    at: time,
+                    kind: "stake".into(),
+                    reason: "a worker's stake was seized: its vote lost the consensus, or it never revealed".into(),
+                    task: Some(task_of(&e.r#ref)),
+                    deal: Some(deal),
+                    worker: Some(e.account),
+                    client: None,
+                });
+            }
+            _ => return,
+        }
+        self.dirty = true;
+    }
+
+    /// A replica assigned.
+    pub fn assigned(&mut self) {
+        self.totals.assignments = self.totals.assignments.saturating_add(1);
+        self.dirty = true;
+    }
+
+    /// Notes a failure (the oldest goes past [`FAILURES`]).
+    pub fn fail(&mut self, failure: Failure) {
+        if self.failures.len() >= FAILURES {
+            self.failures.pop_front();
+        }
+        self.failures.push_back(failure);
+        self.dirty = true;
+    }
+
+    /// Forgets what it followed of `tasks` (their deal ended).
+    pub fn deal_ended(&mut self, tasks: impl IntoIterator<Item = TaskId>) {
+        for task in tasks {
+            self.followed.remove(&task.0);
+        }
+    }
+
+    /// Changes the bucket of `time`'s minute (buckets an hour older go).
+    fn bump(&mut self, time: u64, change: impl FnOnce(&mut Minute)) {
+        let minute = time / 60;
+        while self
+            .minutes
+            .front()
+            .is_some_and(|m| m.minute.saturating_add(MINUTES as u64) <= minute)
+        {
+            self.minutes.pop_front();
+        }
+        if self.minutes.back().is_none_or(|m| m.minute < minute) {
+            self.minutes.push_back(Minute { minute, ..Minute::default() });
+        }
+        // Events come in chain order: the minute is the last bucket, or an older one kept.
+        if let Some(m) = self.minutes.iter_mut().rev().find(|m| m.minute <= minute) {
+            change(m);
+        }
+    }
+
+    /// The last hour up to `now`, a bucket per minute (empty minutes included), oldest first.
+    pub fn history(&self, now: u64) -> Vec<Minute> {
+        let last = now / 60;
+        let first = last.saturating_sub(MINUTES as u64 - 1);
+        (first..=last)
+            .map(|minute| {
+                self.minutes
+                    .iter()
+                    .find(|m| m.minute == minute)
+                    .copied()
+                    .unwrap_or(Minute { minute, ..Minute::default() })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quorate_contracts::bindings::Hub;
+
+    use super::*;
+
+    #[test]
+    fn a_task_counted_from_initialization_to_finalization() {
+        let (owner, worker) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let (task, deal) = (B256::repeat_byte(7), DealId::from(B256::repeat_byte(9)));
+        let mut o = Observed::default();
+        o.on_event(
+            &HubEvents::TaskInitialized(Hub::TaskInitialized {
+                taskId: task,
+                dealId: deal.0,
+                index: U256::ZERO,
+            }),
+            600,
+            deal,
+            owner,
+        );
+        for _ in 0..2 {
+            o.on_event(
+                &HubEvents::TaskContributed(Hub::TaskContributed {
+                    taskId: task,
+                    worker,
+                    resultHash: B256::ZERO,
+                    resultSeal: B256::ZERO,
+                    weight: U256::from(1u8),
+                }),
+                610,
+                deal,
+                owner,
+            );
+        }
+        o.on_event(
+            &HubEvents::TaskFinalized(Hub::TaskFinalized {
+                taskId: task,
+                resultsRef: Default::default(),
+            }),
+            700,
+            deal,
+            owner,
+        );
+        o.on_event(
+            &HubEvents::Rewarded(Hub::Rewarded {
+                account: worker,
+                amount: U256::from(5u8),
+                r#ref: task,
+            }),
+            700,
+            deal,
+            owner,
+        );
+        o.on_event(
+            &HubEvents::Rewarded(Hub::Rewarded {
+                account: owner,
+                amount: U256::from(1u8),
+                r#ref: task,
+            }),
+            700,
+            deal,
+            owner,
+        );
+        o.on_event(
+            &HubEvents::Seized(Hub::Seized {
+                account: Address::repeat_byte(3),
+                amount: U256::from(2u8),
+                r#ref: task,
+            }),
+            700,
+            deal,
+            owner,
+        );
+        assert_eq!(o.totals.completed, 1);
+        assert_eq!(o.totals.consensus_seconds, 100);
+        assert_eq!(o.totals.wrong, 1);
+        assert_eq!(o.workers[&worker].earned, U256::from(5u8));
+        assert_eq!(o.earned, U256::from(1u8));
+        assert_eq!(o.deals[&deal.0].completed, 1);
+        let history = o.history(720);
+        assert_eq!(history.len(), MINUTES);
+        let last = history.last().unwrap();
+        assert_eq!((last.minute, last.completed, last.replicas, last.wrong), (11, 1, 2, 1));
+        assert_eq!(o.failures.len(), 1);
+        // An hour later the bucket is gone from the chart.
+        assert!(o.history(720 + 3600).iter().all(|m| m.completed == 0));
+    }
+}
