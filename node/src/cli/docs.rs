@@ -11,10 +11,15 @@ use super::Args;
 /// Prints the completion script of `shell` on standard output.
 pub(super) fn completions(shell: Shell) -> anyhow::Result<ExitCode> {
     let mut command = Args::command();
+    // Generated whole first: clap_complete panics on a failed write, and a reader that stops
+    // early (`| head`) is no error.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "quorate", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut command, "quorate", &mut out);
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// Writes one man page per command into `dir` (`quorate.1`, `quorate-job.1`,

@@ -196,3 +196,69 @@ fn acceptor(files: &TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
 fn pem_error(path: &Path, what: &str, e: &rustls::pki_types::pem::Error) -> anyhow::Error {
     anyhow::anyhow!("cannot read the TLS {what} from {}: {e}; give a PEM file", path.display())
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    #[test]
+    fn addresses_beyond_loopback_need_tls_or_a_say_so() {
+        assert_eq!(Listen::from_config("", None, false), Ok(None));
+        assert!(Listen::from_config("127.0.0.1:8470", None, false).unwrap().is_some());
+        let refused = Listen::from_config("0.0.0.0:8470", None, false).unwrap_err();
+        assert!(refused.contains("dashboard.tls_cert"), "{refused}");
+        assert!(Listen::from_config("0.0.0.0:8470", None, true).unwrap().is_some());
+        let bad = Listen::from_config("localhost:x", None, false).unwrap_err();
+        assert!(bad.contains("host:port"), "{bad}");
+    }
+
+    #[tokio::test]
+    async fn tls_serves_with_the_configured_certificate_and_a_wrong_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+        let files = TlsFiles { cert: cert.clone(), key: key.clone() };
+        let listen = Listen::from_config("127.0.0.1:0", Some(files), false).unwrap().unwrap();
+        let router = Router::new().route("/", axum::routing::get(|| async { "over tls" }));
+        let server = serve(&listen, router).await.unwrap();
+        assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(made.cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tls.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("over tls"), "{answer}");
+
+        // Plain HTTP on the TLS port gets nothing served.
+        let mut plain = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        plain.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut bytes = Vec::new();
+        let _ = plain.read_to_end(&mut bytes).await;
+        assert!(!String::from_utf8_lossy(&bytes).contains("over tls"));
+
+        // Another certificate's key: refused with both files named.
+        let other = rcgen::generate_simple_self_signed(vec!["x".into()]).unwrap();
+        std::fs::write(&key, other.key_pair.serialize_pem()).unwrap();
+        let listen =
+            Listen { addr: "127.0.0.1:0".parse().unwrap(), tls: Some(TlsFiles { cert, key }) };
+        let refused = serve(&listen, Router::new()).await.unwrap_err().to_string();
+        assert!(refused.contains("does not match"), "{refused}");
+    }
+}

@@ -69,16 +69,29 @@ impl PasswordSource {
 }
 
 /// The file's first line. A regular file others may read or write, or that another user owns,
-/// is refused (a pipe or a terminal is taken as it is).
+/// is refused (a pipe or a terminal is taken as it is), unless systemd handed it over as a
+/// service's credential: `$CREDENTIALS_DIRECTORY` is private to the service whatever its files'
+/// modes say (newer systemd gives them to the service's user through an ACL, as root's 0440).
 fn first_line(path: &PathBuf) -> Result<String, WalletError> {
     let meta =
         std::fs::metadata(path).map_err(|source| WalletError::Io { path: path.clone(), source })?;
-    if meta.is_file() {
+    if meta.is_file() && !in_credentials_directory(path) {
         super::files::check_permissions(path)?;
     }
     let text = std::fs::read_to_string(path)
         .map_err(|source| WalletError::Io { path: path.clone(), source })?;
     Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// True when `path` is inside the directory systemd keeps this service's credentials in.
+fn in_credentials_directory(path: &std::path::Path) -> bool {
+    let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) else {
+        return false;
+    };
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
+        (Ok(dir), Ok(path)) => path.starts_with(dir),
+        _ => false,
+    }
 }
 
 fn ask(prompt: &str) -> Result<String, WalletError> {

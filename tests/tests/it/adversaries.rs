@@ -74,6 +74,20 @@ async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_rig
     for worker in honest {
         assert!(score(*worker).await > U256::ZERO, "honest work earns score");
     }
+    // The dashboard counts the wrong results caught, and names the workers who lost stakes.
+    let view = crate::common::operator_view(&pool).await;
+    assert!(view["totals"]["wrong"].as_u64() >= Some(2), "{view:#}");
+    let lost: Vec<String> = view["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "stake")
+        .filter_map(|f| f["worker"].as_str().map(str::to_lowercase))
+        .collect();
+    for cheater in [wrong, withholding] {
+        assert!(lost.contains(&cheater.to_string().to_lowercase()), "{view:#}");
+    }
+    assert!(honest.iter().all(|h| !lost.contains(&h.to_string().to_lowercase())), "{view:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

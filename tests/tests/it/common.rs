@@ -69,13 +69,25 @@ pub(crate) async fn job_through(
     tasks: u64,
     trust: u32,
 ) -> tokio::task::JoinHandle<Result<u64, String>> {
+    job_of(net, peers, "(n) => ({ n, square: n * n })", tasks, trust).await
+}
+
+/// A job of `code` over inputs `0..tasks` at `trust` from the devnet's client, its network
+/// bootstrapped through `peers`; returns how many results were verified.
+pub(crate) async fn job_of(
+    net: &Devnet,
+    peers: &[&str],
+    code: &str,
+    tasks: u64,
+    trust: u32,
+) -> tokio::task::JoinHandle<Result<u64, String>> {
     let key = PrivateKeySigner::from_bytes(&net.account(Role::Client).unwrap().key).unwrap();
     let mut config = ChainConfig::devnet(net.endpoint().parse().unwrap());
     config.chain_id = Some(net.chain_id());
     let chain = Chain::connect(&config, key.clone()).await.unwrap();
     let peers = peers.iter().map(|p| p.parse().unwrap()).collect();
     let client = Client::new(chain, key, net.deployment().hub, peers);
-    let mut events = Job::builder("(n) => ({ n, square: n * n })")
+    let mut events = Job::builder(code)
         .inputs((0..tasks).map(serde_json::Value::from))
         .pool(1)
         .trust(trust)
@@ -110,4 +122,21 @@ pub(crate) async fn finished(
         .unwrap()
         .unwrap_or_else(|e| panic!("{e}:\n{}", pool.logs_tail(40)));
     assert_eq!(verified, tasks, "every result verified against the chain:\n{}", pool.logs_tail(60));
+}
+
+/// The pool's dashboard as its operator sees it (`quorate scheduler dashboard`'s link).
+pub(crate) async fn operator_view(pool: &quorate_e2e::roles::Pool) -> serde_json::Value {
+    let out = pool.command("pool").args(["scheduler", "dashboard"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8(out.stdout).unwrap();
+    let (url, token) = link.trim().split_once("/#token=").unwrap();
+    reqwest::Client::new()
+        .get(format!("{url}/api/view"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -3,4 +3,5 @@
 mod adversaries;
 mod common;
 mod crashes;
+mod operating;
 mod toolchain;

@@ -121,8 +121,17 @@ pub struct Observed {
 
 impl Observed {
     /// Counts a Hub event at `time` about `task` of `deal` (a task of this pool); `owner` is
-    /// the operator.
-    pub fn on_event(&mut self, event: &HubEvents, time: u64, deal: DealId, owner: Address) {
+    /// the operator, `client` the deal's client (whose escrow the Hub also seizes to pay a
+    /// task: no wrong result).
+    pub fn on_event(
+        &mut self,
+        event: &HubEvents,
+        time: u64,
+        deal: DealId,
+        owner: Address,
+        client: Option<Address>,
+    ) {
+        let party = |account: &Address| *account == owner || Some(*account) == client;
         let task_of = |id: &B256| TaskId::from(*id);
         match event {
             HubEvents::TaskInitialized(e) => {
@@ -175,11 +184,11 @@ impl Observed {
             HubEvents::Rewarded(e) if e.account == owner => {
                 self.earned = self.earned.saturating_add(e.amount);
             }
-            HubEvents::Rewarded(e) => {
+            HubEvents::Rewarded(e) if !party(&e.account) => {
                 let w = self.workers.entry(e.account).or_default();
                 w.earned = w.earned.saturating_add(e.amount);
             }
-            HubEvents::Seized(e) if e.account != owner => {
+            HubEvents::Seized(e) if !party(&e.account) => {
                 self.totals.wrong = self.totals.wrong.saturating_add(1);
                 let w = self.workers.entry(e.account).or_default();
                 w.seized = w.seized.saturating_add(e.amount);
@@ -264,7 +273,10 @@ mod tests {
 
     #[test]
     fn a_task_counted_from_initialization_to_finalization() {
-        let (owner, worker) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        // A time of these days (minute buckets count back an hour from it).
+        const T: u64 = 1_800_000;
+        let (owner, worker, client) =
+            (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(4));
         let (task, deal) = (B256::repeat_byte(7), DealId::from(B256::repeat_byte(9)));
         let mut o = Observed::default();
         o.on_event(
@@ -273,9 +285,10 @@ mod tests {
                 dealId: deal.0,
                 index: U256::ZERO,
             }),
-            600,
+            T + 600,
             deal,
             owner,
+            Some(client),
         );
         for _ in 0..2 {
             o.on_event(
@@ -286,9 +299,10 @@ mod tests {
                     resultSeal: B256::ZERO,
                     weight: U256::from(1u8),
                 }),
-                610,
+                T + 610,
                 deal,
                 owner,
+                Some(client),
             );
         }
         o.on_event(
@@ -296,9 +310,10 @@ mod tests {
                 taskId: task,
                 resultsRef: Default::default(),
             }),
-            700,
+            T + 700,
             deal,
             owner,
+            Some(client),
         );
         o.on_event(
             &HubEvents::Rewarded(Hub::Rewarded {
@@ -306,9 +321,10 @@ mod tests {
                 amount: U256::from(5u8),
                 r#ref: task,
             }),
-            700,
+            T + 700,
             deal,
             owner,
+            Some(client),
         );
         o.on_event(
             &HubEvents::Rewarded(Hub::Rewarded {
@@ -316,9 +332,10 @@ mod tests {
                 amount: U256::from(1u8),
                 r#ref: task,
             }),
-            700,
+            T + 700,
             deal,
             owner,
+            Some(client),
         );
         o.on_event(
             &HubEvents::Seized(Hub::Seized {
@@ -326,9 +343,22 @@ mod tests {
                 amount: U256::from(2u8),
                 r#ref: task,
             }),
-            700,
+            T + 700,
             deal,
             owner,
+            Some(client),
+        );
+        // The client's escrow paying the task: no wrong result.
+        o.on_event(
+            &HubEvents::Seized(Hub::Seized {
+                account: client,
+                amount: U256::from(9u8),
+                r#ref: task,
+            }),
+            T + 700,
+            deal,
+            owner,
+            Some(client),
         );
         assert_eq!(o.totals.completed, 1);
         assert_eq!(o.totals.consensus_seconds, 100);
@@ -336,12 +366,15 @@ mod tests {
         assert_eq!(o.workers[&worker].earned, U256::from(5u8));
         assert_eq!(o.earned, U256::from(1u8));
         assert_eq!(o.deals[&deal.0].completed, 1);
-        let history = o.history(720);
+        let history = o.history(T + 700);
         assert_eq!(history.len(), MINUTES);
         let last = history.last().unwrap();
-        assert_eq!((last.minute, last.completed, last.replicas, last.wrong), (11, 1, 2, 1));
+        assert_eq!(
+            (last.minute, last.completed, last.replicas, last.wrong),
+            ((T + 700) / 60, 1, 2, 1)
+        );
         assert_eq!(o.failures.len(), 1);
         // An hour later the bucket is gone from the chart.
-        assert!(o.history(720 + 3600).iter().all(|m| m.completed == 0));
+        assert!(o.history(T + 720 + 3600).iter().all(|m| m.completed == 0));
     }
 }

@@ -41,7 +41,8 @@ impl Service {
     pub(super) fn observe(&mut self, log: &crate::chain::HubLog) {
         let Some(task) = task_of(&log.event) else { return };
         if let Some((deal, _)) = self.tasks.get(&TaskId::from(task)).copied() {
-            self.observed.on_event(&log.event, log.time, deal, self.pool.owner);
+            let client = self.client_of(deal);
+            self.observed.on_event(&log.event, log.time, deal, self.pool.owner, client);
         }
     }
 
