@@ -108,7 +108,7 @@ impl Meters {
 }
 
 /// What the operator asks of the running pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     /// Stop (`true`) or go back to (`false`) taking new jobs and publishing orders; deals
     /// bought already run to their end.
@@ -224,9 +224,25 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// An error as JSON: `{"error": "what happened and what to do"}`.
+/// An error answered as JSON: `{"error": "what happened and what to do"}`.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    error: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.error }))).into_response()
+    }
+}
+
+fn refusal(status: StatusCode, error: impl Into<String>) -> Refusal {
+    Refusal { status, error: error.into() }
+}
+
 fn refuse(status: StatusCode, error: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": error.into() }))).into_response()
+    refusal(status, error).into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -236,24 +252,24 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 impl Shared {
     /// Who sent `headers`: a bearer token that is neither the operator's nor a session is an
     /// error (expired sessions are told to log in again).
-    fn caller(&self, headers: &HeaderMap) -> Result<Caller, Response> {
+    fn caller(&self, headers: &HeaderMap) -> Result<Caller, Refusal> {
         let Some(token) = bearer(headers) else { return Ok(Caller::Anyone) };
         if self.token.matches(token) {
             return Ok(Caller::Operator);
         }
         match self.logins.session(token, crate::unix_now()) {
             Some(account) => Ok(Caller::Account(account)),
-            None => Err(refuse(
+            None => Err(refusal(
                 StatusCode::UNAUTHORIZED,
                 "this token is not the operator's and no session: log in again",
             )),
         }
     }
 
-    fn operator(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn operator(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         match self.caller(headers)? {
             Caller::Operator => Ok(()),
-            _ => Err(refuse(
+            _ => Err(refusal(
                 StatusCode::FORBIDDEN,
                 "only the pool's operator may do this: use the token of dashboard.token",
             )),
@@ -286,7 +302,7 @@ async fn offer(State(shared): State<Arc<Shared>>) -> Response {
 async fn view(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let caller = match shared.caller(&headers) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let mut view = shared.view.borrow().for_caller(caller);
     if caller == Caller::Operator {
@@ -362,7 +378,7 @@ async fn pause(
     body: Result<Json<PauseBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Err(refused) = shared.operator(&headers) {
-        return refused;
+        return refused.into_response();
     }
     let Ok(Json(body)) = body else {
         return refuse(
@@ -378,9 +394,9 @@ struct DrainBody {
     drain: bool,
 }
 
-fn worker_address(text: &str) -> Result<Address, Response> {
+fn worker_address(text: &str) -> Result<Address, Refusal> {
     text.parse().map_err(|_| {
-        refuse(StatusCode::BAD_REQUEST, "not a worker address: give 0x and 40 hex digits")
+        refusal(StatusCode::BAD_REQUEST, "not a worker address: give 0x and 40 hex digits")
     })
 }
 
@@ -391,11 +407,11 @@ async fn drain(
     body: Result<Json<DrainBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Err(refused) = shared.operator(&headers) {
-        return refused;
+        return refused.into_response();
     }
     let worker = match worker_address(&address) {
         Ok(worker) => worker,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let drain = body.map(|Json(b)| b.drain).unwrap_or(true);
     shared.command(Command::Drain(worker, drain)).await
@@ -407,11 +423,11 @@ async fn revoke(
     Path(address): Path<String>,
 ) -> Response {
     if let Err(refused) = shared.operator(&headers) {
-        return refused;
+        return refused.into_response();
     }
     match worker_address(&address) {
         Ok(worker) => shared.command(Command::Revoke(worker)).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -422,7 +438,7 @@ async fn metrics(
 ) -> Response {
     let loopback = peer.is_some_and(|axum::Extension(Peer(addr))| addr.ip().is_loopback());
     if !loopback && let Err(refused) = shared.operator(&headers) {
-        return refused;
+        return refused.into_response();
     }
     let mut view = shared.view.borrow().as_ref().clone();
     view.balances = shared.balances.borrow().clone();
