@@ -34,6 +34,19 @@ pub struct DevnetPool {
 }
 
 impl DevnetPool {
+    /// The operator's link to the pool's dashboard (its token in the URL's fragment).
+    pub fn dashboard(&self, dir: &Path) -> Option<String> {
+        let mut config = crate::config::NodeConfig::default();
+        config.node.data_dir = dir.join("pool");
+        self.running.dashboard.as_ref()?;
+        crate::scheduler::dashboard::operator_link(&config).ok()
+    }
+
+    /// Where each worker serves its status and metrics.
+    pub fn worker_status_urls(&self) -> Vec<String> {
+        self.workers.iter().filter_map(|w| w.status_url().map(str::to_owned)).collect()
+    }
+
     /// How many workers joined.
     pub fn workers(&self) -> usize {
         self.workers.len()

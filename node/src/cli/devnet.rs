@@ -125,6 +125,12 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
             pool.workers(),
             devnet.sandboxes.max(1)
         )?;
+        if let Some(link) = pool.dashboard(&dir) {
+            writeln!(out, "  dashboard  {link}")?;
+        }
+        for url in pool.worker_status_urls() {
+            writeln!(out, "  worker     {url}/status, {url}/metrics")?;
+        }
         Some(pool)
     };
     writeln!(

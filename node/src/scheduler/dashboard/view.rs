@@ -238,7 +238,11 @@ impl PoolView {
         let t = &self.totals;
         let name = "quorate_scheduler_tasks";
         e.family(name, Kind::Gauge, "Tasks of the pool's deals by state.");
-        let mut states: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut states: BTreeMap<&str, u64> =
+            ["pending", "waiting", "active", "revealing", "completed", "failed"]
+                .into_iter()
+                .map(|state| (state, 0))
+                .collect();
         for deal in &self.deals {
             for (state, n) in [
                 ("pending", deal.pending),
