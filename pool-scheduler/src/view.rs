@@ -66,24 +66,30 @@ impl Scheduler {
 
     /// Every task the core follows, in no particular order.
     pub fn tasks(&self) -> impl Iterator<Item = TaskView> + '_ {
-        self.tasks.values().map(|task| {
-            let count = |wanted: fn(&RunState) -> bool| {
-                u32::try_from(task.runs.iter().filter(|r| wanted(&r.state)).count())
-                    .unwrap_or(u32::MAX)
-            };
-            TaskView {
-                id: task.id,
-                deal: task.deal,
-                index: task.index,
-                status: task.poco.status(),
-                class: task.class,
-                running: count(|s| *s == RunState::Running),
-                dropped: count(|s| *s == RunState::Dropped),
-                contributions: u32::try_from(task.poco.contributions().len()).unwrap_or(u32::MAX),
-                reveals: task.poco.reveals(),
-                waiting_since: task.waiting,
-                initialized_at: task.initialized_at,
-            }
-        })
+        self.tasks.values().map(|task| view(task))
+    }
+
+    /// The task `id`, while the core follows it.
+    pub fn task(&self, id: &TaskId) -> Option<TaskView> {
+        self.tasks.get(id).map(|task| view(task))
+    }
+}
+
+fn view(task: &crate::task::TaskEntry) -> TaskView {
+    let count = |wanted: fn(&RunState) -> bool| {
+        u32::try_from(task.runs.iter().filter(|r| wanted(&r.state)).count()).unwrap_or(u32::MAX)
+    };
+    TaskView {
+        id: task.id,
+        deal: task.deal,
+        index: task.index,
+        status: task.poco.status(),
+        class: task.class,
+        running: count(|s| *s == RunState::Running),
+        dropped: count(|s| *s == RunState::Dropped),
+        contributions: u32::try_from(task.poco.contributions().len()).unwrap_or(u32::MAX),
+        reveals: task.poco.reveals(),
+        waiting_since: task.waiting,
+        initialized_at: task.initialized_at,
     }
 }

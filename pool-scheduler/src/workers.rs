@@ -199,7 +199,8 @@ impl Workers {
         self.slots
             .iter()
             .flatten()
-            .filter(|w| !w.record.barred && w.record.caps.fits(wanted.deal))
+            // A worker with no capacity (drained by its operator) can never take the task.
+            .filter(|w| !w.record.barred && w.capacity > 0 && w.record.caps.fits(wanted.deal))
             .filter(|w| wanted.class.is_none_or(|c| c == w.record.caps.platform.class()))
             .map(|w| vote_weight(w.record.score))
             .min()

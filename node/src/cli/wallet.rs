@@ -55,6 +55,9 @@ pub(super) enum WalletCommand {
     Login {
         /// The dashboard's URL, e.g. http://127.0.0.1:8470.
         url: String,
+        /// The pool whose dashboard it must be (default: client.pool, else worker.pool).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        pool: u64,
         #[command(flatten)]
         pick: Pick,
         #[command(flatten)]
@@ -165,9 +168,17 @@ pub(super) async fn run(args: &Args, command: &WalletCommand) -> anyhow::Result<
             // Decrypted, so the address printed is the key's, not just what the file claims.
             writeln!(out, "{}", unlock(&config, pick, password)?.address())?;
         }
-        WalletCommand::Login { url, pick, password } => {
+        WalletCommand::Login { url, pool, pick, password } => {
             let signer = unlock(&config, pick, password)?;
-            let opened = crate::http::auth::login_to(url, &signer).await?;
+            // The challenge must name this node's chain, Hub and pool, when it knows them.
+            let pool =
+                [*pool, config.client.pool, config.worker.pool].into_iter().find(|p| *p != 0);
+            let expected = crate::http::auth::Expected {
+                chain_id: Some(config.chain.chain_id).filter(|c| *c != 0),
+                hub: config.chain.hub,
+                pool,
+            };
+            let opened = crate::http::auth::login_to(url, &signer, expected).await?;
             writeln!(out, "Logged in as {} until {} (unix).", opened.account, opened.expires)?;
             writeln!(out, "Open: {}/#token={}", url.trim_end_matches('/'), opened.token)?;
             writeln!(out, "The link holds the session: keep it to yourself.")?;

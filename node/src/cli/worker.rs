@@ -155,8 +155,7 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
             })?),
             None => w.join_credential()?,
         },
-        status: crate::http::Listen::from_config(&w.status_listen, None, true)
-            .map_err(|e| anyhow::anyhow!("worker.status_listen: {e}"))?,
+        status: w.status_listen().map_err(|e| anyhow::anyhow!("worker.status_listen: {e}"))?,
     };
     worker.validate()?;
     Ok(worker)

@@ -259,6 +259,20 @@ impl Default for DashboardSection {
     }
 }
 
+impl WorkerSection {
+    /// Where the worker serves its status: a loopback address (it is read without a token).
+    pub fn status_listen(&self) -> Result<Option<crate::http::Listen>, String> {
+        let listen = crate::http::Listen::from_config(&self.status_listen, None, true)?;
+        if listen.as_ref().is_some_and(|l| !l.addr.ip().is_loopback()) {
+            return Err(format!(
+                "{:?} is beyond loopback: a worker's status is read without a token, so it is served to this machine only (scrape it through a local agent)",
+                self.status_listen
+            ));
+        }
+        Ok(listen)
+    }
+}
+
 impl SchedulerSection {
     /// The addresses of `deny_workers`.
     pub fn denied_workers(&self) -> Result<std::collections::HashSet<Address>, ConfigError> {

@@ -54,7 +54,11 @@ pub async fn follow(
                     error: None,
                 };
             }
-            Err(e) => b.error = Some(e.to_string()),
+            Err(e) => {
+                // The node's own error may carry its URL (and an API key in it): logged only.
+                tracing::warn!(target: "quorate::http", error = %e, "cannot read the balances");
+                b.error = Some("the chain node did not answer: see the log".into());
+            }
         });
     }
 }

@@ -8,9 +8,10 @@
 //! | [`balances`] | an account's balances, read every few seconds for a status page |
 //! | [`metrics`] | the Prometheus text format |
 //!
-//! One accept loop serves both: a bounded number of connections, a deadline on the TLS
-//! handshake and on reading a request's head, HTTP/1.1 only. Each request carries the peer's
-//! socket address ([`Peer`]) for loopback-only rules.
+//! One accept loop serves both: a bounded number of connections in all and from one address, a
+//! deadline on the TLS handshake, on reading a request's head and on a connection's whole life,
+//! HTTP/1.1 only. Each request carries the peer's socket address ([`Peer`]) for loopback-only
+//! rules ([`local`]); every answer carries headers that keep the page out of frames and caches.
 
 pub mod auth;
 pub mod balances;
@@ -30,8 +31,15 @@ use tower::ServiceExt as _;
 
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once from one IP address (loopback: any).
+const MAX_PER_ADDRESS: usize = 16;
 /// How long a TLS handshake, or a request's head, may take.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection is served: a slow client never holds a slot for long (browsers and
+/// scrapers connect again).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// The largest request body taken (every body here is a small JSON object).
+pub const MAX_BODY: usize = 4096;
 
 /// A PEM certificate chain and its PEM private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +98,52 @@ impl Listen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
 
+/// True when a request comes from this machine itself: a loopback peer (IPv4-mapped included),
+/// not relayed by a proxy (no `Forwarded` or `X-Forwarded-For`), and addressed to a loopback
+/// name or an IP literal, so that a web page whose domain was rebound to 127.0.0.1 is not
+/// taken for a local program.
+pub fn local(peer: Option<Peer>, headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::header;
+    let Some(Peer(addr)) = peer else { return false };
+    if !addr.ip().to_canonical().is_loopback()
+        || headers.contains_key(header::FORWARDED)
+        || headers.contains_key("x-forwarded-for")
+    {
+        return false;
+    }
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Adds the answer headers every page and API answer carries.
+async fn secure_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             img-src data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'none'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// A running server; dropping it stops accepting.
 #[derive(Debug)]
 pub struct Server {
@@ -106,8 +160,11 @@ impl Drop for Server {
     }
 }
 
-/// Binds `listen` and serves `router` on it.
+/// Binds `listen` and serves `router` on it (with [`MAX_BODY`] and the answer headers).
 pub async fn serve(listen: &Listen, router: Router) -> anyhow::Result<Server> {
+    let router = router
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(secure_headers));
     let tls = listen.tls.as_ref().map(acceptor).transpose()?;
     let listener = tokio::net::TcpListener::bind(listen.addr).await.with_context(|| {
         format!(
@@ -126,6 +183,7 @@ async fn accept(
     router: Router,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_address = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
         let (stream, peer) = match listener.accept().await {
@@ -137,10 +195,15 @@ async fn accept(
                 continue;
             }
         };
+        let Some(held) = AddressSlot::take(&per_address, peer.ip()) else {
+            // One address holds its share already: closed at once.
+            continue;
+        };
         let router = router.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _held = held;
             let service = router.map_request(move |mut request: axum::extract::Request<_>| {
                 request.extensions_mut().insert(Peer(peer));
                 request
@@ -148,17 +211,64 @@ async fn accept(
             let service = hyper_util::service::TowerToHyperService::new(service);
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(HEAD_TIMEOUT);
-            let served = match tls {
-                Some(tls) => match tokio::time::timeout(HEAD_TIMEOUT, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
-                    _ => return,
-                },
-                None => http.serve_connection(TokioIo::new(stream), service).await,
+            let served = async {
+                match tls {
+                    Some(tls) => {
+                        match tokio::time::timeout(HEAD_TIMEOUT, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                http.serve_connection(TokioIo::new(stream), service).await
+                            }
+                            _ => Ok(()),
+                        }
+                    }
+                    None => http.serve_connection(TokioIo::new(stream), service).await,
+                }
             };
-            if let Err(e) = served {
-                tracing::debug!(target: "quorate::http", %peer, error = %e, "connection ended");
+            match tokio::time::timeout(CONNECTION_LIFETIME, served).await {
+                Ok(Err(e)) => {
+                    tracing::debug!(target: "quorate::http", %peer, error = %e, "connection ended");
+                }
+                Ok(Ok(())) => {}
+                Err(_) => {
+                    tracing::debug!(target: "quorate::http", %peer, "connection served its time");
+                }
             }
         });
+    }
+}
+
+/// A connection's place in its address's share; given back when dropped.
+struct AddressSlot {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    /// A place for a connection from `ip`, if its address has one left (loopback: always).
+    fn take(
+        counts: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+    ) -> Option<Self> {
+        let ip = ip.to_canonical();
+        let mut map = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let held = map.entry(ip).or_insert(0);
+        if *held >= MAX_PER_ADDRESS && !ip.is_loopback() {
+            return None;
+        }
+        *held = held.saturating_add(1);
+        Some(Self { counts: counts.clone(), ip })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = map.get_mut(&self.ip) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -202,6 +312,39 @@ mod tests {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
+
+    #[test]
+    fn only_this_machine_s_own_requests_are_local() {
+        use axum::http::{HeaderMap, HeaderValue, header};
+        let at = |ip: &str| Some(Peer(SocketAddr::new(ip.parse().unwrap(), 5000)));
+        let host = |name: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static(name));
+            headers
+        };
+        assert!(local(at("127.0.0.1"), &host("127.0.0.1:8470")));
+        assert!(local(at("::ffff:127.0.0.1"), &host("localhost:8470")));
+        assert!(local(at("::1"), &host("[::1]:8470")));
+        assert!(!local(at("10.0.0.2"), &host("127.0.0.1:8470")));
+        assert!(!local(None, &host("127.0.0.1:8470")));
+        // A rebound domain, and a local proxy's relay.
+        assert!(!local(at("127.0.0.1"), &host("evil.example:8470")));
+        let mut relayed = host("127.0.0.1:8470");
+        relayed.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert!(!local(at("127.0.0.1"), &relayed));
+    }
+
+    #[test]
+    fn one_address_holds_a_bounded_share_of_the_connections() {
+        let counts = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let far: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let held: Vec<_> =
+            (0..MAX_PER_ADDRESS).map(|_| AddressSlot::take(&counts, far).unwrap()).collect();
+        assert!(AddressSlot::take(&counts, far).is_none());
+        assert!(AddressSlot::take(&counts, "127.0.0.1".parse().unwrap()).is_some());
+        drop(held);
+        assert!(AddressSlot::take(&counts, far).is_some());
+    }
 
     #[test]
     fn addresses_beyond_loopback_need_tls_or_a_say_so() {

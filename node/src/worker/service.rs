@@ -374,6 +374,13 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         None => None,
     };
     let status_url = server.as_ref().map(|s| s.url.clone());
+    // Where the Hub pays this worker's rewards, for the status's earnings.
+    let payout = quorate_contracts::bindings::Hub::new(config.hub, chain.provider().clone())
+        .payoutOf(me)
+        .call()
+        .await
+        .ok()
+        .filter(|p| *p != me);
     let service = Service {
         pool: config.pool,
         credential: config.credential.clone(),
@@ -401,7 +408,7 @@ pub async fn spawn(config: WorkerConfig, signer: PrivateKeySigner) -> Result<Wor
         cursor_stored: Instant::now(),
         searching: Some(Instant::now()),
         joined: joined_tx,
-        meter: super::status::Meter::default(),
+        meter: super::status::Meter { payout, ..Default::default() },
         status: status_tx,
         _server: server,
     };

@@ -95,8 +95,10 @@ pub struct WorkerStatus {
 #[derive(Debug, Default)]
 pub(super) struct Meter {
     pub(super) counts: Counts,
-    earned: U256,
-    seized: U256,
+    /// Where the Hub pays this worker's rewards, when not to itself.
+    pub(super) payout: Option<Address>,
+    pub(super) earned: U256,
+    pub(super) seized: U256,
     /// Progress per running task, per mille.
     pub(super) progress: BTreeMap<TaskId, u16>,
     /// When each held task was first seen (this start).
@@ -119,10 +121,14 @@ impl Meter {
         c.gas_spent_gwei = c.gas_spent_gwei.saturating_add(u64::try_from(gwei).unwrap_or(u64::MAX));
     }
 
-    /// A Hub event: rewards and seizures of `me`.
+    /// A Hub event: rewards (to `me` or its payout address) and seizures of `me`.
     pub(super) fn on_event(&mut self, event: &HubEvents, me: Address) {
         match event {
-            HubEvents::Rewarded(e) if e.account == me => {
+            HubEvents::PayoutAddressSet(e) if e.worker == me => {
+                self.payout = Some(e.payout).filter(|p| *p != me);
+                return;
+            }
+            HubEvents::Rewarded(e) if e.account == me || Some(e.account) == self.payout => {
                 self.earned = self.earned.saturating_add(e.amount);
             }
             HubEvents::Seized(e) if e.account == me => {
@@ -262,6 +268,18 @@ pub(super) fn router(
     status: watch::Receiver<Arc<WorkerStatus>>,
     balances: watch::Receiver<Balances>,
 ) -> Router {
+    // Read by this machine's own programs only (no web page rebound to 127.0.0.1).
+    async fn only_local(
+        peer: Option<axum::Extension<crate::http::Peer>>,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        if crate::http::local(peer.map(|p| p.0), request.headers()) {
+            return next.run(request).await;
+        }
+        let body = serde_json::json!({ "error": "a worker's status is for this machine only: read it here, or through a local agent" });
+        (axum::http::StatusCode::FORBIDDEN, Json(body)).into_response()
+    }
     Router::new()
         .route("/status", get(|State(s): State<Shared>| async move { Json(s.now()) }))
         .route(
@@ -277,6 +295,7 @@ pub(super) fn router(
             (axum::http::StatusCode::NOT_FOUND, Json(body)).into_response()
         })
         .with_state(Shared { status, balances })
+        .layer(axum::middleware::from_fn(only_local))
 }
 
 /// Reads the status of the worker whose store is in `store_dir` (`quorate worker status`).

@@ -55,7 +55,8 @@ fn the_roles_run_as_separate_processes_on_a_chain_quorate_did_not_start() {
             "[node]\ndata_dir = {:?}\n[wallet]\nkeystore_dir = {:?}\n[evaluator]\nprogram = {:?}\n\
              [chain]\nrpc_url = {:?}\nchain_id = 31337\nconfirmations = 0\npoll_interval_ms = 200\n\
              log_block_range = 4\n\
-             [scheduler]\norder_category = 1\nprivate = true\n",
+             [scheduler]\norder_category = 1\nprivate = true\n\
+             [dashboard]\nlisten = \"127.0.0.1:0\"\n[worker]\nstatus_listen = \"127.0.0.1:0\"\n",
             dir.path().join("data").display().to_string(),
             dir.path().join("keystores").display().to_string(),
             program.display().to_string(),

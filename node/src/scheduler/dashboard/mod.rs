@@ -23,10 +23,7 @@ use std::{
     time::Duration,
 };
 
-use alloy::{
-    primitives::{Address, B256},
-    providers::RootProvider,
-};
+use alloy::{primitives::Address, providers::RootProvider};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
@@ -192,7 +189,7 @@ pub async fn start(
         view,
         balances,
         meters: meters.clone(),
-        logins: Logins::new(chain_id, pool),
+        logins: Logins::new(chain_id, accounts.hub, pool),
         token,
         commands: commands_tx,
     });
@@ -278,7 +275,11 @@ impl Shared {
 
     async fn command(&self, command: Command) -> Response {
         let (reply, answer) = oneshot::channel();
-        if self.commands.send(Order { command, reply }).await.is_err() {
+        let sent = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.commands.send(Order { command, reply }),
+        );
+        if !matches!(sent.await, Ok(Ok(()))) {
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the scheduler is stopping: try again once it runs",
@@ -304,7 +305,9 @@ async fn view(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
     };
-    let mut view = shared.view.borrow().for_caller(caller);
+    // The latest view, without holding the channel while it is cut.
+    let latest = shared.view.borrow().clone();
+    let mut view = latest.for_caller(caller);
     if caller == Caller::Operator {
         view.balances = shared.balances.borrow().clone();
     }
@@ -316,7 +319,27 @@ struct ChallengeQuery {
     account: String,
 }
 
-async fn challenge(State(shared): State<Arc<Shared>>, Query(q): Query<ChallengeQuery>) -> Response {
+/// Refuses an address that asks for logins too often.
+fn rate(shared: &Shared, peer: Option<&axum::Extension<Peer>>) -> Result<(), Refusal> {
+    let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.0.ip());
+    if shared.logins.allow(ip, crate::unix_now()) {
+        Ok(())
+    } else {
+        Err(refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many logins from this address: try again in ten seconds",
+        ))
+    }
+}
+
+async fn challenge(
+    State(shared): State<Arc<Shared>>,
+    peer: Option<axum::Extension<Peer>>,
+    Query(q): Query<ChallengeQuery>,
+) -> Response {
+    if let Err(refused) = rate(&shared, peer.as_ref()) {
+        return refused.into_response();
+    }
     let Ok(account) = q.account.parse::<Address>() else {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -331,18 +354,19 @@ async fn challenge(State(shared): State<Arc<Shared>>, Query(q): Query<ChallengeQ
 
 #[derive(Deserialize)]
 struct LoginBody {
-    nonce: B256,
+    login: crate::http::auth::LoginMessage,
     signature: String,
 }
 
 async fn login(
     State(shared): State<Arc<Shared>>,
+    peer: Option<axum::Extension<Peer>>,
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(Json(body)) = body else {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "the body must be JSON: {\"nonce\": \"0x…\", \"signature\": \"0x…\"}",
+            "the body must be JSON: {\"login\": the challenge's login, \"signature\": \"0x…\"}",
         );
     };
     let Ok(signature) = alloy::hex::decode(body.signature.trim()) else {
@@ -351,7 +375,10 @@ async fn login(
             "the signature is not hex: give the wallet's 0x… signature",
         );
     };
-    match shared.logins.login(body.nonce, &signature, crate::unix_now()) {
+    if let Err(refused) = rate(&shared, peer.as_ref()) {
+        return refused.into_response();
+    }
+    match shared.logins.login(&body.login, &signature, crate::unix_now()) {
         Ok((token, account, expires)) => {
             Json(serde_json::json!({ "token": token, "account": account, "expires": expires }))
                 .into_response()
@@ -413,7 +440,12 @@ async fn drain(
         Ok(worker) => worker,
         Err(refused) => return refused.into_response(),
     };
-    let drain = body.map(|Json(b)| b.drain).unwrap_or(true);
+    let Ok(Json(DrainBody { drain })) = body else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the body must be JSON: {\"drain\": true} or false",
+        );
+    };
     shared.command(Command::Drain(worker, drain)).await
 }
 
@@ -436,11 +468,14 @@ async fn metrics(
     headers: HeaderMap,
     peer: Option<axum::Extension<Peer>>,
 ) -> Response {
-    let loopback = peer.is_some_and(|axum::Extension(Peer(addr))| addr.ip().is_loopback());
-    if !loopback && let Err(refused) = shared.operator(&headers) {
+    // This machine's own scrapers need no token; anything else, the operator's.
+    if !crate::http::local(peer.map(|p| p.0), &headers)
+        && let Err(refused) = shared.operator(&headers)
+    {
         return refused.into_response();
     }
-    let mut view = shared.view.borrow().as_ref().clone();
+    let latest = shared.view.borrow().clone();
+    let mut view = latest.as_ref().clone();
     view.balances = shared.balances.borrow().clone();
     let text = view.metrics(&shared.meters);
     ([(header::CONTENT_TYPE, crate::http::metrics::CONTENT_TYPE)], text).into_response()

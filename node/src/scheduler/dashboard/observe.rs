@@ -2,9 +2,10 @@
 //! scheduler's own doings: totals, each worker's earnings and lost stakes, each deal's ended
 //! tasks, the operator's earnings, an hour of one-minute buckets for the charts, and the last
 //! failures with their reasons. Kept in the store with the follower's cursor (one commit), so a
-//! restart neither loses nor counts an event twice.
+//! restart neither loses nor counts an event twice. Rewards the Hub pays to a worker's payout
+//! address count for the worker (`PayoutAddressSet`, and `payoutOf` read as it joins).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use alloy::primitives::{Address, B256, U256};
 use quorate_contracts::bindings::Hub::HubEvents;
@@ -15,8 +16,8 @@ use serde::{Deserialize, Serialize};
 pub const MINUTES: usize = 60;
 /// Failures kept.
 pub const FAILURES: usize = 100;
-/// Tasks followed at once for their votes and start (those of ended deals are dropped).
-const FOLLOWED: usize = 1 << 20;
+/// Payout addresses remembered at most (one per worker that ever set one).
+const PAYOUTS: usize = 1 << 16;
 
 /// Counts since the store began.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -91,11 +92,14 @@ pub struct DealTally {
     pub failed: u32,
 }
 
-/// A task followed until it ends: when it started and how many votes it took.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-struct Followed {
-    since: u64,
-    votes: u32,
+/// What the core knew of a task when an event about it came: when the chain initialized it
+/// and the votes it took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskFacts {
+    /// When the chain initialized it, unix seconds.
+    pub since: u64,
+    /// Votes on chain.
+    pub votes: u32,
 }
 
 /// Everything counted.
@@ -109,64 +113,75 @@ pub struct Observed {
     pub deals: BTreeMap<B256, DealTally>,
     /// The operator's rewards, wei.
     pub earned: U256,
+    /// The operator's stakes seized (tasks claimed), wei.
+    #[serde(default)]
+    pub lost: U256,
     /// The last hour.
     pub minutes: VecDeque<Minute>,
     /// The last failures, newest last.
     pub failures: VecDeque<Failure>,
-    followed: HashMap<B256, Followed>,
+    /// Payout addresses, and whose.
+    #[serde(default)]
+    payouts: BTreeMap<Address, Address>,
     /// True when changed since last stored.
     #[serde(skip)]
     pub dirty: bool,
 }
 
 impl Observed {
-    /// Counts a Hub event at `time` about `task` of `deal` (a task of this pool); `owner` is
-    /// the operator, `client` the deal's client (whose escrow the Hub also seizes to pay a
-    /// task: no wrong result).
+    /// Remembers that `worker`'s rewards go to `payout`.
+    pub fn payout(&mut self, worker: Address, payout: Address) {
+        self.payouts.retain(|_, w| *w != worker);
+        if payout != worker && self.payouts.len() < PAYOUTS {
+            self.payouts.insert(payout, worker);
+        }
+        self.dirty = true;
+    }
+
+    /// Forgets a deal whose results expired.
+    pub fn forget_deal(&mut self, deal: DealId) {
+        if self.deals.remove(&deal.0).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// Counts a Hub event at `time` about a task of `deal` (a task of this pool), as the core
+    /// knew it (`facts`); `owner` is the operator, `client` the deal's client (whose escrow the
+    /// Hub also seizes to pay a task: no wrong result).
     pub fn on_event(
         &mut self,
         event: &HubEvents,
         time: u64,
         deal: DealId,
-        owner: Address,
-        client: Option<Address>,
+        facts: TaskFacts,
+        (owner, client): (Address, Option<Address>),
     ) {
         let party = |account: &Address| *account == owner || Some(*account) == client;
         let task_of = |id: &B256| TaskId::from(*id);
         match event {
-            HubEvents::TaskInitialized(e) => {
-                if self.followed.len() < FOLLOWED {
-                    self.followed.entry(e.taskId).or_insert(Followed { since: time, votes: 0 });
-                }
-            }
             HubEvents::TaskContributed(e) => {
                 self.totals.contributions = self.totals.contributions.saturating_add(1);
                 let w = self.workers.entry(e.worker).or_default();
                 w.contributions = w.contributions.saturating_add(1);
-                if let Some(f) = self.followed.get_mut(&e.taskId) {
-                    f.votes = f.votes.saturating_add(1);
-                }
             }
             HubEvents::TaskRevealed(_) => {
                 self.totals.reveals = self.totals.reveals.saturating_add(1);
             }
-            HubEvents::TaskFinalized(e) => {
-                let followed = self.followed.remove(&e.taskId).unwrap_or_default();
+            HubEvents::TaskFinalized(_) => {
                 let t = &mut self.totals;
                 t.completed = t.completed.saturating_add(1);
-                if followed.since > 0 {
+                if facts.since > 0 {
                     t.consensus_seconds =
-                        t.consensus_seconds.saturating_add(time.saturating_sub(followed.since));
+                        t.consensus_seconds.saturating_add(time.saturating_sub(facts.since));
                 }
                 let d = self.deals.entry(deal.0).or_default();
                 d.completed = d.completed.saturating_add(1);
                 self.bump(time, |m| {
                     m.completed = m.completed.saturating_add(1);
-                    m.replicas = m.replicas.saturating_add(followed.votes);
+                    m.replicas = m.replicas.saturating_add(facts.votes);
                 });
             }
             HubEvents::TaskClaimed(e) => {
-                self.followed.remove(&e.taskId);
                 self.totals.failed = self.totals.failed.saturating_add(1);
                 let d = self.deals.entry(deal.0).or_default();
                 d.failed = d.failed.saturating_add(1);
@@ -185,8 +200,12 @@ impl Observed {
                 self.earned = self.earned.saturating_add(e.amount);
             }
             HubEvents::Rewarded(e) if !party(&e.account) => {
-                let w = self.workers.entry(e.account).or_default();
+                let worker = self.payouts.get(&e.account).copied().unwrap_or(e.account);
+                let w = self.workers.entry(worker).or_default();
                 w.earned = w.earned.saturating_add(e.amount);
+            }
+            HubEvents::Seized(e) if e.account == owner => {
+                self.lost = self.lost.saturating_add(e.amount);
             }
             HubEvents::Seized(e) if !party(&e.account) => {
                 self.totals.wrong = self.totals.wrong.saturating_add(1);
@@ -221,13 +240,6 @@ impl Observed {
         }
         self.failures.push_back(failure);
         self.dirty = true;
-    }
-
-    /// Forgets what it followed of `tasks` (their deal ended).
-    pub fn deal_ended(&mut self, tasks: impl IntoIterator<Item = TaskId>) {
-        for task in tasks {
-            self.followed.remove(&task.0);
-        }
     }
 
     /// Changes the bucket of `time`'s minute (buckets an hour older go).
@@ -275,6 +287,7 @@ mod tests {
     fn a_task_counted_from_initialization_to_finalization() {
         // A time of these days (minute buckets count back an hour from it).
         const T: u64 = 1_800_000;
+        let facts = TaskFacts { since: T + 600, votes: 2 };
         let (owner, worker, client) =
             (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(4));
         let (task, deal) = (B256::repeat_byte(7), DealId::from(B256::repeat_byte(9)));
@@ -287,8 +300,8 @@ mod tests {
             }),
             T + 600,
             deal,
-            owner,
-            Some(client),
+            facts,
+            (owner, Some(client)),
         );
         for _ in 0..2 {
             o.on_event(
@@ -301,8 +314,8 @@ mod tests {
                 }),
                 T + 610,
                 deal,
-                owner,
-                Some(client),
+                facts,
+                (owner, Some(client)),
             );
         }
         o.on_event(
@@ -312,8 +325,8 @@ mod tests {
             }),
             T + 700,
             deal,
-            owner,
-            Some(client),
+            facts,
+            (owner, Some(client)),
         );
         o.on_event(
             &HubEvents::Rewarded(Hub::Rewarded {
@@ -323,8 +336,8 @@ mod tests {
             }),
             T + 700,
             deal,
-            owner,
-            Some(client),
+            facts,
+            (owner, Some(client)),
         );
         o.on_event(
             &HubEvents::Rewarded(Hub::Rewarded {
@@ -334,8 +347,8 @@ mod tests {
             }),
             T + 700,
             deal,
-            owner,
-            Some(client),
+            facts,
+            (owner, Some(client)),
         );
         o.on_event(
             &HubEvents::Seized(Hub::Seized {
@@ -345,8 +358,8 @@ mod tests {
             }),
             T + 700,
             deal,
-            owner,
-            Some(client),
+            facts,
+            (owner, Some(client)),
         );
         // The client's escrow paying the task: no wrong result.
         o.on_event(
@@ -357,8 +370,8 @@ mod tests {
             }),
             T + 700,
             deal,
-            owner,
-            Some(client),
+            facts,
+            (owner, Some(client)),
         );
         assert_eq!(o.totals.completed, 1);
         assert_eq!(o.totals.consensus_seconds, 100);
@@ -376,5 +389,19 @@ mod tests {
         assert_eq!(o.failures.len(), 1);
         // An hour later the bucket is gone from the chart.
         assert!(o.history(T + 720 + 3600).iter().all(|m| m.completed == 0));
+
+        // Rewards paid to the worker's payout address are the worker's; a claimed task's
+        // pool stake is the operator's loss.
+        let cold = Address::repeat_byte(0xc0);
+        o.payout(worker, cold);
+        let paid = Hub::Rewarded { account: cold, amount: U256::from(3u8), r#ref: task };
+        o.on_event(&HubEvents::Rewarded(paid), T + 800, deal, facts, (owner, Some(client)));
+        assert_eq!(o.workers[&worker].earned, U256::from(8u8));
+        assert!(!o.workers.contains_key(&cold));
+        let claimed = Hub::Seized { account: owner, amount: U256::from(7u8), r#ref: task };
+        o.on_event(&HubEvents::Seized(claimed), T + 900, deal, facts, (owner, Some(client)));
+        assert_eq!((o.lost, o.totals.wrong), (U256::from(7u8), 1));
+        o.forget_deal(deal);
+        assert!(o.deals.is_empty());
     }
 }

@@ -170,6 +170,8 @@ pub struct PoolView {
     pub balances: Balances,
     /// What the operator earned from this pool's tasks, wei.
     pub earned: String,
+    /// The operator's stakes seized for tasks claimed (failed), wei.
+    pub lost: String,
     /// Counts since the pool's store began.
     pub totals: Totals,
     /// The last hour, a minute a bucket, oldest first.
@@ -195,12 +197,18 @@ impl PoolView {
             Caller::Account(account) => {
                 let deals: Vec<DealRow> =
                     self.deals.iter().filter(|d| d.client == account).cloned().collect();
-                let mine = |deal: &DealId| deals.iter().any(|d| d.deal == *deal);
+                let ids: std::collections::HashSet<DealId> = deals.iter().map(|d| d.deal).collect();
+                let mine = |deal: &DealId| ids.contains(deal);
+                // Who else runs a task is the pool's secret: a worker that knew it could vote
+                // wrong only where it holds every replica. An account sees itself alone.
                 let consensus = self
                     .consensus
                     .iter()
                     .filter(|t| mine(&t.deal) || t.replicas.contains(&account))
-                    .cloned()
+                    .map(|t| TaskRow {
+                        replicas: t.replicas.iter().copied().filter(|r| *r == account).collect(),
+                        ..t.clone()
+                    })
                     .collect();
                 let failures = self
                     .failures

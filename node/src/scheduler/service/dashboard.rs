@@ -5,7 +5,7 @@
 use super::*;
 use crate::scheduler::dashboard::{
     Command, Order,
-    observe::{Failure, Observed},
+    observe::{Failure, Observed, TaskFacts},
     view::{DealRow, MAX_TASK_ROWS, Offer, PoolView, TaskRow, WorkerRow},
 };
 
@@ -15,6 +15,9 @@ pub(super) const OBSERVED: Table<String, Observed> = Table::new("dashboard_obser
 pub(super) const SWITCHES: Table<String, bool> = Table::new("operator_switches");
 /// Workers the operator drains, and since when.
 pub(super) const DRAINED: Table<Address, u64> = Table::new("drained_workers");
+
+/// The longest failure reason kept, in characters.
+const MAX_REASON: usize = 240;
 
 /// The key of the one [`OBSERVED`] record and of the `paused` switch.
 pub(super) fn key(name: &str) -> String {
@@ -37,12 +40,21 @@ fn task_of(event: &Hub::HubEvents) -> Option<B256> {
 }
 
 impl Service {
-    /// Counts `log` when it is about one of the pool's tasks.
+    /// Counts `log` when it is about one of the pool's tasks, or a worker's payout address.
     pub(super) fn observe(&mut self, log: &crate::chain::HubLog) {
-        let Some(task) = task_of(&log.event) else { return };
-        if let Some((deal, _)) = self.tasks.get(&TaskId::from(task)).copied() {
+        if let Hub::HubEvents::PayoutAddressSet(e) = &log.event {
+            self.observed.payout(e.worker, e.payout);
+            return;
+        }
+        let Some(task) = task_of(&log.event).map(TaskId::from) else { return };
+        if let Some((deal, _)) = self.tasks.get(&task).copied() {
             let client = self.client_of(deal);
-            self.observed.on_event(&log.event, log.time, deal, self.pool.owner, client);
+            // What the core knows of the task before the event moves it.
+            let facts = self.core.task(&task).map_or_else(Default::default, |t| TaskFacts {
+                since: t.initialized_at,
+                votes: t.contributions,
+            });
+            self.observed.on_event(&log.event, log.time, deal, facts, (self.pool.owner, client));
         }
     }
 
@@ -50,12 +62,14 @@ impl Service {
     pub(super) fn note_failure(
         &mut self,
         kind: &str,
-        reason: String,
+        reason: &str,
         task: Option<TaskId>,
         worker: Option<Address>,
     ) {
         let deal = task.and_then(|t| self.deal_of(t)).map(|(deal, _)| deal);
         let client = deal.and_then(|d| self.client_of(d));
+        // Bounded: a worker's words reach the operator and the deal's client.
+        let reason: String = reason.chars().take(MAX_REASON).collect();
         self.observed.fail(Failure {
             at: unix_now(),
             kind: kind.into(),
@@ -207,6 +221,7 @@ impl Service {
             failures: self.observed.failures.iter().rev().cloned().collect(),
             balances: Default::default(),
             earned: self.observed.earned.to_string(),
+            lost: self.observed.lost.to_string(),
             totals: self.observed.totals.clone(),
             history: self.observed.history(now),
             peers: self.peers.len(),
@@ -251,9 +266,11 @@ impl Service {
                 } else {
                     self.drained.remove(&worker);
                 }
-                if let (Some(view), Some(declared)) =
-                    (self.core.worker(&worker), self.declared.get(&worker).copied())
-                {
+                // What it declared at its join, or, before it joined again since a restart,
+                // what the core kept of it.
+                let view = self.core.worker(&worker);
+                let declared = self.declared.get(&worker).copied().or(view.map(|v| v.record.caps));
+                if let (Some(view), Some(declared)) = (view, declared) {
                     let caps = if drain { WorkerCaps { slots: 0, ..declared } } else { declared };
                     self.core.handle_worker_joined(now, worker, caps, view.record.score);
                 }

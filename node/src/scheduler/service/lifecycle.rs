@@ -127,6 +127,7 @@ impl Service {
             }
             self.deals_ended.remove(&deal);
             self.deal_jobs.remove(&deal);
+            self.observed.forget_deal(deal);
             self.console.forget(deal);
             // Blobs are content-addressed: equal results of other tasks share a blob (it goes
             // with the last of them), and a result may be the same bytes as a blob of a job

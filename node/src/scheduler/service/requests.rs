@@ -60,6 +60,9 @@ impl Service {
             Wire::JoinRequest(join) if join.pool == self.pool.pool => {
                 let hub = Hub::new(self.pool.hub, self.chain.provider().clone());
                 let score = hub.scoreOf(self.pool.owner, from).call().await.unwrap_or_default();
+                if let Ok(payout) = hub.payoutOf(from).call().await {
+                    self.observed.payout(from, payout);
+                }
                 let caps = join.capabilities;
                 let mut evaluators = 0u32;
                 if caps.evaluators & wire::evaluators::JS != 0 {
@@ -166,7 +169,7 @@ impl Service {
                         tracing::info!(target: "quorate::scheduler", task = %report.task, worker = %from, %kind, %message, "replica failed on its machine");
                         self.note_failure(
                             "replica",
-                            format!("a replica failed on its worker ({kind}): {message}"),
+                            &format!("a replica failed on its worker ({kind}); the worker reports: {message}"),
                             Some(report.task),
                             Some(from),
                         );

@@ -17,8 +17,7 @@ impl Service {
             self.offence(from, Offence::BadContent);
             self.note_failure(
                 "offence",
-                "a result upload did not match the digest revealed on chain: its sender is banned"
-                    .into(),
+                "a result upload did not match the digest revealed on chain: its sender is banned",
                 Some(upload.task),
                 Some(from),
             );
