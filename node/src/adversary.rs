@@ -27,6 +27,22 @@ pub enum Adversary {
 /// The environment variable naming the adversary.
 pub const ADVERSARY: &str = "QUORATE_ADVERSARY";
 
+/// The environment variable that makes a debug build's worker report another floating-point
+/// probe than its sandbox measured: the tests make two groups of workers of different float
+/// classes on one machine, as two kinds of GPU or CPU would be.
+pub const FLOAT_PROBE: &str = "QUORATE_FLOAT_PROBE";
+
+/// The float probe a worker reports: `measured`, or `QUORATE_FLOAT_PROBE` in debug builds.
+pub fn float_probe(measured: Option<String>) -> Option<String> {
+    #[cfg(debug_assertions)]
+    if let Ok(forced) = std::env::var(FLOAT_PROBE)
+        && !forced.is_empty()
+    {
+        return Some(forced);
+    }
+    measured
+}
+
 /// This process's worker behaviour: `QUORATE_ADVERSARY` in debug builds, honest otherwise.
 pub fn worker() -> Adversary {
     #[cfg(debug_assertions)]

@@ -164,6 +164,7 @@ pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::R
                 nice: 10,
                 task_memory_mib: 1024,
                 gpu: false,
+                gpu_slots: 1,
             },
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
             bootstrap: vec![scheduler.clone()],

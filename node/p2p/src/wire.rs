@@ -64,6 +64,8 @@ pub const MAX_ORDER: usize = 2048;
 pub const MAX_RECOVERY_TASKS: usize = 1024;
 /// Largest GPU adapter class name.
 pub const MAX_GPU_CLASS: usize = 128;
+/// Longest floating-point probe, bytes (a hex keccak digest takes 66).
+pub const MAX_FLOAT_PROBE: usize = 80;
 /// Most task entries in one [`DealStatus`]: a client pages through a larger deal with
 /// [`DealStatusRequest::from`].
 pub const MAX_DEAL_TASKS: usize = 512;
@@ -301,6 +303,9 @@ pub struct WorkerCapabilities {
     pub evaluators: u8,
     /// The GPU adapter class, when it has one (results are grouped by class).
     pub gpu_class: Option<String>,
+    /// The sandbox's floating-point probe (its class: equal probes compute floats alike),
+    /// when the worker measured it.
+    pub float_probe: Option<String>,
 }
 
 /// A worker asks to join a pool.
@@ -1068,6 +1073,13 @@ impl Message {
                         w.string("capabilities.gpu_class", class, MAX_GPU_CLASS);
                     }
                 }
+                match &c.float_probe {
+                    None => w.bool(false),
+                    Some(probe) => {
+                        w.bool(true);
+                        w.string("capabilities.float_probe", probe, MAX_FLOAT_PROBE);
+                    }
+                }
                 match &m.credential {
                     None => w.bool(false),
                     Some(credential) => {
@@ -1301,11 +1313,22 @@ impl Message {
                 } else {
                     None
                 };
+                let float_probe = if r.option("capabilities.float_probe")? {
+                    Some(r.string("capabilities.float_probe", MAX_FLOAT_PROBE)?)
+                } else {
+                    None
+                };
                 let credential =
                     if r.option("credential")? { Some(JoinCredential::decode(r)?) } else { None };
                 Self::JoinRequest(JoinRequest {
                     pool,
-                    capabilities: WorkerCapabilities { slots, memory_mib, evaluators, gpu_class },
+                    capabilities: WorkerCapabilities {
+                        slots,
+                        memory_mib,
+                        evaluators,
+                        gpu_class,
+                        float_probe,
+                    },
                     credential,
                 })
             }

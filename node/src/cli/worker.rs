@@ -138,6 +138,7 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
             nice: i32::try_from(w.nice).unwrap_or(19),
             task_memory_mib: u64::from(w.task_memory_mib),
             gpu: w.gpu,
+            gpu_slots: usize::try_from(w.gpu_slots).unwrap_or(1),
         },
         listen: super::multiaddrs("worker.listen", &w.listen)?,
         bootstrap: super::multiaddrs(

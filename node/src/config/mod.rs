@@ -192,6 +192,8 @@ pub struct WorkerSection {
     pub task_memory_mib: u32,
     /// Offer WebGPU compute (a GPU opened in every sandbox).
     pub gpu: bool,
+    /// WebGPU tasks at once at most: what the device holds (the other sandboxes wait).
+    pub gpu_slots: u64,
     /// libp2p addresses to listen on; none to only dial out.
     pub listen: Vec<String>,
     /// Peers to start from (each ending in `/p2p/<peer id>`): any node of the network.
@@ -340,6 +342,7 @@ impl Default for WorkerSection {
             nice: 18,
             task_memory_mib: 1024,
             gpu: false,
+            gpu_slots: 1,
             listen: vec!["/ip4/0.0.0.0/tcp/0".into(), "/ip4/0.0.0.0/udp/0/quic-v1".into()],
             bootstrap: Vec::new(),
             mdns: false,
@@ -521,6 +524,9 @@ impl NodeConfig {
         w.join_credential()?;
         if w.nice > 19 {
             return bad("worker.nice", "must be 0 (normal) to 19 (lowest priority)");
+        }
+        if !(1..=64).contains(&w.gpu_slots) {
+            return bad("worker.gpu_slots", "must be 1 to 64 WebGPU tasks at once");
         }
         if !(1..=64).contains(&w.pipeline) {
             return bad("worker.pipeline", "must be 1 to 64 tasks per sandbox");

@@ -115,6 +115,8 @@ pub struct IntakeLimits {
     pub evaluator: PathBuf,
     /// Inputs run twice each before the consent (the first and others at random).
     pub samples: u32,
+    /// Whether WebGPU jobs are taken: a worker offering WebGPU is joined.
+    pub webgpu: bool,
 }
 
 /// What an intake reports as it goes: the job and its new state.
@@ -151,9 +153,9 @@ pub async fn intake(
     let manifest = JobManifest::decode(&manifest_bytes).map_err(|e| e.to_string())?;
     // What the pool's workers cannot run would fail every task after the consent, and the
     // pool's stake with them.
-    if manifest.evaluator != quorate_primitives::EvaluatorKind::JavaScript {
+    if manifest.evaluator == quorate_primitives::EvaluatorKind::WebGpu && !limits.webgpu {
         return Err(
-            "this pool runs JavaScript jobs only: send GPU jobs to a pool with GPU workers".into(),
+            "no worker of this pool offers WebGPU now: send GPU jobs to a pool with GPU workers, or later".into(),
         );
     }
     if manifest.limits.heap_mib > MAX_TASK_MEMORY_MIB {

@@ -97,16 +97,25 @@ pub async fn check(
     let per_run = Duration::from_millis(manifest.limits.timeout_ms).saturating_add(RUN_MARGIN);
     let deadline = per_run.saturating_mul(runs).saturating_add(RUN_MARGIN);
     let code_hash = manifest.code;
+    let webgpu = manifest.evaluator == quorate_primitives::EvaluatorKind::WebGpu;
     let pid = Arc::new(AtomicU32::new(0));
     let pid_seen = Arc::clone(&pid);
     let run = move || -> Result<(), String> {
-        let mut sandbox = EvaluatorHandle::spawn(SpawnConfig::new(&program))
+        // A WebGPU job's sandbox opens a GPU, as its workers' do.
+        let mut spawn = SpawnConfig::new(&program);
+        spawn.limits.gpu = webgpu;
+        let mut sandbox = EvaluatorHandle::spawn(spawn)
             .map_err(|e| format!("the scheduler cannot start a sandbox to check the job: {e}"))?;
         pid_seen.store(sandbox.pid(), Ordering::SeqCst);
+        // A scheduler without a GPU checks that a WebGPU job loads; its workers run it.
+        let runs_here = !webgpu || sandbox.describe().is_ok_and(|c| c.gpu.is_some());
         let result = (|| {
             sandbox
                 .load_job(code_hash, &code)
                 .map_err(|e| format!("the work function does not load: {}", load_reason(e)))?;
+            if !runs_here {
+                return Ok(());
+            }
             for (index, spec) in &specs {
                 let mut outcomes = Vec::with_capacity(2);
                 for _ in 0..2 {

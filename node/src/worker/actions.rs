@@ -65,6 +65,7 @@ impl Service {
         // ones with their hash, the others as dropped.
         let mut overtaken: Vec<(TaskId, ResultHash)> = Vec::new();
         let mut dropped: Vec<TaskId> = Vec::new();
+        let mut passed: Vec<&'static str> = Vec::new();
         for log in &batch.events {
             self.meter.on_event(&log.event, self.me);
             let (task, what) = match &log.event {
@@ -104,6 +105,7 @@ impl Service {
             }
             if held.phase_name() != before {
                 info!(target: "quorate::worker", task = %short(task), block = log.block, "{before} → {} ({what} on chain)", held.phase_name());
+                passed.push(held.phase_name());
                 if !changed.contains(&task) {
                     changed.push(task);
                 }
@@ -140,8 +142,10 @@ impl Service {
         let kept_tasks: Vec<HeldTask> =
             kept.iter().filter_map(|t| self.tasks.get(t).cloned()).collect();
         self.store.apply_chain(&kept_tasks, &ended, batch.cursor)?;
-        for held in &kept_tasks {
-            crate::crash::at("worker", held.phase_name());
+        // Every phase a task went through in the batch (a vote and its consensus may come in
+        // one block): a crash point at any of them is reached once the batch is stored.
+        for phase in passed {
+            crate::crash::at("worker", phase);
         }
         self.cursor_stored = now;
         for task in ended {

@@ -4,13 +4,14 @@
 //! never takes more tasks than it has sandboxes for.
 
 use std::{
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Condvar, Mutex, mpsc},
     thread::JoinHandle,
 };
 
 use quorate_evaluator::{
     client::{EvaluatorHandle, SpawnConfig},
     hardening::ProcessLimits,
+    protocol::Capabilities,
     sandbox::{Event, TaskSpec},
 };
 use quorate_primitives::{ContentHash, TaskId};
@@ -31,6 +32,9 @@ pub struct ExecConfig {
     pub task_memory_mib: u64,
     /// Open a GPU in every sandbox for `gpu.compute`.
     pub gpu: bool,
+    /// WebGPU tasks run at once at most (the device's share of the sandboxes); others wait
+    /// their turn for a GPU slot.
+    pub gpu_slots: usize,
 }
 
 /// One task to run.
@@ -42,6 +46,8 @@ pub struct Work {
     pub code: Arc<str>,
     /// The task.
     pub spec: TaskSpec,
+    /// Whether it uses the GPU (a WebGPU job): it waits for a GPU slot.
+    pub gpu: bool,
     /// Where its progress and console lines go; when it is full they are dropped (the
     /// evaluator caps and counts console text per task already).
     pub events: Option<tokio::sync::mpsc::Sender<(TaskId, Event)>>,
@@ -55,6 +61,37 @@ pub struct Executor {
     queue: Option<mpsc::SyncSender<Work>>,
     threads: Vec<JoinHandle<()>>,
     sandboxes: usize,
+    capabilities: Option<Capabilities>,
+    gpu: Arc<GpuSlots>,
+}
+
+/// The GPU's slots: a counting semaphore the sandbox threads share.
+#[derive(Debug)]
+struct GpuSlots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl GpuSlots {
+    fn take(&self) -> GpuSlot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free = free.saturating_sub(1);
+        GpuSlot(self)
+    }
+}
+
+/// A GPU slot held; given back when dropped.
+struct GpuSlot<'a>(&'a GpuSlots);
+
+impl Drop for GpuSlot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
+        *free = free.saturating_add(1);
+        self.0.freed.notify_one();
+    }
 }
 
 impl Executor {
@@ -68,7 +105,7 @@ impl Executor {
     pub fn start_queued(config: &ExecConfig, per_sandbox: usize) -> Result<Self, String> {
         let sandboxes = config.sandboxes.max(1);
         let spawn = spawn_config(config);
-        let handles = (0..sandboxes)
+        let mut handles = (0..sandboxes)
             .map(|_| EvaluatorHandle::spawn(spawn.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| {
@@ -77,6 +114,14 @@ impl Executor {
                     spawn.program.display()
                 )
             })?;
+        // What the sandboxes compute on (all alike: one program, one machine): the pool groups
+        // a task's replicas by it.
+        let capabilities = handles.first_mut().and_then(|h| h.describe().ok());
+        if config.gpu && capabilities.as_ref().is_some_and(|c| c.gpu.is_none()) {
+            return Err("worker.gpu is set but the sandbox found no GPU adapter: install a Vulkan driver (mesa-vulkan-drivers for a CPU one), or set worker.gpu = false".into());
+        }
+        let gpu =
+            Arc::new(GpuSlots { free: Mutex::new(config.gpu_slots.max(1)), freed: Condvar::new() });
         // Room for every task the worker may hold: the loop never waits on the queue.
         let (tx, rx) = mpsc::sync_channel::<Work>(sandboxes.saturating_mul(per_sandbox.max(1)));
         let rx = Arc::new(Mutex::new(rx));
@@ -85,13 +130,24 @@ impl Executor {
             .enumerate()
             .map(|(i, handle)| {
                 let rx = Arc::clone(&rx);
+                let gpu = Arc::clone(&gpu);
                 std::thread::Builder::new()
                     .name(format!("sandbox-{i}"))
-                    .spawn(move || serve(handle, &rx))
+                    .spawn(move || serve(handle, &rx, &gpu))
                     .map_err(|e| format!("cannot start a sandbox thread: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { queue: Some(tx), threads, sandboxes })
+        Ok(Self { queue: Some(tx), threads, sandboxes, capabilities, gpu })
+    }
+
+    /// What the sandboxes said they are: V8's version, the GPU adapter class, the float probe.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
+    }
+
+    /// GPU slots free now.
+    pub fn gpu_slots_free(&self) -> usize {
+        *self.gpu.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many sandboxes run.
@@ -121,8 +177,8 @@ impl Drop for Executor {
 }
 
 /// One sandbox's thread: takes the next task, loads its job's code when it differs from the
-/// one loaded, runs it, answers.
-fn serve(mut sandbox: EvaluatorHandle, queue: &Mutex<mpsc::Receiver<Work>>) {
+/// one loaded, runs it (a WebGPU task once it holds a GPU slot), answers.
+fn serve(mut sandbox: EvaluatorHandle, queue: &Mutex<mpsc::Receiver<Work>>, gpu: &GpuSlots) {
     let mut loaded: Option<ContentHash> = None;
     loop {
         let work = match queue.lock() {
@@ -132,7 +188,7 @@ fn serve(mut sandbox: EvaluatorHandle, queue: &Mutex<mpsc::Receiver<Work>>) {
             },
             Err(_) => break,
         };
-        let Work { code_hash, code, spec, events, reply } = work;
+        let Work { code_hash, code, spec, gpu: on_gpu, events, reply } = work;
         if loaded != Some(code_hash) {
             if let Err(e) = sandbox.load_job(code_hash, &code) {
                 loaded = None;
@@ -145,6 +201,8 @@ fn serve(mut sandbox: EvaluatorHandle, queue: &Mutex<mpsc::Receiver<Work>>) {
             loaded = Some(code_hash);
         }
         let task = spec.task_id;
+        // Never more WebGPU tasks at once than the device's slots.
+        let _slot = on_gpu.then(|| gpu.take());
         let result = sandbox.run(&spec, &mut |event| {
             if let Some(events) = &events {
                 let _ = events.try_send((task, event));

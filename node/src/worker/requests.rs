@@ -283,13 +283,18 @@ impl Service {
             Action::None => {}
             Action::Join(peer) => {
                 info!(target: "quorate::worker", %peer, "joining the scheduler of {}", self.pool);
+                // What the sandboxes compute on: the pool sends a task's replicas to one class.
+                let measured = self.runner.executor.capabilities();
                 let capabilities = WorkerCapabilities {
                     slots: u16::try_from(self.slots).unwrap_or(u16::MAX),
                     memory_mib: self.memory_mib,
                     evaluators: evaluators::JS
                         | evaluators::WASM
                         | if self.gpu { evaluators::WEBGPU } else { 0 },
-                    gpu_class: None,
+                    gpu_class: measured.and_then(|c| c.gpu.clone()).filter(|_| self.gpu),
+                    float_probe: crate::adversary::float_probe(
+                        measured.map(|c| c.float_probe.clone()),
+                    ),
                 };
                 let request = JoinRequest {
                     pool: self.pool,

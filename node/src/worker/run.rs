@@ -109,9 +109,9 @@ impl Runner {
         scheduler: PeerId,
     ) -> (LocalOutcome, Duration) {
         match self.prepare(assignment, scheduler).await {
-            Ok((code_hash, code, spec)) => {
+            Ok((code_hash, code, spec, gpu)) => {
                 let started = std::time::Instant::now();
-                let outcome = self.execute(code_hash, &code, spec).await;
+                let outcome = self.execute(code_hash, &code, spec, gpu).await;
                 (outcome, started.elapsed())
             }
             Err(outcome) => (outcome, Duration::ZERO),
@@ -124,7 +124,7 @@ impl Runner {
         &self,
         assignment: &Assignment,
         scheduler: PeerId,
-    ) -> Result<(ContentHash, Arc<str>, TaskSpec), LocalOutcome> {
+    ) -> Result<(ContentHash, Arc<str>, TaskSpec, bool), LocalOutcome> {
         let job = self.job(assignment.job, scheduler).await?;
         let m = &job.manifest;
         if m.evaluator == EvaluatorKind::WebGpu && !self.gpu {
@@ -162,7 +162,7 @@ impl Runner {
                 ..Limits::default()
             },
         };
-        Ok((m.code, Arc::clone(&job.code), spec))
+        Ok((m.code, Arc::clone(&job.code), spec, m.evaluator == EvaluatorKind::WebGpu))
     }
 
     /// Queues the task on a sandbox and waits for its outcome.
@@ -171,12 +171,14 @@ impl Runner {
         code_hash: ContentHash,
         code: &Arc<str>,
         spec: TaskSpec,
+        gpu: bool,
     ) -> LocalOutcome {
         let (reply, outcome) = oneshot::channel();
         let mut work = Work {
             code_hash,
             code: Arc::clone(code),
             spec,
+            gpu,
             events: Some(self.progress.clone()),
             reply,
         };

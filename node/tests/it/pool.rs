@@ -96,6 +96,7 @@ async fn worker(
                     memory_mib: 1024,
                     evaluators: wire::evaluators::JS,
                     gpu_class: None,
+                    float_probe: None,
                 },
                 credential: None,
             }),
@@ -111,6 +112,7 @@ async fn worker(
         nice: 10,
         task_memory_mib: 512,
         gpu: false,
+        gpu_slots: 1,
     })
     .unwrap();
     let mut results = std::collections::HashMap::new();
@@ -281,7 +283,7 @@ async fn run_task(
         limits: Limits { timeout_ms: manifest.limits.timeout_ms, ..Limits::default() },
     };
     let code: std::sync::Arc<str> = std::sync::Arc::from(String::from_utf8(code.to_vec()).unwrap());
-    let mut work = Work { code_hash: manifest.code, code, spec, events: None, reply };
+    let mut work = Work { code_hash: manifest.code, code, spec, gpu: false, events: None, reply };
     while let Err(back) = executor.submit(work) {
         work = *back;
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -140,6 +140,7 @@ async fn the_sandboxes_run_tasks_of_several_jobs_behind_a_bounded_queue() {
         nice: 10,
         task_memory_mib: 256,
         gpu: false,
+        gpu_slots: 1,
     })
     .unwrap();
     let double: Arc<str> = Arc::from(
@@ -160,6 +161,7 @@ async fn the_sandboxes_run_tasks_of_several_jobs_behind_a_bounded_queue() {
             code_hash: ContentHash::of(code.as_bytes()),
             code: Arc::clone(code),
             spec,
+            gpu: false,
             events: Some(events_tx.clone()),
             reply,
         };

@@ -211,6 +211,7 @@ pub(crate) fn worker_config(
             nice: 18,
             task_memory_mib: 512,
             gpu: false,
+            gpu_slots: 1,
         },
         listen: vec![quorate_p2p::config::loopback_tcp()],
         bootstrap: vec![bootstrap],

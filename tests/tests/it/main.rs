@@ -4,4 +4,5 @@ mod adversaries;
 mod common;
 mod crashes;
 mod operating;
+mod platforms;
 mod toolchain;

@@ -205,8 +205,13 @@ mod tests {
         let task = TaskId::default();
         let (worker, client) = (vec![Purpose::Worker], vec![Purpose::Client]);
         let schedulers = vec![Purpose::Scheduler { pool }, Purpose::Scheduler { pool: PoolId(9) }];
-        let capabilities =
-            WorkerCapabilities { slots: 1, memory_mib: 1, evaluators: 1, gpu_class: None };
+        let capabilities = WorkerCapabilities {
+            slots: 1,
+            memory_mib: 1,
+            evaluators: 1,
+            gpu_class: None,
+            float_probe: None,
+        };
         vec![
             (
                 Message::JoinRequest(JoinRequest { pool, capabilities, credential: None }),

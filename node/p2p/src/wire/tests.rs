@@ -121,6 +121,7 @@ fn byte_snapshots() {
             memory_mib: 256,
             evaluators: evaluators::JS | evaluators::WASM,
             gpu_class: Some("v".into()),
+            float_probe: Some("p".into()),
         },
         credential: Some(JoinCredential {
             pool: PoolId(0x01),
@@ -132,7 +133,7 @@ fn byte_snapshots() {
     });
     let mut payload = vec![5];
     payload.extend_from_slice(&1u64.to_be_bytes());
-    payload.extend_from_slice(&[0, 2, 0, 0, 1, 0, 3, 1, 0, 0, 0, 1, b'v', 1]);
+    payload.extend_from_slice(&[0, 2, 0, 0, 1, 0, 3, 1, 0, 0, 0, 1, b'v', 1, 0, 0, 0, 1, b'p', 1]);
     payload.extend_from_slice(&1u64.to_be_bytes());
     payload.extend_from_slice(&[0x09; 20]);
     payload.extend_from_slice(&1u64.to_be_bytes());
@@ -694,15 +695,24 @@ fn wire_message() -> impl Strategy<Value = Message> {
         any::<u32>(),
         0..=evaluators::ALL,
         option::of(text(MAX_GPU_CLASS)),
+        option::of(text(MAX_FLOAT_PROBE)),
         option::of(credential()),
     )
-        .prop_map(|(pool, slots, memory_mib, evaluators, gpu_class, credential)| {
-            Message::JoinRequest(JoinRequest {
-                pool,
-                capabilities: WorkerCapabilities { slots, memory_mib, evaluators, gpu_class },
-                credential,
-            })
-        });
+        .prop_map(
+            |(pool, slots, memory_mib, evaluators, gpu_class, float_probe, credential)| {
+                Message::JoinRequest(JoinRequest {
+                    pool,
+                    capabilities: WorkerCapabilities {
+                        slots,
+                        memory_mib,
+                        evaluators,
+                        gpu_class,
+                        float_probe,
+                    },
+                    credential,
+                })
+            },
+        );
     let refusal = prop_oneof![
         Just(RefusalReason::Full),
         Just(RefusalReason::CredentialRequired),
@@ -898,6 +908,7 @@ fn maximal_messages_fit_their_caps() {
                 memory_mib: u32::MAX,
                 evaluators: evaluators::ALL,
                 gpu_class: Some("g".repeat(MAX_GPU_CLASS)),
+                float_probe: Some("f".repeat(MAX_FLOAT_PROBE)),
             },
             credential: Some(JoinCredential {
                 pool: PoolId(1),

@@ -139,7 +139,7 @@ impl Service {
                 deal: task.deal,
                 index: task.index,
                 state: state.into(),
-                class: task.class.map(platform_name),
+                class: task.class.map(|c| self.platform_name(c)),
                 replicas: self.core.running_replicas_of(&task.id),
                 contributions: task.contributions,
                 reveals: [task.reveals.0, task.reveals.1],
@@ -177,7 +177,7 @@ impl Service {
                     load: w.load,
                     memory_mib: caps.memory_mib,
                     evaluators: evaluator_names(caps.evaluators),
-                    platform: platform_name(caps.platform.class()),
+                    platform: self.platform_name(caps.platform.class()),
                     score: w.record.score.to_string(),
                     last_seen: w.record.seen,
                     earned: tally.earned.to_string(),
@@ -304,9 +304,13 @@ impl Service {
     }
 }
 
-/// A platform class as `gpu G / fp F`.
-fn platform_name(class: u64) -> String {
-    format!("gpu {} / fp {}", class >> 32, class & u64::from(u32::MAX))
+impl Service {
+    /// A platform class as the workers of that class described it, else its numbers.
+    fn platform_name(&self, class: u64) -> String {
+        self.platforms.get(&class).cloned().unwrap_or_else(|| {
+            format!("gpu {:08x} / fp {:08x}", class >> 32, class & u64::from(u32::MAX))
+        })
+    }
 }
 
 /// The evaluator kinds of a capability mask.

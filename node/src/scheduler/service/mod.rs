@@ -270,6 +270,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             max_bytes: config.scheduler.max_job_mib.saturating_mul(1 << 20),
             evaluator,
             samples: config.scheduler.sample_inputs,
+            webgpu: false,
         },
         intake_slots: Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(config.scheduler.max_concurrent_intakes).unwrap_or(1).max(1),
@@ -303,6 +304,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         paused: false,
         drained: HashMap::new(),
         declared: HashMap::new(),
+        platforms: HashMap::new(),
         meters,
     };
     service.load()?;
@@ -437,6 +439,8 @@ struct Service {
     drained: HashMap<Address, u64>,
     /// What each worker declared when it joined (draining changes what the core is told).
     declared: HashMap<Address, WorkerCaps>,
+    /// Platform classes as people read them, by class number.
+    platforms: HashMap<u64, String>,
     /// Gas and errors, for `/metrics`.
     meters: Arc<crate::scheduler::dashboard::Meters>,
 }

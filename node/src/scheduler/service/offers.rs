@@ -5,6 +5,15 @@
 use super::*;
 
 impl Service {
+    /// True when a joined worker offers WebGPU and has room for it.
+    fn offers_webgpu(&self) -> bool {
+        self.core.workers().any(|w| {
+            w.capacity > 0
+                && w.record.caps.evaluators & 2 != 0
+                && self.peers.contains_key(&w.record.address)
+        })
+    }
+
     pub(super) fn on_offer(
         &mut self,
         peer: PeerId,
@@ -66,7 +75,7 @@ impl Service {
         self.put_job(offer.job, record);
         let (p2p, limits, pinned, progress, done) = (
             self.p2p.clone(),
-            self.limits.clone(),
+            IntakeLimits { webgpu: self.offers_webgpu(), ..self.limits.clone() },
             self.pinned.clone(),
             intakes.clone(),
             done.clone(),

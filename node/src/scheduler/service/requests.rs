@@ -4,6 +4,19 @@
 #[allow(clippy::wildcard_imports, reason = "one loop's methods, split by concern")]
 use super::*;
 
+/// A platform class's number: the first four bytes of its text's keccak, never 0 (0 is "none").
+pub(super) fn class_id(text: &str) -> u32 {
+    let digest = alloy::primitives::keccak256(text.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]).max(1)
+}
+
+/// A platform class as people read it: the GPU adapter (or CPU) and the float probe's start.
+fn platform_name(caps: &wire::WorkerCapabilities) -> String {
+    let gpu = caps.gpu_class.as_deref().unwrap_or("cpu");
+    let probe = caps.float_probe.as_deref().unwrap_or("unknown");
+    format!("{gpu}, float probe {}", probe.get(..10).unwrap_or(probe))
+}
+
 impl Service {
     pub(super) async fn on_p2p(
         &mut self,
@@ -71,11 +84,18 @@ impl Service {
                 if caps.evaluators & wire::evaluators::WEBGPU != 0 {
                     evaluators |= 2;
                 }
+                // Replicas of a task all go to one platform class (homogeneous redundancy):
+                // its GPU adapter class and its float probe.
+                let platform = Platform {
+                    gpu: caps.gpu_class.as_deref().map_or(0, class_id),
+                    fp_probe: caps.float_probe.as_deref().map_or(0, class_id),
+                };
+                self.platforms.insert(platform.class(), platform_name(&caps));
                 let caps = WorkerCaps {
                     slots: u32::from(caps.slots),
                     memory_mib: caps.memory_mib,
                     evaluators,
-                    platform: Platform { gpu: 0, fp_probe: 0 },
+                    platform,
                 };
                 self.peers.insert(from, peer);
                 self.addresses.insert(peer, from);

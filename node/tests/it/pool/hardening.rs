@@ -253,6 +253,7 @@ async fn join(p2p: &P2p, scheduler: PeerId, pool: PoolId) {
         memory_mib: 1024,
         evaluators: wire::evaluators::JS,
         gpu_class: None,
+        float_probe: None,
     };
     let join = wire::JoinRequest { pool, capabilities, credential: None };
     let joined = p2p.request(scheduler, Wire::JoinRequest(join)).await.unwrap();
@@ -282,6 +283,7 @@ async fn honest(pool: &Bare, account: usize, seen: mpsc::Sender<String>) -> P2p 
             nice: 10,
             task_memory_mib: 512,
             gpu: false,
+            gpu_slots: 1,
         })
         .unwrap();
         let mut results = std::collections::HashMap::new();

@@ -33,6 +33,7 @@ async fn join(pool: &Bare, key: &PrivateKeySigner, credential: Option<JoinCreden
             memory_mib: 512,
             evaluators: evaluators::JS,
             gpu_class: None,
+            float_probe: None,
         },
         credential,
     };

@@ -1,0 +1,140 @@
+//! GPU jobs through the marketplace, and homogeneous redundancy, on real parts (anvil, the Hub,
+//! `quorate` processes, wgpu on lavapipe where no GPU is): a WGSL job submitted from the command
+//! line reaches consensus with the results `run-local` gives; workers of two float-probe classes
+//! (forced, as two kinds of GPU would differ) never share a task.
+
+use std::{collections::HashMap, path::Path};
+
+use alloy::{
+    primitives::Address,
+    providers::{Provider, RootProvider},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use quorate_contracts::bindings::Hub;
+use quorate_devnet::{Devnet, DevnetConfig, Role};
+use quorate_e2e::roles::Pool;
+use quorate_node::adversary::FLOAT_PROBE;
+
+use crate::common::{binaries, check, finished, job};
+
+/// The example's lines, sorted (their order is the order tasks finished).
+fn sorted(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let code = root.join("examples/matmul/matmul.js");
+    let inputs = root.join("examples/matmul/inputs.jsonl");
+    let (quorate_bin, evaluator) = binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let net = Devnet::spawn(DevnetConfig { workers: 2, ..DevnetConfig::test() }).await.unwrap();
+    let mut pool =
+        Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 2, &["worker.gpu=true"]).unwrap();
+
+    // The reference: the same job on this machine.
+    let local = pool
+        .command("local")
+        .args(["job", "run-local"])
+        .args([&code, &inputs])
+        .arg("--gpu")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&local.stderr);
+    if !local.status.success() && stderr.contains("no GPU") {
+        tracing::warn!("skipped: no GPU adapter here (install mesa-vulkan-drivers for lavapipe)");
+        return;
+    }
+    assert!(local.status.success(), "run-local: {stderr}");
+    let expected = String::from_utf8(local.stdout).unwrap();
+    assert_eq!(expected.lines().count(), 8);
+
+    pool.start().unwrap();
+    let password = pool.files.password_file.display().to_string();
+    let submitted = pool
+        .command("client")
+        .args(["job", "submit"])
+        .args([&code, &inputs])
+        .args(["--gpu", "--trust", "2", "--max-price", "1", "--yes", "--pool", "1"])
+        .args(["--bootstrap", &pool.address, "--wallet", "client", "--password-file", &password])
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&submitted.stderr),
+        pool.logs_tail(30)
+    );
+    let got = String::from_utf8(submitted.stdout).unwrap();
+    assert_eq!(sorted(&got), sorted(&expected), "the pool's results are run-local's");
+
+    // Both workers voted (trust 2 on fresh workers), on one GPU class.
+    let view = crate::common::operator_view(&pool).await;
+    let platforms: Vec<&str> =
+        view["workers"].as_array().unwrap().iter().filter_map(|w| w["platform"].as_str()).collect();
+    assert_eq!(platforms.len(), 2, "{view:#}");
+    assert!(platforms.iter().all(|p| p.contains("vulkan") || p.contains("gpu")), "{platforms:?}");
+    assert!(
+        view["workers"].as_array().unwrap().iter().all(|w| w["evaluators"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_s_replicas_stay_within_one_float_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Devnet::spawn(DevnetConfig { workers: 4, ..DevnetConfig::test() }).await.unwrap();
+    let (quorate_bin, evaluator) = binaries();
+    let mut pool = Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 4, &[]).unwrap();
+    // Two classes, two workers each: as two GPU families, or two CPUs' float paths.
+    let (a, b) = ("0x".to_owned() + &"a".repeat(64), "0x".to_owned() + &"b".repeat(64));
+    for (i, worker) in pool.workers.iter_mut().enumerate() {
+        worker.env(FLOAT_PROBE, if i < 2 { &a } else { &b });
+    }
+    pool.start().unwrap();
+    let workers: Vec<Address> =
+        net.accounts().iter().filter(|x| x.role == Role::Worker).map(|x| x.address).collect();
+    let class_of = |w: &Address| usize::from(workers.iter().position(|x| x == w).unwrap() >= 2);
+
+    // Trust 3: two fresh workers must agree on each task.
+    let tasks = 8;
+    let job = job(&net, &pool.address, tasks, 3).await;
+    finished(job, &pool, tasks).await;
+    let settled = check(&net, tasks).await;
+    assert!(settled.hold(), "{settled:?}");
+
+    // Every task's votes come from one class.
+    let provider: RootProvider = RootProvider::new_http(net.endpoint().parse().unwrap());
+    let filter = Filter::new()
+        .address(net.deployment().hub)
+        .event_signature(Hub::TaskContributed::SIGNATURE_HASH)
+        .from_block(0);
+    let mut voters: HashMap<alloy::primitives::B256, Vec<Address>> = HashMap::new();
+    for log in provider.get_logs(&filter).await.unwrap() {
+        let vote = Hub::TaskContributed::decode_log(&log.inner).unwrap();
+        voters.entry(vote.taskId).or_default().push(vote.worker);
+    }
+    assert_eq!(voters.len(), tasks as usize, "{voters:?}");
+    let mut used = [0usize; 2];
+    for (task, workers) in &voters {
+        assert!(workers.len() >= 2, "{task}: {workers:?}");
+        let class = class_of(&workers[0]);
+        assert!(workers.iter().all(|w| class_of(w) == class), "{task} mixes classes: {workers:?}");
+        used[class] += 1;
+    }
+    // The dashboard names both classes.
+    let view = crate::common::operator_view(&pool).await;
+    let text = view["workers"].to_string();
+    assert!(
+        text.contains("float probe 0xaaaaaaaa") && text.contains("float probe 0xbbbbbbbb"),
+        "{text}"
+    );
+    tracing::info!(?used, "tasks per float class");
+}
