@@ -256,7 +256,8 @@ abstract contract HubTasks is HubStorage {
     /// result: the client gets the price back and the pool owner's stake as compensation; a
     /// winner that never revealed (still voting the consensus, or rejected by a reopen) forfeits
     /// its stake to the penalty account and loses a third of its score; every other contributor
-    /// gets its stake back.
+    /// gets its stake back. Before it, the pool owner alone may fail a task that takes votes
+    /// (no consensus stands), settled the same: one whose replicas disagree at its replica cap.
     function claim(bytes32 taskId) external {
         _claim(taskId);
     }
@@ -276,7 +277,11 @@ abstract contract HubTasks is HubStorage {
         Task memory t = _tasks[taskId];
         if (t.status != TaskStatus.ACTIVE && t.status != TaskStatus.REVEALING) revert WrongTaskStatus(t.status);
         Deal storage d = _deals[t.dealNonce];
-        if (block.timestamp < _finalDeadline(d)) revert FinalDeadlineNotReached();
+        // Before the final deadline only the pool owner fails a task, and only one taking votes:
+        // its replicas cannot agree (at the pool's replica cap). A consensus is never given up.
+        if (
+            block.timestamp < _finalDeadline(d) && (msg.sender != d.poolOwner || t.status != TaskStatus.ACTIVE)
+        ) revert FinalDeadlineNotReached();
 
         _tasks[taskId].status = TaskStatus.FAILED;
         uint256 price = d.price;

@@ -608,6 +608,38 @@ contract HubTasksTest is HubFixture {
         _assertConservation();
     }
 
+    function test_claim_byThePoolOwnerFailsATaskTakingVotesAtOnce() public {
+        bytes32 taskId = _newTask(5);
+        _contribute(taskId, 0, A);
+        _contribute(taskId, 1, B);
+        vm.expectEmit(address(hub));
+        emit IHub.Rewarded(client, POOL_STAKE, taskId);
+        vm.prank(poolOwner);
+        hub.claim(taskId);
+        assertEq(uint256(_status(taskId)), uint256(IHub.TaskStatus.FAILED), "failed before the deadline");
+        assertEq(hub.freeBalanceOf(client), FUNDS + POOL_STAKE, "client refunded and compensated");
+        assertEq(hub.freeBalanceOf(poolOwner), FUNDS - POOL_STAKE, "pool stake seized");
+        assertEq(hub.freeBalanceOf(workers[0]), FUNDS, "worker stake returned");
+        assertEq(hub.freeBalanceOf(workers[1]), FUNDS, "worker stake returned");
+        assertEq(hub.penaltyBalance(), 0, "nothing forfeited");
+        _assertConservation();
+    }
+
+    function test_claim_byThePoolOwnerNeverGivesUpAConsensusEarly() public {
+        bytes32 taskId = _newTask(1);
+        _contribute(taskId, 0, A);
+        assertEq(uint256(_status(taskId)), uint256(IHub.TaskStatus.REVEALING), "a consensus stands");
+        vm.prank(poolOwner);
+        vm.expectRevert(IHub.FinalDeadlineNotReached.selector);
+        hub.claim(taskId);
+        // Nor may anyone else fail a task taking votes early.
+        bytes32 other = _newTask(5);
+        _contribute(other, 0, A);
+        vm.prank(workers[0]);
+        vm.expectRevert(IHub.FinalDeadlineNotReached.selector);
+        hub.claim(other);
+    }
+
     function test_claim_worksWhileRevealing() public {
         bytes32 taskId = _newTask(1);
         _contribute(taskId, 0, A);

@@ -8,6 +8,7 @@
 //! | `wrong` | votes (and reveals) the digest of a result it changed: it loses the vote, its stake and its score, and the pool bars it |
 //! | `withhold` | votes honestly and never reveals: its stake is forfeited when the task is finalized without it |
 //! | `lazy` | computes nothing: copies the first vote it sees on chain for its task, with a seal it cannot make right; its reveal fails and its stake is forfeited |
+//! | `noisy` | not a cheat: a machine whose results differ from every other's (as a job that reads something each replica sees differently would): replicas never agree, and the pool gives the task up at its replica cap |
 
 use quorate_primitives::{ResultDigest, ResultHash, TaskId};
 
@@ -22,6 +23,8 @@ pub enum Adversary {
     Withhold,
     /// Copies another worker's vote instead of computing.
     Lazy,
+    /// Computes results no other replica shares.
+    Noisy,
 }
 
 /// The environment variable naming the adversary.
@@ -52,6 +55,7 @@ pub fn worker() -> Adversary {
             Ok("wrong") => Adversary::Wrong,
             Ok("withhold") => Adversary::Withhold,
             Ok("lazy") => Adversary::Lazy,
+            Ok("noisy") => Adversary::Noisy,
             _ => Adversary::Honest,
         })
     }
@@ -59,10 +63,13 @@ pub fn worker() -> Adversary {
     Adversary::Honest
 }
 
-/// The result bytes a worker votes: changed by a `wrong` adversary.
+/// The result bytes a worker votes: changed by a `wrong` adversary, and made this process's
+/// own by a `noisy` one.
 pub fn result(mut bytes: Vec<u8>) -> Vec<u8> {
-    if worker() == Adversary::Wrong {
-        bytes.push(b' ');
+    match worker() {
+        Adversary::Wrong => bytes.push(b' '),
+        Adversary::Noisy => bytes.extend_from_slice(format!(" {}", std::process::id()).as_bytes()),
+        _ => {}
     }
     bytes
 }

@@ -76,6 +76,9 @@ impl Bench {
                     ChainCall::Finalize { task, .. } => {
                         self.events.push_back(ChainEvent::Finalized { task });
                     }
+                    ChainCall::GiveUp { task } => {
+                        self.events.push_back(ChainEvent::Claimed { task });
+                    }
                     ChainCall::Reopen { task } => {
                         self.events.push_back(ChainEvent::Reopened { task });
                     }

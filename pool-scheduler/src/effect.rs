@@ -218,6 +218,9 @@ pub enum Requested {
     Finalize,
     /// `reopen`.
     Reopen,
+    /// `claim` as the pool owner, before the final deadline: the replicas cannot agree. Kept
+    /// last: stores written before it read the same.
+    GiveUp,
 }
 
 /// A transaction for the shell to send as the pool owner.
@@ -242,6 +245,12 @@ pub enum ChainCall {
     },
     /// `reopen(task)`.
     Reopen {
+        /// The task.
+        task: TaskId,
+    },
+    /// `claim(task)` as the pool owner while the task takes votes: its replicas disagreed up
+    /// to the replica cap, so it fails now and its client is refunded, not at its deadline.
+    GiveUp {
         /// The task.
         task: TaskId,
     },

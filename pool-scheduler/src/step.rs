@@ -5,7 +5,7 @@
 
 use quorate_poco::{
     payout::ContributionStatus,
-    task::{Action, TaskStatus},
+    task::{Action, FailReason, TaskStatus},
 };
 use quorate_primitives::{TaskId, U256};
 
@@ -32,6 +32,8 @@ enum Need {
     Finalize,
     Reopen,
     GiveUp,
+    /// The replicas disagree up to the cap: fail the task on chain now.
+    Disagreed,
 }
 
 impl Scheduler {
@@ -110,6 +112,14 @@ impl Scheduler {
                     .is_ok()
                 {
                     self.out.chain.push(ChainCall::Reopen { task: id });
+                }
+            }
+            Need::Disagreed => {
+                if self
+                    .record(id, TaskRecord::Requested { call: Requested::GiveUp, at: now })
+                    .is_ok()
+                {
+                    self.out.chain.push(ChainCall::GiveUp { task: id });
                 }
             }
             Need::GiveUp => {
@@ -196,6 +206,15 @@ impl Scheduler {
                 let mut want = 0u32;
                 for action in &actions {
                     match action {
+                        // The replicas disagree and the cap leaves no room for a consensus:
+                        // the task fails now (the Hub refunds its client), not at its deadline.
+                        Action::Failed(FailReason::ReplicaCap) => {
+                            return if recently(Requested::GiveUp) {
+                                Need::Nothing
+                            } else {
+                                Need::Disagreed
+                            };
+                        }
                         Action::Failed(_) => return Need::GiveUp,
                         Action::NeedReplicas { count } => want = *count,
                         _ => {}

@@ -213,3 +213,46 @@ pub async fn read(
 fn read_error(op: &'static str, e: &alloy::contract::Error) -> ChainError {
     ChainError::Rpc { op, reason: e.to_string() }
 }
+
+/// Why task `index` of `deal` failed, when it has on chain: its replicas' distinct results
+/// (each vote's ordinal names its result), before the final deadline (the pool gave it up at
+/// its replica cap) or at it. `None` while the task has not failed.
+pub async fn failure(
+    provider: &RootProvider,
+    hub: Address,
+    deal: DealId,
+    index: u32,
+    final_deadline: u64,
+) -> Result<Option<String>, ChainError> {
+    use alloy::providers::Provider as _;
+    let contract = Hub::new(hub, provider.clone());
+    let id = TaskId::derive(deal, u64::from(index));
+    let task: TaskView = contract.task(id.0).call().await.map_err(|e| read_error("task", &e))?;
+    if TaskOnChain::of(task.status) != TaskOnChain::Failed {
+        return Ok(None);
+    }
+    let voters =
+        contract.contributors(id.0).call().await.map_err(|e| read_error("contributors", &e))?;
+    let mut results = std::collections::BTreeSet::new();
+    for voter in voters {
+        let vote = contract
+            .contribution(id.0, voter)
+            .call()
+            .await
+            .map_err(|e| read_error("contribution", &e))?;
+        results.insert(vote.ordinal);
+    }
+    let now = provider
+        .get_block(alloy::eips::BlockId::latest())
+        .await
+        .ok()
+        .flatten()
+        .map_or(u64::MAX, |b| b.header.timestamp);
+    let refunded = "its price was refunded";
+    Ok(Some(match results.len() {
+        n if n >= 2 => format!("replicas disagreed across {n} results; {refunded}"),
+        _ if now < final_deadline => format!("the pool gave it up; {refunded}"),
+        0 => format!("no worker answered before the final deadline; {refunded}"),
+        _ => format!("no consensus before the final deadline; {refunded}"),
+    }))
+}

@@ -50,8 +50,11 @@ pub struct Session {
 /// How a followed deal ended.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ending {
-    /// Each task's verified outcome, by index; `None` for a task left unfinished (refundable).
+    /// Each task's verified outcome, by index; `None` for a task left unfinished (refundable)
+    /// or failed.
     pub outcomes: Vec<Option<TaskOutcome>>,
+    /// The tasks the pool failed on chain (refunded already), with why.
+    pub failed: std::collections::BTreeMap<u32, String>,
 }
 
 impl Ending {
@@ -59,7 +62,7 @@ impl Ending {
     pub fn refundable(&self) -> Vec<u32> {
         (0u32..)
             .zip(&self.outcomes)
-            .filter(|(_, outcome)| outcome.is_none())
+            .filter(|(index, outcome)| outcome.is_none() && !self.failed.contains_key(index))
             .map(|(index, _)| index)
             .collect()
     }
@@ -138,6 +141,8 @@ impl Session {
     ) -> Result<Ending, SubmitError> {
         let total = self.tasks;
         let mut outcomes: HashMap<u32, TaskOutcome> = HashMap::new();
+        // Tasks the pool failed (its replicas disagreed): refunded on chain already.
+        let mut failed: std::collections::BTreeMap<u32, String> = std::collections::BTreeMap::new();
         let mut seen: HashMap<u32, (TaskPhase, u16)> = HashMap::new();
         let mut unreachable = 0u32;
         // When the chain node first failed a read in a row: reads are tried again each round
@@ -147,7 +152,7 @@ impl Session {
         let mut console_next = 0u64;
         loop {
             let reached = match self.console(&mut console_next, &mut emit).await {
-                Some(false) => return Ok(self.ending(outcomes)),
+                Some(false) => return Ok(self.ending(outcomes, &failed)),
                 Some(true) => true,
                 None => false,
             };
@@ -167,7 +172,34 @@ impl Session {
                     };
                 answered = true;
                 for task in &status.tasks {
-                    if task.index >= total || outcomes.contains_key(&task.index) {
+                    if task.index >= total
+                        || outcomes.contains_key(&task.index)
+                        || failed.contains_key(&task.index)
+                    {
+                        continue;
+                    }
+                    if task.phase == TaskPhase::Failed {
+                        // The chain says why: its replicas' distinct results.
+                        match super::report::failure(
+                            chain.provider(),
+                            hub,
+                            self.deal,
+                            task.index,
+                            self.final_deadline,
+                        )
+                        .await
+                        {
+                            Ok(Some(reason)) => {
+                                failed.insert(task.index, reason.clone());
+                                let event = JobEvent::Failed { index: task.index, reason };
+                                if !emit.emit(event).await {
+                                    return Ok(self.ending(outcomes, &failed));
+                                }
+                            }
+                            // Not failed on chain (yet): the pool's word is not enough.
+                            Ok(None) => {}
+                            Err(e) => patience(&mut chain_down, e.into())?,
+                        }
                         continue;
                     }
                     let now = (task.phase, task.progress);
@@ -178,7 +210,7 @@ impl Session {
                             per_mille: task.progress,
                         };
                         if !emit.emit(event).await {
-                            return Ok(self.ending(outcomes));
+                            return Ok(self.ending(outcomes, &failed));
                         }
                     }
                 }
@@ -200,23 +232,23 @@ impl Session {
                 for (index, outcome) in verified {
                     outcomes.insert(index, outcome.clone());
                     if !emit.emit(JobEvent::Result { index, outcome }).await {
-                        return Ok(self.ending(outcomes));
+                        return Ok(self.ending(outcomes, &failed));
                     }
                 }
                 from = from.saturating_add(wire::MAX_DEAL_TASKS as u32);
             }
-            if outcomes.len() >= total as usize {
-                return Ok(self.ending(outcomes));
+            if outcomes.len().saturating_add(failed.len()) >= total as usize {
+                return Ok(self.ending(outcomes, &failed));
             }
             unreachable = if answered { 0 } else { unreachable.saturating_add(1) };
             if unreachable == UNREACHABLE_WARNING
                 && !emit.emit(JobEvent::SchedulerUnreachable).await
             {
-                return Ok(self.ending(outcomes));
+                return Ok(self.ending(outcomes, &failed));
             }
             // Past the final deadline nothing more can finish: the rest is refundable.
             match chain.latest_time().await {
-                Ok(now) if now >= self.final_deadline => return Ok(self.ending(outcomes)),
+                Ok(now) if now >= self.final_deadline => return Ok(self.ending(outcomes, &failed)),
                 Ok(_) => chain_down = None,
                 Err(e) => patience(&mut chain_down, e.into())?,
             }
@@ -307,8 +339,15 @@ impl Session {
         Ok(out)
     }
 
-    fn ending(&self, mut outcomes: HashMap<u32, TaskOutcome>) -> Ending {
-        Ending { outcomes: (0..self.tasks).map(|i| outcomes.remove(&i)).collect() }
+    fn ending(
+        &self,
+        mut outcomes: HashMap<u32, TaskOutcome>,
+        failed: &std::collections::BTreeMap<u32, String>,
+    ) -> Ending {
+        Ending {
+            outcomes: (0..self.tasks).map(|i| outcomes.remove(&i)).collect(),
+            failed: failed.clone(),
+        }
     }
 
     /// Waits for every task's verified result and returns them in task order; a task left

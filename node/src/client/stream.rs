@@ -213,6 +213,14 @@ pub enum JobEvent {
         /// The value or the work function's agreed error.
         outcome: TaskOutcome,
     },
+    /// A task failed on chain before its deadline, its price refunded: the pool gave it up
+    /// because its replicas disagreed up to the replica cap (a nondeterministic job).
+    Failed {
+        /// Its index.
+        index: u32,
+        /// Why, e.g. "replicas disagreed across 3 results".
+        reason: String,
+    },
     /// The pool's scheduler has not answered for a while (the stream goes on trying until the
     /// deal's final deadline).
     SchedulerUnreachable,

@@ -134,6 +134,9 @@ pub struct SchedulerSection {
     /// The score (in this pool owner's domain, on the Hub) a worker needs for its reports of a
     /// machine failure to count toward failing a task; fewer are only re-planned.
     pub min_failure_score: u64,
+    /// Replicas one task gets at most (BOINC's `max_total_results`): replicas that still
+    /// disagree at the cap fail the task at once, and its client is refunded.
+    pub replica_cap: u32,
     /// How long results stay fetchable by a deal's client after the deal ends, in seconds.
     pub result_retention_secs: u64,
     /// Only workers holding the pool owner's join credential may join
@@ -169,6 +172,7 @@ impl Default for SchedulerSection {
             max_concurrent_intakes: 2,
             max_pending_intakes: 32,
             min_failure_score: 1,
+            replica_cap: 8,
             result_retention_secs: 7 * 24 * 3600,
             private: false,
             deny_workers: Vec::new(),
@@ -510,6 +514,9 @@ impl NodeConfig {
             if value == 0 {
                 return bad(key, "must be at least 1");
             }
+        }
+        if !(1..=255).contains(&s.replica_cap) {
+            return bad("scheduler.replica_cap", "must be 1 to 255 replicas per task");
         }
         if s.order_ttl_secs < 60 {
             return bad("scheduler.order_ttl_secs", "must be at least 60 seconds");

@@ -537,8 +537,32 @@ impl Task {
         if now < from {
             return Err(Error::TooEarly { call: Call::Claim, from, now });
         }
-        // Winners still voting the consensus never revealed (its deadline is always past here):
-        // they forfeit as the winners a reopen rejected.
+        self.fail(withheld, score_of)
+    }
+
+    /// `claim()` by the pool owner before the final deadline, on a task taking votes (no
+    /// consensus stands): its replicas cannot agree. Settled as a claim.
+    pub fn handle_give_up(
+        &mut self,
+        now: u64,
+        caller: Address,
+        score_of: impl Fn(&Address) -> U256,
+    ) -> Result<Settlement, Error> {
+        self.observe(now);
+        self.check_owner(Call::Claim, caller)?;
+        if self.phase != Phase::Active {
+            return Err(self.wrong_status(Call::Claim));
+        }
+        self.fail(None, score_of)
+    }
+
+    /// A failed task's settlement: winners of a `withheld` consensus (they never revealed)
+    /// forfeit, as the winners a reopen rejected; the others get their stakes back.
+    fn fail(
+        &mut self,
+        withheld: Option<Consensus>,
+        score_of: impl Fn(&Address) -> U256,
+    ) -> Result<Settlement, Error> {
         let consensus = withheld.map(|c| c.hash);
         let is_withheld = |c: &Contribution| {
             c.status == ContributionStatus::Contributed && consensus == Some(c.hash)

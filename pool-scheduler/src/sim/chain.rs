@@ -160,6 +160,17 @@ impl Chain {
         Some(paid)
     }
 
+    /// The pool owner's claim of a task taking votes, before its deadline.
+    pub(crate) fn give_up(&mut self, now: u64, task: TaskId) -> bool {
+        let (owner, scores) = (self.owner, &self.scores);
+        let Some(t) = self.tasks.get_mut(&task) else { return false };
+        if t.handle_give_up(now, owner, |a| scores.get(a).copied().unwrap_or(U256::ZERO)).is_err() {
+            return false;
+        }
+        self.emit(now, ChainEvent::Claimed { task });
+        true
+    }
+
     pub(crate) fn claim(&mut self, now: u64, task: TaskId) -> bool {
         let scores = &self.scores;
         let Some(t) = self.tasks.get_mut(&task) else { return false };

@@ -213,6 +213,9 @@ impl World {
                         }
                     }
                     ChainCall::Reopen { task } => self.chain.reopen(self.now, task),
+                    ChainCall::GiveUp { task } => {
+                        self.chain.give_up(self.now, task);
+                    }
                 }
             }
         }

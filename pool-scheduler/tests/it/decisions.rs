@@ -496,3 +496,41 @@ fn a_task_waits_for_a_busy_light_worker_but_not_for_one_the_pool_lacks() {
     }
     assert!(!assigns(&h.start(Deal { time_ref: 10, ..deal(1, 10) })).is_empty());
 }
+
+#[test]
+fn replicas_that_disagree_up_to_the_cap_fail_the_task_at_once() {
+    let mut h =
+        Host::new(SchedulerConfig { max_replicas_per_task: 4, ..SchedulerConfig::default() });
+    for i in 1..=6 {
+        h.core.handle_worker_joined(0, w(i), caps(4, 1024, 1, 0), U256::ZERO);
+    }
+    let mut now = 1;
+    let mut ready = h.start(deal(1, 3));
+    let mut voted = 0u8;
+    let task = assigns(&ready)[0].1;
+    // Every replica answers something else (a nondeterministic job): no group ever wins.
+    while voted < 8 && !ready.chain.iter().any(|c| matches!(c, ChainCall::GiveUp { .. })) {
+        for (worker, task) in assigns(&ready) {
+            voted += 1;
+            let digest = ResultDigest::of(task, &[voted]);
+            let vote = ChainEvent::Contributed {
+                task,
+                worker,
+                hash: digest.vote(task),
+                seal: digest.seal(worker, task),
+                score: U256::ZERO,
+            };
+            now += 1;
+            h.chain(now, vote).unwrap();
+        }
+        ready = h.ready();
+    }
+    assert!(ready.chain.contains(&ChainCall::GiveUp { task }), "{ready:?}");
+    assert_eq!(h.core.replicas_of(&task).len(), 4, "no replica past the cap");
+    // Asked once per time reference; the claim on chain ends the task.
+    assert!(!h.ready().chain.iter().any(|c| matches!(c, ChainCall::GiveUp { .. })));
+    h.core.handle_tick(now + 101);
+    assert!(h.ready().chain.contains(&ChainCall::GiveUp { task }), "asked again");
+    h.chain(now + 102, ChainEvent::Claimed { task }).unwrap();
+    assert_eq!(h.core.task_status(&task), None);
+}

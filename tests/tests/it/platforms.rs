@@ -138,3 +138,73 @@ async fn a_task_s_replicas_stay_within_one_float_class() {
     );
     tracing::info!(?used, "tasks per float class");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_that_cannot_agree_fail_the_task_with_the_reason_and_a_refund() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Devnet::spawn(DevnetConfig { workers: 3, ..DevnetConfig::test() }).await.unwrap();
+    let (quorate_bin, evaluator) = binaries();
+    // Three replicas at most, and three workers whose every result is their own.
+    let mut pool =
+        Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 3, &["scheduler.replica_cap=3"])
+            .unwrap();
+    for worker in &mut pool.workers {
+        worker.env(quorate_node::adversary::ADVERSARY, "noisy");
+    }
+    pool.start().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let password = pool.files.password_file.display().to_string();
+    let provider: RootProvider = RootProvider::new_http(net.endpoint().parse().unwrap());
+    let client = net.account(Role::Client).unwrap().address;
+    let hub = Hub::new(net.deployment().hub, provider.clone());
+    let before = hub.freeBalanceOf(client).call().await.unwrap();
+
+    let started = std::time::Instant::now();
+    let out = pool
+        .command("client")
+        .args(["job", "submit"])
+        .arg(root.join("examples/squares/square.js"))
+        .arg(root.join("examples/squares/inputs.jsonl"))
+        // Trust 3: two fresh workers must agree on a task.
+        .args(["--trust", "3", "--max-price", "1", "--yes", "--pool", "1"])
+        .args(["--bootstrap", &pool.address, "--wallet", "client", "--password-file", &password])
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    // Failed at the cap, long before the deal's final deadline (100 s on DEV), with its reason.
+    assert!(started.elapsed() < std::time::Duration::from_secs(80), "{:?}", started.elapsed());
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    // As soon as the cap leaves no room for two equal votes: within it, two or three results.
+    for line in stdout.lines() {
+        let n: Option<u32> = line
+            .split("replicas disagreed across ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        assert!(n.is_some_and(|n| (2..=3).contains(&n)), "{line}\n{stderr}");
+    }
+    assert!(stderr.contains("refunded already"), "{stderr}");
+
+    // The client has every task's price back and each pool stake besides; nobody lost a stake.
+    let after = hub.freeBalanceOf(client).call().await.unwrap();
+    assert!(after > before, "refunded and compensated: {before} → {after}");
+    assert_eq!(hub.frozenBalanceOf(client).call().await.unwrap(), alloy::primitives::U256::ZERO);
+    let workers: std::collections::HashSet<Address> =
+        net.accounts().iter().filter(|x| x.role == Role::Worker).map(|x| x.address).collect();
+    let owner = net.account(Role::PoolOperator).unwrap().address;
+    let settled = quorate_e2e::invariants::Invariants::read(
+        &provider,
+        net.deployment().hub,
+        net.deployment().credit,
+        &workers,
+        owner,
+    )
+    .await
+    .unwrap();
+    assert!(settled.hold(), "credits conserved, no worker stake lost: {settled:?}");
+    // The dashboard says why.
+    let view = crate::common::operator_view(&pool).await;
+    assert_eq!(view["totals"]["failed"], 4, "{view:#}");
+}

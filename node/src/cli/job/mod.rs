@@ -252,11 +252,13 @@ async fn finalized_without_result(
 }
 
 /// Writes one result line per task in input order (a task left unfinished as `failed`, kind
-/// `unfinished`; one finalized whose result the pool no longer serves, kind `unavailable`), to
-/// `out` or standard output; exit code 1 when a task has no result.
+/// `unfinished`; one the pool failed on chain, kind `failed` with why; one finalized whose
+/// result the pool no longer serves, kind `unavailable`), to `out` or standard output; exit
+/// code 1 when a task has no result.
 fn write_results(
     outcomes: &[Option<TaskOutcome>],
     finalized: &std::collections::BTreeSet<usize>,
+    failed: &std::collections::BTreeMap<usize, String>,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
@@ -264,6 +266,13 @@ fn write_results(
     for (index, outcome) in outcomes.iter().enumerate() {
         let line = match outcome {
             Some(outcome) => result_line(index, &LocalOutcome::Agreed(outcome.clone())),
+            None if failed.contains_key(&index) => {
+                let gave_up = LocalOutcome::Failed {
+                    kind: "failed".into(),
+                    message: failed.get(&index).cloned().unwrap_or_default(),
+                };
+                result_line(index, &gave_up)
+            }
             None if finalized.contains(&index) => {
                 let unavailable = LocalOutcome::Failed {
                     kind: "unavailable".into(),
@@ -302,7 +311,15 @@ fn write_results(
             count(missing, "task")
         )?;
     }
-    if missing > 0 || !finalized.is_empty() {
+    if !failed.is_empty() {
+        writeln!(
+            std::io::stderr().lock(),
+            "{} failed on chain and {} refunded already.",
+            count(failed.len(), "task"),
+            if failed.len() == 1 { "was" } else { "were" }
+        )?;
+    }
+    if missing > 0 || !finalized.is_empty() || !failed.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

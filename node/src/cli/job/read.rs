@@ -107,6 +107,7 @@ pub(super) async fn results(args: &Args, results: &ResultsArgs) -> anyhow::Resul
     let client = client(&config, &results.bootstrap, &results.pick, &results.password).await?;
     let mut events = client.follow(deal);
     let mut outcomes = Vec::new();
+    let mut failed = std::collections::BTreeMap::new();
     let mut watch = None;
     while let Some(event) = events.next().await {
         let event = event?;
@@ -121,6 +122,9 @@ pub(super) async fn results(args: &Args, results: &ResultsArgs) -> anyhow::Resul
                     *slot = Some(outcome.clone());
                 }
             }
+            JobEvent::Failed { index, reason } => {
+                failed.insert(*index as usize, reason.clone());
+            }
             JobEvent::Finished { .. } => break,
             _ => {}
         }
@@ -132,7 +136,7 @@ pub(super) async fn results(args: &Args, results: &ResultsArgs) -> anyhow::Resul
         watch.finish();
     }
     let finalized = super::finalized_without_result(&client, Some(deal), &outcomes).await?;
-    write_results(&outcomes, &finalized, results.out.as_deref())
+    write_results(&outcomes, &finalized, &failed, results.out.as_deref())
 }
 
 pub(super) async fn list(args: &Args, list: &ListArgs) -> anyhow::Result<ExitCode> {

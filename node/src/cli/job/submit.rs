@@ -62,6 +62,7 @@ pub(super) async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<E
     let mut events = client.submit(job, terms);
     let mut watch = Watch::new(u32::try_from(tasks).unwrap_or(u32::MAX), submit.watch);
     let mut outcomes = vec![None; tasks];
+    let mut failed = std::collections::BTreeMap::new();
     let mut bought = None;
     while let Some(event) = events.next().await {
         let event = event?;
@@ -91,6 +92,10 @@ pub(super) async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<E
                     *slot = Some(outcome.clone());
                 }
             }
+            JobEvent::Failed { index, reason } => {
+                writeln!(err, "Task {index} failed: {reason}.")?;
+                failed.insert(*index as usize, reason.clone());
+            }
             JobEvent::Finished { .. } => break,
             _ => {}
         }
@@ -99,7 +104,7 @@ pub(super) async fn submit(args: &Args, submit: &SubmitArgs) -> anyhow::Result<E
     }
     watch.finish();
     let finalized = super::finalized_without_result(&client, bought, &outcomes).await?;
-    write_results(&outcomes, &finalized, submit.out.as_deref())
+    write_results(&outcomes, &finalized, &failed, submit.out.as_deref())
 }
 
 /// The client of a command: the wallet unlocked once, its chain connected, the network's

@@ -117,6 +117,7 @@ impl Service {
                 }
                 self.tasks.remove(&task);
                 self.revealed.remove(&task);
+                self.claimed.remove(&task);
                 batch.delete(&AWAITING, &task.0);
             }
             batch.delete(&DEALS_ENDED, &deal.0);

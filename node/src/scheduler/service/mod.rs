@@ -191,8 +191,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let (core_store, image) = CoreStore::load(state.store())?;
     let now = unix_now();
     let seed = u64::from_be_bytes(record.owner.0[..8].try_into().unwrap_or_default());
-    let (core, skipped) =
-        Scheduler::restore(SchedulerConfig::default(), record.owner, seed, &image, now)?;
+    let (core, skipped) = Scheduler::restore(
+        SchedulerConfig {
+            max_replicas_per_task: config.scheduler.replica_cap,
+            ..SchedulerConfig::default()
+        },
+        record.owner,
+        seed,
+        &image,
+        now,
+    )?;
     // The digests revealed before a restart, from the core's records: an upload after the
     // restart is checked against them as against those the follower shows from now on.
     let mut revealed: HashMap<TaskId, HashSet<ResultDigest>> = HashMap::new();
@@ -305,6 +313,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         drained: HashMap::new(),
         declared: HashMap::new(),
         platforms: HashMap::new(),
+        claimed: HashSet::new(),
         meters,
     };
     service.load()?;
@@ -441,6 +450,8 @@ struct Service {
     declared: HashMap<Address, WorkerCaps>,
     /// Platform classes as people read them, by class number.
     platforms: HashMap<u64, String>,
+    /// Tasks claimed (failed, refunded) since this start, for their clients' status.
+    claimed: HashSet<TaskId>,
     /// Gas and errors, for `/metrics`.
     meters: Arc<crate::scheduler::dashboard::Meters>,
 }
@@ -631,6 +642,9 @@ impl Service {
                 ChainEvent::Finalized { task } | ChainEvent::Claimed { task }
                     if self.tasks.contains_key(&task) =>
                 {
+                    if matches!(event, ChainEvent::Claimed { .. }) {
+                        self.claimed.insert(task);
+                    }
                     self.task_ended(task).await;
                 }
                 ChainEvent::ScoreChanged { worker, score } => {
@@ -748,5 +762,7 @@ pub(super) fn call_stage(call: &ChainCall, when: &str) -> &'static str {
         (ChainCall::Finalize { .. }, _) => "mined-finalize",
         (ChainCall::Reopen { .. }, "send") => "send-reopen",
         (ChainCall::Reopen { .. }, _) => "mined-reopen",
+        (ChainCall::GiveUp { .. }, "send") => "send-give-up",
+        (ChainCall::GiveUp { .. }, _) => "mined-give-up",
     }
 }

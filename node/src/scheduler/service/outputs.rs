@@ -25,6 +25,8 @@ impl Service {
             }
             .abi_encode(),
             ChainCall::Reopen { task } => Hub::reopenCall { taskId: task.0 }.abi_encode(),
+            // The pool owner's claim of a task whose replicas disagree: it fails at once.
+            ChainCall::GiveUp { task } => Hub::claimCall { taskId: task.0 }.abi_encode(),
         };
         let chain = self.chain.clone();
         let hub = self.pool.hub;

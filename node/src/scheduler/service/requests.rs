@@ -387,6 +387,7 @@ impl Service {
                 let phase = match (result, self.core.task_status(&task)) {
                     (Some(_), _) => TaskPhase::Completed,
                     (None, Some(status)) => phase_of(status),
+                    (None, None) if self.claimed.contains(&task) => TaskPhase::Failed,
                     (None, None) => TaskPhase::Waiting,
                 };
                 TaskEntry {
