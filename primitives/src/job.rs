@@ -17,7 +17,7 @@
 use crate::{B256, ContentHash, Error};
 
 /// The manifest format this code writes and reads.
-pub const MANIFEST_VERSION: u8 = 1;
+pub const MANIFEST_VERSION: u8 = 2;
 
 /// The first bytes of every encoded manifest.
 const MAGIC: &[u8; 4] = b"QJOB";
@@ -27,6 +27,12 @@ pub const MAX_TASKS: u32 = u32::MAX;
 
 /// The largest arguments text, in bytes: arguments travel in the manifest, inputs do not.
 pub const MAX_ARGS_BYTES: usize = 64 << 10;
+
+/// Most WebAssembly modules one job ships.
+pub const MAX_MODULES: usize = 16;
+
+/// Longest module name, bytes.
+pub const MAX_MODULE_NAME: usize = 64;
 
 /// The longest a task may run, in milliseconds (one hour).
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
@@ -104,6 +110,16 @@ impl JobLimits {
     }
 }
 
+/// A WebAssembly module a job ships as data: its name (the work function finds it as
+/// `modules[name]`, compiled once per job) and its bytes by content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Module {
+    /// `[A-Za-z0-9._-]`, 1 to [`MAX_MODULE_NAME`] bytes.
+    pub name: String,
+    /// BLAKE3 of its bytes.
+    pub hash: ContentHash,
+}
+
 /// A job: task `i` runs the work function on input `i` with the arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct JobManifest {
@@ -115,6 +131,8 @@ pub struct JobManifest {
     pub code: ContentHash,
     /// Extra arguments after the input, as a JSON array text (`[]` for none).
     pub args: String,
+    /// WebAssembly modules shipped with the job, by name, names unique.
+    pub modules: Vec<Module>,
     /// Each task's input (a JSON text), by content hash, in task order.
     pub inputs: Vec<ContentHash>,
     /// The client's random value making each submission its own job (as iExec's order salt):
@@ -136,6 +154,23 @@ impl JobManifest {
         }
         if self.args.len() > MAX_ARGS_BYTES {
             return refuse(format!("the arguments take at most {} KiB", MAX_ARGS_BYTES >> 10));
+        }
+        if self.modules.len() > MAX_MODULES {
+            return refuse(format!("a job ships at most {MAX_MODULES} WebAssembly modules"));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for module in &self.modules {
+            let name = &module.name;
+            let valid = (1..=MAX_MODULE_NAME).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid {
+                return refuse(format!(
+                    "module name {name:?}: 1 to {MAX_MODULE_NAME} letters, digits, '.', '_' or '-'"
+                ));
+            }
+            if !names.insert(name.as_str()) {
+                return refuse(format!("two modules are named {name:?}"));
+            }
         }
         self.limits.validate()
     }
@@ -160,6 +195,13 @@ impl JobManifest {
         // Both lengths fit in 32 bits: validate() checked them.
         out.extend_from_slice(&(self.args.len() as u32).to_be_bytes());
         out.extend_from_slice(self.args.as_bytes());
+        // At most MAX_MODULES, names of at most MAX_MODULE_NAME bytes: validate() checked.
+        out.push(self.modules.len() as u8);
+        for module in &self.modules {
+            out.push(module.name.len() as u8);
+            out.extend_from_slice(module.name.as_bytes());
+            out.extend_from_slice(module.hash.0.as_slice());
+        }
         out.extend_from_slice(&self.task_count().to_be_bytes());
         for input in &self.inputs {
             out.extend_from_slice(input.0.as_slice());
@@ -195,13 +237,24 @@ impl JobManifest {
         }
         let args = String::from_utf8(r.take(args_len)?.to_vec())
             .map_err(|_| malformed("arguments that are not UTF-8"))?;
+        let module_count = usize::from(r.u8()?);
+        if module_count > MAX_MODULES {
+            return Err(malformed("more modules than allowed"));
+        }
+        let mut modules = Vec::with_capacity(module_count);
+        for _ in 0..module_count {
+            let name_len = usize::from(r.u8()?);
+            let name = String::from_utf8(r.take(name_len)?.to_vec())
+                .map_err(|_| malformed("a module name that is not UTF-8"))?;
+            modules.push(Module { name, hash: r.hash()? });
+        }
         let count = r.u32()? as usize;
         // Each input takes 32 bytes: a count the bytes cannot hold is refused before allocating.
         if r.bytes.len() != count.saturating_mul(32) {
             return Err(malformed("an input count that does not match its hashes"));
         }
         let inputs = (0..count).map(|_| r.hash()).collect::<Result<Vec<_>, _>>()?;
-        let manifest = Self { evaluator, limits, code, args, inputs, salt };
+        let manifest = Self { evaluator, limits, code, args, modules, inputs, salt };
         manifest.validate()?;
         Ok(manifest)
     }

@@ -59,5 +59,5 @@ pub use authorization::TaskAuthorization;
 pub use content::{Outline, PIECE_LEN};
 pub use error::Error;
 pub use ids::{ContentHash, DealId, PoolId, TaskId};
-pub use job::{EvaluatorKind, JobHash, JobLimits, JobManifest, TaskOutcome};
+pub use job::{EvaluatorKind, JobHash, JobLimits, JobManifest, Module, TaskOutcome};
 pub use result::{ResultDigest, ResultHash, ResultSeal};

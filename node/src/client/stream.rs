@@ -323,6 +323,7 @@ impl Job {
                 args: "[]".into(),
                 limits: JobLimits::default(),
                 evaluator: EvaluatorKind::JavaScript,
+                modules: Vec::new(),
             },
             terms: Terms::default(),
             error: None,
@@ -331,6 +332,14 @@ impl Job {
 }
 
 impl JobBuilder {
+    /// Ships a WebAssembly module with the job: the work function finds it compiled as
+    /// `modules[name]`.
+    #[must_use]
+    pub fn module(mut self, name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        self.job.modules.push((name.into(), bytes));
+        self
+    }
+
     /// Adds a task with this input.
     #[must_use]
     pub fn input(mut self, input: &serde_json::Value) -> Self {

@@ -255,6 +255,9 @@ pub async fn submit(
     p2p.put_content_for(job.code.clone().into_bytes(), only_pool())
         .await
         .map_err(anyhow::Error::from)?;
+    for (_, bytes) in &job.modules {
+        p2p.put_content_for(bytes.clone(), only_pool()).await.map_err(anyhow::Error::from)?;
+    }
     for input in &job.inputs {
         p2p.put_content_for(input.clone().into_bytes(), only_pool())
             .await

@@ -90,7 +90,8 @@ pub fn run(
 ) -> Result<Vec<LocalOutcome>, JobError> {
     let manifest = job.manifest()?;
     let hash = manifest.hash().map_err(|e| JobError::Manifest(e.to_string()))?;
-    let code_hash = manifest.code;
+    // The code, after its modules' prelude when it ships any.
+    let (source, code_hash) = job.source();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -106,8 +107,9 @@ pub fn run(
         for _ in 0..threads {
             let (tx, next, stop, spawn) =
                 (tx.clone(), Arc::clone(&next), Arc::clone(&stop), spawn.clone());
+            let source = source.as_str();
             scope.spawn(move || {
-                sandbox_thread(job, hash, code_hash, now_ms, spawn, &next, &stop, &tx);
+                sandbox_thread(job, source, hash, code_hash, now_ms, spawn, &next, &stop, &tx);
             });
         }
         drop(tx);
@@ -142,6 +144,7 @@ pub fn run(
 #[allow(clippy::too_many_arguments, reason = "one thread's whole context, passed once")]
 fn sandbox_thread(
     job: &Job,
+    source: &str,
     hash: JobHash,
     code_hash: ContentHash,
     now_ms: u64,
@@ -160,7 +163,7 @@ fn sandbox_thread(
             return;
         }
     };
-    if let Err(e) = sandbox.load_job(code_hash, &job.code) {
+    if let Err(e) = sandbox.load_job(code_hash, source) {
         let _ = tx.send(Note::Fatal(JobError::Load(load_reason(e))));
         sandbox.shutdown();
         return;

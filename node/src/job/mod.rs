@@ -10,6 +10,7 @@
 
 pub mod inputs;
 pub mod local;
+pub mod modules;
 
 use std::path::Path;
 
@@ -70,6 +71,9 @@ pub struct Job {
     pub limits: JobLimits,
     /// What runs the tasks.
     pub evaluator: EvaluatorKind,
+    /// WebAssembly modules shipped with the job: name and bytes (`modules[name]` in the work
+    /// function).
+    pub modules: Vec<(String, Vec<u8>)>,
 }
 
 impl Job {
@@ -88,7 +92,29 @@ impl Job {
             args: "[]".into(),
             limits: JobLimits::default(),
             evaluator: EvaluatorKind::JavaScript,
+            modules: Vec::new(),
         })
+    }
+
+    /// Ships the WebAssembly module in `path` with the job, named by its file name.
+    pub fn with_module_file(mut self, path: &Path) -> Result<Self, JobError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path)
+            .map_err(|e| JobError::ReadCode { path: shown.clone(), reason: e.to_string() })?;
+        if !bytes.starts_with(b"\0asm") {
+            return Err(JobError::ReadCode {
+                path: shown,
+                reason: "not a WebAssembly module (no \\0asm header): give a .wasm file".into(),
+            });
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.modules.push((name, bytes));
+        Ok(self)
+    }
+
+    /// The source a sandbox loads (the code, after its modules' prelude) and its hash.
+    pub fn source(&self) -> (String, ContentHash) {
+        modules::bundle(&self.code, ContentHash::of(self.code.as_bytes()), &self.modules)
     }
 
     /// Sets the arguments, which must be a JSON array.
@@ -106,6 +132,14 @@ impl Job {
             limits: self.limits,
             code: ContentHash::of(self.code.as_bytes()),
             args: self.args.clone(),
+            modules: self
+                .modules
+                .iter()
+                .map(|(name, bytes)| quorate_primitives::Module {
+                    name: name.clone(),
+                    hash: ContentHash::of(bytes),
+                })
+                .collect(),
             inputs: self.inputs.iter().map(|i| ContentHash::of(i.as_bytes())).collect(),
             salt: Default::default(),
         };

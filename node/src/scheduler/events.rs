@@ -209,6 +209,7 @@ mod tests {
             limits: JobLimits { heap_mib: 1024, ..JobLimits::default() },
             code: ContentHash::of(b"x"),
             args: "[]".into(),
+            modules: Vec::new(),
             inputs: vec![ContentHash::of(b"1")],
             salt: Default::default(),
         };

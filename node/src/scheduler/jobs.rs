@@ -190,6 +190,13 @@ pub async fn intake(
     report(1);
     let code = get(manifest.code).await?;
     let mut bytes = (manifest_bytes.len() as u64).saturating_add(code.len() as u64);
+    // Its WebAssembly modules, fetched (hash-checked) and counted like the rest.
+    let mut modules = Vec::with_capacity(manifest.modules.len());
+    for module in &manifest.modules {
+        let blob = get(module.hash).await?;
+        bytes = bytes.saturating_add(blob.len() as u64);
+        modules.push((module.name.clone(), blob));
+    }
     report(2);
     let picked = sample::pick(manifest.inputs.len(), limits.samples, &mut sample::os_random);
     let mut samples = Vec::with_capacity(picked.len());
@@ -211,6 +218,9 @@ pub async fn intake(
     }
     let code =
         String::from_utf8(code).map_err(|_| "the work function is not UTF-8 text".to_owned())?;
-    sample::check(&limits.evaluator, &manifest, Arc::from(code), samples, job).await?;
+    // What the workers' sandboxes will load: the code after its modules' prelude.
+    let (source, source_hash) = crate::job::modules::bundle(&code, manifest.code, &modules);
+    sample::check(&limits.evaluator, &manifest, (source_hash, Arc::from(source)), samples, job)
+        .await?;
     Ok(manifest)
 }

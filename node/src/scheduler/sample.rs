@@ -60,7 +60,7 @@ pub fn os_random() -> u64 {
 pub async fn check(
     program: &Path,
     manifest: &JobManifest,
-    code: Arc<str>,
+    (code_hash, code): (ContentHash, Arc<str>),
     inputs: Vec<(usize, String)>,
     job: ContentHash,
 ) -> Result<(), String> {
@@ -96,7 +96,6 @@ pub async fn check(
     let runs = u32::try_from(specs.len().saturating_mul(2)).unwrap_or(u32::MAX);
     let per_run = Duration::from_millis(manifest.limits.timeout_ms).saturating_add(RUN_MARGIN);
     let deadline = per_run.saturating_mul(runs).saturating_add(RUN_MARGIN);
-    let code_hash = manifest.code;
     let webgpu = manifest.evaluator == quorate_primitives::EvaluatorKind::WebGpu;
     let pid = Arc::new(AtomicU32::new(0));
     let pid_seen = Arc::clone(&pid);

@@ -35,7 +35,9 @@ type JobSlot = Arc<Mutex<Option<Arc<Job>>>>;
 #[derive(Debug)]
 struct Job {
     manifest: JobManifest,
+    /// What the sandbox loads: the code, after its modules' prelude when it ships any.
     code: Arc<str>,
+    code_hash: ContentHash,
 }
 
 /// Runs tasks: shared by every task's run (cheap to clone behind an `Arc`).
@@ -162,7 +164,7 @@ impl Runner {
                 ..Limits::default()
             },
         };
-        Ok((m.code, Arc::clone(&job.code), spec, m.evaluator == EvaluatorKind::WebGpu))
+        Ok((job.code_hash, Arc::clone(&job.code), spec, m.evaluator == EvaluatorKind::WebGpu))
     }
 
     /// Queues the task on a sandbox and waits for its outcome.
@@ -224,7 +226,9 @@ impl Runner {
         };
         let manifest = JobManifest::decode(&data.manifest)
             .map_err(|e| failed("bad_job", format!("the job's manifest does not decode: {e}")))?;
-        let job = Arc::new(Job { manifest, code: Arc::from(data.code) });
+        let (source, code_hash) =
+            crate::job::modules::bundle(&data.code, manifest.code, &data.modules);
+        let job = Arc::new(Job { manifest, code: Arc::from(source), code_hash });
         *slot = Some(Arc::clone(&job));
         Ok(job)
     }
@@ -241,7 +245,12 @@ impl Runner {
         let code = self.get(scheduler, decoded.code, "work function").await?;
         let code = String::from_utf8(code)
             .map_err(|_| failed("bad_job", "the work function is not UTF-8 text"))?;
-        Ok(JobData { manifest: manifest.into(), code })
+        let mut modules = Vec::with_capacity(decoded.modules.len());
+        for module in &decoded.modules {
+            let bytes = self.get(scheduler, module.hash, "WebAssembly module").await?;
+            modules.push((module.name.clone(), bytes));
+        }
+        Ok(JobData { manifest: manifest.into(), code, modules })
     }
 
     /// The input's bytes, which must be one of the manifest's inputs.

@@ -38,6 +38,9 @@ pub struct JobData {
     pub manifest: alloy::primitives::Bytes,
     /// The work function's source (its BLAKE3 hash is the manifest's code hash).
     pub code: String,
+    /// The job's WebAssembly modules, by name, as the manifest lists them.
+    #[serde(default)]
+    pub modules: Vec<(String, Vec<u8>)>,
 }
 
 /// The open store of a worker's data directory. Cheap to clone.
@@ -175,7 +178,11 @@ mod tests {
             store
                 .apply_chain(std::slice::from_ref(&b), &[a.assignment.task], Cursor::at(7))
                 .unwrap();
-            let data = JobData { manifest: vec![1, 2].into(), code: "(x) => x".into() };
+            let data = JobData {
+                manifest: vec![1, 2].into(),
+                code: "(x) => x".into(),
+                modules: Vec::new(),
+            };
             store.put_job(b.assignment.job, &data).unwrap();
             store.put_job(a.assignment.job, &data).unwrap();
             assert_eq!(store.prune_jobs(&[b.assignment.job]).unwrap(), 1);

@@ -262,6 +262,7 @@ fn doubling_job() -> Job {
         args: "[]".into(),
         limits: JobLimits::default(),
         evaluator: EvaluatorKind::JavaScript,
+        modules: Vec::new(),
     }
 }
 

@@ -131,6 +131,7 @@ async fn a_killed_worker_finishes_what_its_store_owes_and_a_stopped_one_drains()
         limits: JobLimits { timeout_ms: 60_000, heap_mib: 256, result_bytes: 1 << 20 },
         code: ContentHash::of(CODE.as_bytes()),
         args: "[]".into(),
+        modules: Vec::new(),
         inputs: INPUTS.iter().map(|i| ContentHash::of(i.as_bytes())).collect(),
         salt: Default::default(),
     };

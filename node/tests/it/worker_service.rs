@@ -318,6 +318,7 @@ async fn two_workers_join_run_vote_reveal_by_themselves_and_upload() {
         limits: JobLimits { timeout_ms: 3_000, heap_mib: 256, result_bytes: 1 << 20 },
         code: ContentHash::of(CODE.as_bytes()),
         args: "[]".into(),
+        modules: Vec::new(),
         inputs: INPUTS.iter().map(|i| ContentHash::of(i.as_bytes())).collect(),
         salt: Default::default(),
     };

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use quorate_primitives::{
-    ContentHash, EvaluatorKind, JobLimits, JobManifest, TaskOutcome,
+    ContentHash, EvaluatorKind, JobLimits, JobManifest, Module, TaskOutcome,
     job::{MANIFEST_VERSION, MAX_ARGS_BYTES},
 };
 
@@ -13,6 +13,7 @@ fn manifest(inputs: usize) -> JobManifest {
         limits: JobLimits::default(),
         code: ContentHash::of(b"(x) => x * 2"),
         args: "[1,\"two\"]".into(),
+        modules: Vec::new(),
         inputs: (0..inputs).map(|i| ContentHash::of(i.to_string().as_bytes())).collect(),
         salt: Default::default(),
     }
@@ -42,6 +43,10 @@ fn every_field_moves_the_hash() {
         JobManifest { salt: quorate_primitives::B256::repeat_byte(1), ..base.clone() },
         JobManifest { args: "[]".into(), ..base.clone() },
         JobManifest { inputs: base.inputs.iter().rev().copied().collect(), ..base.clone() },
+        JobManifest {
+            modules: vec![Module { name: "k.wasm".into(), hash: ContentHash::of(b"k") }],
+            ..base.clone()
+        },
         manifest(3),
     ];
     for m in changed {
@@ -58,6 +63,24 @@ fn manifests_that_cannot_run_are_refused() {
         JobManifest { limits: JobLimits { heap_mib: 8, ..JobLimits::default() }, ..manifest(1) },
         JobManifest {
             limits: JobLimits { result_bytes: 0, ..JobLimits::default() },
+            ..manifest(1)
+        },
+        // Modules: too many, a bad name, a name twice.
+        JobManifest {
+            modules: (0..17u8)
+                .map(|i| Module { name: format!("m{i}"), hash: ContentHash::of(&[i]) })
+                .collect(),
+            ..manifest(1)
+        },
+        JobManifest {
+            modules: vec![Module { name: "../k".into(), hash: ContentHash::of(b"k") }],
+            ..manifest(1)
+        },
+        JobManifest {
+            modules: vec![
+                Module { name: "k".into(), hash: ContentHash::of(b"k") },
+                Module { name: "k".into(), hash: ContentHash::of(b"l") },
+            ],
             ..manifest(1)
         },
     ];
@@ -120,12 +143,16 @@ proptest! {
         heap_mib in 16u32..=16384,
         result_bytes in 1u32..=(256 << 20),
         gpu in any::<bool>(),
+        modules in 0u8..=16,
     ) {
         let m = JobManifest {
             evaluator: if gpu { EvaluatorKind::WebGpu } else { EvaluatorKind::JavaScript },
             limits: JobLimits { timeout_ms, heap_mib, result_bytes },
             code: ContentHash::of(&args.as_bytes()[..args.len().min(3)]),
             args,
+            modules: (0..modules)
+                .map(|i| Module { name: format!("m{i}.wasm"), hash: ContentHash::of(&[i]) })
+                .collect(),
             inputs: inputs.into_iter().map(|b| ContentHash(b.into())).collect(),
             salt: Default::default(),
         };

@@ -87,6 +87,69 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
     );
 }
 
+#[test]
+fn the_collatz_kernel_is_its_wat_assembled() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/collatz");
+    let assembled = wat::parse_file(dir.join("kernel.wat")).unwrap();
+    if std::env::var_os("QUORATE_UPDATE_WASM").is_some_and(|v| v == "1") {
+        std::fs::write(dir.join("kernel.wasm"), &assembled).unwrap();
+    }
+    let checked_in = std::fs::read(dir.join("kernel.wasm")).unwrap();
+    assert!(
+        checked_in == assembled,
+        "kernel.wasm is not kernel.wat: QUORATE_UPDATE_WASM=1 writes it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webassembly_job_shipping_its_module_agrees_with_run_local() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let example = root.join("examples/collatz");
+    let (code, inputs, kernel) =
+        (example.join("collatz.js"), example.join("inputs.jsonl"), example.join("kernel.wasm"));
+    let (quorate_bin, evaluator) = binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let net = Devnet::spawn(DevnetConfig { workers: 2, ..DevnetConfig::test() }).await.unwrap();
+    let mut pool = Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 2, &[]).unwrap();
+    let local = pool
+        .command("local")
+        .args(["job", "run-local"])
+        .args([&code, &inputs])
+        .arg("--wasm")
+        .arg(&kernel)
+        .output()
+        .unwrap();
+    assert!(local.status.success(), "run-local: {}", String::from_utf8_lossy(&local.stderr));
+    let expected = String::from_utf8(local.stdout).unwrap();
+    assert_eq!(expected.lines().count(), 8);
+    // The longest run below 1,600,001 (a known figure: 1,501,353 takes 530 steps).
+    assert!(
+        expected.contains("\"at\":1501353") && expected.contains("\"longest\":530"),
+        "{expected}"
+    );
+
+    pool.start().unwrap();
+    let password = pool.files.password_file.display().to_string();
+    let submitted = pool
+        .command("client")
+        .args(["job", "submit"])
+        .args([&code, &inputs])
+        .arg("--wasm")
+        .arg(&kernel)
+        .args(["--trust", "3", "--max-price", "1", "--yes", "--pool", "1"])
+        .args(["--bootstrap", &pool.address, "--wallet", "client", "--password-file", &password])
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&submitted.stderr),
+        pool.logs_tail(30)
+    );
+    let got = String::from_utf8(submitted.stdout).unwrap();
+    assert_eq!(sorted(&got), sorted(&expected), "the pool's results are run-local's");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_s_replicas_stay_within_one_float_class() {
     let dir = tempfile::tempdir().unwrap();

@@ -105,6 +105,7 @@ async fn a_client_offers_a_job_and_only_the_scheduler_may_fetch_its_manifest() {
         limits: JobLimits::default(),
         code: ContentHash::of(b"(x) => x * 2"),
         args: "[]".into(),
+        modules: Vec::new(),
         inputs: (0..3u8).map(|i| ContentHash::of(&[i])).collect(),
         salt: Default::default(),
     };

@@ -151,12 +151,19 @@ pub(super) struct JobArgs {
     /// The tasks use `gpu.compute` (WebGPU compute shaders).
     #[arg(long)]
     gpu: bool,
+    /// A WebAssembly module to ship with the job (repeatable): the work function finds it,
+    /// compiled, as `modules["<file name>"]`.
+    #[arg(long, value_name = "FILE")]
+    wasm: Vec<PathBuf>,
 }
 
 impl JobArgs {
     /// The job these arguments describe.
     fn job(&self) -> anyhow::Result<Job> {
         let mut job = Job::from_files(&self.code, &self.inputs)?.with_args(&self.args)?;
+        for module in &self.wasm {
+            job = job.with_module_file(module)?;
+        }
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             anyhow::bail!("--timeout {} is not a positive number of seconds", self.timeout);
         }

@@ -62,11 +62,12 @@ impl Service {
             .map_or(0, JobManifest::task_count)
     }
 
-    /// The blobs of a job: its manifest, code and inputs.
+    /// The blobs of a job: its manifest, code, modules and inputs.
     fn job_blobs(&self, job: ContentHash) -> Vec<ContentHash> {
         let mut blobs = vec![job];
         if let Some(manifest) = self.manifests.get(&job) {
             blobs.push(manifest.code);
+            blobs.extend(manifest.modules.iter().map(|m| m.hash));
             blobs.extend(manifest.inputs.iter().copied());
         }
         blobs

@@ -112,7 +112,8 @@ impl Service {
             .inputs
             .get(usize::try_from(index).unwrap_or(usize::MAX))
             .context("the task's index is past the job's inputs")?;
-        for hash in [job, manifest.code] {
+        let modules = manifest.modules.iter().map(|m| m.hash);
+        for hash in [job, manifest.code].into_iter().chain(modules) {
             self.serve(hash).await?;
             self.p2p.grant(hash, worker).await?;
         }

@@ -244,6 +244,7 @@ fn job(code: &str, inputs: &[&str], args: &str) -> Job {
         args: args.into(),
         limits: JobLimits::default(),
         evaluator: EvaluatorKind::JavaScript,
+        modules: Vec::new(),
     }
 }
 
