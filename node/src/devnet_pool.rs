@@ -77,6 +77,10 @@ pub struct Options {
     /// orders: the devnet's 0 is DEV, 10-s time reference, a deal's final deadline 100 s after
     /// it starts; 1 is DEV-LONG, 60 s).
     pub scheduler: crate::config::SchedulerSection,
+    /// Offer WebGPU (`worker.gpu`): every sandbox opens a GPU (lavapipe without one).
+    pub gpu: bool,
+    /// WebGPU tasks at once per worker (`worker.gpu_slots`).
+    pub gpu_slots: usize,
 }
 
 impl Options {
@@ -87,6 +91,8 @@ impl Options {
             program,
             pipeline: DEVNET_PIPELINE,
             scheduler: crate::config::SchedulerSection::default(),
+            gpu: false,
+            gpu_slots: 1,
         }
     }
 }
@@ -108,7 +114,7 @@ pub async fn start(
 
 /// As [`start`], with every option.
 pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::Result<DevnetPool> {
-    let Options { sandboxes, program, pipeline, scheduler } = options;
+    let Options { sandboxes, program, pipeline, scheduler, gpu, gpu_slots } = options;
     let mut base = node_config(net, dir);
     base.evaluator.program = program;
     base.scheduler = scheduler;
@@ -163,8 +169,8 @@ pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::R
                 sandboxes: sandboxes.max(1),
                 nice: 10,
                 task_memory_mib: 1024,
-                gpu: false,
-                gpu_slots: 1,
+                gpu,
+                gpu_slots,
             },
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
             bootstrap: vec![scheduler.clone()],

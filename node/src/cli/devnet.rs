@@ -51,6 +51,11 @@ pub(super) struct DevnetArgs {
 pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<ExitCode> {
     let config = args.node_config()?;
     config.validate()?;
+    // The pool's roles log on stderr only when asked (`QUORATE_LOG=quorate=info`): a devnet's
+    // terminal is for its own lines.
+    if std::env::var_os("QUORATE_LOG").is_some() {
+        args.init_logs();
+    }
     let dir = devnet.dir.clone().unwrap_or_else(|| config.node.data_dir.join("devnet"));
     let qcr = |text: &str, what: &str| {
         parse_ether(text).map_err(|_| {
@@ -115,6 +120,9 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
         let mut options =
             crate::devnet_pool::Options::new(devnet.sandboxes, config.evaluator.program());
         options.scheduler = config.scheduler.clone();
+        // And the [worker] settings of GPUs: `--set worker.gpu=true`.
+        options.gpu = config.worker.gpu;
+        options.gpu_slots = usize::try_from(config.worker.gpu_slots).unwrap_or(1);
         let pool = crate::devnet_pool::start_with(&net, &dir, options).await?;
         crate::devnet_pool::point_config_at(&net, &dir, pool.pool, &pool.scheduler)?;
         writeln!(out, "  pool       {} (owner: operator), its scheduler at", pool.pool.0)?;
