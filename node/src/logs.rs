@@ -32,14 +32,7 @@ pub enum LogFormat {
 /// Starts logging to stderr: the node's own events at info, its libraries' warnings, or what
 /// `QUORATE_LOG` asks (`quorate::worker=debug,quorate=info,warn`). A second call does nothing.
 pub fn init(format: LogFormat) {
-    let filter = std::env::var("QUORATE_LOG")
-        .ok()
-        .and_then(|text| text.parse::<Targets>().ok())
-        .unwrap_or_else(|| {
-            Targets::new()
-                .with_target("quorate", tracing::Level::INFO)
-                .with_default(tracing::Level::WARN)
-        });
+    let filter = filter();
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Human => registry
@@ -53,20 +46,24 @@ pub fn init(format: LogFormat) {
 /// otherwise: for a terminal dashboard that owns the screen.
 pub fn init_to_file(path: &std::path::Path) -> std::io::Result<()> {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    let filter = std::env::var("QUORATE_LOG")
-        .ok()
-        .and_then(|text| text.parse::<Targets>().ok())
-        .unwrap_or_else(|| {
-            Targets::new()
-                .with_target("quorate", tracing::Level::INFO)
-                .with_default(tracing::Level::WARN)
-        });
+    let filter = filter();
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::sync::Mutex::new(file))
         .with_ansi(false)
         .with_target(false);
     let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
     Ok(())
+}
+
+/// `QUORATE_LOG`'s targets, else the node's own events at info and its libraries' warnings.
+fn filter() -> Targets {
+    std::env::var("QUORATE_LOG").ok().and_then(|text| text.parse::<Targets>().ok()).unwrap_or_else(
+        || {
+            Targets::new()
+                .with_target("quorate", tracing::Level::INFO)
+                .with_default(tracing::Level::WARN)
+        },
+    )
 }
 
 /// Writes each event as one JSON object on stderr.

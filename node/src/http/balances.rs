@@ -28,6 +28,25 @@ pub struct Balances {
     pub error: Option<String>,
 }
 
+impl Balances {
+    /// Adds them to a scrape as `quorate_balance_credits{account}`, for `whose` (the help text).
+    pub fn metrics(&self, e: &mut super::metrics::Exposition, whose: &str) {
+        use super::metrics::{Kind, credits};
+        let name = "quorate_balance_credits";
+        e.family(name, Kind::Gauge, &format!("The {whose}'s balances, in credits (QCR) or ether."));
+        for (account, value) in [
+            ("wallet", &self.wallet),
+            ("hub_free", &self.hub_free),
+            ("hub_frozen", &self.hub_frozen),
+            ("eth", &self.eth),
+        ] {
+            if let Ok(wei) = value.parse::<alloy::primitives::U256>() {
+                e.sample(name, &[("account", account)], credits(wei));
+            }
+        }
+    }
+}
+
 /// Reads `account`'s balances into `out` every [`EVERY`], until `out` has no reader.
 pub async fn follow(
     provider: RootProvider,

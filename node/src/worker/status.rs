@@ -228,22 +228,7 @@ impl WorkerStatus {
         for (kind, n) in &c.errors {
             e.sample("quorate_errors_total", &[("kind", kind)], n);
         }
-        let b = &self.balances;
-        e.family(
-            "quorate_balance_credits",
-            Kind::Gauge,
-            "The worker's balances, in credits (QCR) or ether.",
-        );
-        for (account, value) in [
-            ("wallet", &b.wallet),
-            ("hub_free", &b.hub_free),
-            ("hub_frozen", &b.hub_frozen),
-            ("eth", &b.eth),
-        ] {
-            if let Ok(wei) = value.parse::<U256>() {
-                e.sample("quorate_balance_credits", &[("account", account)], credits(wei));
-            }
-        }
+        self.balances.metrics(&mut e, "worker");
         e.finish()
     }
 }

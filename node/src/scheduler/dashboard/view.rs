@@ -352,22 +352,7 @@ impl PoolView {
         for (kind, n) in meters.errors() {
             e.sample("quorate_errors_total", &[("kind", kind)], n);
         }
-        let b = &self.balances;
-        e.family(
-            "quorate_balance_credits",
-            Kind::Gauge,
-            "The operator's balances, in credits (QCR) or ether.",
-        );
-        for (account, value) in [
-            ("wallet", &b.wallet),
-            ("hub_free", &b.hub_free),
-            ("hub_frozen", &b.hub_frozen),
-            ("eth", &b.eth),
-        ] {
-            if let Ok(wei) = value.parse::<U256>() {
-                e.sample("quorate_balance_credits", &[("account", account)], credits(wei));
-            }
-        }
+        self.balances.metrics(&mut e, "operator");
         let earned = self.earned.parse::<U256>().unwrap_or_default();
         e.single(
             "quorate_scheduler_earned_credits",
