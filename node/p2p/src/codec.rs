@@ -83,6 +83,14 @@ impl Writer {
         self.bytes(field, v.as_bytes(), max);
     }
 
+    /// An option tag, then the string when there is one.
+    pub(crate) fn opt_string(&mut self, field: &'static str, v: Option<&str>, max: usize) {
+        self.bool(v.is_some());
+        if let Some(v) = v {
+            self.string(field, v, max);
+        }
+    }
+
     /// A list count of at most `max` items (`max` ≤ `u16::MAX`).
     pub(crate) fn count(&mut self, field: &'static str, n: usize, max: usize) {
         if self.check(field, n, max.min(usize::from(u16::MAX))) {
@@ -170,6 +178,15 @@ impl<'a> Reader<'a> {
     /// An option tag: `Ok(true)` when a value follows.
     pub(crate) fn option(&mut self, field: &'static str) -> Result<bool, Error> {
         self.bool(field)
+    }
+
+    /// An option tag, then the string when there is one.
+    pub(crate) fn opt_string(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<Option<String>, Error> {
+        if self.option(field)? { self.string(field, max).map(Some) } else { Ok(None) }
     }
 
     /// A list count of at most `max` items.

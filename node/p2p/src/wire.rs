@@ -1066,20 +1066,8 @@ impl Message {
                 w.u16(c.slots);
                 w.u32(c.memory_mib);
                 w.u8(c.evaluators);
-                match &c.gpu_class {
-                    None => w.bool(false),
-                    Some(class) => {
-                        w.bool(true);
-                        w.string("capabilities.gpu_class", class, MAX_GPU_CLASS);
-                    }
-                }
-                match &c.float_probe {
-                    None => w.bool(false),
-                    Some(probe) => {
-                        w.bool(true);
-                        w.string("capabilities.float_probe", probe, MAX_FLOAT_PROBE);
-                    }
-                }
+                w.opt_string("capabilities.gpu_class", c.gpu_class.as_deref(), MAX_GPU_CLASS);
+                w.opt_string("capabilities.float_probe", c.float_probe.as_deref(), MAX_FLOAT_PROBE);
                 match &m.credential {
                     None => w.bool(false),
                     Some(credential) => {
@@ -1308,16 +1296,8 @@ impl Message {
                         tag: evaluators,
                     });
                 }
-                let gpu_class = if r.option("capabilities.gpu_class")? {
-                    Some(r.string("capabilities.gpu_class", MAX_GPU_CLASS)?)
-                } else {
-                    None
-                };
-                let float_probe = if r.option("capabilities.float_probe")? {
-                    Some(r.string("capabilities.float_probe", MAX_FLOAT_PROBE)?)
-                } else {
-                    None
-                };
+                let gpu_class = r.opt_string("capabilities.gpu_class", MAX_GPU_CLASS)?;
+                let float_probe = r.opt_string("capabilities.float_probe", MAX_FLOAT_PROBE)?;
                 let credential =
                     if r.option("credential")? { Some(JoinCredential::decode(r)?) } else { None };
                 Self::JoinRequest(JoinRequest {

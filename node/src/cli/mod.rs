@@ -96,7 +96,7 @@ impl Args {
 }
 
 /// Parses libp2p addresses given as `what` (a flag or a key), each refusal one sentence.
-pub(super) fn multiaddrs(
+pub(crate) fn multiaddrs(
     what: &str,
     texts: &[String],
 ) -> anyhow::Result<Vec<quorate_p2p::Multiaddr>> {

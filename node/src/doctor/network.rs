@@ -106,15 +106,9 @@ pub async fn pool(config: &NodeConfig, pool: u64) -> Vec<Check> {
     };
     let texts: Vec<String> =
         [config.worker.bootstrap.as_slice(), config.client.bootstrap.as_slice()].concat();
-    let parsed: Result<Vec<quorate_p2p::Multiaddr>, String> = texts
-        .iter()
-        .map(|t| {
-            t.parse().map_err(|e| {
-                format!("{t:?} in the bootstrap addresses is not a libp2p address: {e}")
-            })
-        })
-        .collect();
-    let bootstrap = match parsed {
+    let bootstrap = match crate::cli::multiaddrs("worker.bootstrap / client.bootstrap", &texts)
+        .map_err(|e| e.to_string())
+    {
         Ok(addrs) if !addrs.is_empty() => addrs,
         Ok(_) => {
             checks.push(Check::new(

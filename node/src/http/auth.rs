@@ -405,7 +405,7 @@ pub async fn login_to(
         .send()
         .await
         .map_err(unreachable)?;
-    let challenge: Challenge = json_or_error(answer).await?;
+    let challenge: Challenge = super::json_or_error(answer).await?;
     let domain = &challenge.typed_data["domain"];
     let (Some(chain_id), Some(hub)) = (
         domain["chainId"].as_u64(),
@@ -443,27 +443,7 @@ pub async fn login_to(
         .send()
         .await
         .map_err(unreachable)?;
-    json_or_error(answer).await
-}
-
-/// The JSON of a successful answer, or the server's `error` sentence.
-pub async fn json_or_error<T: serde::de::DeserializeOwned>(
-    answer: reqwest::Response,
-) -> anyhow::Result<T> {
-    let status = answer.status();
-    let body = answer.bytes().await.map_err(|e| anyhow::anyhow!("the answer broke off: {e}"))?;
-    if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|e| {
-            anyhow::anyhow!(
-                "the answer is not what was expected ({e}): is the URL a Quorate server?"
-            )
-        });
-    }
-    let error = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    anyhow::bail!("{error}")
+    super::json_or_error(answer).await
 }
 
 #[cfg(test)]

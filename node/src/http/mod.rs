@@ -307,6 +307,26 @@ fn pem_error(path: &Path, what: &str, e: &rustls::pki_types::pem::Error) -> anyh
     anyhow::anyhow!("cannot read the TLS {what} from {}: {e}; give a PEM file", path.display())
 }
 
+/// The JSON of a successful answer, or the server's `error` sentence.
+pub async fn json_or_error<T: serde::de::DeserializeOwned>(
+    answer: reqwest::Response,
+) -> anyhow::Result<T> {
+    let status = answer.status();
+    let body = answer.bytes().await.map_err(|e| anyhow::anyhow!("the answer broke off: {e}"))?;
+    if status.is_success() {
+        return serde_json::from_slice(&body).map_err(|e| {
+            anyhow::anyhow!(
+                "the answer is not what was expected ({e}): is the URL a Quorate server?"
+            )
+        });
+    }
+    let error = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    anyhow::bail!("{error}")
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

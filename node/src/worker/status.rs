@@ -299,7 +299,7 @@ pub async fn read(store_dir: &std::path::Path, configured: &str) -> anyhow::Resu
     let answer = client.get(format!("{url}/status")).send().await.map_err(|e| {
         anyhow::anyhow!("no worker answers at {url} ({e}): is `quorate worker run` running with this data directory?")
     })?;
-    crate::http::auth::json_or_error(answer).await
+    crate::http::json_or_error(answer).await
 }
 
 impl super::service::Service {
@@ -337,7 +337,7 @@ impl super::service::Service {
     /// Publishes the status (every tick).
     pub(super) fn publish_status(&mut self) {
         let now = Instant::now();
-        let held: Vec<TaskId> = self.tasks.keys().copied().collect();
+        let held: std::collections::HashSet<TaskId> = self.tasks.keys().copied().collect();
         self.meter.since.retain(|t, _| held.contains(t));
         self.meter.progress.retain(|t, _| held.contains(t));
         let mut tasks: Vec<TaskRow> = self

@@ -3,7 +3,7 @@
 //! line reaches consensus with the results `run-local` gives; workers of two float-probe classes
 //! (forced, as two kinds of GPU would differ) never share a task.
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, ffi::OsStr, path::Path, process::Output};
 
 use alloy::{
     primitives::Address,
@@ -25,6 +25,35 @@ fn sorted(text: &str) -> Vec<String> {
     lines
 }
 
+/// `quorate job run-local` of `job` (the code, the inputs, then flags).
+fn run_local(pool: &Pool, job: &[&OsStr]) -> Output {
+    pool.command("local").args(["job", "run-local"]).args(job).output().unwrap()
+}
+
+/// `quorate job submit` of `job` to pool 1 at `trust`, from the devnet's client.
+fn submit(pool: &Pool, job: &[&OsStr], trust: u32) -> Output {
+    let password = pool.files.password_file.display().to_string();
+    pool.command("client")
+        .args(["job", "submit"])
+        .args(job)
+        .args(["--trust", &trust.to_string(), "--max-price", "1", "--yes", "--pool", "1"])
+        .args(["--bootstrap", &pool.address, "--wallet", "client", "--password-file", &password])
+        .output()
+        .unwrap()
+}
+
+/// The submission succeeded and gave `expected`'s lines.
+fn assert_results(pool: &Pool, submitted: Output, expected: &str) {
+    assert!(
+        submitted.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&submitted.stderr),
+        pool.logs_tail(30)
+    );
+    let got = String::from_utf8(submitted.stdout).unwrap();
+    assert_eq!(sorted(&got), sorted(expected), "the pool's results are run-local's");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -37,13 +66,8 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
         Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 2, &["worker.gpu=true"]).unwrap();
 
     // The reference: the same job on this machine.
-    let local = pool
-        .command("local")
-        .args(["job", "run-local"])
-        .args([&code, &inputs])
-        .arg("--gpu")
-        .output()
-        .unwrap();
+    let job = [code.as_os_str(), inputs.as_os_str(), OsStr::new("--gpu")];
+    let local = run_local(&pool, &job);
     let stderr = String::from_utf8_lossy(&local.stderr);
     if !local.status.success() && stderr.contains("no GPU") {
         tracing::warn!("skipped: no GPU adapter here (install mesa-vulkan-drivers for lavapipe)");
@@ -54,23 +78,7 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
     assert_eq!(expected.lines().count(), 8);
 
     pool.start().unwrap();
-    let password = pool.files.password_file.display().to_string();
-    let submitted = pool
-        .command("client")
-        .args(["job", "submit"])
-        .args([&code, &inputs])
-        .args(["--gpu", "--trust", "2", "--max-price", "1", "--yes", "--pool", "1"])
-        .args(["--bootstrap", &pool.address, "--wallet", "client", "--password-file", &password])
-        .output()
-        .unwrap();
-    assert!(
-        submitted.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&submitted.stderr),
-        pool.logs_tail(30)
-    );
-    let got = String::from_utf8(submitted.stdout).unwrap();
-    assert_eq!(sorted(&got), sorted(&expected), "the pool's results are run-local's");
+    assert_results(&pool, submit(&pool, &job, 2), &expected);
 
     // Both workers voted (trust 2 on fresh workers), on one GPU class.
     let view = crate::common::operator_view(&pool).await;
@@ -111,14 +119,8 @@ async fn a_webassembly_job_shipping_its_module_agrees_with_run_local() {
     let dir = tempfile::tempdir().unwrap();
     let net = Devnet::spawn(DevnetConfig { workers: 2, ..DevnetConfig::test() }).await.unwrap();
     let mut pool = Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 2, &[]).unwrap();
-    let local = pool
-        .command("local")
-        .args(["job", "run-local"])
-        .args([&code, &inputs])
-        .arg("--wasm")
-        .arg(&kernel)
-        .output()
-        .unwrap();
+    let job = [code.as_os_str(), inputs.as_os_str(), OsStr::new("--wasm"), kernel.as_os_str()];
+    let local = run_local(&pool, &job);
     assert!(local.status.success(), "run-local: {}", String::from_utf8_lossy(&local.stderr));
     let expected = String::from_utf8(local.stdout).unwrap();
     assert_eq!(expected.lines().count(), 8);
@@ -129,25 +131,7 @@ async fn a_webassembly_job_shipping_its_module_agrees_with_run_local() {
     );
 
     pool.start().unwrap();
-    let password = pool.files.password_file.display().to_string();
-    let submitted = pool
-        .command("client")
-        .args(["job", "submit"])
-        .args([&code, &inputs])
-        .arg("--wasm")
-        .arg(&kernel)
-        .args(["--trust", "3", "--max-price", "1", "--yes", "--pool", "1"])
-        .args(["--bootstrap", &pool.address, "--wallet", "client", "--password-file", &password])
-        .output()
-        .unwrap();
-    assert!(
-        submitted.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&submitted.stderr),
-        pool.logs_tail(30)
-    );
-    let got = String::from_utf8(submitted.stdout).unwrap();
-    assert_eq!(sorted(&got), sorted(&expected), "the pool's results are run-local's");
+    assert_results(&pool, submit(&pool, &job, 3), &expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,23 +200,16 @@ async fn replicas_that_cannot_agree_fail_the_task_with_the_reason_and_a_refund()
     }
     pool.start().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let password = pool.files.password_file.display().to_string();
     let provider: RootProvider = RootProvider::new_http(net.endpoint().parse().unwrap());
     let client = net.account(Role::Client).unwrap().address;
     let hub = Hub::new(net.deployment().hub, provider.clone());
     let before = hub.freeBalanceOf(client).call().await.unwrap();
 
     let started = std::time::Instant::now();
-    let out = pool
-        .command("client")
-        .args(["job", "submit"])
-        .arg(root.join("examples/squares/square.js"))
-        .arg(root.join("examples/squares/inputs.jsonl"))
-        // Trust 3: two fresh workers must agree on a task.
-        .args(["--trust", "3", "--max-price", "1", "--yes", "--pool", "1"])
-        .args(["--bootstrap", &pool.address, "--wallet", "client", "--password-file", &password])
-        .output()
-        .unwrap();
+    let (code, inputs) =
+        (root.join("examples/squares/square.js"), root.join("examples/squares/inputs.jsonl"));
+    // Trust 3: two fresh workers must agree on a task.
+    let out = submit(&pool, &[code.as_os_str(), inputs.as_os_str()], 3);
     let (stdout, stderr) =
         (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success(), "{stdout}\n{stderr}");
@@ -254,18 +231,8 @@ async fn replicas_that_cannot_agree_fail_the_task_with_the_reason_and_a_refund()
     let after = hub.freeBalanceOf(client).call().await.unwrap();
     assert!(after > before, "refunded and compensated: {before} → {after}");
     assert_eq!(hub.frozenBalanceOf(client).call().await.unwrap(), alloy::primitives::U256::ZERO);
-    let workers: std::collections::HashSet<Address> =
-        net.accounts().iter().filter(|x| x.role == Role::Worker).map(|x| x.address).collect();
-    let owner = net.account(Role::PoolOperator).unwrap().address;
-    let settled = quorate_e2e::invariants::Invariants::read(
-        &provider,
-        net.deployment().hub,
-        net.deployment().credit,
-        &workers,
-        owner,
-    )
-    .await
-    .unwrap();
+    // No task is finalized: the invariants as they stand.
+    let settled = check(&net, 0).await;
     assert!(settled.hold(), "credits conserved, no worker stake lost: {settled:?}");
     // The dashboard says why.
     let view = crate::common::operator_view(&pool).await;

@@ -292,87 +292,36 @@ mod tests {
             (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(4));
         let (task, deal) = (B256::repeat_byte(7), DealId::from(B256::repeat_byte(9)));
         let mut o = Observed::default();
-        o.on_event(
-            &HubEvents::TaskInitialized(Hub::TaskInitialized {
-                taskId: task,
-                dealId: deal.0,
-                index: U256::ZERO,
-            }),
-            T + 600,
-            deal,
-            facts,
-            (owner, Some(client)),
-        );
+        // Every event of this one task, as the pool's loop hands them over.
+        let at = |o: &mut Observed, time: u64, event: HubEvents| {
+            o.on_event(&event, time, deal, facts, (owner, Some(client)));
+        };
+        let init = Hub::TaskInitialized { taskId: task, dealId: deal.0, index: U256::ZERO };
+        at(&mut o, T + 600, HubEvents::TaskInitialized(init));
         for _ in 0..2 {
-            o.on_event(
-                &HubEvents::TaskContributed(Hub::TaskContributed {
-                    taskId: task,
-                    worker,
-                    resultHash: B256::ZERO,
-                    resultSeal: B256::ZERO,
-                    weight: U256::from(1u8),
-                }),
-                T + 610,
-                deal,
-                facts,
-                (owner, Some(client)),
-            );
-        }
-        o.on_event(
-            &HubEvents::TaskFinalized(Hub::TaskFinalized {
+            let vote = Hub::TaskContributed {
                 taskId: task,
-                resultsRef: Default::default(),
-            }),
-            T + 700,
-            deal,
-            facts,
-            (owner, Some(client)),
-        );
-        o.on_event(
-            &HubEvents::Rewarded(Hub::Rewarded {
-                account: worker,
-                amount: U256::from(5u8),
-                r#ref: task,
-            }),
-            T + 700,
-            deal,
-            facts,
-            (owner, Some(client)),
-        );
-        o.on_event(
-            &HubEvents::Rewarded(Hub::Rewarded {
-                account: owner,
-                amount: U256::from(1u8),
-                r#ref: task,
-            }),
-            T + 700,
-            deal,
-            facts,
-            (owner, Some(client)),
-        );
-        o.on_event(
-            &HubEvents::Seized(Hub::Seized {
-                account: Address::repeat_byte(3),
-                amount: U256::from(2u8),
-                r#ref: task,
-            }),
-            T + 700,
-            deal,
-            facts,
-            (owner, Some(client)),
-        );
+                worker,
+                resultHash: B256::ZERO,
+                resultSeal: B256::ZERO,
+                weight: U256::from(1u8),
+            };
+            at(&mut o, T + 610, HubEvents::TaskContributed(vote));
+        }
+        let done = Hub::TaskFinalized { taskId: task, resultsRef: Default::default() };
+        at(&mut o, T + 700, HubEvents::TaskFinalized(done));
+        let rewarded = |account, amount: u8| Hub::Rewarded {
+            account,
+            amount: U256::from(amount),
+            r#ref: task,
+        };
+        let seized =
+            |account, amount: u8| Hub::Seized { account, amount: U256::from(amount), r#ref: task };
+        at(&mut o, T + 700, HubEvents::Rewarded(rewarded(worker, 5)));
+        at(&mut o, T + 700, HubEvents::Rewarded(rewarded(owner, 1)));
+        at(&mut o, T + 700, HubEvents::Seized(seized(Address::repeat_byte(3), 2)));
         // The client's escrow paying the task: no wrong result.
-        o.on_event(
-            &HubEvents::Seized(Hub::Seized {
-                account: client,
-                amount: U256::from(9u8),
-                r#ref: task,
-            }),
-            T + 700,
-            deal,
-            facts,
-            (owner, Some(client)),
-        );
+        at(&mut o, T + 700, HubEvents::Seized(seized(client, 9)));
         assert_eq!(o.totals.completed, 1);
         assert_eq!(o.totals.consensus_seconds, 100);
         assert_eq!(o.totals.wrong, 1);
@@ -394,12 +343,10 @@ mod tests {
         // pool stake is the operator's loss.
         let cold = Address::repeat_byte(0xc0);
         o.payout(worker, cold);
-        let paid = Hub::Rewarded { account: cold, amount: U256::from(3u8), r#ref: task };
-        o.on_event(&HubEvents::Rewarded(paid), T + 800, deal, facts, (owner, Some(client)));
+        at(&mut o, T + 800, HubEvents::Rewarded(rewarded(cold, 3)));
         assert_eq!(o.workers[&worker].earned, U256::from(8u8));
         assert!(!o.workers.contains_key(&cold));
-        let claimed = Hub::Seized { account: owner, amount: U256::from(7u8), r#ref: task };
-        o.on_event(&HubEvents::Seized(claimed), T + 900, deal, facts, (owner, Some(client)));
+        at(&mut o, T + 900, HubEvents::Seized(seized(owner, 7)));
         assert_eq!((o.lost, o.totals.wrong), (U256::from(7u8), 1));
         o.forget_deal(deal);
         assert!(o.deals.is_empty());

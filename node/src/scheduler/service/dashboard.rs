@@ -315,9 +315,13 @@ impl Service {
 
 /// The evaluator kinds of a capability mask.
 fn evaluator_names(mask: u32) -> Vec<String> {
-    [(1u32, "javascript"), (2, "webgpu")]
-        .into_iter()
-        .filter(|(bit, _)| mask & bit != 0)
-        .map(|(_, name)| name.to_owned())
-        .collect()
+    use quorate_primitives::EvaluatorKind::{JavaScript, WebGpu};
+    [
+        (super::requests::evaluator_bit(JavaScript), "javascript"),
+        (super::requests::evaluator_bit(WebGpu), "webgpu"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| mask & bit != 0)
+    .map(|(_, name)| name.to_owned())
+    .collect()
 }

@@ -9,7 +9,9 @@ impl Service {
     fn offers_webgpu(&self) -> bool {
         self.core.workers().any(|w| {
             w.capacity > 0
-                && w.record.caps.evaluators & 2 != 0
+                && w.record.caps.evaluators
+                    & requests::evaluator_bit(quorate_primitives::EvaluatorKind::WebGpu)
+                    != 0
                 && self.peers.contains_key(&w.record.address)
         })
     }

@@ -4,6 +4,11 @@
 #[allow(clippy::wildcard_imports, reason = "one loop's methods, split by concern")]
 use super::*;
 
+/// The core's bit for an evaluator kind (`WorkerCaps::evaluators`; a deal needs its kind's).
+pub(super) fn evaluator_bit(kind: quorate_primitives::EvaluatorKind) -> u32 {
+    1u32 << kind.code()
+}
+
 /// A platform class's number: the first four bytes of its text's keccak, never 0 (0 is "none").
 pub(super) fn class_id(text: &str) -> u32 {
     let digest = alloy::primitives::keccak256(text.as_bytes());
@@ -79,10 +84,10 @@ impl Service {
                 let caps = join.capabilities;
                 let mut evaluators = 0u32;
                 if caps.evaluators & wire::evaluators::JS != 0 {
-                    evaluators |= 1;
+                    evaluators |= evaluator_bit(quorate_primitives::EvaluatorKind::JavaScript);
                 }
                 if caps.evaluators & wire::evaluators::WEBGPU != 0 {
-                    evaluators |= 2;
+                    evaluators |= evaluator_bit(quorate_primitives::EvaluatorKind::WebGpu);
                 }
                 // Replicas of a task all go to one platform class (homogeneous redundancy):
                 // its GPU adapter class and its float probe.
