@@ -235,6 +235,15 @@ async fn replicas_that_cannot_agree_fail_the_task_with_the_reason_and_a_refund()
     let settled = check(&net, 0).await;
     assert!(settled.hold(), "credits conserved, no worker stake lost: {settled:?}");
     // The dashboard says why.
-    let view = crate::common::operator_view(&pool).await;
+    // (once the pool has read the last claim: the client reads the chain itself, and may be
+    // first).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let view = loop {
+        let view = crate::common::operator_view(&pool).await;
+        if view["totals"]["failed"] == 4 || std::time::Instant::now() > deadline {
+            break view;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     assert_eq!(view["totals"]["failed"], 4, "{view:#}");
 }

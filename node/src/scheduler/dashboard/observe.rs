@@ -189,7 +189,7 @@ impl Observed {
                 self.fail(Failure {
                     at: time,
                     kind: "task".into(),
-                    reason: "no consensus before the final deadline: the task was claimed and its client refunded".into(),
+                    reason: "no consensus: its replicas disagreed up to the cap, or its deadline passed; the task was claimed and its client refunded".into(),
                     task: Some(task_of(&e.taskId)),
                     deal: Some(deal),
                     worker: None,
