@@ -49,6 +49,8 @@ pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     class: String,
+    /// Its device-local memory, MiB.
+    memory_mib: u64,
     /// Set once a shader outlived its task: the device may still be busy with it.
     lost: AtomicBool,
 }
@@ -97,6 +99,14 @@ pub struct Refused {
 }
 
 impl Request {
+    /// GPU memory the request takes while it runs: its buffers and the copies read back.
+    pub fn memory_bytes(&self) -> u64 {
+        let padded = |i: &usize| self.sizes.get(*i).map_or(0, |s| s.next_multiple_of(4));
+        let buffers =
+            self.sizes.iter().map(|s| s.next_multiple_of(4)).fold(0u64, u64::saturating_add);
+        self.read.iter().map(padded).fold(buffers, u64::saturating_add)
+    }
+
     /// Parses and checks the runtime's request (see [`Wire`]).
     pub fn parse(packet: &str) -> Result<Self, Refused> {
         let wire: Wire = serde_json::from_str(packet).map_err(|e| Refused {
@@ -158,6 +168,7 @@ impl Gpu {
             Err(_) => return Ok(None),
         };
         let info = adapter.get_info();
+        let memory_mib = device_memory(&adapter).unwrap_or(0) >> 20;
         let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("quorate-evaluator"),
             required_limits: adapter.limits(),
@@ -165,16 +176,24 @@ impl Gpu {
         }))
         .map_err(|e| Error::Sandbox { reason: format!("GPU device: {e}") })?;
         device.on_uncaptured_error(Arc::new(|_e: wgpu::Error| {}));
-        let class =
-            format!("{:?}/{:?}/{}/{}", info.backend, info.device_type, info.name, info.driver_info)
-                .to_lowercase();
-        Ok(Some(Self { device, queue, class, lost: AtomicBool::new(false) }))
+        Ok(Some(Self {
+            device,
+            queue,
+            class: class(&info),
+            memory_mib,
+            lost: AtomicBool::new(false),
+        }))
     }
 
-    /// The adapter class: backend, device type, name and driver, which replicas whose GPU
-    /// results must agree should share.
+    /// The adapter class: backend, device type, vendor, name and driver
+    /// ([`quorate_primitives::gpu`]), which replicas whose GPU results must agree share.
     pub fn class(&self) -> &str {
         &self.class
+    }
+
+    /// The device's own memory, MiB (0 when the driver does not say).
+    pub fn memory_mib(&self) -> u64 {
+        self.memory_mib
     }
 
     /// True once a shader ran past its task's deadline: the process should be replaced.
@@ -309,6 +328,52 @@ impl Gpu {
         }
         Ok(out)
     }
+}
+
+/// The adapter class of `info`: `backend/device type/vendor/name/driver`, lowercase, with no
+/// `/` inside a part.
+fn class(info: &wgpu::AdapterInfo) -> String {
+    let vendor = match info.vendor {
+        0x1002 => "amd".to_string(),
+        0x10de => "nvidia".to_string(),
+        0x8086 => "intel".to_string(),
+        0x13b5 => "arm".to_string(),
+        0x5143 => "qualcomm".to_string(),
+        0x106b => "apple".to_string(),
+        0x1010 => "imgtec".to_string(),
+        0x10005 => "mesa".to_string(),
+        other => format!("{other:#x}"),
+    };
+    let part = |text: &str| text.replace('/', " ").trim().to_string();
+    let driver = if info.driver_info.is_empty() { &info.driver } else { &info.driver_info };
+    format!(
+        "{:?}/{:?}/{vendor}/{}/{}",
+        info.backend,
+        info.device_type,
+        part(&info.name),
+        part(driver)
+    )
+    .to_lowercase()
+}
+
+/// The largest device-local memory heap of a Vulkan adapter, bytes.
+#[allow(unsafe_code)]
+fn device_memory(adapter: &wgpu::Adapter) -> Option<u64> {
+    /// `VK_MEMORY_HEAP_DEVICE_LOCAL_BIT`.
+    const DEVICE_LOCAL: u32 = 1;
+    // SAFETY: the guard only borrows the adapter's Vulkan handles to read its memory
+    // properties; nothing is created, destroyed or used on the device through it.
+    let hal = unsafe { adapter.as_hal::<wgpu::hal::api::Vulkan>() }?;
+    let instance = hal.shared_instance().raw_instance();
+    // SAFETY: the physical device belongs to this instance, which outlives the call.
+    let properties =
+        unsafe { instance.get_physical_device_memory_properties(hal.raw_physical_device()) };
+    properties
+        .memory_heaps_as_slice()
+        .iter()
+        .filter(|heap| heap.flags.as_raw() & DEVICE_LOCAL != 0)
+        .map(|heap| heap.size)
+        .max()
 }
 
 /// Drives a future to completion on this thread. wgpu's native futures are ready once the

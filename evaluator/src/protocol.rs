@@ -113,6 +113,9 @@ pub struct Capabilities {
     pub v8: String,
     /// The GPU adapter class, or `None` where no GPU path is available.
     pub gpu: Option<String>,
+    /// The GPU's own memory, MiB (0 when its driver does not say).
+    #[serde(default)]
+    pub gpu_memory_mib: Option<u64>,
     /// keccak256 (hex) of the canonical results of a fixed set of floating-point operations
     /// (transcendental `Math` functions, WebAssembly f64 arithmetic): equal probes mean the
     /// same floating-point behaviour.

@@ -9,6 +9,7 @@ use std::{
 use crate::{
     Error, TaskErrorKind,
     engine::{Deadline, Runtime},
+    gpu::Gpu,
     protocol::{self, Capabilities, Request, Response, VERSION},
     sandbox::{Event, Sandbox},
 };
@@ -34,13 +35,14 @@ const FLOAT_PROBE_JS: &str = r#"(() => {
 })()"#;
 
 /// Computes the capabilities of this process.
-pub fn capabilities(rt: &'static Runtime, gpu: Option<&str>) -> Result<Capabilities, Error> {
+pub fn capabilities(rt: &'static Runtime, gpu: Option<&Gpu>) -> Result<Capabilities, Error> {
     let probe = float_probe(rt)?;
     Ok(Capabilities {
         protocol: VERSION,
         evaluator: env!("CARGO_PKG_VERSION").to_string(),
         v8: rt.version().to_string(),
-        gpu: gpu.map(str::to_string),
+        gpu: gpu.map(|g| g.class().to_string()),
+        gpu_memory_mib: gpu.map(Gpu::memory_mib),
         float_probe: quorate_primitives::keccak256(&probe).to_string(),
     })
 }
@@ -91,7 +93,7 @@ pub fn serve(
             Request::Describe {} => {
                 let reply = match &caps {
                     Some(c) => Response::Capabilities(c.clone()),
-                    None => match capabilities(sandbox.runtime(), sandbox.gpu_class()) {
+                    None => match capabilities(sandbox.runtime(), sandbox.gpu()) {
                         Ok(c) => {
                             caps = Some(c.clone());
                             Response::Capabilities(c)

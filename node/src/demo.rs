@@ -52,6 +52,7 @@ pub async fn run(
         args: "[]".into(),
         limits: JobLimits::default(),
         evaluator: EvaluatorKind::JavaScript,
+        gpu: quorate_primitives::GpuNeeds::NONE,
         modules: Vec::new(),
     };
     let watched: Vec<(String, Address)> = net

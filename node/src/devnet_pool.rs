@@ -81,6 +81,8 @@ pub struct Options {
     pub gpu: bool,
     /// WebGPU tasks at once per worker (`worker.gpu_slots`).
     pub gpu_slots: usize,
+    /// GPU memory per worker, MiB (`worker.gpu_memory_mib`; 0: all the device has).
+    pub gpu_memory_mib: u64,
 }
 
 impl Options {
@@ -93,6 +95,7 @@ impl Options {
             scheduler: crate::config::SchedulerSection::default(),
             gpu: false,
             gpu_slots: 1,
+            gpu_memory_mib: 0,
         }
     }
 }
@@ -114,7 +117,8 @@ pub async fn start(
 
 /// As [`start`], with every option.
 pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::Result<DevnetPool> {
-    let Options { sandboxes, program, pipeline, scheduler, gpu, gpu_slots } = options;
+    let Options { sandboxes, program, pipeline, scheduler, gpu, gpu_slots, gpu_memory_mib } =
+        options;
     let mut base = node_config(net, dir);
     base.evaluator.program = program;
     base.scheduler = scheduler;
@@ -171,6 +175,7 @@ pub async fn start_with(net: &Devnet, dir: &Path, options: Options) -> anyhow::R
                 task_memory_mib: 1024,
                 gpu,
                 gpu_slots,
+                gpu_memory_mib,
             },
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
             bootstrap: vec![scheduler.clone()],

@@ -163,6 +163,8 @@ fn cell(workers: u32, in_flight: u64, measured: u64) -> Cell {
         memory_mib: 4096,
         evaluators: 1,
         platform: Platform { gpu: 0, fp_probe: 0 },
+        gpu_memory_mib: 0,
+        gpu_tags: [0; 6],
     };
     for i in 0..workers {
         let a = Address::from_word(B256::from(U256::from(u64::from(i) + 1)));
@@ -181,6 +183,8 @@ fn cell(workers: u32, in_flight: u64, measured: u64) -> Cell {
         scheduler_ratio: 10,
         evaluator: 0,
         memory_mib: 256,
+        gpu_memory_mib: 0,
+        gpu_class: 0,
     };
     b.ids = (0..total).map(|i| TaskId::derive(deal.id, i)).collect();
     b.answers = b

@@ -52,11 +52,15 @@
 //!
 //! # fn main() -> Result<(), quorate_scheduler::Error> {
 //! let mut core = Scheduler::new(SchedulerConfig::default(), Address::repeat_byte(0xb0), 42)?;
-//! let caps = WorkerCaps { slots: 4, memory_mib: 512, evaluators: 1, platform: Platform { gpu: 0, fp_probe: 0 } };
+//! let caps = WorkerCaps {
+//!     slots: 4, memory_mib: 512, evaluators: 1, platform: Platform { gpu: 0, fp_probe: 0 },
+//!     gpu_memory_mib: 0, gpu_tags: [0; 6],
+//! };
 //! core.handle_worker_joined(0, Address::with_last_byte(1), caps, U256::ZERO);
 //! let deal = Deal {
 //!     id: DealId::derive(B256::repeat_byte(1), U256::from(1)), tasks: 3, trust: 1, start: 0,
 //!     time_ref: 100, price: Amount::from(1_000u64), scheduler_ratio: 10, evaluator: 0, memory_mib: 256,
+//!     gpu_memory_mib: 0, gpu_class: 0,
 //! };
 //! core.handle_chain_event(1, ChainCursor { block: 1, log: 0, time: 1 }, ChainEvent::DealCreated(deal))?;
 //! let ready = core.poll_ready().expect("a batch");

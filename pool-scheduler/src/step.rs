@@ -301,7 +301,7 @@ impl Scheduler {
         };
         let (deal_id, index, round) = (entry.deal, entry.index, entry.poco.authorization_round());
         let Some(w) = self.workers.get(&worker) else { return false };
-        let (score, class) = (w.record.score, w.record.caps.platform.class());
+        let (score, class) = (w.record.score, w.record.caps.class_for(wanted.deal));
         let record = TaskRecord::Assigned { worker, score, class, at: now };
         if self.record(id, record).is_err() {
             return false;

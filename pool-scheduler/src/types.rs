@@ -22,7 +22,16 @@ impl Platform {
     pub fn class(self) -> u64 {
         (u64::from(self.gpu) << 32) | u64::from(self.fp_probe)
     }
+
+    /// The part of the platform a deal's results depend on: all of it for a GPU deal, the
+    /// float probe alone for a CPU one (its replicas never touch the GPU).
+    pub fn for_deal(self, deal: &Deal) -> Self {
+        if deal.gpu_memory_mib > 0 { self } else { Self { gpu: 0, ..self } }
+    }
 }
+
+/// How many adapter-class tags a worker carries: the whole class and its five parts.
+pub const GPU_TAGS: usize = 6;
 
 /// What a worker offers, as it declared when it joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -35,13 +44,29 @@ pub struct WorkerCaps {
     pub evaluators: u32,
     /// Its platform class.
     pub platform: Platform,
+    /// Its GPU's memory, MiB (0 without a GPU).
+    #[serde(default)]
+    pub gpu_memory_mib: u32,
+    /// What its GPU's adapter class answers to (the whole class and each part), as class
+    /// numbers; 0 for none.
+    #[serde(default)]
+    pub gpu_tags: [u32; GPU_TAGS],
 }
 
 impl WorkerCaps {
-    /// True when this worker can run tasks of `deal`.
+    /// True when this worker can run tasks of `deal`: their evaluator kind, memory, GPU memory
+    /// and GPU class.
     pub fn fits(&self, deal: &Deal) -> bool {
         let kind = 1u32.checked_shl(u32::from(deal.evaluator)).unwrap_or(0);
-        self.evaluators & kind != 0 && self.memory_mib >= deal.memory_mib
+        self.evaluators & kind != 0
+            && self.memory_mib >= deal.memory_mib
+            && self.gpu_memory_mib >= deal.gpu_memory_mib
+            && (deal.gpu_class == 0 || self.gpu_tags.contains(&deal.gpu_class))
+    }
+
+    /// The class this worker's replicas of `deal` count in.
+    pub fn class_for(&self, deal: &Deal) -> u64 {
+        self.platform.for_deal(deal).class()
     }
 }
 
@@ -66,6 +91,13 @@ pub struct Deal {
     pub evaluator: u8,
     /// The memory one task needs, MiB.
     pub memory_mib: u32,
+    /// The GPU memory one task needs, MiB (0 for a deal that needs no GPU).
+    #[serde(default)]
+    pub gpu_memory_mib: u32,
+    /// The adapter class (or part of one) its workers' GPUs must have, as a class number; 0
+    /// for any.
+    #[serde(default)]
+    pub gpu_class: u32,
 }
 
 /// Where in the chain's event stream the core has got to: events at or before it are reflected

@@ -188,7 +188,7 @@ impl Workers {
         let w = self.at(slot)?;
         let ok = w.free() > 0
             && w.record.caps.fits(wanted.deal)
-            && wanted.class.is_none_or(|c| c == w.record.caps.platform.class())
+            && wanted.class.is_none_or(|c| c == w.record.caps.class_for(wanted.deal))
             && !exclude(&w.record.address, vote_weight(w.record.score));
         ok.then_some(w)
     }
@@ -201,7 +201,7 @@ impl Workers {
             .flatten()
             // A worker with no capacity (drained by its operator) can never take the task.
             .filter(|w| !w.record.barred && w.capacity > 0 && w.record.caps.fits(wanted.deal))
-            .filter(|w| wanted.class.is_none_or(|c| c == w.record.caps.platform.class()))
+            .filter(|w| wanted.class.is_none_or(|c| c == w.record.caps.class_for(wanted.deal)))
             .map(|w| vote_weight(w.record.score))
             .min()
     }

@@ -7,17 +7,19 @@
 //!
 //! ```text
 //! "QJOB" ‖ version (1) ‖ evaluator (1) ‖ timeout_ms (8) ‖ heap_mib (4) ‖ result_bytes (4)
+//!        ‖ gpu memory_mib (4) ‖ gpu class length (1) ‖ gpu class (ASCII)
 //!        ‖ salt (32) ‖ code (32) ‖ args length (4) ‖ args (UTF-8 JSON array text)
+//!        ‖ module count (1) ‖ per module: name length (1) ‖ name ‖ hash (32)
 //!        ‖ input count (4) ‖ input hashes (32 each)
 //! ```
 //!
 //! Integers are big-endian. Decoding refuses anything else: another magic or version, an
 //! unknown evaluator, limits out of range, arguments that are not UTF-8, trailing bytes.
 
-use crate::{B256, ContentHash, Error};
+use crate::{B256, ContentHash, Error, gpu::GpuNeeds};
 
 /// The manifest format this code writes and reads.
-pub const MANIFEST_VERSION: u8 = 2;
+pub const MANIFEST_VERSION: u8 = 3;
 
 /// The first bytes of every encoded manifest.
 const MAGIC: &[u8; 4] = b"QJOB";
@@ -127,6 +129,9 @@ pub struct JobManifest {
     pub evaluator: EvaluatorKind,
     /// Limits of every task.
     pub limits: JobLimits,
+    /// What its tasks need of a GPU: [`GpuNeeds::NONE`] for a JavaScript job, memory (and
+    /// perhaps an adapter class) for a WebGPU one.
+    pub gpu: GpuNeeds,
     /// The work function's source, by content hash.
     pub code: ContentHash,
     /// Extra arguments after the input, as a JSON array text (`[]` for none).
@@ -172,6 +177,15 @@ impl JobManifest {
                 return refuse(format!("two modules are named {name:?}"));
             }
         }
+        match self.evaluator {
+            EvaluatorKind::JavaScript if !self.gpu.is_none() => {
+                return refuse(
+                    "a JavaScript job needs no GPU: make it a WebGPU job (--gpu)".into(),
+                );
+            }
+            EvaluatorKind::JavaScript => {}
+            EvaluatorKind::WebGpu => self.gpu.validate()?,
+        }
         self.limits.validate()
     }
 
@@ -190,6 +204,10 @@ impl JobManifest {
         out.extend_from_slice(&self.limits.timeout_ms.to_be_bytes());
         out.extend_from_slice(&self.limits.heap_mib.to_be_bytes());
         out.extend_from_slice(&self.limits.result_bytes.to_be_bytes());
+        out.extend_from_slice(&self.gpu.memory_mib.to_be_bytes());
+        // At most MAX_GPU_CLASS ASCII bytes: validate() checked.
+        out.push(self.gpu.class.len() as u8);
+        out.extend_from_slice(self.gpu.class.as_bytes());
         out.extend_from_slice(self.salt.as_slice());
         out.extend_from_slice(self.code.0.as_slice());
         // Both lengths fit in 32 bits: validate() checked them.
@@ -229,6 +247,11 @@ impl JobManifest {
         let evaluator = EvaluatorKind::from_code(r.u8()?)
             .ok_or_else(|| malformed("an unknown evaluator kind"))?;
         let limits = JobLimits { timeout_ms: r.u64()?, heap_mib: r.u32()?, result_bytes: r.u32()? };
+        let memory_mib = r.u32()?;
+        let class_len = usize::from(r.u8()?);
+        let class = String::from_utf8(r.take(class_len)?.to_vec())
+            .map_err(|_| malformed("a GPU class that is not UTF-8"))?;
+        let gpu = GpuNeeds { memory_mib, class };
         let salt = r.hash()?.0;
         let code = r.hash()?;
         let args_len = r.u32()? as usize;
@@ -254,7 +277,7 @@ impl JobManifest {
             return Err(malformed("an input count that does not match its hashes"));
         }
         let inputs = (0..count).map(|_| r.hash()).collect::<Result<Vec<_>, _>>()?;
-        let manifest = Self { evaluator, limits, code, args, modules, inputs, salt };
+        let manifest = Self { evaluator, limits, gpu, code, args, modules, inputs, salt };
         manifest.validate()?;
         Ok(manifest)
     }

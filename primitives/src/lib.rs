@@ -14,6 +14,7 @@
 //! | [`amount`] | [`Amount`]: a token amount whose arithmetic is checked and never panics |
 //! | [`result`] | [`ResultDigest`], [`ResultHash`], [`ResultSeal`] |
 //! | [`job`] | [`JobManifest`]: a job's code, inputs, arguments, limits and evaluator, its canonical bytes and [`JobHash`]; [`TaskOutcome`]: a task's value or agreed error as the bytes voted on |
+//! | [`gpu`] | [`GpuNeeds`]: what a WebGPU job needs of a worker's GPU (memory, an adapter class) and how an adapter class meets it |
 //! | [`authorization`] | [`TaskAuthorization`]: the pool owner's permission for a worker to vote on a task in a round; its message, digest, signing and checking |
 //! | [`frame`] | length-prefixed frames (`version ‖ len ‖ payload`) shared by the p2p wire and the evaluator pipe |
 //! | [`error`] | [`Error`]: the structured reasons an operation is refused |
@@ -49,6 +50,7 @@ pub mod authorization;
 pub mod content;
 pub mod error;
 pub mod frame;
+pub mod gpu;
 pub mod ids;
 pub mod job;
 pub mod result;
@@ -58,6 +60,7 @@ pub use amount::Amount;
 pub use authorization::TaskAuthorization;
 pub use content::{Outline, PIECE_LEN};
 pub use error::Error;
+pub use gpu::GpuNeeds;
 pub use ids::{ContentHash, DealId, PoolId, TaskId};
 pub use job::{EvaluatorKind, JobHash, JobLimits, JobManifest, Module, TaskOutcome};
 pub use result::{ResultDigest, ResultHash, ResultSeal};

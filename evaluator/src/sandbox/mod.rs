@@ -67,6 +67,14 @@ pub struct Limits {
     pub result_bytes: u64,
     /// Cap of the console text relayed per task, in bytes; the rest is dropped and counted.
     pub console_bytes: u64,
+    /// Cap of the GPU memory one `gpu.compute` call may take (its buffers and the copies read
+    /// back), in bytes: the job's declared GPU memory.
+    #[serde(default = "default_gpu_bytes")]
+    pub gpu_bytes: u64,
+}
+
+fn default_gpu_bytes() -> u64 {
+    u64::from(quorate_primitives::gpu::DEFAULT_GPU_MIB) << 20
 }
 
 impl Default for Limits {
@@ -77,6 +85,7 @@ impl Default for Limits {
             heap_bytes: 512 << 20,
             result_bytes: 16 << 20,
             console_bytes: 64 << 10,
+            gpu_bytes: default_gpu_bytes(),
         }
     }
 }
@@ -264,6 +273,11 @@ impl Sandbox {
     /// The GPU's adapter class, if the sandbox has one.
     pub fn gpu_class(&self) -> Option<&str> {
         self.gpu.as_deref().map(Gpu::class)
+    }
+
+    /// The sandbox's GPU, if it has one.
+    pub fn gpu(&self) -> Option<&Gpu> {
+        self.gpu.as_deref()
     }
 
     /// True once something could not be stopped (a context that did not free within

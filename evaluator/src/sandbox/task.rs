@@ -402,7 +402,7 @@ fn wait_settled(
     loop {
         // Checked on every wake and timeout: these never depend on a note reaching the queue.
         for _ in 0..booted.shared.gpu_requests.swap(0, Ordering::SeqCst) {
-            serve_gpu(booted, gpu, deadline)?;
+            serve_gpu(booted, gpu, deadline, limits.gpu_bytes)?;
         }
         if booted.shared.settled.load(Ordering::SeqCst) {
             return Ok(());
@@ -442,7 +442,12 @@ fn wait_settled(
 /// Takes the next `gpu.compute` request from the runtime, runs it (within the task's
 /// deadline), and hands back the outcome (the runtime then resolves or rejects the job's
 /// promise).
-fn serve_gpu(booted: &mut Booted, gpu: Option<&Gpu>, deadline: Deadline) -> Result<(), Error> {
+fn serve_gpu(
+    booted: &mut Booted,
+    gpu: Option<&Gpu>,
+    deadline: Deadline,
+    gpu_bytes: u64,
+) -> Result<(), Error> {
     let (next, undefined, args) = (&booted.gpu_next, &booted.undefined, &booted.args);
     let h = booted.cx.call_handle(next, undefined, args, deadline)?;
     let packet = match h.view() {
@@ -455,6 +460,14 @@ fn serve_gpu(booted: &mut Booted, gpu: Option<&Gpu>, deadline: Deadline) -> Resu
     }
     let raw = Arc::clone(booted.cx.raw());
     let (id, reply) = match (gpu::Request::parse(&packet), gpu) {
+        (Ok(req), Some(_)) if req.memory_bytes() > gpu_bytes => (
+            req.id,
+            Err(format!(
+                "this call needs {} MiB of GPU memory and the job declared {} MiB per task: declare more (--gpu-memory)",
+                req.memory_bytes().div_ceil(1 << 20),
+                gpu_bytes >> 20
+            )),
+        ),
         (Ok(req), Some(gpu)) => match gpu.compute(&req, deadline.at) {
             Ok(outputs) => {
                 let encoded: Vec<String> = outputs.iter().map(|o| gpu::base64_encode(o)).collect();

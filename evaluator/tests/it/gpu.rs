@@ -94,10 +94,38 @@ fn the_sandbox_process_reports_its_adapter_and_computes_under_seccomp() {
     let mut h = EvaluatorHandle::spawn(cfg).unwrap();
     let caps = h.describe().unwrap();
     let class = caps.gpu.clone().unwrap_or_else(|| panic!("no adapter class: {caps:?}"));
+    // backend/device type/vendor/name/driver
     assert!(class.starts_with("vulkan/"), "{class}");
+    assert_eq!(class.split('/').count(), 5, "{class}");
+    assert!(caps.gpu_memory_mib.is_some_and(|mib| mib > 0), "{caps:?}");
     h.load_job(ContentHash::of(ADD_JOB.as_bytes()), ADD_JOB).unwrap();
     let out = h.run(&spec(1, "4096", "[]"), &mut |_| {}).unwrap();
     assert_eq!(out.result, br#"{"head":[0,3,6,9],"ok":true}"#);
+}
+
+#[test]
+fn a_call_needing_more_gpu_memory_than_the_job_declared_is_refused() {
+    // 2 MiB of buffers and 1 MiB read back: 3 MiB.
+    let code = r#"async (mib) => {
+      const code = '@group(0) @binding(0) var<storage, read_write> x: array<u32>; @group(0) @binding(1) var<storage, read_write> y: array<u32>; @compute @workgroup_size(1) fn main() { y[0] = x[0] + 1u; }';
+      try {
+        const [out] = await gpu.compute({ code, workgroups: [1], buffers: [{ size: 1 << 20 }, { size: 1 << 20 }], read: [1] });
+        return new Uint32Array(out)[0];
+      } catch (e) { return String(e.message); }
+    }"#;
+    let Some(mut sb) = sandbox_with_gpu(code) else { return };
+    let with_gpu_mib = |mib: u64| {
+        let mut s = spec(1, "0", "[]");
+        s.limits.gpu_bytes = mib << 20;
+        s
+    };
+    let refused = sb.run(&with_gpu_mib(2), &mut |_| {}).unwrap().result;
+    let refused = String::from_utf8(refused).unwrap();
+    assert!(
+        refused.contains("needs 3 MiB of GPU memory") && refused.contains("declared 2 MiB"),
+        "{refused}"
+    );
+    assert_eq!(sb.run(&with_gpu_mib(3), &mut |_| {}).unwrap().result, b"1");
 }
 
 #[test]

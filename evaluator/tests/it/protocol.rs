@@ -37,12 +37,13 @@ fn frame_bytes_are_stable() {
             heap_bytes: 1 << 20,
             result_bytes: 4096,
             console_bytes: 512,
+            gpu_bytes: 1 << 20,
         },
     };
     let frame = protocol::encode(&Request::RunTask { spec }).unwrap();
     assert_eq!(
         std::str::from_utf8(&frame[5..]).unwrap(),
-        r#"{"type":"run_task","spec":{"task_id":"0xabababababababababababababababababababababababababababababababab","now_ms":1700000000000,"input":"{\"x\":1}","args":"[2]","limits":{"timeout_ms":1000,"progress_watchdog_ms":500,"heap_bytes":1048576,"result_bytes":4096,"console_bytes":512}}}"#
+        r#"{"type":"run_task","spec":{"task_id":"0xabababababababababababababababababababababababababababababababab","now_ms":1700000000000,"input":"{\"x\":1}","args":"[2]","limits":{"timeout_ms":1000,"progress_watchdog_ms":500,"heap_bytes":1048576,"result_bytes":4096,"console_bytes":512,"gpu_bytes":1048576}}}"#
     );
 
     let frame = protocol::encode(&Response::TaskError {
@@ -137,6 +138,7 @@ fn arb_spec() -> impl Strategy<Value = TaskSpec> {
                     heap_bytes,
                     result_bytes,
                     console_bytes,
+                    gpu_bytes: heap_bytes,
                 },
             },
         )
@@ -157,15 +159,18 @@ fn arb_request() -> impl Strategy<Value = Request> {
 
 fn arb_response() -> impl Strategy<Value = Response> {
     prop_oneof![
-        (".*", ".*", proptest::option::of(".*")).prop_map(|(v8, probe, gpu)| {
-            Response::Capabilities(Capabilities {
-                protocol: VERSION,
-                evaluator: "0.1.0".into(),
-                v8,
-                gpu,
-                float_probe: probe,
-            })
-        }),
+        (".*", ".*", proptest::option::of(".*"), proptest::option::of(any::<u64>())).prop_map(
+            |(v8, probe, gpu, gpu_memory_mib)| {
+                Response::Capabilities(Capabilities {
+                    protocol: VERSION,
+                    evaluator: "0.1.0".into(),
+                    v8,
+                    gpu,
+                    gpu_memory_mib,
+                    float_probe: probe,
+                })
+            },
+        ),
         any::<[u8; 32]>().prop_map(|h| Response::Loaded { hash: ContentHash::from(B256::from(h)) }),
         proptest::option::of(0.0f64..=1.0).prop_map(|fraction| Response::Progress { fraction }),
         (

@@ -65,7 +65,7 @@
 //! let config = Config { bootstrap: vec![bootstrap], dht_server: false, ..Config::new(worker_key, 1) };
 //! let (client, mut events) = quorate_p2p::spawn(config, proof)?;
 //! let scheduler = client.find_scheduler(pool, owner).await?;
-//! let capabilities = WorkerCapabilities { slots: 3, memory_mib: 512, evaluators: evaluators::JS, gpu_class: None, float_probe: None };
+//! let capabilities = WorkerCapabilities { slots: 3, memory_mib: 512, evaluators: evaluators::JS, gpu_class: None, gpu_memory_mib: 0, float_probe: None };
 //! let answer = client
 //!     .request(scheduler, Message::JoinRequest(JoinRequest { pool, capabilities, credential: None }))
 //!     .await?;

@@ -81,8 +81,13 @@ pub const MAX_CONSOLE_LINE: usize = 512;
 pub const MAX_CONSOLE_ENTRIES: usize = 64;
 /// Bytes of one encoded [`ConsoleLine`] at most: level, length and text.
 const CONSOLE_LINE_LEN: usize = 1 + 4 + MAX_CONSOLE_LINE;
-/// Bytes of one encoded [`TaskEntry`] at most: index, phase, progress, result option and hash.
-const TASK_ENTRY_LEN: usize = 4 + 1 + 2 + 1 + 32;
+/// Bytes of one encoded [`TaskEntry`] at most: index, phase, progress, result option and hash,
+/// platform.
+const TASK_ENTRY_LEN: usize = 4 + 1 + 2 + 1 + 32 + 1;
+/// Most platform classes one [`DealStatus`] names.
+pub const MAX_STATUS_PLATFORMS: usize = 16;
+/// Longest platform class name in a [`DealStatus`], bytes.
+pub const MAX_PLATFORM_NAME: usize = 192;
 /// Cap on any message payload: the largest kind's cap. Frames declaring more are refused from
 /// the header alone.
 pub const MAX_MESSAGE: usize = MAX_CHUNK + 1024;
@@ -219,7 +224,10 @@ impl Kind {
             Self::DataHeader => MAX_PIECES * 32 + 72,
             Self::RecoveryRequest | Self::RecoveryReport => 48 * 1024,
             Self::DealStatus => {
-                MAX_DEAL_TASKS * TASK_ENTRY_LEN + MAX_CONSOLE_ENTRIES * (12 + CONSOLE_LINE_LEN) + 72
+                MAX_DEAL_TASKS * TASK_ENTRY_LEN
+                    + MAX_CONSOLE_ENTRIES * (12 + CONSOLE_LINE_LEN)
+                    + MAX_STATUS_PLATFORMS * (4 + MAX_PLATFORM_NAME)
+                    + 76
             }
             Self::TaskReport => MAX_CONSOLE_BATCH * CONSOLE_LINE_LEN + 64,
             Self::PoolAnnouncement | Self::SignedOrder => 4 * 1024,
@@ -303,6 +311,8 @@ pub struct WorkerCapabilities {
     pub evaluators: u8,
     /// The GPU adapter class, when it has one (results are grouped by class).
     pub gpu_class: Option<String>,
+    /// Its GPU's memory, MiB (0 without a GPU): a WebGPU job needing more never comes to it.
+    pub gpu_memory_mib: u32,
     /// The sandbox's floating-point probe (its class: equal probes compute floats alike),
     /// when the worker measured it.
     pub float_probe: Option<String>,
@@ -756,6 +766,9 @@ pub struct TaskEntry {
     pub progress: u16,
     /// BLAKE3 of the verified result bytes, fetchable from the scheduler by content hash.
     pub result: Option<ContentHash>,
+    /// The platform class its replicas run on, once the first was sent: `i + 1` for
+    /// [`DealStatus::platforms`]`[i]`; 0 before.
+    pub platform: u8,
 }
 
 /// The scheduler's answer to a [`DealStatusRequest`]: at most [`MAX_DEAL_TASKS`] entries.
@@ -765,12 +778,22 @@ pub struct DealStatus {
     pub deal: DealId,
     /// The tasks asked for that the scheduler knows, in index order.
     pub tasks: Vec<TaskEntry>,
+    /// The platform classes the tasks name (homogeneous redundancy: one per task), as people
+    /// read them, at most [`MAX_STATUS_PLATFORMS`].
+    pub platforms: Vec<String>,
     /// The console lines asked for that the scheduler still keeps, in sequence order, at most
     /// [`MAX_CONSOLE_ENTRIES`].
     pub console: Vec<ConsoleEntry>,
     /// The sequence number the deal's next console line will take: lines before it that were
     /// neither sent nor kept were dropped.
     pub console_end: u64,
+}
+
+impl DealStatus {
+    /// The answer about a deal the scheduler does not know (or not to this asker).
+    pub fn empty(deal: DealId) -> Self {
+        Self { deal, tasks: Vec::new(), platforms: Vec::new(), console: Vec::new(), console_end: 0 }
+    }
 }
 
 /// Who may send a request kind ([`Message::senders`]).
@@ -1067,6 +1090,7 @@ impl Message {
                 w.u32(c.memory_mib);
                 w.u8(c.evaluators);
                 w.opt_string("capabilities.gpu_class", c.gpu_class.as_deref(), MAX_GPU_CLASS);
+                w.u32(c.gpu_memory_mib);
                 w.opt_string("capabilities.float_probe", c.float_probe.as_deref(), MAX_FLOAT_PROBE);
                 match &m.credential {
                     None => w.bool(false),
@@ -1211,6 +1235,11 @@ impl Message {
                             w.b256(&hash.0);
                         }
                     }
+                    w.u8(entry.platform);
+                }
+                w.count("deal.platforms", m.platforms.len(), MAX_STATUS_PLATFORMS);
+                for name in m.platforms.iter().take(MAX_STATUS_PLATFORMS) {
+                    w.string("deal.platform", name, MAX_PLATFORM_NAME);
                 }
                 w.count("deal.console", m.console.len(), MAX_CONSOLE_ENTRIES);
                 for entry in m.console.iter().take(MAX_CONSOLE_ENTRIES) {
@@ -1297,6 +1326,7 @@ impl Message {
                     });
                 }
                 let gpu_class = r.opt_string("capabilities.gpu_class", MAX_GPU_CLASS)?;
+                let gpu_memory_mib = r.u32("capabilities.gpu_memory_mib")?;
                 let float_probe = r.opt_string("capabilities.float_probe", MAX_FLOAT_PROBE)?;
                 let credential =
                     if r.option("credential")? { Some(JoinCredential::decode(r)?) } else { None };
@@ -1307,6 +1337,7 @@ impl Message {
                         memory_mib,
                         evaluators,
                         gpu_class,
+                        gpu_memory_mib,
                         float_probe,
                     },
                     credential,
@@ -1462,7 +1493,19 @@ impl Message {
                     } else {
                         None
                     };
-                    tasks.push(TaskEntry { index, phase, progress, result });
+                    let platform = r.u8("deal.task.platform")?;
+                    tasks.push(TaskEntry { index, phase, progress, result, platform });
+                }
+                let n = r.count("deal.platforms", MAX_STATUS_PLATFORMS)?;
+                let platforms = (0..n)
+                    .map(|_| r.string("deal.platform", MAX_PLATFORM_NAME))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if let Some(bad) = tasks.iter().find(|t| usize::from(t.platform) > platforms.len())
+                {
+                    return Err(Error::InvalidTag {
+                        field: "deal.task.platform",
+                        tag: bad.platform,
+                    });
                 }
                 let n = r.count("deal.console", MAX_CONSOLE_ENTRIES)?;
                 let mut console = Vec::with_capacity(n);
@@ -1472,7 +1515,7 @@ impl Message {
                     console.push(ConsoleEntry { seq, index, line: decode_console(r)? });
                 }
                 let console_end = r.u64("deal.console_end")?;
-                Self::DealStatus(DealStatus { deal, tasks, console, console_end })
+                Self::DealStatus(DealStatus { deal, tasks, platforms, console, console_end })
             }
             Kind::TaskReport => {
                 let task = task(r)?;

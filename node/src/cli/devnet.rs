@@ -123,6 +123,7 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
         // And the [worker] settings of GPUs: `--set worker.gpu=true`.
         options.gpu = config.worker.gpu;
         options.gpu_slots = usize::try_from(config.worker.gpu_slots).unwrap_or(1);
+        options.gpu_memory_mib = config.worker.gpu_memory_mib;
         let pool = crate::devnet_pool::start_with(&net, &dir, options).await?;
         crate::devnet_pool::point_config_at(&net, &dir, pool.pool, &pool.scheduler)?;
         writeln!(out, "  pool       {} (owner: operator), its scheduler at", pool.pool.0)?;

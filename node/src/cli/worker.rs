@@ -139,6 +139,7 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
             task_memory_mib: u64::from(w.task_memory_mib),
             gpu: w.gpu,
             gpu_slots: usize::try_from(w.gpu_slots).unwrap_or(1),
+            gpu_memory_mib: w.gpu_memory_mib,
         },
         listen: super::multiaddrs("worker.listen", &w.listen)?,
         bootstrap: super::multiaddrs(

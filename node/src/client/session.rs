@@ -143,7 +143,7 @@ impl Session {
         let mut outcomes: HashMap<u32, TaskOutcome> = HashMap::new();
         // Tasks the pool failed (its replicas disagreed): refunded on chain already.
         let mut failed: std::collections::BTreeMap<u32, String> = std::collections::BTreeMap::new();
-        let mut seen: HashMap<u32, (TaskPhase, u16)> = HashMap::new();
+        let mut seen: HashMap<u32, (TaskPhase, u16, Option<String>)> = HashMap::new();
         let mut unreachable = 0u32;
         // When the chain node first failed a read in a row: reads are tried again each round
         // (the node may be restarting) until the outage lasts `CHAIN_PATIENCE`.
@@ -202,12 +202,21 @@ impl Session {
                         }
                         continue;
                     }
-                    let now = (task.phase, task.progress);
-                    if seen.insert(task.index, now) != Some(now) {
+                    // The pool forgets a finished task's class: the last one named stays.
+                    let named = usize::from(task.platform)
+                        .checked_sub(1)
+                        .and_then(|at| status.platforms.get(at))
+                        .cloned();
+                    let platform =
+                        named.or_else(|| seen.get(&task.index).and_then(|s| s.2.clone()));
+                    let now = (task.phase, task.progress, platform.clone());
+                    if seen.get(&task.index) != Some(&now) {
+                        seen.insert(task.index, now);
                         let event = JobEvent::Task {
                             index: task.index,
                             phase: task.phase,
                             per_mille: task.progress,
+                            platform,
                         };
                         if !emit.emit(event).await {
                             return Ok(self.ending(outcomes, &failed));

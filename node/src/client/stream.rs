@@ -189,6 +189,9 @@ pub enum JobEvent {
         phase: TaskPhase,
         /// Per mille.
         per_mille: u16,
+        /// The platform class its replicas run on (homogeneous redundancy), once the pool
+        /// sent the first: the GPU adapter class for a GPU job, and the float probe.
+        platform: Option<String>,
     },
     /// A line a task's work function wrote to its console (from one of its replicas), as the
     /// worker relayed it: untrusted text, to be shown escaped (`job submit --watch` does).
@@ -323,6 +326,7 @@ impl Job {
                 args: "[]".into(),
                 limits: JobLimits::default(),
                 evaluator: EvaluatorKind::JavaScript,
+                gpu: quorate_primitives::GpuNeeds::NONE,
                 modules: Vec::new(),
             },
             terms: Terms::default(),
@@ -386,10 +390,27 @@ impl JobBuilder {
         self
     }
 
-    /// The tasks use `gpu.compute` (WebGPU compute shaders).
+    /// The tasks use `gpu.compute` (WebGPU compute shaders), on any GPU, with the default GPU
+    /// memory.
     #[must_use]
     pub fn gpu(mut self) -> Self {
-        self.job.evaluator = EvaluatorKind::WebGpu;
+        self.job.use_gpu(None, None);
+        self
+    }
+
+    /// GPU memory per task, in MiB (a WebGPU job): only workers whose GPU has as much run it,
+    /// and a `gpu.compute` call needing more is refused.
+    #[must_use]
+    pub fn gpu_memory_mib(mut self, mib: u32) -> Self {
+        self.job.use_gpu(Some(mib), None);
+        self
+    }
+
+    /// Only GPUs of this adapter class, or with it as one part (`discretegpu`, `nvidia`,
+    /// `nvidia h200`), run the tasks (a WebGPU job).
+    #[must_use]
+    pub fn gpu_class(mut self, class: &str) -> Self {
+        self.job.use_gpu(None, Some(class));
         self
     }
 

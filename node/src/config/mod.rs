@@ -198,6 +198,8 @@ pub struct WorkerSection {
     pub gpu: bool,
     /// WebGPU tasks at once at most: what the device holds (the other sandboxes wait).
     pub gpu_slots: u64,
+    /// GPU memory given to WebGPU tasks, MiB; 0 for all the device says it has.
+    pub gpu_memory_mib: u64,
     /// libp2p addresses to listen on; none to only dial out.
     pub listen: Vec<String>,
     /// Peers to start from (each ending in `/p2p/<peer id>`): any node of the network.
@@ -347,6 +349,7 @@ impl Default for WorkerSection {
             task_memory_mib: 1024,
             gpu: false,
             gpu_slots: 1,
+            gpu_memory_mib: 0,
             listen: vec!["/ip4/0.0.0.0/tcp/0".into(), "/ip4/0.0.0.0/udp/0/quic-v1".into()],
             bootstrap: Vec::new(),
             mdns: false,
@@ -534,6 +537,14 @@ impl NodeConfig {
         }
         if !(1..=64).contains(&w.gpu_slots) {
             return bad("worker.gpu_slots", "must be 1 to 64 WebGPU tasks at once");
+        }
+        if w.gpu_memory_mib != 0
+            && !(16..=u64::from(quorate_primitives::gpu::MAX_GPU_MIB)).contains(&w.gpu_memory_mib)
+        {
+            return bad(
+                "worker.gpu_memory_mib",
+                "must be 0 (all the GPU has) or 16 to 1048576 MiB",
+            );
         }
         if !(1..=64).contains(&w.pipeline) {
             return bad("worker.pipeline", "must be 1 to 64 tasks per sandbox");

@@ -22,7 +22,9 @@ use quorate_evaluator::{
     hardening::ProcessLimits,
     sandbox::{Event, Limits, TaskSpec},
 };
-use quorate_primitives::{ContentHash, DealId, EvaluatorKind, JobHash, TaskId, TaskOutcome};
+use quorate_primitives::{
+    ContentHash, DealId, EvaluatorKind, GpuNeeds, JobHash, JobLimits, TaskId, TaskOutcome,
+};
 
 use super::{Job, JobError};
 
@@ -169,12 +171,7 @@ fn sandbox_thread(
         return;
     }
     let deal = DealId::from(hash.0);
-    let limits = Limits {
-        timeout_ms: job.limits.timeout_ms,
-        heap_bytes: u64::from(job.limits.heap_mib) << 20,
-        result_bytes: u64::from(job.limits.result_bytes),
-        ..Limits::default()
-    };
+    let limits = task_limits(&job.limits, &job.gpu);
     while !stop.load(Ordering::SeqCst) {
         let index = next.fetch_add(1, Ordering::SeqCst);
         let Some(input) = job.inputs.get(index) else { break };
@@ -228,6 +225,21 @@ pub(crate) fn load_reason(e: EvalError) -> String {
             format!("line {line}: {rest}")
         }
         _ => first.to_owned(),
+    }
+}
+
+/// The sandbox's limits of each task of a job: its manifest's, and the GPU memory it declared.
+pub(crate) fn task_limits(limits: &JobLimits, gpu: &GpuNeeds) -> Limits {
+    Limits {
+        timeout_ms: limits.timeout_ms,
+        heap_bytes: u64::from(limits.heap_mib) << 20,
+        result_bytes: u64::from(limits.result_bytes),
+        gpu_bytes: if gpu.memory_mib > 0 {
+            u64::from(gpu.memory_mib) << 20
+        } else {
+            Limits::default().gpu_bytes
+        },
+        ..Limits::default()
     }
 }
 

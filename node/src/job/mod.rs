@@ -14,7 +14,7 @@ pub mod modules;
 
 use std::path::Path;
 
-use quorate_primitives::{ContentHash, EvaluatorKind, JobLimits, JobManifest};
+use quorate_primitives::{ContentHash, EvaluatorKind, GpuNeeds, JobLimits, JobManifest};
 use serde_json::value::RawValue;
 
 pub use inputs::{InputsError, InputsFormat};
@@ -71,6 +71,8 @@ pub struct Job {
     pub limits: JobLimits,
     /// What runs the tasks.
     pub evaluator: EvaluatorKind,
+    /// What the tasks need of a GPU ([`GpuNeeds::NONE`] for a JavaScript job).
+    pub gpu: GpuNeeds,
     /// WebAssembly modules shipped with the job: name and bytes (`modules[name]` in the work
     /// function).
     pub modules: Vec<(String, Vec<u8>)>,
@@ -92,8 +94,25 @@ impl Job {
             args: "[]".into(),
             limits: JobLimits::default(),
             evaluator: EvaluatorKind::JavaScript,
+            gpu: GpuNeeds::NONE,
             modules: Vec::new(),
         })
+    }
+
+    /// Makes it a WebGPU job: its tasks use `gpu.compute`, with `memory_mib` of GPU memory
+    /// each (default [`quorate_primitives::gpu::DEFAULT_GPU_MIB`]) on a GPU whose adapter
+    /// class is or has the part `class` (any when `None`; matched in lowercase).
+    pub fn use_gpu(&mut self, memory_mib: Option<u32>, class: Option<&str>) {
+        self.evaluator = EvaluatorKind::WebGpu;
+        if self.gpu.is_none() {
+            self.gpu = GpuNeeds::any();
+        }
+        if let Some(mib) = memory_mib {
+            self.gpu.memory_mib = mib;
+        }
+        if let Some(class) = class {
+            self.gpu.class = class.trim().to_lowercase();
+        }
     }
 
     /// Ships the WebAssembly module in `path` with the job, named by its file name.
@@ -130,6 +149,7 @@ impl Job {
         let manifest = JobManifest {
             evaluator: self.evaluator,
             limits: self.limits,
+            gpu: self.gpu.clone(),
             code: ContentHash::of(self.code.as_bytes()),
             args: self.args.clone(),
             modules: self

@@ -96,6 +96,8 @@ pub fn deal(view: &DealView, manifest: &JobManifest) -> Deal {
         scheduler_ratio: u64::from(view.schedulerRewardRatio),
         evaluator: manifest.evaluator.code(),
         memory_mib: manifest.limits.heap_mib,
+        gpu_memory_mib: manifest.gpu.memory_mib,
+        gpu_class: super::platform::needed_class(&manifest.gpu),
     }
 }
 
@@ -207,6 +209,7 @@ mod tests {
         let manifest = JobManifest {
             evaluator: EvaluatorKind::WebGpu,
             limits: JobLimits { heap_mib: 1024, ..JobLimits::default() },
+            gpu: quorate_primitives::GpuNeeds { memory_mib: 512, class: "nvidia".into() },
             code: ContentHash::of(b"x"),
             args: "[]".into(),
             modules: Vec::new(),
@@ -217,6 +220,10 @@ mod tests {
         assert_eq!(
             (d.tasks, d.trust, d.start, d.time_ref, d.scheduler_ratio, d.evaluator, d.memory_mib),
             (50, 3, 1_700_000_100, 60, 10, 1, 1024)
+        );
+        assert_eq!(
+            (d.gpu_memory_mib, d.gpu_class),
+            (512, crate::scheduler::platform::class_id("nvidia"))
         );
         assert_eq!(d.price, Amount::from(1_000u64));
     }

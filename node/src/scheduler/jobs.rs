@@ -115,8 +115,9 @@ pub struct IntakeLimits {
     pub evaluator: PathBuf,
     /// Inputs run twice each before the consent (the first and others at random).
     pub samples: u32,
-    /// Whether WebGPU jobs are taken: a worker offering WebGPU is joined.
-    pub webgpu: bool,
+    /// The GPUs of the joined workers that offer WebGPU: adapter class and memory (MiB). A
+    /// WebGPU job is taken only when one meets its needs.
+    pub gpus: Vec<(String, u32)>,
 }
 
 /// What an intake reports as it goes: the job and its new state.
@@ -153,10 +154,8 @@ pub async fn intake(
     let manifest = JobManifest::decode(&manifest_bytes).map_err(|e| e.to_string())?;
     // What the pool's workers cannot run would fail every task after the consent, and the
     // pool's stake with them.
-    if manifest.evaluator == quorate_primitives::EvaluatorKind::WebGpu && !limits.webgpu {
-        return Err(
-            "no worker of this pool offers WebGPU now: send GPU jobs to a pool with GPU workers, or later".into(),
-        );
+    if manifest.evaluator == quorate_primitives::EvaluatorKind::WebGpu {
+        super::platform::check_offered(&manifest.gpu, &limits.gpus)?;
     }
     if manifest.limits.heap_mib > MAX_TASK_MEMORY_MIB {
         return Err(format!(

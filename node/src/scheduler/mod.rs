@@ -19,6 +19,7 @@ pub mod dashboard;
 pub mod events;
 pub mod jobs;
 pub mod ledger;
+pub mod platform;
 pub mod pool;
 pub mod sample;
 pub mod service;

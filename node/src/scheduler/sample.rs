@@ -18,7 +18,7 @@ use std::{
 
 use quorate_evaluator::{
     client::{EvaluatorHandle, SpawnConfig},
-    sandbox::{Limits, TaskSpec},
+    sandbox::TaskSpec,
 };
 use quorate_primitives::{ContentHash, DealId, JobManifest, TaskId};
 
@@ -74,12 +74,7 @@ pub async fn check(
     seed.extend_from_slice(&now.as_nanos().to_be_bytes());
     seed.extend_from_slice(&os_random().to_be_bytes());
     let deal = DealId::from(alloy::primitives::keccak256(&seed));
-    let limits = Limits {
-        timeout_ms: manifest.limits.timeout_ms,
-        heap_bytes: u64::from(manifest.limits.heap_mib) << 20,
-        result_bytes: u64::from(manifest.limits.result_bytes),
-        ..Limits::default()
-    };
+    let limits = crate::job::local::task_limits(&manifest.limits, &manifest.gpu);
     let specs: Vec<(usize, TaskSpec)> = inputs
         .into_iter()
         .map(|(index, input)| {

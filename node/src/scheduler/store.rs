@@ -124,6 +124,8 @@ mod tests {
             scheduler_ratio: 10,
             evaluator: 0,
             memory_mib: 256,
+            gpu_memory_mib: 0,
+            gpu_class: 0,
         }
     }
 
@@ -136,6 +138,8 @@ mod tests {
             memory_mib: 512,
             evaluators: 1,
             platform: Platform { gpu: 0, fp_probe: 3 },
+            gpu_memory_mib: 0,
+            gpu_tags: [0; 6],
         };
         vec![
             StoreWrite::PutDeal(DealRecord {

@@ -35,6 +35,9 @@ pub struct ExecConfig {
     /// WebGPU tasks run at once at most (the device's share of the sandboxes); others wait
     /// their turn for a GPU slot.
     pub gpu_slots: usize,
+    /// GPU memory the worker gives its tasks, MiB; 0 for all the device says it has. Tasks
+    /// run at once never declare more than this in all.
+    pub gpu_memory_mib: u64,
 }
 
 /// One task to run.
@@ -46,7 +49,8 @@ pub struct Work {
     pub code: Arc<str>,
     /// The task.
     pub spec: TaskSpec,
-    /// Whether it uses the GPU (a WebGPU job): it waits for a GPU slot.
+    /// Whether it uses the GPU (a WebGPU job): it waits for a GPU slot and the GPU memory it
+    /// declared (`spec.limits.gpu_bytes`).
     pub gpu: bool,
     /// Where its progress and console lines go; when it is full they are dropped (the
     /// evaluator caps and counts console text per task already).
@@ -65,32 +69,48 @@ pub struct Executor {
     gpu: Arc<GpuSlots>,
 }
 
-/// The GPU's slots: a counting semaphore the sandbox threads share.
+/// The GPU's slots and memory, shared by the sandbox threads: a WebGPU task runs once it
+/// holds a slot and the GPU memory it declared, so the device never holds more tasks than it
+/// has memory for.
 #[derive(Debug)]
 struct GpuSlots {
-    free: Mutex<usize>,
+    /// Free slots and free memory (MiB).
+    free: Mutex<(usize, u64)>,
     freed: Condvar,
+    /// All the memory, MiB.
+    memory_mib: u64,
 }
 
 impl GpuSlots {
-    fn take(&self) -> GpuSlot<'_> {
+    fn new(slots: usize, memory_mib: u64) -> Self {
+        Self { free: Mutex::new((slots.max(1), memory_mib)), freed: Condvar::new(), memory_mib }
+    }
+
+    /// Waits for a slot and `mib` of memory (at most all of it: a task the worker would not
+    /// fit was refused before it came here).
+    fn take(&self, mib: u64) -> GpuSlot<'_> {
+        let mib = mib.min(self.memory_mib);
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
+        while free.0 == 0 || free.1 < mib {
             free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
         }
-        *free = free.saturating_sub(1);
-        GpuSlot(self)
+        *free = (free.0.saturating_sub(1), free.1.saturating_sub(mib));
+        GpuSlot { slots: self, mib }
     }
 }
 
-/// A GPU slot held; given back when dropped.
-struct GpuSlot<'a>(&'a GpuSlots);
+/// A GPU slot and its memory, held; given back when dropped.
+struct GpuSlot<'a> {
+    slots: &'a GpuSlots,
+    mib: u64,
+}
 
 impl Drop for GpuSlot<'_> {
     fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
-        *free = free.saturating_add(1);
-        self.0.freed.notify_one();
+        let mut free = self.slots.free.lock().unwrap_or_else(|e| e.into_inner());
+        *free = (free.0.saturating_add(1), free.1.saturating_add(self.mib));
+        // Waiters need different amounts: each looks again.
+        self.slots.freed.notify_all();
     }
 }
 
@@ -120,8 +140,16 @@ impl Executor {
         if config.gpu && capabilities.as_ref().is_some_and(|c| c.gpu.is_none()) {
             return Err("worker.gpu is set but the sandbox found no GPU adapter: install a Vulkan driver (mesa-vulkan-drivers for a CPU one), or set worker.gpu = false".into());
         }
-        let gpu =
-            Arc::new(GpuSlots { free: Mutex::new(config.gpu_slots.max(1)), freed: Condvar::new() });
+        let detected = capabilities.as_ref().and_then(|c| c.gpu_memory_mib).unwrap_or(0);
+        let gpu_memory_mib = match (config.gpu, config.gpu_memory_mib) {
+            (false, _) => 0,
+            (true, 0) if detected == 0 => {
+                return Err("the GPU's driver does not say how much memory it has: set worker.gpu_memory_mib".into());
+            }
+            (true, 0) => detected,
+            (true, set) => set,
+        };
+        let gpu = Arc::new(GpuSlots::new(config.gpu_slots, gpu_memory_mib));
         // Room for every task the worker may hold: the loop never waits on the queue.
         let (tx, rx) = mpsc::sync_channel::<Work>(sandboxes.saturating_mul(per_sandbox.max(1)));
         let rx = Arc::new(Mutex::new(rx));
@@ -147,7 +175,12 @@ impl Executor {
 
     /// GPU slots free now.
     pub fn gpu_slots_free(&self) -> usize {
-        *self.gpu.free.lock().unwrap_or_else(|e| e.into_inner())
+        self.gpu.free.lock().unwrap_or_else(|e| e.into_inner()).0
+    }
+
+    /// The GPU memory the worker gives its tasks, MiB (0 without a GPU).
+    pub fn gpu_memory_mib(&self) -> u32 {
+        u32::try_from(self.gpu.memory_mib).unwrap_or(u32::MAX)
     }
 
     /// How many sandboxes run.
@@ -201,8 +234,8 @@ fn serve(mut sandbox: EvaluatorHandle, queue: &Mutex<mpsc::Receiver<Work>>, gpu:
             loaded = Some(code_hash);
         }
         let task = spec.task_id;
-        // Never more WebGPU tasks at once than the device's slots.
-        let _slot = on_gpu.then(|| gpu.take());
+        // Never more WebGPU tasks at once than the device's slots and memory hold.
+        let _slot = on_gpu.then(|| gpu.take(spec.limits.gpu_bytes.div_ceil(1 << 20)));
         let result = sandbox.run(&spec, &mut |event| {
             if let Some(events) = &events {
                 let _ = events.try_send((task, event));

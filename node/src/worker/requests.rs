@@ -292,6 +292,7 @@ impl Service {
                         | evaluators::WASM
                         | if self.gpu { evaluators::WEBGPU } else { 0 },
                     gpu_class: measured.and_then(|c| c.gpu.clone()).filter(|_| self.gpu),
+                    gpu_memory_mib: self.runner.executor.gpu_memory_mib(),
                     float_probe: crate::adversary::float_probe(
                         measured.map(|c| c.float_probe.clone()),
                     ),

@@ -8,7 +8,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy::{primitives::Address, providers::RootProvider};
-use quorate_evaluator::sandbox::{Event, Limits, TaskSpec};
+use quorate_evaluator::sandbox::{Event, TaskSpec};
 use quorate_p2p::{
     Client, PeerId,
     fetch::{FetchConfig, fetch},
@@ -132,6 +132,16 @@ impl Runner {
         if m.evaluator == EvaluatorKind::WebGpu && !self.gpu {
             return Err(failed("incompatible", "the job needs WebGPU and this worker offers none"));
         }
+        let gpu_memory_mib = self.executor.gpu_memory_mib();
+        if m.gpu.memory_mib > gpu_memory_mib {
+            return Err(failed(
+                "incompatible",
+                format!(
+                    "the job needs {} MiB of GPU memory per task, this worker's GPU offers {gpu_memory_mib}",
+                    m.gpu.memory_mib
+                ),
+            ));
+        }
         if u64::from(m.limits.heap_mib) > self.task_memory_mib {
             return Err(failed(
                 "incompatible",
@@ -157,12 +167,7 @@ impl Runner {
             now_ms,
             input,
             args: m.args.clone(),
-            limits: Limits {
-                timeout_ms: m.limits.timeout_ms,
-                heap_bytes: u64::from(m.limits.heap_mib) << 20,
-                result_bytes: u64::from(m.limits.result_bytes),
-                ..Limits::default()
-            },
+            limits: crate::job::local::task_limits(&m.limits, &m.gpu),
         };
         Ok((job.code_hash, Arc::clone(&job.code), spec, m.evaluator == EvaluatorKind::WebGpu))
     }

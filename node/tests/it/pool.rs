@@ -96,6 +96,7 @@ async fn worker(
                     memory_mib: 1024,
                     evaluators: wire::evaluators::JS,
                     gpu_class: None,
+                    gpu_memory_mib: 0,
                     float_probe: None,
                 },
                 credential: None,
@@ -113,6 +114,7 @@ async fn worker(
         task_memory_mib: 512,
         gpu: false,
         gpu_slots: 1,
+        gpu_memory_mib: 0,
     })
     .unwrap();
     let mut results = std::collections::HashMap::new();
@@ -262,6 +264,7 @@ fn doubling_job() -> Job {
         args: "[]".into(),
         limits: JobLimits::default(),
         evaluator: EvaluatorKind::JavaScript,
+        gpu: quorate_primitives::GpuNeeds::NONE,
         modules: Vec::new(),
     }
 }

@@ -141,6 +141,7 @@ async fn the_sandboxes_run_tasks_of_several_jobs_behind_a_bounded_queue() {
         task_memory_mib: 256,
         gpu: false,
         gpu_slots: 1,
+        gpu_memory_mib: 0,
     })
     .unwrap();
     let double: Arc<str> = Arc::from(

@@ -129,6 +129,7 @@ async fn a_killed_worker_finishes_what_its_store_owes_and_a_stopped_one_drains()
     let manifest = JobManifest {
         evaluator: EvaluatorKind::JavaScript,
         limits: JobLimits { timeout_ms: 60_000, heap_mib: 256, result_bytes: 1 << 20 },
+        gpu: quorate_primitives::GpuNeeds::NONE,
         code: ContentHash::of(CODE.as_bytes()),
         args: "[]".into(),
         modules: Vec::new(),

@@ -212,6 +212,7 @@ pub(crate) fn worker_config(
             task_memory_mib: 512,
             gpu: false,
             gpu_slots: 1,
+            gpu_memory_mib: 0,
         },
         listen: vec![quorate_p2p::config::loopback_tcp()],
         bootstrap: vec![bootstrap],
@@ -316,6 +317,7 @@ async fn two_workers_join_run_vote_reveal_by_themselves_and_upload() {
     let manifest = JobManifest {
         evaluator: EvaluatorKind::JavaScript,
         limits: JobLimits { timeout_ms: 3_000, heap_mib: 256, result_bytes: 1 << 20 },
+        gpu: quorate_primitives::GpuNeeds::NONE,
         code: ContentHash::of(CODE.as_bytes()),
         args: "[]".into(),
         modules: Vec::new(),

@@ -76,12 +76,15 @@ pub(crate) struct SimWorker {
 
 impl SimWorker {
     pub(crate) fn new(address: Address, kind: Kind, rng: &mut Rng) -> Self {
-        let gpu = u32::try_from(rng.below(2)).unwrap_or(0);
+        // Two float classes: a task's replicas must stay in one.
+        let fp_probe = 7u32.saturating_add(u32::try_from(rng.below(2)).unwrap_or(0));
         let caps = WorkerCaps {
             slots: 4,
             memory_mib: 1024,
             evaluators: 1,
-            platform: Platform { gpu, fp_probe: 7 },
+            platform: Platform { gpu: 0, fp_probe },
+            gpu_memory_mib: 0,
+            gpu_tags: [0; crate::types::GPU_TAGS],
         };
         Self { address, kind, caps, alive: true }
     }

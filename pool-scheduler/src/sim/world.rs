@@ -208,6 +208,8 @@ impl World {
                 scheduler_ratio: 10,
                 evaluator: 0,
                 memory_mib: 256,
+                gpu_memory_mib: 0,
+                gpu_class: 0,
             };
             self.tasks_of_deal.insert(id, self.created);
             self.created = self.created.saturating_add(count);

@@ -11,8 +11,26 @@ struct Host {
     log: u32,
 }
 
-fn caps(slots: u32, memory_mib: u32, evaluators: u32, gpu: u32) -> WorkerCaps {
-    WorkerCaps { slots, memory_mib, evaluators, platform: Platform { gpu, fp_probe: 0 } }
+/// A CPU worker of float class `fp_probe`.
+fn caps(slots: u32, memory_mib: u32, evaluators: u32, fp_probe: u32) -> WorkerCaps {
+    WorkerCaps {
+        slots,
+        memory_mib,
+        evaluators,
+        platform: Platform { gpu: 0, fp_probe },
+        gpu_memory_mib: 0,
+        gpu_tags: [0; 6],
+    }
+}
+
+/// A worker with both evaluator kinds and a GPU of class `gpu` (its tags: `gpu` and `tag`).
+fn gpu_caps(gpu: u32, tag: u32, gpu_memory_mib: u32) -> WorkerCaps {
+    WorkerCaps {
+        platform: Platform { gpu, fp_probe: 1 },
+        gpu_memory_mib,
+        gpu_tags: [gpu, tag, 0, 0, 0, 0],
+        ..caps(8, 1024, 3, 1)
+    }
 }
 
 fn deal(tasks: u64, trust: u64) -> Deal {
@@ -26,7 +44,14 @@ fn deal(tasks: u64, trust: u64) -> Deal {
         scheduler_ratio: 10,
         evaluator: 0,
         memory_mib: 256,
+        gpu_memory_mib: 0,
+        gpu_class: 0,
     }
+}
+
+/// A WebGPU deal needing `gpu_memory_mib` and GPU class `gpu_class` (0: any).
+fn gpu_deal(tasks: u64, gpu_memory_mib: u32, gpu_class: u32) -> Deal {
+    Deal { evaluator: 1, gpu_memory_mib, gpu_class, ..deal(tasks, 3) }
 }
 
 fn w(i: u8) -> Address {
@@ -102,6 +127,44 @@ fn only_eligible_workers_get_replicas_and_a_task_keeps_one_class() {
         let distinct: std::collections::HashSet<_> = workers.iter().collect();
         assert_eq!(distinct.len(), workers.len(), "never twice to one worker");
     }
+}
+
+#[test]
+fn a_gpu_deal_goes_only_to_gpus_that_fit_and_keeps_one_gpu_class() {
+    let mut h = Host::new(SchedulerConfig::default());
+    h.core.handle_worker_joined(0, w(1), caps(8, 1024, 3, 1), U256::ZERO); // no GPU
+    h.core.handle_worker_joined(0, w(2), gpu_caps(10, 70, 128), U256::ZERO); // too little GPU memory
+    h.core.handle_worker_joined(0, w(3), gpu_caps(6, 60, 4096), U256::ZERO); // another class
+    for i in 4..=9 {
+        h.core.handle_worker_joined(0, w(i), gpu_caps(10 + u32::from(i % 2), 70, 4096), U256::ZERO);
+    }
+    let a = assigns(&h.start(gpu_deal(20, 1024, 70)));
+    assert!(!a.is_empty());
+    assert!(a.iter().all(|(worker, _)| ![w(1), w(2), w(3)].contains(worker)), "{a:?}");
+    for (_, task) in &a {
+        let classes: std::collections::HashSet<u8> =
+            h.core.replicas_of(task).iter().map(|x| x.0[19] % 2).collect();
+        assert_eq!(classes.len(), 1, "one GPU class per task");
+    }
+    // Any class: the worker of class 6 fits too; none with too little memory does.
+    let any = Deal { id: DealId::derive(B256::repeat_byte(4), U256::ZERO), ..gpu_deal(1, 1024, 0) };
+    let mut h = Host::new(SchedulerConfig::default());
+    h.core.handle_worker_joined(0, w(2), gpu_caps(10, 70, 128), U256::ZERO);
+    h.core.handle_worker_joined(0, w(3), gpu_caps(6, 60, 4096), U256::ZERO);
+    assert_eq!(assigns(&h.start(any)).iter().map(|a| a.0).collect::<Vec<_>>(), vec![w(3)]);
+}
+
+#[test]
+fn a_cpu_deals_replicas_span_gpu_classes_of_one_float_class() {
+    // A JavaScript task never touches the GPU: three GPU classes with one float probe are one
+    // class for it (fresh workers at T = 5: three replicas).
+    let mut h = Host::new(SchedulerConfig::default());
+    for i in 1..=3 {
+        h.core.handle_worker_joined(0, w(i), gpu_caps(u32::from(i), 0, 4096), U256::ZERO);
+    }
+    let a = assigns(&h.start(deal(1, 5)));
+    let workers: std::collections::HashSet<Address> = a.iter().map(|a| a.0).collect();
+    assert_eq!(workers.len(), 3, "{a:?}");
 }
 
 #[test]

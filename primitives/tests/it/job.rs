@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use quorate_primitives::{
-    ContentHash, EvaluatorKind, JobLimits, JobManifest, Module, TaskOutcome,
+    ContentHash, EvaluatorKind, GpuNeeds, JobLimits, JobManifest, Module, TaskOutcome,
     job::{MANIFEST_VERSION, MAX_ARGS_BYTES},
 };
 
@@ -11,6 +11,7 @@ fn manifest(inputs: usize) -> JobManifest {
     JobManifest {
         evaluator: EvaluatorKind::JavaScript,
         limits: JobLimits::default(),
+        gpu: GpuNeeds::NONE,
         code: ContentHash::of(b"(x) => x * 2"),
         args: "[1,\"two\"]".into(),
         modules: Vec::new(),
@@ -35,7 +36,17 @@ fn every_field_moves_the_hash() {
     let base = manifest(2);
     let h = base.hash().unwrap();
     let changed = [
-        JobManifest { evaluator: EvaluatorKind::WebGpu, ..base.clone() },
+        JobManifest { evaluator: EvaluatorKind::WebGpu, gpu: GpuNeeds::any(), ..base.clone() },
+        JobManifest {
+            evaluator: EvaluatorKind::WebGpu,
+            gpu: GpuNeeds { memory_mib: 1024, ..GpuNeeds::any() },
+            ..base.clone()
+        },
+        JobManifest {
+            evaluator: EvaluatorKind::WebGpu,
+            gpu: GpuNeeds { class: "nvidia".into(), ..GpuNeeds::any() },
+            ..base.clone()
+        },
         JobManifest { limits: JobLimits { timeout_ms: 1, ..base.limits }, ..base.clone() },
         JobManifest { limits: JobLimits { heap_mib: 17, ..base.limits }, ..base.clone() },
         JobManifest { limits: JobLimits { result_bytes: 1, ..base.limits }, ..base.clone() },
@@ -63,6 +74,14 @@ fn manifests_that_cannot_run_are_refused() {
         JobManifest { limits: JobLimits { heap_mib: 8, ..JobLimits::default() }, ..manifest(1) },
         JobManifest {
             limits: JobLimits { result_bytes: 0, ..JobLimits::default() },
+            ..manifest(1)
+        },
+        // GPU needs: on a JavaScript job, none on a WebGPU job, out of range.
+        JobManifest { gpu: GpuNeeds::any(), ..manifest(1) },
+        JobManifest { evaluator: EvaluatorKind::WebGpu, ..manifest(1) },
+        JobManifest {
+            evaluator: EvaluatorKind::WebGpu,
+            gpu: GpuNeeds { class: "NVIDIA".into(), ..GpuNeeds::any() },
             ..manifest(1)
         },
         // Modules: too many, a bad name, a name twice.
@@ -143,11 +162,18 @@ proptest! {
         heap_mib in 16u32..=16384,
         result_bytes in 1u32..=(256 << 20),
         gpu in any::<bool>(),
+        gpu_mib in 16u32..=(1 << 20),
+        gpu_class in "[a-z0-9 .-]{0,64}",
         modules in 0u8..=16,
     ) {
         let m = JobManifest {
             evaluator: if gpu { EvaluatorKind::WebGpu } else { EvaluatorKind::JavaScript },
             limits: JobLimits { timeout_ms, heap_mib, result_bytes },
+            gpu: if gpu {
+                GpuNeeds { memory_mib: gpu_mib, class: gpu_class.trim().to_string() }
+            } else {
+                GpuNeeds::NONE
+            },
             code: ContentHash::of(&args.as_bytes()[..args.len().min(3)]),
             args,
             modules: (0..modules)

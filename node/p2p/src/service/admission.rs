@@ -210,6 +210,7 @@ mod tests {
             memory_mib: 1,
             evaluators: 1,
             gpu_class: None,
+            gpu_memory_mib: 0,
             float_probe: None,
         };
         vec![

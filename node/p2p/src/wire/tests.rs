@@ -121,6 +121,7 @@ fn byte_snapshots() {
             memory_mib: 256,
             evaluators: evaluators::JS | evaluators::WASM,
             gpu_class: Some("v".into()),
+            gpu_memory_mib: 2,
             float_probe: Some("p".into()),
         },
         credential: Some(JoinCredential {
@@ -133,7 +134,8 @@ fn byte_snapshots() {
     });
     let mut payload = vec![5];
     payload.extend_from_slice(&1u64.to_be_bytes());
-    payload.extend_from_slice(&[0, 2, 0, 0, 1, 0, 3, 1, 0, 0, 0, 1, b'v', 1, 0, 0, 0, 1, b'p', 1]);
+    payload.extend_from_slice(&[0, 2, 0, 0, 1, 0, 3, 1, 0, 0, 0, 1, b'v', 0, 0, 0, 2]);
+    payload.extend_from_slice(&[1, 0, 0, 0, 1, b'p', 1]);
     payload.extend_from_slice(&1u64.to_be_bytes());
     payload.extend_from_slice(&[0x09; 20]);
     payload.extend_from_slice(&1u64.to_be_bytes());
@@ -208,14 +210,22 @@ fn byte_snapshots() {
     let deal = Message::DealStatus(DealStatus {
         deal: DealId(b(0x07)),
         tasks: vec![
-            TaskEntry { index: 1, phase: TaskPhase::Running, progress: 500, result: None },
+            TaskEntry {
+                index: 1,
+                phase: TaskPhase::Running,
+                progress: 500,
+                result: None,
+                platform: 1,
+            },
             TaskEntry {
                 index: 2,
                 phase: TaskPhase::Completed,
                 progress: 1000,
                 result: Some(ContentHash(b(0x08))),
+                platform: 0,
             },
         ],
+        platforms: vec!["c".into()],
         console: vec![ConsoleEntry {
             seq: 5,
             index: 2,
@@ -226,9 +236,10 @@ fn byte_snapshots() {
     let mut payload = vec![25];
     payload.extend_from_slice(&[0x07; 32]);
     payload.extend_from_slice(&[0, 2]);
-    payload.extend_from_slice(&[0, 0, 0, 1, 1, 0x01, 0xf4, 0]);
+    payload.extend_from_slice(&[0, 0, 0, 1, 1, 0x01, 0xf4, 0, 1]);
     payload.extend_from_slice(&[0, 0, 0, 2, 3, 0x03, 0xe8, 1]);
     payload.extend_from_slice(&[0x08; 32]);
+    payload.extend_from_slice(&[0, 0, 1, 0, 0, 0, 1, b'c']);
     payload.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 2, 1, 0, 0, 0, 2]);
     payload.extend_from_slice(b"hi");
     payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9]);
@@ -340,7 +351,7 @@ fn strict_decoding_refuses_with_reasons() {
         raw.extend_from_slice(&[0; 32]);
         raw.extend_from_slice(&[0, 1, 0, 0, 0, 0, phase]);
         raw.extend_from_slice(&progress.to_be_bytes());
-        raw.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        raw.extend_from_slice(&[0; 14]);
         raw
     };
     assert!(Message::decode(&entry(4, 1000)).is_ok());
@@ -352,10 +363,17 @@ fn strict_decoding_refuses_with_reasons() {
         Message::decode(&entry(0, 1001)),
         Err(Error::FieldTooLarge { field: "deal.task.progress", len: 1001, max: 1000 })
     ));
-    let task = TaskEntry { index: 0, phase: TaskPhase::Waiting, progress: 1001, result: None };
+    let task = TaskEntry {
+        index: 0,
+        phase: TaskPhase::Waiting,
+        progress: 1001,
+        result: None,
+        platform: 0,
+    };
     let over = Message::DealStatus(DealStatus {
         deal: DealId::default(),
         tasks: vec![task],
+        platforms: vec![],
         console: vec![],
         console_end: 0,
     });
@@ -365,6 +383,7 @@ fn strict_decoding_refuses_with_reasons() {
     let big = Message::DealStatus(DealStatus {
         deal: DealId::default(),
         tasks: vec![task; MAX_DEAL_TASKS + 1],
+        platforms: vec![],
         console: vec![],
         console_end: 0,
     });
@@ -478,6 +497,7 @@ fn requests_name_who_may_send_them_and_answers_are_never_requests() {
         Message::DealStatus(DealStatus {
             deal: DealId::default(),
             tasks: vec![],
+            platforms: vec![],
             console: vec![],
             console_end: 0,
         }),
@@ -597,11 +617,12 @@ fn task_entry() -> impl Strategy<Value = TaskEntry> {
         Just(TaskPhase::Completed),
         Just(TaskPhase::Failed),
     ];
-    (any::<u32>(), phase, 0..=MAX_PROGRESS, option::of(b256())).prop_map(
-        |(index, phase, progress, result)| TaskEntry {
+    (any::<u32>(), phase, 0..=MAX_PROGRESS, option::of(b256()), any::<u8>()).prop_map(
+        |(index, phase, progress, result, platform)| TaskEntry {
             index,
             phase,
             progress,
+            platform,
             result: result.map(ContentHash),
         },
     )
@@ -652,12 +673,25 @@ fn job_message() -> impl Strategy<Value = Message> {
         (
             b256(),
             vec(task_entry(), 0..64),
+            vec(text(MAX_PLATFORM_NAME), 0..=MAX_STATUS_PLATFORMS),
             vec(console_entry(), 0..=MAX_CONSOLE_ENTRIES),
             any::<u64>()
         )
-            .prop_map(|(deal, tasks, console, console_end)| Message::DealStatus(
-                DealStatus { deal: DealId(deal), tasks, console, console_end }
-            )),
+            .prop_map(|(deal, tasks, platforms, console, console_end)| {
+                // Each task names one of the platforms, or none.
+                let names = u8::try_from(platforms.len() + 1).unwrap_or(u8::MAX);
+                let tasks = tasks
+                    .into_iter()
+                    .map(|t| TaskEntry { platform: t.platform % names, ..t })
+                    .collect();
+                Message::DealStatus(DealStatus {
+                    deal: DealId(deal),
+                    tasks,
+                    platforms,
+                    console,
+                    console_end,
+                })
+            }),
     ]
 }
 
@@ -706,6 +740,7 @@ fn wire_message() -> impl Strategy<Value = Message> {
                         slots,
                         memory_mib,
                         evaluators,
+                        gpu_memory_mib: memory_mib / 2,
                         gpu_class,
                         float_probe,
                     },
@@ -908,6 +943,7 @@ fn maximal_messages_fit_their_caps() {
                 memory_mib: u32::MAX,
                 evaluators: evaluators::ALL,
                 gpu_class: Some("g".repeat(MAX_GPU_CLASS)),
+                gpu_memory_mib: u32::MAX,
                 float_probe: Some("f".repeat(MAX_FLOAT_PROBE)),
             },
             credential: Some(JoinCredential {
@@ -956,9 +992,11 @@ fn maximal_messages_fit_their_caps() {
                     phase: TaskPhase::Completed,
                     progress: MAX_PROGRESS,
                     result: Some(ContentHash(b(6))),
+                    platform: u8::try_from(MAX_STATUS_PLATFORMS).unwrap(),
                 };
                 MAX_DEAL_TASKS
             ],
+            platforms: vec!["é".repeat(MAX_PLATFORM_NAME / 2); MAX_STATUS_PLATFORMS],
             console: vec![
                 ConsoleEntry {
                     seq: u64::MAX,

@@ -17,7 +17,7 @@ use quorate_p2p::{
         JobOffer, JobState, JobStatus, JobStatusRequest, TaskEntry, TaskPhase,
     },
 };
-use quorate_primitives::{ContentHash, DealId, EvaluatorKind, JobLimits, JobManifest};
+use quorate_primitives::{ContentHash, DealId, EvaluatorKind, GpuNeeds, JobLimits, JobManifest};
 use tokio::sync::mpsc;
 
 use crate::common::{CHAIN, Node, POOL, keypair, node, proof, signer, start, within};
@@ -103,6 +103,7 @@ async fn a_client_offers_a_job_and_only_the_scheduler_may_fetch_its_manifest() {
     let manifest = JobManifest {
         evaluator: EvaluatorKind::JavaScript,
         limits: JobLimits::default(),
+        gpu: GpuNeeds::NONE,
         code: ContentHash::of(b"(x) => x * 2"),
         args: "[]".into(),
         modules: Vec::new(),
@@ -187,9 +188,10 @@ async fn a_client_offers_a_job_and_only_the_scheduler_may_fetch_its_manifest() {
             phase: TaskPhase::Completed,
             progress: 1000,
             result: Some(ContentHash::of(b"0")),
+            platform: 1,
         },
-        TaskEntry { index: 1, phase: TaskPhase::Running, progress: 420, result: None },
-        TaskEntry { index: 2, phase: TaskPhase::Waiting, progress: 0, result: None },
+        TaskEntry { index: 1, phase: TaskPhase::Running, progress: 420, result: None, platform: 1 },
+        TaskEntry { index: 2, phase: TaskPhase::Waiting, progress: 0, result: None, platform: 0 },
     ];
     let request = Message::DealStatusRequest(DealStatusRequest {
         deal,
@@ -202,7 +204,8 @@ async fn a_client_offers_a_job_and_only_the_scheduler_may_fetch_its_manifest() {
         index: 1,
         line: ConsoleLine { level: ConsoleLevel::Log, text: "tile 1 of 4".into() },
     }];
-    let reply = Message::DealStatus(DealStatus { deal, tasks, console, console_end: 1 });
+    let platforms = vec!["float probe 0x8f96".into()];
+    let reply = Message::DealStatus(DealStatus { deal, tasks, platforms, console, console_end: 1 });
     let (_, answer) = ask(&client, &mut scheduler, request, reply.clone()).await;
     assert_eq!(answer, reply);
 

@@ -102,6 +102,7 @@ async fn every_message_round_trips_between_two_peers() {
         memory_mib: 2048,
         evaluators: evaluators::ALL,
         gpu_class: Some("llvmpipe".into()),
+        gpu_memory_mib: 2048,
         float_probe: Some("0x8f96".into()),
     };
     let task = TaskId(B256::repeat_byte(9));

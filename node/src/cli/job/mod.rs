@@ -10,7 +10,7 @@ mod watch;
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::{Args as ClapArgs, Subcommand};
-use quorate_primitives::{DealId, EvaluatorKind, TaskOutcome};
+use quorate_primitives::{DealId, TaskOutcome};
 
 use super::{
     Args,
@@ -151,6 +151,14 @@ pub(super) struct JobArgs {
     /// The tasks use `gpu.compute` (WebGPU compute shaders).
     #[arg(long)]
     gpu: bool,
+    /// GPU memory per task, in MiB (implies --gpu; default 256): only workers whose GPU has as
+    /// much run it, and a `gpu.compute` call needing more is refused.
+    #[arg(long, value_name = "MIB")]
+    gpu_memory: Option<u32>,
+    /// Only GPUs of this adapter class run the tasks, or with it as one part: `discretegpu`,
+    /// `nvidia`, `nvidia h200` (implies --gpu; `quorate doctor --evaluator` prints a machine's).
+    #[arg(long, value_name = "CLASS")]
+    gpu_class: Option<String>,
     /// A WebAssembly module to ship with the job (repeatable): the work function finds it,
     /// compiled, as `modules["<file name>"]`.
     #[arg(long, value_name = "FILE")]
@@ -170,8 +178,8 @@ impl JobArgs {
         job.limits.timeout_ms = (self.timeout * 1000.0).ceil() as u64;
         job.limits.heap_mib = self.memory;
         job.limits.result_bytes = self.result_cap.saturating_mul(1024);
-        if self.gpu {
-            job.evaluator = EvaluatorKind::WebGpu;
+        if self.gpu || self.gpu_memory.is_some() || self.gpu_class.is_some() {
+            job.use_gpu(self.gpu_memory, self.gpu_class.as_deref());
         }
         // Every limit checked now, with the rules of the manifest.
         job.manifest()?;
@@ -340,18 +348,22 @@ pub(super) fn console_lines<'a>(
     tag: &'a str,
     text: &'a str,
 ) -> impl Iterator<Item = String> + 'a {
-    text.lines().map(move |line| {
-        let mut shown = String::with_capacity(line.len());
-        for c in line.chars() {
-            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi {
-                shown.extend(c.escape_unicode());
-            } else {
-                shown.push(c);
-            }
+    text.lines().map(move |line| format!("[task {index}{tag}] {}", terminal_safe(line)))
+}
+
+/// Text from elsewhere as it may go to a terminal: control and bidirectional-override
+/// characters escaped.
+pub(super) fn terminal_safe(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
         }
-        format!("[task {index}{tag}] {shown}")
-    })
+    }
+    shown
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ enum Mode {
 pub(super) struct Watch {
     mode: Mode,
     tasks: Vec<(TaskPhase, u16)>,
+    /// Each task's platform class, once the pool named it.
+    platforms: Vec<Option<String>>,
     verified: usize,
     drawn_lines: usize,
     last_drawn: Option<Instant>,
@@ -49,6 +51,7 @@ impl Watch {
         Self {
             mode,
             tasks: vec![(TaskPhase::Waiting, 0); tasks as usize],
+            platforms: vec![None; tasks as usize],
             verified: 0,
             drawn_lines: 0,
             last_drawn: None,
@@ -78,16 +81,32 @@ impl Watch {
                     if lines == 1 { "" } else { "s" }
                 );
             }
-            JobEvent::Task { index, phase, per_mille } => {
-                let Some(slot) = self.tasks.get_mut(index as usize) else { return };
+            JobEvent::Task { index, phase, per_mille, ref platform } => {
+                let (Some(slot), Some(named)) =
+                    (self.tasks.get_mut(index as usize), self.platforms.get_mut(index as usize))
+                else {
+                    return;
+                };
                 let before = *slot;
                 *slot = (phase, per_mille);
-                // A line when the phase changes, or progress moves by a tenth.
+                let new_platform = platform.is_some() && named != platform;
+                if new_platform {
+                    named.clone_from(platform);
+                }
+                // A line when the phase or the platform changes, or progress moves by a tenth.
                 if self.mode == Mode::Lines
-                    && (before.0 != phase || per_mille / 100 != before.1 / 100)
+                    && (before.0 != phase || per_mille / 100 != before.1 / 100 || new_platform)
                 {
-                    let _ =
-                        writeln!(err, "[task {index}] {} {}%", phase_name(phase), per_mille / 10);
+                    let on = named
+                        .as_deref()
+                        .map(|p| format!(" on {}", super::terminal_safe(p)))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        err,
+                        "[task {index}] {} {}%{on}",
+                        phase_name(phase),
+                        per_mille / 10
+                    );
                 }
             }
             JobEvent::Result { index, .. } => {
@@ -155,8 +174,14 @@ impl Watch {
             .zip(&self.tasks)
             .filter(|(_, t)| matches!(t.0, TaskPhase::Running | TaskPhase::Revealing));
         for (index, (phase, per_mille)) in active.take(TASK_BARS) {
+            let on = self
+                .platforms
+                .get(index)
+                .and_then(Option::as_deref)
+                .map(|p| format!(" on {}", super::terminal_safe(p)))
+                .unwrap_or_default();
             lines.push(format!(
-                "task {index:<5} {} {:>3}% {}",
+                "task {index:<5} {} {:>3}% {}{on}",
                 bar(usize::from(*per_mille), 1000),
                 per_mille / 10,
                 phase_name(*phase)

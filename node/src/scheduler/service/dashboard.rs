@@ -306,7 +306,7 @@ impl Service {
 
 impl Service {
     /// A platform class as the workers of that class described it, else its numbers.
-    fn platform_name(&self, class: u64) -> String {
+    pub(super) fn platform_name(&self, class: u64) -> String {
         self.platforms.get(&class).cloned().unwrap_or_else(|| {
             format!("gpu {:08x} / fp {:08x}", class >> 32, class & u64::from(u32::MAX))
         })

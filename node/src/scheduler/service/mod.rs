@@ -46,6 +46,8 @@ use quorate_scheduler::{
 };
 use tokio::sync::mpsc;
 
+use crate::scheduler::platform;
+
 /// The longest a join credential may still be valid for, seconds (`quorate scheduler
 /// credential --days` stays within it).
 pub const CREDENTIAL_MAX_SECS: u64 = 400 * 24 * 3600;
@@ -278,7 +280,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             max_bytes: config.scheduler.max_job_mib.saturating_mul(1 << 20),
             evaluator,
             samples: config.scheduler.sample_inputs,
-            webgpu: false,
+            gpus: Vec::new(),
         },
         intake_slots: Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(config.scheduler.max_concurrent_intakes).unwrap_or(1).max(1),
@@ -313,6 +315,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         drained: HashMap::new(),
         declared: HashMap::new(),
         platforms: HashMap::new(),
+        gpu_classes: HashMap::new(),
         claimed: HashSet::new(),
         meters,
     };
@@ -450,6 +453,8 @@ struct Service {
     declared: HashMap<Address, WorkerCaps>,
     /// Platform classes as people read them, by class number.
     platforms: HashMap<u64, String>,
+    /// GPU adapter classes as the workers reported them, by class number.
+    gpu_classes: HashMap<u32, String>,
     /// Tasks claimed (failed, refunded) since this start, for their clients' status.
     claimed: HashSet<TaskId>,
     /// Gas and errors, for `/metrics`.

@@ -5,15 +5,26 @@
 use super::*;
 
 impl Service {
-    /// True when a joined worker offers WebGPU and has room for it.
-    fn offers_webgpu(&self) -> bool {
-        self.core.workers().any(|w| {
-            w.capacity > 0
-                && w.record.caps.evaluators
-                    & requests::evaluator_bit(quorate_primitives::EvaluatorKind::WebGpu)
-                    != 0
-                && self.peers.contains_key(&w.record.address)
-        })
+    /// The GPUs of the joined workers that offer WebGPU and have room: adapter class and
+    /// memory (MiB), each once.
+    fn offered_gpus(&self) -> Vec<(String, u32)> {
+        let webgpu = requests::evaluator_bit(quorate_primitives::EvaluatorKind::WebGpu);
+        let mut gpus: Vec<(String, u32)> = self
+            .core
+            .workers()
+            .filter(|w| {
+                w.capacity > 0
+                    && w.record.caps.evaluators & webgpu != 0
+                    && self.peers.contains_key(&w.record.address)
+            })
+            .filter_map(|w| {
+                let class = self.gpu_classes.get(&w.record.caps.platform.gpu)?;
+                Some((class.clone(), w.record.caps.gpu_memory_mib))
+            })
+            .collect();
+        gpus.sort();
+        gpus.dedup();
+        gpus
     }
 
     pub(super) fn on_offer(
@@ -77,7 +88,7 @@ impl Service {
         self.put_job(offer.job, record);
         let (p2p, limits, pinned, progress, done) = (
             self.p2p.clone(),
-            IntakeLimits { webgpu: self.offers_webgpu(), ..self.limits.clone() },
+            IntakeLimits { gpus: self.offered_gpus(), ..self.limits.clone() },
             self.pinned.clone(),
             intakes.clone(),
             done.clone(),

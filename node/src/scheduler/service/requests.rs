@@ -9,19 +9,6 @@ pub(super) fn evaluator_bit(kind: quorate_primitives::EvaluatorKind) -> u32 {
     1u32 << kind.code()
 }
 
-/// A platform class's number: the first four bytes of its text's keccak, never 0 (0 is "none").
-pub(super) fn class_id(text: &str) -> u32 {
-    let digest = alloy::primitives::keccak256(text.as_bytes());
-    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]).max(1)
-}
-
-/// A platform class as people read it: the GPU adapter (or CPU) and the float probe's start.
-fn platform_name(caps: &wire::WorkerCapabilities) -> String {
-    let gpu = caps.gpu_class.as_deref().unwrap_or("cpu");
-    let probe = caps.float_probe.as_deref().unwrap_or("unknown");
-    format!("{gpu}, float probe {}", probe.get(..10).unwrap_or(probe))
-}
-
 impl Service {
     pub(super) async fn on_p2p(
         &mut self,
@@ -86,21 +73,31 @@ impl Service {
                 if caps.evaluators & wire::evaluators::JS != 0 {
                     evaluators |= evaluator_bit(quorate_primitives::EvaluatorKind::JavaScript);
                 }
-                if caps.evaluators & wire::evaluators::WEBGPU != 0 {
+                // A GPU counts only where the worker runs WebGPU tasks on it.
+                let gpu = if caps.evaluators & wire::evaluators::WEBGPU != 0 {
                     evaluators |= evaluator_bit(quorate_primitives::EvaluatorKind::WebGpu);
-                }
-                // Replicas of a task all go to one platform class (homogeneous redundancy):
-                // its GPU adapter class and its float probe.
-                let platform = Platform {
-                    gpu: caps.gpu_class.as_deref().map_or(0, class_id),
-                    fp_probe: caps.float_probe.as_deref().map_or(0, class_id),
+                    caps.gpu_class.as_deref()
+                } else {
+                    None
                 };
-                self.platforms.insert(platform.class(), platform_name(&caps));
+                // Replicas of a task all go to one platform class (homogeneous redundancy):
+                // its GPU adapter class for a GPU deal, and its float probe.
+                let probe = caps.float_probe.as_deref();
+                let platform = platform::platform(gpu, probe);
+                self.platforms.insert(platform.class(), platform::name(gpu, probe));
+                let cpu = Platform { gpu: 0, ..platform };
+                self.platforms.insert(cpu.class(), platform::name(None, probe));
+                if let Some(gpu) = gpu {
+                    self.gpu_classes.insert(platform.gpu, gpu.to_owned());
+                }
                 let caps = WorkerCaps {
                     slots: u32::from(caps.slots),
                     memory_mib: caps.memory_mib,
                     evaluators,
                     platform,
+                    gpu_memory_mib: if gpu.is_some() { caps.gpu_memory_mib } else { 0 },
+                    gpu_tags: gpu
+                        .map_or([0; quorate_scheduler::types::GPU_TAGS], platform::gpu_tags),
                 };
                 self.peers.insert(from, peer);
                 self.addresses.insert(peer, from);
@@ -232,12 +229,7 @@ impl Service {
                 {
                     Wire::DealStatus(self.deal_status(&request))
                 } else {
-                    Wire::DealStatus(DealStatus {
-                        deal: request.deal,
-                        tasks: Vec::new(),
-                        console: Vec::new(),
-                        console_end: 0,
-                    })
+                    Wire::DealStatus(DealStatus::empty(request.deal))
                 }
             }
             other => refuse(format!("a scheduler does not take a {}", other.kind().name())),
@@ -375,12 +367,22 @@ impl Service {
 
     pub(super) fn deal_status(&self, request: &wire::DealStatusRequest) -> DealStatus {
         let Some(job) = self.deal_jobs.get(&request.deal) else {
-            return DealStatus {
-                deal: request.deal,
-                tasks: Vec::new(),
-                console: Vec::new(),
-                console_end: 0,
+            return DealStatus::empty(request.deal);
+        };
+        // Each task's platform class, named once per answer.
+        let mut platforms: Vec<String> = Vec::new();
+        let mut platform_of = |class: Option<u64>| -> u8 {
+            let Some(class) = class else { return 0 };
+            let name = wire::fit_text(&self.platform_name(class), wire::MAX_PLATFORM_NAME);
+            let at = match platforms.iter().position(|p| *p == name) {
+                Some(at) => at,
+                None if platforms.len() < wire::MAX_STATUS_PLATFORMS => {
+                    platforms.push(name);
+                    platforms.len() - 1
+                }
+                None => return 0,
             };
+            u8::try_from(at + 1).unwrap_or(0)
         };
         let count = self.manifests.get(job).map_or(0, JobManifest::task_count);
         let end =
@@ -395,11 +397,13 @@ impl Service {
                     (None, None) if self.claimed.contains(&task) => TaskPhase::Failed,
                     (None, None) => TaskPhase::Waiting,
                 };
+                let class = self.core.task(&task).and_then(|t| t.class);
                 TaskEntry {
                     index,
                     phase,
                     progress: self.progress.get(&task).copied().unwrap_or(0),
                     result,
+                    platform: platform_of(class),
                 }
             })
             .collect();
@@ -407,7 +411,7 @@ impl Service {
             .console_from
             .map_or_else(Vec::new, |from| self.console.read(request.deal, from));
         let console_end = self.console.end(request.deal);
-        DealStatus { deal: request.deal, tasks, console, console_end }
+        DealStatus { deal: request.deal, tasks, platforms, console, console_end }
     }
 }
 

@@ -244,6 +244,7 @@ fn job(code: &str, inputs: &[&str], args: &str) -> Job {
         args: args.into(),
         limits: JobLimits::default(),
         evaluator: EvaluatorKind::JavaScript,
+        gpu: quorate_primitives::GpuNeeds::NONE,
         modules: Vec::new(),
     }
 }
@@ -254,6 +255,7 @@ async fn join(p2p: &P2p, scheduler: PeerId, pool: PoolId) {
         memory_mib: 1024,
         evaluators: wire::evaluators::JS,
         gpu_class: None,
+        gpu_memory_mib: 0,
         float_probe: None,
     };
     let join = wire::JoinRequest { pool, capabilities, credential: None };
@@ -285,6 +287,7 @@ async fn honest(pool: &Bare, account: usize, seen: mpsc::Sender<String>) -> P2p 
             task_memory_mib: 512,
             gpu: false,
             gpu_slots: 1,
+            gpu_memory_mib: 0,
         })
         .unwrap();
         let mut results = std::collections::HashMap::new();

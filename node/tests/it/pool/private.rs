@@ -33,6 +33,7 @@ async fn join(pool: &Bare, key: &PrivateKeySigner, credential: Option<JoinCreden
             memory_mib: 512,
             evaluators: evaluators::JS,
             gpu_class: None,
+            gpu_memory_mib: 0,
             float_probe: None,
         },
         credential,
