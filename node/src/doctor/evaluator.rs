@@ -60,7 +60,12 @@ pub fn check(program: &Path) -> Vec<Check> {
                 "gpu",
                 Ok(c.gpu.map_or_else(
                     || "no GPU adapter: WebGPU tasks are not offered (install mesa-vulkan-drivers for a CPU one)".to_owned(),
-                    |class| format!("adapter class {class}"),
+                    |class| match c.gpu_memory_mib.filter(|mib| *mib > 0) {
+                        Some(mib) => format!("adapter class {class}, {mib} MiB"),
+                        None => format!(
+                            "adapter class {class}; its driver does not say its memory: set worker.gpu_memory_mib"
+                        ),
+                    },
                 )),
             ));
             checks.push(Check::new("float probe", Ok(format!("class {}", c.float_probe))));

@@ -260,3 +260,48 @@ fn spawn_config(config: &ExecConfig) -> SpawnConfig {
     };
     spawn
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::mpsc, time::Duration};
+
+    use super::*;
+
+    #[test]
+    fn gpu_tasks_wait_for_a_slot_and_the_memory_they_declared() {
+        let slots = Arc::new(GpuSlots::new(4, 256));
+        let first = slots.take(200);
+        // A slot is free but 56 MiB are not enough for 100: it waits for the first to end.
+        let (tx, rx) = mpsc::sync_channel(1);
+        let waiter = {
+            let slots = Arc::clone(&slots);
+            std::thread::spawn(move || {
+                let _held = slots.take(100);
+                tx.send(()).unwrap();
+            })
+        };
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "it ran beside the first");
+        drop(first);
+        rx.recv_timeout(Duration::from_secs(5)).expect("it ran once the memory was back");
+        waiter.join().unwrap();
+        // Everything is back; more than the device has is taken as all of it, never waited on
+        // forever.
+        assert_eq!(*slots.free.lock().unwrap(), (4, 256));
+        drop(slots.take(1 << 20));
+        // One slot: the second task waits for it, whatever its memory.
+        let one = Arc::new(GpuSlots::new(1, 1024));
+        let held = one.take(16);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let waiter = {
+            let one = Arc::clone(&one);
+            std::thread::spawn(move || {
+                let _held = one.take(16);
+                tx.send(()).unwrap();
+            })
+        };
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        waiter.join().unwrap();
+    }
+}

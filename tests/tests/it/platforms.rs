@@ -78,7 +78,25 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
     assert_eq!(expected.lines().count(), 8);
 
     pool.start().unwrap();
-    assert_results(&pool, submit(&pool, &job, 2), &expected);
+    // Jobs needing a GPU no worker has are refused before anything is paid, naming the GPUs the
+    // pool has.
+    for (flag, value, says) in [
+        ("--gpu-class", "nvidia", "of class \"nvidia\""),
+        ("--gpu-memory", "1048576", "with 1048576 MiB"),
+    ] {
+        let needs = [code.as_os_str(), inputs.as_os_str(), OsStr::new(flag), OsStr::new(value)];
+        let refused = submit(&pool, &needs, 2);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{stderr}");
+        assert!(stderr.contains(says) && stderr.contains("vulkan/cpu/"), "{stderr}");
+    }
+    // The lavapipe workers' device type is `cpu`: a job asking for it runs, and the client
+    // is told each task's platform class.
+    let needs = ["--gpu-class", "cpu", "--gpu-memory", "64", "--watch"].map(OsStr::new);
+    let submitted = submit(&pool, &[&job[..2], &needs[..]].concat(), 2);
+    let stderr = String::from_utf8_lossy(&submitted.stderr).into_owned();
+    assert_results(&pool, submitted, &expected);
+    assert!(stderr.contains(" on vulkan/cpu/"), "{stderr}");
 
     // Both workers voted (trust 2 on fresh workers), on one GPU class.
     let view = crate::common::operator_view(&pool).await;
@@ -86,6 +104,11 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
         view["workers"].as_array().unwrap().iter().filter_map(|w| w["platform"].as_str()).collect();
     assert_eq!(platforms.len(), 2, "{view:#}");
     assert!(platforms.iter().all(|p| p.contains("vulkan") || p.contains("gpu")), "{platforms:?}");
+    // Each names its GPU's memory, as the driver reports it (lavapipe: a share of RAM).
+    assert!(
+        view["workers"].as_array().unwrap().iter().all(|w| w["gpu_memory_mib"].as_u64() > Some(0)),
+        "{view:#}"
+    );
     assert!(
         view["workers"].as_array().unwrap().iter().all(|w| w["evaluators"]
             .as_array()

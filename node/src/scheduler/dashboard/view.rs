@@ -75,6 +75,9 @@ pub struct WorkerRow {
     pub load: u32,
     /// Memory per task, MiB.
     pub memory_mib: u32,
+    /// Its GPU's memory for WebGPU tasks, MiB (0 without a GPU).
+    #[serde(default)]
+    pub gpu_memory_mib: u32,
     /// Evaluator kinds it runs.
     pub evaluators: Vec<String>,
     /// Its platform class (GPU class / float probe class).

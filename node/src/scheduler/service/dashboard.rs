@@ -176,6 +176,7 @@ impl Service {
                     slots: caps.slots,
                     load: w.load,
                     memory_mib: caps.memory_mib,
+                    gpu_memory_mib: caps.gpu_memory_mib,
                     evaluators: evaluator_names(caps.evaluators),
                     platform: self.platform_name(caps.platform.class()),
                     score: w.record.score.to_string(),
