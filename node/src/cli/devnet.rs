@@ -121,7 +121,7 @@ pub(super) async fn run(args: &Args, devnet: &DevnetArgs) -> anyhow::Result<Exit
             crate::devnet_pool::Options::new(devnet.sandboxes, config.evaluator.program());
         options.scheduler = config.scheduler.clone();
         // And the [worker] settings of GPUs: `--set worker.gpu=true`.
-        options.gpu = config.worker.gpu;
+        options.gpu = config.worker.gpu == crate::config::GpuChoice::On;
         options.gpu_slots = usize::try_from(config.worker.gpu_slots).unwrap_or(1);
         options.gpu_memory_mib = config.worker.gpu_memory_mib;
         let pool = crate::devnet_pool::start_with(&net, &dir, options).await?;

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     accounts,
-    config::NodeConfig,
+    config::{GpuChoice, NodeConfig},
     units::{Currency, short},
     worker::{self, WorkerConfig, exec::ExecConfig, store::WorkerStore},
 };
@@ -60,6 +60,10 @@ pub(super) struct RunArgs {
     /// worker.credential).
     #[arg(long, value_name = "CREDENTIAL")]
     credential: Option<String>,
+    /// Offer WebGPU compute on this machine's GPU, whatever adapter it is (default:
+    /// worker.gpu, "auto": when a hardware GPU is found).
+    #[arg(long)]
+    gpu: bool,
     /// Show a dashboard on the terminal (tasks, progress, earnings, sandboxes), redrawn every
     /// second; logs go to <data_dir>/worker/worker.log instead of stderr.
     #[arg(long)]
@@ -118,6 +122,25 @@ async fn payout(config: &NodeConfig, payout: &PayoutArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the worker offers WebGPU: `--gpu` or `worker.gpu = true`; with `"auto"`, when a
+/// sandbox finds a hardware GPU.
+fn offers_gpu(config: &NodeConfig, run: &RunArgs) -> bool {
+    match (run.gpu, config.worker.gpu) {
+        (true, _) | (_, GpuChoice::On) => true,
+        (_, GpuChoice::Off) => false,
+        (_, GpuChoice::Auto) => {
+            let found = worker::exec::gpu_class(&config.evaluator.program());
+            match found.as_deref() {
+                Some(class) if GpuChoice::is_hardware(class) => {
+                    tracing::info!(target: "quorate::worker", class, "a GPU found: offering WebGPU (worker.gpu = \"auto\")");
+                    true
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
 /// The worker's settings from the configuration and the flags.
 fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerConfig> {
     let w = &config.worker;
@@ -137,7 +160,7 @@ fn worker_config(config: &NodeConfig, run: &RunArgs) -> anyhow::Result<WorkerCon
             sandboxes,
             nice: i32::try_from(w.nice).unwrap_or(19),
             task_memory_mib: u64::from(w.task_memory_mib),
-            gpu: w.gpu,
+            gpu: offers_gpu(config, run),
             gpu_slots: usize::try_from(w.gpu_slots).unwrap_or(1),
             gpu_memory_mib: w.gpu_memory_mib,
         },

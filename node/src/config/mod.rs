@@ -3,9 +3,11 @@
 //! flags ([`load`]). The result is a [`NodeConfig`]; [`NodeConfig::derived`] fills in the paths
 //! that default to places under the data directory.
 
+mod gpu;
 mod load;
 mod network;
 
+pub use gpu::GpuChoice;
 pub use network::IpNetwork;
 
 use std::{path::PathBuf, time::Duration};
@@ -194,8 +196,9 @@ pub struct WorkerSection {
     pub nice: u64,
     /// The most memory one task may take, in MiB (offered to the pool per slot).
     pub task_memory_mib: u32,
-    /// Offer WebGPU compute (a GPU opened in every sandbox).
-    pub gpu: bool,
+    /// Offer WebGPU compute (a GPU opened in every sandbox): when a hardware GPU is found
+    /// (`"auto"`), always, or never.
+    pub gpu: GpuChoice,
     /// WebGPU tasks at once at most: what the device holds (the other sandboxes wait).
     pub gpu_slots: u64,
     /// GPU memory given to WebGPU tasks, MiB; 0 for all the device says it has.
@@ -347,7 +350,7 @@ impl Default for WorkerSection {
             cores: 0,
             nice: 18,
             task_memory_mib: 1024,
-            gpu: false,
+            gpu: GpuChoice::Auto,
             gpu_slots: 1,
             gpu_memory_mib: 0,
             listen: vec!["/ip4/0.0.0.0/tcp/0".into(), "/ip4/0.0.0.0/udp/0/quic-v1".into()],

@@ -246,6 +246,16 @@ fn serve(mut sandbox: EvaluatorHandle, queue: &Mutex<mpsc::Receiver<Work>>, gpu:
     sandbox.shutdown();
 }
 
+/// The adapter class of the GPU a sandbox of `program` opens, if it finds one.
+pub fn gpu_class(program: &std::path::Path) -> Option<String> {
+    let mut spawn = SpawnConfig::new(program);
+    spawn.limits.gpu = true;
+    let mut sandbox = EvaluatorHandle::spawn(spawn).ok()?;
+    let class = sandbox.describe().ok().and_then(|c| c.gpu);
+    sandbox.shutdown();
+    class
+}
+
 fn spawn_config(config: &ExecConfig) -> SpawnConfig {
     let defaults = ProcessLimits::default();
     let mut spawn = SpawnConfig::new(&config.program);
