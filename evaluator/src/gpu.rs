@@ -344,14 +344,19 @@ fn class(info: &wgpu::AdapterInfo) -> String {
         0x10005 => "mesa".to_string(),
         other => format!("{other:#x}"),
     };
-    let part = |text: &str| text.replace('/', " ").trim().to_string();
+    // Parts bounded so that a class always fits the pool's join message (128 bytes).
+    let part = |text: &str, max_bytes: usize| {
+        let text = text.replace('/', " ");
+        let cut = (0..=max_bytes.min(text.len())).rev().find(|&at| text.is_char_boundary(at));
+        text.get(..cut.unwrap_or(0)).unwrap_or_default().trim().to_string()
+    };
     let driver = if info.driver_info.is_empty() { &info.driver } else { &info.driver_info };
     format!(
         "{:?}/{:?}/{vendor}/{}/{}",
         info.backend,
         info.device_type,
-        part(&info.name),
-        part(driver)
+        part(&info.name, 48),
+        part(driver, 32)
     )
     .to_lowercase()
 }

@@ -23,10 +23,14 @@ impl Platform {
         (u64::from(self.gpu) << 32) | u64::from(self.fp_probe)
     }
 
-    /// The part of the platform a deal's results depend on: all of it for a GPU deal, the
-    /// float probe alone for a CPU one (its replicas never touch the GPU).
+    /// The part of the platform a deal's results depend on: all of it for a WebGPU deal, the
+    /// float probe alone for another (its tasks see no GPU).
     pub fn for_deal(self, deal: &Deal) -> Self {
-        if deal.gpu_memory_mib > 0 { self } else { Self { gpu: 0, ..self } }
+        if deal.evaluator == quorate_primitives::EvaluatorKind::WebGpu.code() {
+            self
+        } else {
+            Self { gpu: 0, ..self }
+        }
     }
 }
 

@@ -68,7 +68,9 @@ pub struct Limits {
     /// Cap of the console text relayed per task, in bytes; the rest is dropped and counted.
     pub console_bytes: u64,
     /// Cap of the GPU memory one `gpu.compute` call may take (its buffers and the copies read
-    /// back), in bytes: the job's declared GPU memory.
+    /// back), in bytes: the job's declared GPU memory. 0: the task sees no GPU (`gpu.compute`
+    /// rejects as in a sandbox without one), so a job that needs none computes the same on
+    /// workers with and without one.
     #[serde(default = "default_gpu_bytes")]
     pub gpu_bytes: u64,
 }

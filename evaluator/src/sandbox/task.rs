@@ -261,7 +261,8 @@ fn attempt(
         // The JS side counts UTF-16 units; the byte cap is checked again below.
         "consoleCap": limits.console_bytes,
         "resultCap": limits.result_bytes,
-        "gpu": gpu.is_some(),
+        // A task given no GPU memory (a JavaScript job's) sees no GPU, on every worker alike.
+        "gpu": gpu.is_some() && limits.gpu_bytes > 0,
         "fresh": fresh,
     });
     // run(header JSON, input JSON, arguments JSON)

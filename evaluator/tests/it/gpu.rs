@@ -104,6 +104,17 @@ fn the_sandbox_process_reports_its_adapter_and_computes_under_seccomp() {
 }
 
 #[test]
+fn a_task_given_no_gpu_memory_sees_no_gpu_even_where_there_is_one() {
+    // A JavaScript job's tasks: the same on workers with and without a GPU.
+    let Some(mut sb) = sandbox_with_gpu(ADD_JOB) else { return };
+    let mut s = spec(1, "16", "[]");
+    s.limits.gpu_bytes = 0;
+    let e = sb.run(&s, &mut |_| {}).unwrap_err();
+    assert_eq!(e.task_kind(), Some(TaskErrorKind::Threw), "{e:?}");
+    assert!(e.to_string().contains("no GPU"), "{e}");
+}
+
+#[test]
 fn a_call_needing_more_gpu_memory_than_the_job_declared_is_refused() {
     // 2 MiB of buffers and 1 MiB read back: 3 MiB.
     let code = r#"async (mib) => {

@@ -14,3 +14,19 @@ pub mod stream;
 pub mod submit;
 
 pub use stream::{Client, JobBuilder, JobEvent, JobStream, Terms};
+
+/// Text from another party (a pool's refusal, a work function's console line, a platform's
+/// name) as it may go to a terminal: control and bidirectional-override characters escaped, so
+/// none acts on the terminal.
+pub fn terminal_safe(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}

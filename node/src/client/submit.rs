@@ -274,7 +274,10 @@ pub async fn submit(
     match p2p.request(scheduler, Wire::JobOffer(offer)).await.map_err(anyhow::Error::from)? {
         Wire::Ack => {}
         Wire::Refused { reason } => {
-            return Err(SubmitError::Refused { pool: pool.0, reason });
+            return Err(SubmitError::Refused {
+                pool: pool.0,
+                reason: super::terminal_safe(&reason),
+            });
         }
         other => {
             return Err(anyhow::anyhow!(
@@ -292,6 +295,7 @@ pub async fn submit(
                 ..
             }) => break signature,
             Wire::JobStatus(wire::JobStatus { state: JobState::Refused { reason }, .. }) => {
+                let reason = super::terminal_safe(&reason);
                 return Err(SubmitError::Refused { pool: pool.0, reason });
             }
             Wire::JobStatus(wire::JobStatus {

@@ -228,17 +228,14 @@ pub(crate) fn load_reason(e: EvalError) -> String {
     }
 }
 
-/// The sandbox's limits of each task of a job: its manifest's, and the GPU memory it declared.
+/// The sandbox's limits of each task of a job: its manifest's, and the GPU memory it declared
+/// (none for a JavaScript job, whose tasks then see no GPU).
 pub(crate) fn task_limits(limits: &JobLimits, gpu: &GpuNeeds) -> Limits {
     Limits {
         timeout_ms: limits.timeout_ms,
         heap_bytes: u64::from(limits.heap_mib) << 20,
         result_bytes: u64::from(limits.result_bytes),
-        gpu_bytes: if gpu.memory_mib > 0 {
-            u64::from(gpu.memory_mib) << 20
-        } else {
-            Limits::default().gpu_bytes
-        },
+        gpu_bytes: u64::from(gpu.memory_mib) << 20,
         ..Limits::default()
     }
 }

@@ -4,6 +4,21 @@
 use quorate_primitives::{GpuNeeds, gpu::adapter_tags};
 use quorate_scheduler::{Platform, types::GPU_TAGS};
 
+/// Most platform and GPU class names a scheduler keeps: beyond, a class shows as its numbers (a
+/// worker rejoining with ever new classes cannot grow them without bound).
+pub const MAX_NAMES: usize = 4096;
+
+/// Keeps `name` for `class` while there is room.
+pub fn remember<K: std::hash::Hash + Eq>(
+    names: &mut std::collections::HashMap<K, String>,
+    class: K,
+    name: String,
+) {
+    if names.len() < MAX_NAMES || names.contains_key(&class) {
+        names.insert(class, name);
+    }
+}
+
 /// A class's number: the first four bytes of its text's keccak, never 0 (0 is "none").
 pub fn class_id(text: &str) -> u32 {
     let digest = alloy::primitives::keccak256(text.as_bytes());
@@ -51,8 +66,12 @@ pub fn check_offered(needs: &GpuNeeds, offered: &[(String, u32)]) -> Result<(), 
     if offered.iter().any(fits) {
         return Ok(());
     }
-    let have: Vec<String> =
-        offered.iter().map(|(class, mib)| format!("{class} ({mib} MiB)")).collect();
+    // The refusal travels in a few hundred bytes: the first GPUs, and how many more.
+    let mut have: Vec<String> =
+        offered.iter().take(2).map(|(class, mib)| format!("{class} ({mib} MiB)")).collect();
+    if offered.len() > 2 {
+        have.push(format!("{} more", offered.len().saturating_sub(2)));
+    }
     let class =
         if needs.class.is_empty() { String::new() } else { format!(" of class {:?}", needs.class) };
     Err(format!(

@@ -71,30 +71,46 @@ pub struct Executor {
 
 /// The GPU's slots and memory, shared by the sandbox threads: a WebGPU task runs once it
 /// holds a slot and the GPU memory it declared, so the device never holds more tasks than it
-/// has memory for.
+/// has memory for. Tasks are served in turn, so small ones never starve a large one.
 #[derive(Debug)]
 struct GpuSlots {
-    /// Free slots and free memory (MiB).
-    free: Mutex<(usize, u64)>,
+    free: Mutex<Free>,
     freed: Condvar,
     /// All the memory, MiB.
     memory_mib: u64,
 }
 
+/// What is free now, and whose turn it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Free {
+    slots: usize,
+    mib: u64,
+    /// The next waiter's ticket, and the ticket served next.
+    next: u64,
+    turn: u64,
+}
+
 impl GpuSlots {
     fn new(slots: usize, memory_mib: u64) -> Self {
-        Self { free: Mutex::new((slots.max(1), memory_mib)), freed: Condvar::new(), memory_mib }
+        let free = Free { slots: slots.max(1), mib: memory_mib, next: 0, turn: 0 };
+        Self { free: Mutex::new(free), freed: Condvar::new(), memory_mib }
     }
 
-    /// Waits for a slot and `mib` of memory (at most all of it: a task the worker would not
-    /// fit was refused before it came here).
+    /// Waits for its turn, then for a slot and `mib` of memory (at most all of it: a task the
+    /// worker would not fit was refused before it came here).
     fn take(&self, mib: u64) -> GpuSlot<'_> {
         let mib = mib.min(self.memory_mib);
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while free.0 == 0 || free.1 < mib {
+        let ticket = free.next;
+        free.next = free.next.wrapping_add(1);
+        while free.turn != ticket || free.slots == 0 || free.mib < mib {
             free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
         }
-        *free = (free.0.saturating_sub(1), free.1.saturating_sub(mib));
+        free.slots = free.slots.saturating_sub(1);
+        free.mib = free.mib.saturating_sub(mib);
+        free.turn = free.turn.wrapping_add(1);
+        // The next in turn may fit in what is left.
+        self.freed.notify_all();
         GpuSlot { slots: self, mib }
     }
 }
@@ -108,8 +124,9 @@ struct GpuSlot<'a> {
 impl Drop for GpuSlot<'_> {
     fn drop(&mut self) {
         let mut free = self.slots.free.lock().unwrap_or_else(|e| e.into_inner());
-        *free = (free.0.saturating_add(1), free.1.saturating_add(self.mib));
-        // Waiters need different amounts: each looks again.
+        free.slots = free.slots.saturating_add(1);
+        free.mib = free.mib.saturating_add(self.mib);
+        // The waiter whose turn it is looks again.
         self.slots.freed.notify_all();
     }
 }
@@ -175,7 +192,7 @@ impl Executor {
 
     /// GPU slots free now.
     pub fn gpu_slots_free(&self) -> usize {
-        self.gpu.free.lock().unwrap_or_else(|e| e.into_inner()).0
+        self.gpu.free.lock().unwrap_or_else(|e| e.into_inner()).slots
     }
 
     /// The GPU memory the worker gives its tasks, MiB (0 without a GPU).
@@ -296,7 +313,8 @@ mod tests {
         waiter.join().unwrap();
         // Everything is back; more than the device has is taken as all of it, never waited on
         // forever.
-        assert_eq!(*slots.free.lock().unwrap(), (4, 256));
+        let free = *slots.free.lock().unwrap();
+        assert_eq!((free.slots, free.mib), (4, 256));
         drop(slots.take(1 << 20));
         // One slot: the second task waits for it, whatever its memory.
         let one = Arc::new(GpuSlots::new(1, 1024));
@@ -313,5 +331,31 @@ mod tests {
         drop(held);
         rx.recv_timeout(Duration::from_secs(5)).unwrap();
         waiter.join().unwrap();
+    }
+
+    #[test]
+    fn a_large_gpu_task_is_not_starved_by_small_ones_after_it() {
+        let slots = Arc::new(GpuSlots::new(4, 256));
+        let small = slots.take(100);
+        // The large task waits for memory; a small one after it waits its turn.
+        let (tx, rx) = mpsc::sync_channel(2);
+        let spawn = |mib: u64, name: &'static str| {
+            let (slots, tx) = (Arc::clone(&slots), tx.clone());
+            std::thread::spawn(move || {
+                let held = slots.take(mib);
+                tx.send(name).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                drop(held);
+            })
+        };
+        let large = spawn(200, "large");
+        std::thread::sleep(Duration::from_millis(100));
+        let after = spawn(50, "small");
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "the small one went first");
+        drop(small);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "large");
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "small");
+        large.join().unwrap();
+        after.join().unwrap();
     }
 }

@@ -133,6 +133,16 @@ impl Runner {
             return Err(failed("incompatible", "the job needs WebGPU and this worker offers none"));
         }
         let gpu_memory_mib = self.executor.gpu_memory_mib();
+        let class = self.executor.capabilities().and_then(|c| c.gpu.as_deref()).unwrap_or("");
+        if m.evaluator == EvaluatorKind::WebGpu && !m.gpu.class_matches(class) {
+            return Err(failed(
+                "incompatible",
+                format!(
+                    "the job needs a GPU of class {:?}, this worker's is {class:?}",
+                    m.gpu.class
+                ),
+            ));
+        }
         if m.gpu.memory_mib > gpu_memory_mib {
             return Err(failed(
                 "incompatible",

@@ -163,7 +163,7 @@ proptest! {
         result_bytes in 1u32..=(256 << 20),
         gpu in any::<bool>(),
         gpu_mib in 16u32..=(1 << 20),
-        gpu_class in "[a-z0-9 .-]{0,64}",
+        gpu_class in "[a-z0-9 ./()-]{0,128}",
         modules in 0u8..=16,
     ) {
         let m = JobManifest {

@@ -355,6 +355,14 @@ fn strict_decoding_refuses_with_reasons() {
         raw
     };
     assert!(Message::decode(&entry(4, 1000)).is_ok());
+    // A task naming a platform the answer does not list.
+    let mut unnamed = entry(1, 0);
+    let at = 1 + 32 + 2 + 4 + 1 + 2 + 1;
+    unnamed[at] = 1;
+    assert_eq!(
+        Message::decode(&unnamed),
+        Err(Error::InvalidTag { field: "deal.task.platform", tag: 1 })
+    );
     assert_eq!(
         Message::decode(&entry(5, 0)),
         Err(Error::InvalidTag { field: "deal.task.phase", tag: 5 })

@@ -348,22 +348,8 @@ pub(super) fn console_lines<'a>(
     tag: &'a str,
     text: &'a str,
 ) -> impl Iterator<Item = String> + 'a {
-    text.lines().map(move |line| format!("[task {index}{tag}] {}", terminal_safe(line)))
-}
-
-/// Text from elsewhere as it may go to a terminal: control and bidirectional-override
-/// characters escaped.
-pub(super) fn terminal_safe(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for c in text.chars() {
-        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || bidi {
-            shown.extend(c.escape_unicode());
-        } else {
-            shown.push(c);
-        }
-    }
-    shown
+    text.lines()
+        .map(move |line| format!("[task {index}{tag}] {}", crate::client::terminal_safe(line)))
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl Watch {
                 {
                     let on = named
                         .as_deref()
-                        .map(|p| format!(" on {}", super::terminal_safe(p)))
+                        .map(|p| format!(" on {}", crate::client::terminal_safe(p)))
                         .unwrap_or_default();
                     let _ = writeln!(
                         err,
@@ -178,7 +178,7 @@ impl Watch {
                 .platforms
                 .get(index)
                 .and_then(Option::as_deref)
-                .map(|p| format!(" on {}", super::terminal_safe(p)))
+                .map(|p| format!(" on {}", crate::client::terminal_safe(p)))
                 .unwrap_or_default();
             lines.push(format!(
                 "task {index:<5} {} {:>3}% {}{on}",

@@ -58,7 +58,8 @@ impl Service {
         intakes: &mpsc::Sender<(ContentHash, Intake)>,
         done: &mpsc::Sender<Done>,
     ) -> Wire {
-        let refuse = |reason: String| Wire::Refused { reason };
+        let refuse =
+            |reason: String| Wire::Refused { reason: wire::fit_text(&reason, wire::MAX_TEXT) };
         let now = unix_now();
         match message {
             // Admitted already (`admit`).
@@ -84,11 +85,15 @@ impl Service {
                 // its GPU adapter class for a GPU deal, and its float probe.
                 let probe = caps.float_probe.as_deref();
                 let platform = platform::platform(gpu, probe);
-                self.platforms.insert(platform.class(), platform::name(gpu, probe));
+                platform::remember(
+                    &mut self.platforms,
+                    platform.class(),
+                    platform::name(gpu, probe),
+                );
                 let cpu = Platform { gpu: 0, ..platform };
-                self.platforms.insert(cpu.class(), platform::name(None, probe));
+                platform::remember(&mut self.platforms, cpu.class(), platform::name(None, probe));
                 if let Some(gpu) = gpu {
-                    self.gpu_classes.insert(platform.gpu, gpu.to_owned());
+                    platform::remember(&mut self.gpu_classes, platform.gpu, gpu.to_owned());
                 }
                 let caps = WorkerCaps {
                     slots: u32::from(caps.slots),
@@ -431,7 +436,9 @@ pub(super) fn job_state(record: &JobRecord) -> JobState {
                 signature: sig,
             }
         }
-        Intake::Refused { reason } => JobState::Refused { reason: reason.clone() },
+        Intake::Refused { reason } => {
+            JobState::Refused { reason: wire::fit_text(reason, wire::MAX_TEXT) }
+        }
     }
 }
 
