@@ -290,26 +290,48 @@ fn spawn_config(config: &ExecConfig) -> SpawnConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::{sync::mpsc, time::Duration};
+    use std::{
+        sync::mpsc::{Receiver, sync_channel},
+        thread::JoinHandle,
+        time::Duration,
+    };
 
     use super::*;
+
+    /// A task on another thread taking `mib` of `slots` and holding it 50 ms; it says `name`
+    /// once it holds it.
+    fn task(
+        slots: &Arc<GpuSlots>,
+        mib: u64,
+        name: &'static str,
+    ) -> (JoinHandle<()>, Receiver<&'static str>) {
+        let (slots, (tx, rx)) = (Arc::clone(slots), sync_channel(1));
+        let thread = std::thread::spawn(move || {
+            let held = slots.take(mib);
+            tx.send(name).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        (thread, rx)
+    }
+
+    fn waits(rx: &Receiver<&'static str>) -> bool {
+        rx.recv_timeout(Duration::from_millis(200)).is_err()
+    }
+
+    fn runs(rx: &Receiver<&'static str>) -> &'static str {
+        rx.recv_timeout(Duration::from_secs(5)).expect("it ran")
+    }
 
     #[test]
     fn gpu_tasks_wait_for_a_slot_and_the_memory_they_declared() {
         let slots = Arc::new(GpuSlots::new(4, 256));
         let first = slots.take(200);
         // A slot is free but 56 MiB are not enough for 100: it waits for the first to end.
-        let (tx, rx) = mpsc::sync_channel(1);
-        let waiter = {
-            let slots = Arc::clone(&slots);
-            std::thread::spawn(move || {
-                let _held = slots.take(100);
-                tx.send(()).unwrap();
-            })
-        };
-        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "it ran beside the first");
+        let (waiter, rx) = task(&slots, 100, "second");
+        assert!(waits(&rx), "it ran beside the first");
         drop(first);
-        rx.recv_timeout(Duration::from_secs(5)).expect("it ran once the memory was back");
+        runs(&rx);
         waiter.join().unwrap();
         // Everything is back; more than the device has is taken as all of it, never waited on
         // forever.
@@ -319,17 +341,10 @@ mod tests {
         // One slot: the second task waits for it, whatever its memory.
         let one = Arc::new(GpuSlots::new(1, 1024));
         let held = one.take(16);
-        let (tx, rx) = mpsc::sync_channel(1);
-        let waiter = {
-            let one = Arc::clone(&one);
-            std::thread::spawn(move || {
-                let _held = one.take(16);
-                tx.send(()).unwrap();
-            })
-        };
-        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        let (waiter, rx) = task(&one, 16, "second");
+        assert!(waits(&rx));
         drop(held);
-        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        runs(&rx);
         waiter.join().unwrap();
     }
 
@@ -338,23 +353,13 @@ mod tests {
         let slots = Arc::new(GpuSlots::new(4, 256));
         let small = slots.take(100);
         // The large task waits for memory; a small one after it waits its turn.
-        let (tx, rx) = mpsc::sync_channel(2);
-        let spawn = |mib: u64, name: &'static str| {
-            let (slots, tx) = (Arc::clone(&slots), tx.clone());
-            std::thread::spawn(move || {
-                let held = slots.take(mib);
-                tx.send(name).unwrap();
-                std::thread::sleep(Duration::from_millis(50));
-                drop(held);
-            })
-        };
-        let large = spawn(200, "large");
+        let (large, large_rx) = task(&slots, 200, "large");
         std::thread::sleep(Duration::from_millis(100));
-        let after = spawn(50, "small");
-        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "the small one went first");
+        let (after, after_rx) = task(&slots, 50, "small");
+        assert!(waits(&after_rx), "the small one went first");
         drop(small);
-        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "large");
-        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "small");
+        assert_eq!(runs(&large_rx), "large");
+        assert_eq!(runs(&after_rx), "small");
         large.join().unwrap();
         after.join().unwrap();
     }
