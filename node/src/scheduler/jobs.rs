@@ -115,9 +115,11 @@ pub struct IntakeLimits {
     pub evaluator: PathBuf,
     /// Inputs run twice each before the consent (the first and others at random).
     pub samples: u32,
-    /// The GPUs of the joined workers that offer WebGPU: adapter class and memory (MiB). A
-    /// WebGPU job is taken only when one meets its needs.
-    pub gpus: Vec<(String, u32)>,
+    /// The GPUs of the joined workers that offer WebGPU. A WebGPU job is taken only when
+    /// those that meet its needs can reach consensus at its trust.
+    pub gpus: Vec<super::platform::OfferedGpu>,
+    /// The trust the client asked.
+    pub trust: u32,
 }
 
 /// What an intake reports as it goes: the job and its new state.
@@ -155,7 +157,7 @@ pub async fn intake(
     // What the pool's workers cannot run would fail every task after the consent, and the
     // pool's stake with them.
     if manifest.evaluator == quorate_primitives::EvaluatorKind::WebGpu {
-        super::platform::check_offered(&manifest.gpu, &limits.gpus)?;
+        super::platform::check_offered(&manifest.gpu, limits.trust, &limits.gpus)?;
     }
     if manifest.limits.heap_mib > MAX_TASK_MEMORY_MIB {
         return Err(format!(

@@ -1,6 +1,7 @@
 //! Platform classes as the scheduler names them: numbers for the core (homogeneous redundancy,
 //! a job's GPU needs) and text for people (the dashboard, a client's deal status).
 
+use alloy::primitives::U256;
 use quorate_primitives::{GpuNeeds, gpu::adapter_tags};
 use quorate_scheduler::{Platform, types::GPU_TAGS};
 
@@ -55,29 +56,68 @@ pub fn name(gpu_class: Option<&str>, float_probe: Option<&str>) -> String {
     }
 }
 
-/// Whether a GPU the pool's workers offer meets `needs`: `offered` lists each adapter class
-/// with its memory (MiB). The error is a sentence for the client.
-pub fn check_offered(needs: &GpuNeeds, offered: &[(String, u32)]) -> Result<(), String> {
+/// A GPU a joined worker offers, as the intake weighs a WebGPU job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedGpu {
+    /// Its adapter class.
+    pub class: String,
+    /// Its memory for tasks, MiB.
+    pub memory_mib: u32,
+    /// The worker's platform class: a GPU task's replicas all run on one.
+    pub platform: u64,
+    /// The worker's vote weight.
+    pub weight: U256,
+}
+
+/// Whether the pool's GPUs can run a WebGPU job needing `needs` at `trust`: a GPU meets its
+/// memory and class, and the workers of one platform class among those that do weigh enough
+/// together to reach consensus (agreeing votes whose weights multiply past `trust − 1`). The
+/// error is a sentence for the client.
+pub fn check_offered(needs: &GpuNeeds, trust: u32, offered: &[OfferedGpu]) -> Result<(), String> {
     if offered.is_empty() {
         return Err("no worker of this pool offers WebGPU now: send GPU jobs to a pool with GPU workers, or later".into());
     }
-    let fits =
-        |(class, mib): &(String, u32)| *mib >= needs.memory_mib && needs.class_matches(class);
-    if offered.iter().any(fits) {
+    let fitting: Vec<&OfferedGpu> = offered
+        .iter()
+        .filter(|g| g.memory_mib >= needs.memory_mib && needs.class_matches(&g.class))
+        .collect();
+    if fitting.is_empty() {
+        // The refusal travels in a few hundred bytes: the first GPUs, and how many more.
+        let mut distinct: Vec<String> =
+            offered.iter().map(|g| format!("{} ({} MiB)", g.class, g.memory_mib)).collect();
+        distinct.sort();
+        distinct.dedup();
+        let mut have: Vec<String> = distinct.iter().take(2).cloned().collect();
+        if distinct.len() > 2 {
+            have.push(format!("{} more", distinct.len().saturating_sub(2)));
+        }
+        let class = if needs.class.is_empty() {
+            String::new()
+        } else {
+            format!(" of class {:?}", needs.class)
+        };
+        return Err(format!(
+            "no worker of this pool has a GPU{class} with {} MiB for a task now (it has {}): ask for less, or send the job to another pool",
+            needs.memory_mib,
+            have.join("; ")
+        ));
+    }
+    // The product of the weights of each platform class's fitting workers: what its agreeing
+    // votes reach.
+    let mut reach: std::collections::HashMap<u64, (U256, usize)> = std::collections::HashMap::new();
+    for gpu in &fitting {
+        let entry = reach.entry(gpu.platform).or_insert((U256::from(1u8), 0));
+        *entry = (entry.0.saturating_mul(gpu.weight), entry.1.saturating_add(1));
+    }
+    let (best, workers) = reach.values().copied().max().unwrap_or((U256::ZERO, 0));
+    // Consensus at trust T holds when the group's product p satisfies p·T > (1 + p)·(T − 1),
+    // that is p > T − 1: the highest trust reachable is p.
+    if best >= U256::from(trust) {
         return Ok(());
     }
-    // The refusal travels in a few hundred bytes: the first GPUs, and how many more.
-    let mut have: Vec<String> =
-        offered.iter().take(2).map(|(class, mib)| format!("{class} ({mib} MiB)")).collect();
-    if offered.len() > 2 {
-        have.push(format!("{} more", offered.len().saturating_sub(2)));
-    }
-    let class =
-        if needs.class.is_empty() { String::new() } else { format!(" of class {:?}", needs.class) };
     Err(format!(
-        "no worker of this pool has a GPU{class} with {} MiB for a task now (it has {}): ask for less, or send the job to another pool",
-        needs.memory_mib,
-        have.join("; ")
+        "the GPUs of this pool that fit the job and compute alike ({workers} worker{}) reach trust {best} at most now, not {trust}: lower --trust, or send the job to a pool with more of them",
+        if workers == 1 { "" } else { "s" }
     ))
 }
 
@@ -101,16 +141,47 @@ mod tests {
         );
     }
 
+    /// A fresh worker (weight 2) with a lavapipe GPU of platform class `platform`.
+    fn lavapipe(platform: u64) -> OfferedGpu {
+        OfferedGpu { class: LAVAPIPE.into(), memory_mib: 2048, platform, weight: U256::from(2u8) }
+    }
+
+    fn needs(memory_mib: u32, class: &str) -> GpuNeeds {
+        GpuNeeds { memory_mib, class: class.into() }
+    }
+
     #[test]
     fn the_intake_says_what_gpus_the_pool_has() {
-        let offered = vec![(LAVAPIPE.to_string(), 2048)];
-        let needs = |memory_mib: u32, class: &str| GpuNeeds { memory_mib, class: class.into() };
-        assert!(check_offered(&needs(1024, "mesa"), &offered).is_ok());
-        assert!(check_offered(&needs(2048, ""), &offered).is_ok());
-        let e = check_offered(&needs(4096, ""), &offered).unwrap_err();
+        let offered = vec![lavapipe(1), lavapipe(1)];
+        assert!(check_offered(&needs(1024, "mesa"), 2, &offered).is_ok());
+        assert!(check_offered(&needs(2048, ""), 2, &offered).is_ok());
+        let e = check_offered(&needs(4096, ""), 2, &offered).unwrap_err();
         assert!(e.contains("with 4096 MiB") && e.contains("(2048 MiB)"), "{e}");
-        let e = check_offered(&needs(256, "nvidia"), &offered).unwrap_err();
+        assert_eq!(e.matches(LAVAPIPE).count(), 1, "each GPU named once: {e}");
+        let e = check_offered(&needs(256, "nvidia"), 2, &offered).unwrap_err();
         assert!(e.contains("of class \"nvidia\"") && e.contains(LAVAPIPE), "{e}");
-        assert!(check_offered(&needs(256, ""), &[]).unwrap_err().contains("offers WebGPU"));
+        assert!(check_offered(&needs(256, ""), 1, &[]).unwrap_err().contains("offers WebGPU"));
+    }
+
+    #[test]
+    fn the_intake_refuses_a_trust_the_fitting_gpus_of_one_class_cannot_reach() {
+        // Two fresh workers alike agree to a product of 4: trust 4 at most (T = 3 needs 2
+        // votes, T = 5 three).
+        let alike = vec![lavapipe(1), lavapipe(1)];
+        assert!(check_offered(&needs(256, ""), 4, &alike).is_ok());
+        let e = check_offered(&needs(256, ""), 5, &alike).unwrap_err();
+        assert!(e.contains("(2 workers) reach trust 4 at most now, not 5"), "{e}");
+        // Two of different float classes never vote together: each alone reaches trust 2.
+        let apart = vec![lavapipe(1), lavapipe(2)];
+        assert!(check_offered(&needs(256, ""), 2, &apart).is_ok());
+        let e = check_offered(&needs(256, ""), 3, &apart).unwrap_err();
+        assert!(e.contains("(1 worker) reach trust 2 at most"), "{e}");
+        // Only the GPUs that fit count.
+        let mixed = vec![lavapipe(1), OfferedGpu { memory_mib: 64, ..lavapipe(1) }];
+        assert!(check_offered(&needs(1024, ""), 3, &mixed).is_err());
+        // A heavy worker alone (weight 32) reaches trust 32.
+        let heavy = vec![OfferedGpu { weight: U256::from(32u8), ..lavapipe(1) }];
+        assert!(check_offered(&needs(256, ""), 32, &heavy).is_ok());
+        assert!(check_offered(&needs(256, ""), 33, &heavy).is_err());
     }
 }

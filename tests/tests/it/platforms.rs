@@ -78,6 +78,19 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
     assert_eq!(expected.lines().count(), 8);
 
     pool.start().unwrap();
+    // Both workers joined: what the pool can run depends on them.
+    let joined = async {
+        loop {
+            let view = crate::common::operator_view(&pool).await;
+            if view["workers"].as_array().is_some_and(|w| w.len() == 2) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(90), joined)
+        .await
+        .unwrap_or_else(|_| panic!("the workers did not join:\n{}", pool.logs_tail(30)));
     // Jobs needing a GPU no worker has are refused before anything is paid, naming the GPUs the
     // pool has.
     for (flag, value, says) in [
@@ -90,6 +103,10 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
         assert!(!refused.status.success(), "{stderr}");
         assert!(stderr.contains(says) && stderr.contains("vulkan/cpu/"), "{stderr}");
     }
+    // Two fresh workers alike agree to trust 4 at most: trust 5 is refused as well.
+    let refused = submit(&pool, &job, 5);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("(2 workers) reach trust 4 at most now, not 5"), "{stderr}");
     // The lavapipe workers' device type is `cpu`: a job asking for it runs, and the client
     // is told each task's platform class.
     let needs = ["--gpu-class", "cpu", "--gpu-memory", "64", "--watch"].map(OsStr::new);

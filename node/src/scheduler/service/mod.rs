@@ -281,6 +281,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             evaluator,
             samples: config.scheduler.sample_inputs,
             gpus: Vec::new(),
+            trust: 1,
         },
         intake_slots: Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(config.scheduler.max_concurrent_intakes).unwrap_or(1).max(1),

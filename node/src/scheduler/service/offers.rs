@@ -5,26 +5,28 @@
 use super::*;
 
 impl Service {
-    /// The GPUs of the joined workers that offer WebGPU and have room: adapter class and
-    /// memory (MiB), each once.
-    fn offered_gpus(&self) -> Vec<(String, u32)> {
+    /// The GPUs of the joined workers that offer WebGPU and have room, with their workers'
+    /// platform classes and vote weights.
+    fn offered_gpus(&self) -> Vec<platform::OfferedGpu> {
         let webgpu = requests::evaluator_bit(quorate_primitives::EvaluatorKind::WebGpu);
-        let mut gpus: Vec<(String, u32)> = self
-            .core
+        self.core
             .workers()
             .filter(|w| {
                 w.capacity > 0
+                    && !w.record.barred
                     && w.record.caps.evaluators & webgpu != 0
                     && self.peers.contains_key(&w.record.address)
             })
             .filter_map(|w| {
-                let class = self.gpu_classes.get(&w.record.caps.platform.gpu)?;
-                Some((class.clone(), w.record.caps.gpu_memory_mib))
+                let caps = &w.record.caps;
+                Some(platform::OfferedGpu {
+                    class: self.gpu_classes.get(&caps.platform.gpu)?.clone(),
+                    memory_mib: caps.gpu_memory_mib,
+                    platform: caps.platform.class(),
+                    weight: quorate_poco::weight::vote_weight(w.record.score),
+                })
             })
-            .collect();
-        gpus.sort();
-        gpus.dedup();
-        gpus
+            .collect()
     }
 
     pub(super) fn on_offer(
@@ -88,7 +90,7 @@ impl Service {
         self.put_job(offer.job, record);
         let (p2p, limits, pinned, progress, done) = (
             self.p2p.clone(),
-            IntakeLimits { gpus: self.offered_gpus(), ..self.limits.clone() },
+            IntakeLimits { gpus: self.offered_gpus(), trust: offer.trust, ..self.limits.clone() },
             self.pinned.clone(),
             intakes.clone(),
             done.clone(),
