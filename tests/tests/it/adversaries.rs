@@ -8,11 +8,11 @@ use std::{collections::HashSet, time::Duration};
 
 use alloy::{primitives::U256, providers::RootProvider};
 use quorate_contracts::bindings::Hub;
-use quorate_devnet::{Devnet, DevnetConfig, Role};
-use quorate_e2e::{invariants::Invariants, roles::Pool};
+use quorate_devnet::{Devnet, Role};
+use quorate_e2e::invariants::Invariants;
 use quorate_node::adversary::ADVERSARY;
 
-use crate::common::{binaries, finished, job};
+use crate::common::{devnet_pool, finished, job};
 
 /// The chain's invariants once `tasks` tasks are finalized (or two minutes passed), with
 /// `honest` the workers whose stake must be intact.
@@ -35,14 +35,9 @@ async fn settled(net: &Devnet, honest: &[alloy::primitives::Address], tasks: u64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_right() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = Devnet::spawn(DevnetConfig { workers: 4, ..DevnetConfig::test() }).await.unwrap();
-    let (quorate, evaluator) = binaries();
     // DEV tasks (a 10-s time reference): the withheld reveal's window closes 20 s after its
     // consensus, and the pool finalizes without it.
-    let mut pool =
-        Pool::create(&net, dir.path(), &quorate, &evaluator, 4, &["scheduler.order_category=0"])
-            .unwrap();
+    let (_dir, net, mut pool) = devnet_pool(4, &["scheduler.order_category=0"]).await;
     pool.workers[0].env(ADVERSARY, "wrong");
     pool.workers[1].env(ADVERSARY, "withhold");
     pool.start().unwrap();
@@ -92,12 +87,7 @@ async fn a_wrong_worker_and_a_withholding_one_pay_for_it_and_the_results_are_rig
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lazy_worker_copying_votes_cannot_reveal_and_loses_its_stake() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = Devnet::spawn(DevnetConfig { workers: 3, ..DevnetConfig::test() }).await.unwrap();
-    let (quorate, evaluator) = binaries();
-    let mut pool =
-        Pool::create(&net, dir.path(), &quorate, &evaluator, 3, &["scheduler.order_category=0"])
-            .unwrap();
+    let (_dir, net, mut pool) = devnet_pool(3, &["scheduler.order_category=0"]).await;
     pool.workers[0].env(ADVERSARY, "lazy");
     pool.start().unwrap();
     let workers: Vec<_> =

@@ -24,6 +24,44 @@ pub(crate) fn binaries() -> (PathBuf, PathBuf) {
     (quorate, evaluator)
 }
 
+/// A devnet funding `workers` workers and a pool of as many (not started yet), its files in a
+/// temporary directory; `settings` as `--set` gives them (`worker.gpu=true`).
+pub(crate) async fn devnet_pool(
+    workers: u32,
+    settings: &[&str],
+) -> (tempfile::TempDir, Devnet, quorate_e2e::roles::Pool) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quorate_devnet::DevnetConfig { workers, ..quorate_devnet::DevnetConfig::test() };
+    let net = Devnet::spawn(config).await.unwrap();
+    let (quorate, evaluator) = binaries();
+    let pool = quorate_e2e::roles::Pool::create(
+        &net,
+        dir.path(),
+        &quorate,
+        &evaluator,
+        workers as usize,
+        settings,
+    )
+    .unwrap();
+    (dir, net, pool)
+}
+
+/// The operator's dashboard view once `until` holds of it (or, after `limit`, as it stands).
+pub(crate) async fn operator_view_once(
+    pool: &quorate_e2e::roles::Pool,
+    limit: Duration,
+    until: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let view = operator_view(pool).await;
+        if until(&view) || Instant::now() > deadline {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// The invariants once `tasks` tasks are finalized (or two minutes passed): credits conserved,
 /// nothing paid twice, no honest stake lost (every worker account counts as honest).
 pub(crate) async fn check(net: &Devnet, tasks: u64) -> Invariants {

@@ -5,11 +5,11 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use quorate_devnet::{Devnet, DevnetConfig, Role};
+use quorate_devnet::Role;
 use quorate_e2e::roles::Pool;
 use serde_json::Value;
 
-use crate::common::{binaries, finished, job_of};
+use crate::common::{finished, job_of};
 
 /// Tasks of the job, each a few tens of milliseconds of work, so the page sees them finish.
 const TASKS: u64 = 24;
@@ -101,10 +101,7 @@ fn browser(link: &str, workers: usize, tasks: u64, shots: &Path) -> std::process
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_watches_and_manages_the_pool_and_each_role_sees_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = Devnet::spawn(DevnetConfig { workers: 2, ..DevnetConfig::test() }).await.unwrap();
-    let (quorate_bin, evaluator) = binaries();
-    let mut pool = Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 2, &[]).unwrap();
+    let (dir, net, mut pool) = crate::common::devnet_pool(2, &[]).await;
     pool.start().unwrap();
     let address = |role, n: usize| {
         net.accounts()

@@ -3,7 +3,7 @@
 //! line reaches consensus with the results `run-local` gives; workers of two float-probe classes
 //! (forced, as two kinds of GPU would differ) never share a task.
 
-use std::{collections::HashMap, ffi::OsStr, path::Path, process::Output};
+use std::{collections::HashMap, ffi::OsStr, path::Path, process::Output, time::Duration};
 
 use alloy::{
     primitives::Address,
@@ -12,11 +12,11 @@ use alloy::{
     sol_types::SolEvent,
 };
 use quorate_contracts::bindings::Hub;
-use quorate_devnet::{Devnet, DevnetConfig, Role};
+use quorate_devnet::Role;
 use quorate_e2e::roles::Pool;
 use quorate_node::adversary::FLOAT_PROBE;
 
-use crate::common::{binaries, check, finished, job};
+use crate::common::{check, devnet_pool, finished, job, operator_view_once};
 
 /// The example's lines, sorted (their order is the order tasks finished).
 fn sorted(text: &str) -> Vec<String> {
@@ -59,11 +59,7 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let code = root.join("examples/matmul/matmul.js");
     let inputs = root.join("examples/matmul/inputs.jsonl");
-    let (quorate_bin, evaluator) = binaries();
-    let dir = tempfile::tempdir().unwrap();
-    let net = Devnet::spawn(DevnetConfig { workers: 2, ..DevnetConfig::test() }).await.unwrap();
-    let mut pool =
-        Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 2, &["worker.gpu=true"]).unwrap();
+    let (_dir, _net, mut pool) = devnet_pool(2, &["worker.gpu=true"]).await;
 
     // The reference: the same job on this machine.
     let job = [code.as_os_str(), inputs.as_os_str(), OsStr::new("--gpu")];
@@ -79,18 +75,9 @@ async fn a_wgsl_job_from_the_command_line_agrees_with_run_local() {
 
     pool.start().unwrap();
     // Both workers joined: what the pool can run depends on them.
-    let joined = async {
-        loop {
-            let view = crate::common::operator_view(&pool).await;
-            if view["workers"].as_array().is_some_and(|w| w.len() == 2) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(90), joined)
-        .await
-        .unwrap_or_else(|_| panic!("the workers did not join:\n{}", pool.logs_tail(30)));
+    let joined = |v: &serde_json::Value| v["workers"].as_array().is_some_and(|w| w.len() == 2);
+    let view = operator_view_once(&pool, Duration::from_secs(90), joined).await;
+    assert!(joined(&view), "the workers did not join:\n{}", pool.logs_tail(30));
     // Jobs needing a GPU no worker has are refused before anything is paid, naming the GPUs the
     // pool has.
     for (flag, value, says) in [
@@ -155,10 +142,7 @@ async fn a_webassembly_job_shipping_its_module_agrees_with_run_local() {
     let example = root.join("examples/collatz");
     let (code, inputs, kernel) =
         (example.join("collatz.js"), example.join("inputs.jsonl"), example.join("kernel.wasm"));
-    let (quorate_bin, evaluator) = binaries();
-    let dir = tempfile::tempdir().unwrap();
-    let net = Devnet::spawn(DevnetConfig { workers: 2, ..DevnetConfig::test() }).await.unwrap();
-    let mut pool = Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 2, &[]).unwrap();
+    let (_dir, _net, mut pool) = devnet_pool(2, &[]).await;
     let job = [code.as_os_str(), inputs.as_os_str(), OsStr::new("--wasm"), kernel.as_os_str()];
     let local = run_local(&pool, &job);
     assert!(local.status.success(), "run-local: {}", String::from_utf8_lossy(&local.stderr));
@@ -176,10 +160,7 @@ async fn a_webassembly_job_shipping_its_module_agrees_with_run_local() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_s_replicas_stay_within_one_float_class() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = Devnet::spawn(DevnetConfig { workers: 4, ..DevnetConfig::test() }).await.unwrap();
-    let (quorate_bin, evaluator) = binaries();
-    let mut pool = Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 4, &[]).unwrap();
+    let (_dir, net, mut pool) = devnet_pool(4, &[]).await;
     // Two classes, two workers each: as two GPU families, or two CPUs' float paths.
     let (a, b) = ("0x".to_owned() + &"a".repeat(64), "0x".to_owned() + &"b".repeat(64));
     for (i, worker) in pool.workers.iter_mut().enumerate() {
@@ -228,13 +209,8 @@ async fn a_task_s_replicas_stay_within_one_float_class() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_that_cannot_agree_fail_the_task_with_the_reason_and_a_refund() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = Devnet::spawn(DevnetConfig { workers: 3, ..DevnetConfig::test() }).await.unwrap();
-    let (quorate_bin, evaluator) = binaries();
     // Three replicas at most, and three workers whose every result is their own.
-    let mut pool =
-        Pool::create(&net, dir.path(), &quorate_bin, &evaluator, 3, &["scheduler.replica_cap=3"])
-            .unwrap();
+    let (_dir, net, mut pool) = devnet_pool(3, &["scheduler.replica_cap=3"]).await;
     for worker in &mut pool.workers {
         worker.env(quorate_node::adversary::ADVERSARY, "noisy");
     }
@@ -254,7 +230,7 @@ async fn replicas_that_cannot_agree_fail_the_task_with_the_reason_and_a_refund()
         (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success(), "{stdout}\n{stderr}");
     // Failed at the cap, long before the deal's final deadline (100 s on DEV), with its reason.
-    assert!(started.elapsed() < std::time::Duration::from_secs(80), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(80), "{:?}", started.elapsed());
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
     // As soon as the cap leaves no room for two equal votes: within it, two or three results.
     for line in stdout.lines() {
@@ -277,13 +253,7 @@ async fn replicas_that_cannot_agree_fail_the_task_with_the_reason_and_a_refund()
     // The dashboard says why.
     // (once the pool has read the last claim: the client reads the chain itself, and may be
     // first).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let view = loop {
-        let view = crate::common::operator_view(&pool).await;
-        if view["totals"]["failed"] == 4 || std::time::Instant::now() > deadline {
-            break view;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    };
+    let view =
+        operator_view_once(&pool, Duration::from_secs(30), |v| v["totals"]["failed"] == 4).await;
     assert_eq!(view["totals"]["failed"], 4, "{view:#}");
 }

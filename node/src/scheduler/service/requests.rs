@@ -374,20 +374,19 @@ impl Service {
         let Some(job) = self.deal_jobs.get(&request.deal) else {
             return DealStatus::empty(request.deal);
         };
-        // Each task's platform class, named once per answer.
-        let mut platforms: Vec<String> = Vec::new();
+        // Each task's platform class, named once per answer: the classes met so far, by number.
+        let mut classes: Vec<u64> = Vec::new();
         let mut platform_of = |class: Option<u64>| -> u8 {
             let Some(class) = class else { return 0 };
-            let name = wire::fit_text(&self.platform_name(class), wire::MAX_PLATFORM_NAME);
-            let at = match platforms.iter().position(|p| *p == name) {
+            let at = match classes.iter().position(|c| *c == class) {
                 Some(at) => at,
-                None if platforms.len() < wire::MAX_STATUS_PLATFORMS => {
-                    platforms.push(name);
-                    platforms.len() - 1
+                None if classes.len() < wire::MAX_STATUS_PLATFORMS => {
+                    classes.push(class);
+                    classes.len().saturating_sub(1)
                 }
                 None => return 0,
             };
-            u8::try_from(at + 1).unwrap_or(0)
+            u8::try_from(at.saturating_add(1)).unwrap_or(0)
         };
         let count = self.manifests.get(job).map_or(0, JobManifest::task_count);
         let end =
@@ -416,6 +415,10 @@ impl Service {
             .console_from
             .map_or_else(Vec::new, |from| self.console.read(request.deal, from));
         let console_end = self.console.end(request.deal);
+        let platforms = classes
+            .iter()
+            .map(|class| wire::fit_text(&self.platform_name(*class), wire::MAX_PLATFORM_NAME))
+            .collect();
         DealStatus { deal: request.deal, tasks, platforms, console, console_end }
     }
 }
